@@ -1,0 +1,187 @@
+//! Step 2: [`RawFile`] -> [`Plan`], checking meaning and cross-references and reporting every
+//! problem; the plan is built only when none of them is an error.
+
+mod connectors;
+mod expr;
+mod flows;
+mod hosts;
+mod policies;
+mod secrets;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use super::catalog::{ModuleCatalog, ModuleInfo};
+use super::plan::{Connector, Plan};
+use super::raw::{RawFile, Text};
+use super::report::Reporter;
+use super::schema::OBJECTS;
+use super::suggest;
+use super::units::{self, DURATION_HELP};
+
+/// Looks up an environment variable; injected so tests need no real environment.
+pub(crate) type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// What validation knows about one declared connector while it checks the rest.
+struct Declared {
+    /// The module's manifest; `None` when the module could not be described (already reported).
+    info: Option<ModuleInfo>,
+    /// The checked connector; `None` when it has errors (already reported).
+    built: Option<Connector>,
+}
+
+/// Shared state of one file's validation.
+pub(crate) struct Validator<'f, 'r> {
+    rep: &'r mut Reporter<'f>,
+    env: EnvLookup<'r>,
+    catalog: &'r dyn ModuleCatalog,
+    connectors: BTreeMap<String, Declared>,
+    /// Connectors referenced by a source, route or reconciliation.
+    used: BTreeSet<String>,
+}
+
+/// Validates one parsed file. Problems go to `rep`; the plan is returned only without errors.
+pub(crate) fn validate(
+    raw: RawFile,
+    rep: &mut Reporter<'_>,
+    env: EnvLookup<'_>,
+    catalog: &dyn ModuleCatalog,
+) -> Option<Plan> {
+    let mut v = Validator {
+        rep,
+        env,
+        catalog,
+        connectors: BTreeMap::new(),
+        used: BTreeSet::new(),
+    };
+    let (name, description) = match &raw.pipeline {
+        Some(pipeline) => {
+            let name = pipeline.get_ref().name.as_ref();
+            let name = name.and_then(|n| v.name(n, "pipeline name").then(|| n.get_ref().clone()));
+            (name, pipeline.get_ref().description.clone())
+        }
+        None => (None, None),
+    };
+    for (name, connector) in &raw.connectors {
+        let declared = v.connector(name, connector);
+        v.connectors.insert(name.get_ref().clone(), declared);
+    }
+    let ownership = v.ownership(&raw.ownership);
+    let sources = v.sources(&raw.source);
+    let routes = v.routes(&raw.route, &ownership, &sources);
+    let gates = v.gates(&raw.gates, &routes);
+    let masking = v.masking(&raw.masking);
+    let reconcile = v.reconcile(&raw.reconcile, &ownership, &routes);
+    v.unused_connectors(&raw);
+
+    if v.rep.has_errors() {
+        return None;
+    }
+    let connectors = v
+        .connectors
+        .into_iter()
+        .filter_map(|(name, declared)| declared.built.map(|c| (name, c)))
+        .collect();
+    Some(Plan {
+        name: name?,
+        description,
+        file: v.rep.file().path().to_path_buf(),
+        connectors,
+        ownership,
+        sources: sources.into_iter().map(|s| s.source).collect(),
+        routes,
+        gates,
+        masking,
+        reconcile,
+    })
+}
+
+impl Validator<'_, '_> {
+    /// Names: lowercase letters, digits and hyphens, so they are safe in metrics labels, keys
+    /// and URLs.
+    fn name(&mut self, name: &Text, what: &str) -> bool {
+        let text = name.get_ref();
+        let ok = !text.is_empty()
+            && text
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        if !ok {
+            let suggestion: String = text
+                .to_lowercase()
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+                .collect();
+            self.rep
+                .error(name.span(), format!("invalid {what} `{text}`"))
+                .hint(format!(
+                    "use lowercase letters, digits and hyphens, e.g. `{suggestion}`"
+                ));
+        }
+        ok
+    }
+
+    /// A reference to a declared connector; reports an unknown one and records the use.
+    fn connector_ref(&mut self, name: &Text) -> bool {
+        let text = name.get_ref();
+        if self.connectors.contains_key(text) {
+            self.used.insert(text.clone());
+            return true;
+        }
+        let hint = suggest::hint(
+            text,
+            self.connectors.keys().map(String::as_str),
+            "declared connectors",
+        );
+        self.rep
+            .error(name.span(), format!("unknown connector `{text}`"))
+            .hint(hint);
+        false
+    }
+
+    /// The manifest of a declared connector's module, if it could be described.
+    fn info(&self, connector: &str) -> Option<&ModuleInfo> {
+        self.connectors.get(connector)?.info.as_ref()
+    }
+
+    /// A canonical object name.
+    fn object(&mut self, object: &Text) -> bool {
+        let text = object.get_ref();
+        if OBJECTS.contains(&text.as_str()) {
+            return true;
+        }
+        let hint = suggest::hint(text, OBJECTS.iter().copied(), "known objects");
+        self.rep
+            .error(object.span(), format!("unknown object `{text}`"))
+            .hint(hint);
+        false
+    }
+
+    fn duration(&mut self, text: &Text, what: &str) -> Option<Duration> {
+        match units::parse_duration(text.get_ref()) {
+            Ok(duration) => Some(duration),
+            Err(error) => {
+                self.rep
+                    .error(
+                        text.span(),
+                        format!("invalid duration `{}` for {what}: it {error}", text.get_ref()),
+                    )
+                    .hint(DURATION_HELP);
+                None
+            }
+        }
+    }
+
+    /// Warns about connectors nothing uses: probably a typo or a leftover.
+    fn unused_connectors(&mut self, raw: &RawFile) {
+        for name in raw.connectors.keys() {
+            if !self.used.contains(name.get_ref()) {
+                self.rep
+                    .warning(
+                        name.span(),
+                        format!("connector `{}` is declared but never used", name.get_ref()),
+                    )
+                    .hint("use it in a [[source]], [[route]] or [reconcile.NAME], or remove it");
+            }
+        }
+    }
+}

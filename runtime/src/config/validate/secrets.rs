@@ -1,0 +1,81 @@
+//! Secret references: `env:VAR`, `file:PATH` and `literal:VALUE`, resolved at validation time.
+
+use super::super::diagnostics::Severity;
+use super::super::raw::Text;
+use super::super::secret::Secret;
+use super::Validator;
+
+const HELP: &str = "write env:VAR, file:PATH or literal:VALUE";
+
+impl Validator<'_, '_> {
+    /// Resolves one reference. Messages never contain the secret's value, and their snippets
+    /// show `"***"` in its place.
+    pub(super) fn secret(&mut self, reference: &Text, what: &str) -> Option<Secret> {
+        let span = reference.span();
+        let text = reference.get_ref();
+        if let Some(var) = text.strip_prefix("env:") {
+            let valid_name = !var.is_empty()
+                && !var.starts_with(|c: char| c.is_ascii_digit())
+                && var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !valid_name {
+                self.rep
+                    .error(span, format!("invalid environment variable name `{var}` for {what}"))
+                    .hint("names are letters, digits and underscores, e.g. env:STRIPE_API_KEY");
+                return None;
+            }
+            return match (self.env)(var) {
+                Some(value) if !value.is_empty() => Some(Secret::new(value)),
+                Some(_) => {
+                    self.rep
+                        .error(span, format!("environment variable `{var}` for {what} is empty"));
+                    None
+                }
+                None => {
+                    self.rep
+                        .error(span, format!("environment variable `{var}` for {what} is not set"))
+                        .hint(format!("set {var} in the environment junction runs in"));
+                    None
+                }
+            };
+        }
+        if let Some(path) = text.strip_prefix("file:") {
+            let resolved = self.rep.file().dir().join(path);
+            return match std::fs::read_to_string(&resolved) {
+                // Secret files usually end with a newline that is not part of the secret.
+                Ok(value) if !value.trim_end_matches(['\r', '\n']).is_empty() => {
+                    Some(Secret::new(value.trim_end_matches(['\r', '\n'])))
+                }
+                Ok(_) => {
+                    self.rep
+                        .error(span, format!("secret file `{path}` for {what} is empty"));
+                    None
+                }
+                Err(error) => {
+                    self.rep
+                        .error(span, format!("cannot read secret file `{path}` for {what}: {error}"))
+                        .hint("relative paths are resolved against the folder of the pipeline file");
+                    None
+                }
+            };
+        }
+        if let Some(value) = text.strip_prefix("literal:") {
+            if value.is_empty() {
+                self.rep
+                    .about_secret(Severity::Error, span, format!("empty literal secret for {what}"));
+                return None;
+            }
+            self.rep
+                .about_secret(
+                    Severity::Warning,
+                    span,
+                    format!("secret for {what} is written in the pipeline file"),
+                )
+                .hint("anyone who can read this file can use it; prefer env:VAR or file:PATH");
+            return Some(Secret::new(value));
+        }
+        self.rep
+            .about_secret(Severity::Error, span, format!("{what} must be a secret reference"))
+            .hint(HELP);
+        None
+    }
+}

@@ -1,0 +1,26 @@
+//! Junction: the integration runtime that keeps subscription, billing, CRM and ERP systems
+//! consistent.
+//!
+//! Operators declare pipelines in TOML; sandboxed WebAssembly connectors (one per vendor)
+//! translate between each vendor's API and Junction's canonical documents; the runtime owns the
+//! hard parts every pipeline needs: durable intake, dedupe, idempotency keys, per-entity
+//! ordering, retries, read-back confirmation, dead letters, replay, masking and audit.
+//!
+//! Data flows one way through the modules:
+//!
+//! ```text
+//! config/    TOML -> checked Plan (every error at once; knows no wasmtime, no SQL)
+//! host/      the only code that touches wasmtime: engine, cache, sandbox, host imports, HTTP hook
+//! store/     sqlx: SQLite by default (PostgreSQL for several workers); migrations embedded
+//! services/  retry policy, idempotency keys, masking, audit chain
+//! pipeline/  intake -> plan writes -> deliver -> confirm -> settle
+//! server/    axum: webhook ingress, /metrics, /healthz
+//! cli/       the `junction` commands
+//! ```
+#![warn(missing_docs)]
+
+pub mod canonical;
+pub mod cli;
+pub mod config;
+pub mod host;
+pub mod store;

@@ -1,0 +1,304 @@
+//! Deliveries: reading them, and claiming the due heads of their per-entity lanes.
+
+use serde_json::json;
+use sqlx::SqliteConnection;
+
+use super::audit::{self, AuditKind, NewAudit};
+use super::{ConfirmSpec, Delivery, Error, Lease, Result, Store};
+
+/// The columns of `deliveries`, as [`DeliveryRow`] reads them.
+macro_rules! delivery_columns {
+    () => {
+        "id, pipeline, route, change_id, source, source_event_id, target, object, entity_key, \
+         operation, document, effective_at_ms, source_version, idempotency_key, priority, \
+         correlation_id, state, state_reason, not_before_ms, next_at_ms, lease_owner, \
+         lease_token, lease_until_ms, attempts, max_attempts, first_attempt_ms, last_error, \
+         job_ref, target_ref, confirm_fields, confirm_within_ms, confirm_deadline_ms, redrives, \
+         created_at_ms, updated_at_ms"
+    };
+}
+pub(super) use delivery_columns;
+
+/// A `deliveries` row as stored.
+#[derive(sqlx::FromRow)]
+pub(super) struct DeliveryRow {
+    id: i64,
+    pipeline: String,
+    route: String,
+    change_id: i64,
+    source: String,
+    source_event_id: String,
+    target: String,
+    object: String,
+    entity_key: String,
+    operation: String,
+    document: String,
+    effective_at_ms: Option<i64>,
+    source_version: i64,
+    idempotency_key: String,
+    priority: i32,
+    correlation_id: String,
+    state: String,
+    state_reason: Option<String>,
+    not_before_ms: Option<i64>,
+    next_at_ms: i64,
+    lease_owner: Option<String>,
+    lease_token: i64,
+    lease_until_ms: Option<i64>,
+    attempts: i32,
+    max_attempts: i32,
+    first_attempt_ms: Option<i64>,
+    last_error: Option<String>,
+    job_ref: Option<String>,
+    target_ref: Option<String>,
+    confirm_fields: Option<String>,
+    confirm_within_ms: Option<i64>,
+    confirm_deadline_ms: Option<i64>,
+    redrives: i32,
+    created_at_ms: i64,
+    updated_at_ms: i64,
+}
+
+impl TryFrom<DeliveryRow> for Delivery {
+    type Error = Error;
+
+    fn try_from(row: DeliveryRow) -> Result<Delivery> {
+        let lease = match (row.lease_owner, row.lease_until_ms) {
+            (Some(worker), Some(until_ms)) => Some(Lease {
+                delivery_id: row.id,
+                worker,
+                token: row.lease_token,
+                until_ms,
+            }),
+            _ => None,
+        };
+        let confirm = match (row.confirm_fields, row.confirm_within_ms) {
+            (Some(fields), Some(within_ms)) => Some(ConfirmSpec {
+                fields: serde_json::from_str(&fields).map_err(|e| Error::Corrupt {
+                    what: "confirm fields",
+                    detail: format!("delivery {}: {e}", row.id),
+                })?,
+                within_ms,
+            }),
+            _ => None,
+        };
+        Ok(Delivery {
+            id: row.id,
+            pipeline: row.pipeline,
+            route: row.route,
+            change_id: row.change_id,
+            source: row.source,
+            source_event_id: row.source_event_id,
+            target: row.target,
+            object: row.object,
+            key: row.entity_key,
+            operation: row.operation,
+            document: row.document,
+            effective_at_ms: row.effective_at_ms,
+            source_version: row.source_version,
+            idempotency_key: row.idempotency_key,
+            priority: row.priority,
+            correlation_id: row.correlation_id,
+            state: row.state.parse()?,
+            state_reason: row.state_reason,
+            not_before_ms: row.not_before_ms,
+            next_at_ms: row.next_at_ms,
+            lease,
+            attempts: row.attempts,
+            max_attempts: row.max_attempts,
+            first_attempt_ms: row.first_attempt_ms,
+            last_error: row.last_error,
+            job_ref: row.job_ref,
+            target_ref: row.target_ref,
+            confirm,
+            confirm_deadline_ms: row.confirm_deadline_ms,
+            redrives: row.redrives,
+            created_at_ms: row.created_at_ms,
+            updated_at_ms: row.updated_at_ms,
+        })
+    }
+}
+
+impl Delivery {
+    /// An audit entry about this delivery.
+    pub(super) fn audit(&self, kind: AuditKind, detail: serde_json::Value) -> NewAudit {
+        NewAudit {
+            pipeline: self.pipeline.clone(),
+            correlation_id: self.correlation_id.clone(),
+            object: self.object.clone(),
+            key: self.key.clone(),
+            event_id: Some(self.source_event_id.clone()),
+            change_id: Some(self.change_id),
+            delivery_id: Some(self.id),
+            idempotency_key: Some(self.idempotency_key.clone()),
+            kind,
+            detail,
+        }
+    }
+}
+
+/// A claimable lane head, with its lane's last confirmed version.
+#[derive(sqlx::FromRow)]
+struct Head {
+    id: i64,
+    source_version: i64,
+    last_confirmed_version: Option<i64>,
+}
+
+/// Due deliveries that head their lane: nothing in the same (target, object, key) is ahead of
+/// them in source order among the lane's unsettled deliveries. Held and not-yet-due deliveries
+/// count as ahead, so a lane never skips past a change it has not applied.
+const DUE_HEADS: &str = "
+    SELECT d.id, d.source_version, lane.last_confirmed_version
+    FROM deliveries AS d
+    LEFT JOIN lanes AS lane
+           ON lane.target = d.target AND lane.object = d.object
+          AND lane.entity_key = d.entity_key
+    WHERE d.state IN ('pending', 'in_flight', 'awaiting_job', 'confirming')
+      AND d.next_at_ms <= ?1
+      AND (d.lease_until_ms IS NULL OR d.lease_until_ms <= ?1)
+      AND NOT EXISTS (
+          SELECT 1 FROM deliveries AS ahead
+          WHERE ahead.target = d.target AND ahead.object = d.object
+            AND ahead.entity_key = d.entity_key
+            AND ahead.state IN ('pending', 'held', 'in_flight', 'awaiting_job', 'confirming')
+            AND (ahead.source_version < d.source_version
+                 OR (ahead.source_version = d.source_version AND ahead.id < d.id)))
+    ORDER BY d.priority, d.id
+    LIMIT ?2";
+
+impl Store {
+    /// Claims up to `limit` due deliveries for `worker_id` for `lease_ms`: each the head of its
+    /// lane, so one entity is never written by two deliveries at once and writes go in source
+    /// order. A delivery whose lease expired (its worker died) is claimable again. A head older
+    /// than the newest version already confirmed in its lane is suppressed as `stale` (with its
+    /// audit entry) instead of being handed out. Ordered by priority, then planning order.
+    ///
+    /// A claimed `pending` delivery becomes `in_flight`; an `awaiting_job` or `confirming` one
+    /// keeps its state (the worker polls the job or reads back). An `in_flight` one handed out
+    /// again was interrupted mid-write: the worker writes it again under the same key.
+    pub async fn claim_due(
+        &self,
+        now_ms: i64,
+        limit: u32,
+        worker_id: &str,
+        lease_ms: i64,
+    ) -> Result<Vec<Delivery>> {
+        let at = self.now();
+        let limit = i64::from(limit);
+        let mut tx = self.begin().await?;
+        let mut claimed = Vec::new();
+        loop {
+            let heads: Vec<Head> = sqlx::query_as(DUE_HEADS)
+                .bind(now_ms)
+                .bind(limit - claimed.len() as i64)
+                .fetch_all(&mut *tx)
+                .await?;
+            let mut suppressed_any = false;
+            for head in heads {
+                match head.last_confirmed_version {
+                    Some(last) if head.source_version < last => {
+                        suppress_stale(&mut tx, head.id, last, at).await?;
+                        suppressed_any = true;
+                    }
+                    _ => claimed.push(lease(&mut tx, head.id, worker_id, now_ms + lease_ms, at).await?),
+                }
+            }
+            // A suppressed head lets the next delivery in its lane move up: look again.
+            if !suppressed_any || claimed.len() as i64 >= limit {
+                break;
+            }
+        }
+        tx.commit().await?;
+        Ok(claimed)
+    }
+
+    /// One delivery.
+    pub async fn delivery(&self, id: i64) -> Result<Option<Delivery>> {
+        let row: Option<DeliveryRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            delivery_columns!(),
+            " FROM deliveries WHERE id = ?1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.read)
+        .await?;
+        row.map(Delivery::try_from).transpose()
+    }
+
+    /// The deliveries of one change, in planning order.
+    pub async fn deliveries_of_change(&self, change_id: i64) -> Result<Vec<Delivery>> {
+        let rows: Vec<DeliveryRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            delivery_columns!(),
+            " FROM deliveries WHERE change_id = ?1 ORDER BY id"
+        ))
+        .bind(change_id)
+        .fetch_all(&self.read)
+        .await?;
+        rows.into_iter().map(Delivery::try_from).collect()
+    }
+
+    /// Deliveries held by a gate, oldest first, for the engine to re-check.
+    pub async fn held(&self, limit: u32) -> Result<Vec<Delivery>> {
+        let rows: Vec<DeliveryRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            delivery_columns!(),
+            " FROM deliveries WHERE state = 'held' ORDER BY id LIMIT ?1"
+        ))
+        .bind(i64::from(limit))
+        .fetch_all(&self.read)
+        .await?;
+        rows.into_iter().map(Delivery::try_from).collect()
+    }
+}
+
+async fn lease(
+    conn: &mut SqliteConnection,
+    id: i64,
+    worker_id: &str,
+    until_ms: i64,
+    at: i64,
+) -> Result<Delivery> {
+    let row: DeliveryRow = sqlx::query_as(concat!(
+        "UPDATE deliveries
+         SET state = CASE WHEN state = 'pending' THEN 'in_flight' ELSE state END,
+             lease_owner = ?2, lease_token = lease_token + 1, lease_until_ms = ?3,
+             updated_at_ms = ?4
+         WHERE id = ?1
+         RETURNING ",
+        delivery_columns!()
+    ))
+    .bind(id)
+    .bind(worker_id)
+    .bind(until_ms)
+    .bind(at)
+    .fetch_one(&mut *conn)
+    .await?;
+    row.try_into()
+}
+
+async fn suppress_stale(conn: &mut SqliteConnection, id: i64, last: i64, at: i64) -> Result<()> {
+    let row: DeliveryRow = sqlx::query_as(concat!(
+        "UPDATE deliveries
+         SET state = 'suppressed', state_reason = 'stale', lease_owner = NULL,
+             lease_until_ms = NULL, updated_at_ms = ?2
+         WHERE id = ?1
+         RETURNING ",
+        delivery_columns!()
+    ))
+    .bind(id)
+    .bind(at)
+    .fetch_one(&mut *conn)
+    .await?;
+    let delivery = Delivery::try_from(row)?;
+    let entry = delivery.audit(
+        AuditKind::Suppressed,
+        json!({
+            "reason": "stale",
+            "source_version": delivery.source_version,
+            "last_confirmed_version": last,
+        }),
+    );
+    audit::append(conn, at, &[entry]).await
+}

@@ -1,0 +1,67 @@
+//! A snapshot of the store's queues for metrics and health.
+
+use serde::Serialize;
+
+use super::{Result, Store};
+
+/// How many deliveries are in each state, and how long the oldest unfinished change has waited.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct Stats {
+    /// Changes received and not yet planned.
+    pub unplanned: i64,
+    /// Deliveries waiting to be written (due, or backing off before a retry).
+    pub pending: i64,
+    /// Deliveries held by a gate or by a durable timer (future-dated).
+    pub held: i64,
+    /// Deliveries a worker is writing.
+    pub in_flight: i64,
+    /// Deliveries accepted asynchronously whose job is being polled.
+    pub awaiting_job: i64,
+    /// Deliveries written and being read back.
+    pub confirming: i64,
+    /// Deliveries done.
+    pub confirmed: i64,
+    /// Deliveries suppressed (stale, not the owner, filtered, shadow).
+    pub suppressed: i64,
+    /// Deliveries dead-lettered and not redriven.
+    pub dead: i64,
+    /// Age of the oldest change still unplanned or with an unsettled, due delivery (0 if none).
+    pub oldest_pending_age_ms: i64,
+}
+
+impl Store {
+    /// Counts at `now_ms`. Scans the deliveries table; meant for a metrics scrape, not a loop.
+    pub async fn stats(&self, now_ms: i64) -> Result<Stats> {
+        Ok(sqlx::query_as(
+            "WITH timed AS (
+                 SELECT CASE WHEN state = 'pending' AND not_before_ms > ?1
+                                    THEN 'held' ELSE state END AS shown
+                 FROM deliveries
+             ),
+             waiting AS (
+                 SELECT received_at_ms AS since FROM changes WHERE planned_at_ms IS NULL
+                 UNION ALL
+                 -- A future-dated write is waiting only from its due time on.
+                 SELECT MAX(c.received_at_ms, COALESCE(d.not_before_ms, 0))
+                 FROM deliveries AS d JOIN changes AS c ON c.id = d.change_id
+                 WHERE d.state IN ('pending', 'in_flight', 'awaiting_job', 'confirming')
+                   AND COALESCE(d.not_before_ms, 0) <= ?1
+             )
+             SELECT
+                 (SELECT COUNT(*) FROM changes WHERE planned_at_ms IS NULL) AS unplanned,
+                 COALESCE(SUM(shown = 'pending'), 0) AS pending,
+                 COALESCE(SUM(shown = 'held'), 0) AS held,
+                 COALESCE(SUM(shown = 'in_flight'), 0) AS in_flight,
+                 COALESCE(SUM(shown = 'awaiting_job'), 0) AS awaiting_job,
+                 COALESCE(SUM(shown = 'confirming'), 0) AS confirming,
+                 COALESCE(SUM(shown = 'confirmed'), 0) AS confirmed,
+                 COALESCE(SUM(shown = 'suppressed'), 0) AS suppressed,
+                 COALESCE(SUM(shown = 'dead'), 0) AS dead,
+                 MAX(COALESCE(?1 - (SELECT MIN(since) FROM waiting), 0), 0) AS oldest_pending_age_ms
+             FROM timed",
+        )
+        .bind(now_ms)
+        .fetch_one(&self.read)
+        .await?)
+    }
+}

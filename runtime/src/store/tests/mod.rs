@@ -1,0 +1,141 @@
+//! Store tests, each on a fresh in-memory database or a temporary file.
+
+mod audit;
+mod dlq;
+mod durability;
+mod intake;
+mod lanes;
+mod leases;
+mod trace;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use serde_json::json;
+
+use super::{
+    AuditKind, ConfirmSpec, Delivery, InitialState, NewAudit, NewChange, NewDelivery, Store,
+};
+
+pub(super) const PIPELINE: &str = "subs-to-billing";
+
+pub(super) async fn memory() -> Store {
+    Store::open("sqlite::memory:")
+        .await
+        .expect("open an in-memory store")
+}
+
+/// A subscription change from Stripe.
+pub(super) fn change(event: &str, key: &str, version: i64) -> NewChange {
+    NewChange {
+        pipeline: PIPELINE.into(),
+        source: "stripe".into(),
+        source_event_id: event.into(),
+        object: "subscription".into(),
+        key: key.into(),
+        operation: "update".into(),
+        before: None,
+        after: Some(json!({ "status": "active", "version": version }).to_string()),
+        occurred_at_ms: 1_000 + version,
+        effective_at_ms: None,
+        source_version: version,
+        metadata: "{}".into(),
+        correlation_id: format!("corr-{event}"),
+    }
+}
+
+/// A write of that change to NetSuite.
+pub(super) fn delivery(event: &str, key: &str, version: i64) -> NewDelivery {
+    NewDelivery {
+        pipeline: PIPELINE.into(),
+        route: "subscription-to-billing".into(),
+        target: "netsuite".into(),
+        object: "subscription".into(),
+        key: key.into(),
+        operation: "update".into(),
+        document: json!({ "status": "active", "version": version }).to_string(),
+        effective_at_ms: None,
+        source_version: version,
+        idempotency_key: idem(event),
+        priority: 10,
+        not_before_ms: None,
+        state: InitialState::Pending,
+        correlation_id: format!("corr-{event}"),
+        confirm: Some(ConfirmSpec {
+            fields: vec!["status".into()],
+            within_ms: 30_000,
+        }),
+        max_attempts: 3,
+    }
+}
+
+pub(super) fn idem(event: &str) -> String {
+    format!("{PIPELINE}/subscription-to-billing/{event}/netsuite")
+}
+
+/// The `planned` audit entry the engine writes with a delivery.
+pub(super) fn planned_entry(d: &NewDelivery, event: &str) -> NewAudit {
+    NewAudit {
+        pipeline: d.pipeline.clone(),
+        correlation_id: d.correlation_id.clone(),
+        object: d.object.clone(),
+        key: d.key.clone(),
+        event_id: Some(event.into()),
+        change_id: None,
+        delivery_id: None,
+        idempotency_key: Some(d.idempotency_key.clone()),
+        kind: AuditKind::Planned,
+        detail: json!({ "route": d.route, "after": { "status": "active" } }),
+    }
+}
+
+/// Receives a change and plans `delivery` for it; returns the delivery.
+pub(super) async fn plan(store: &Store, event: &str, d: NewDelivery) -> Delivery {
+    let intake = store
+        .intake(&[change(event, &d.key, d.source_version)])
+        .await
+        .expect("intake");
+    let change_id = intake[0].change_id();
+    let entry = planned_entry(&d, event);
+    let result = store
+        .commit_plan(change_id, vec![d], vec![entry])
+        .await
+        .expect("commit plan");
+    store
+        .delivery(result.deliveries[0].delivery_id)
+        .await
+        .expect("read delivery")
+        .expect("delivery exists")
+}
+
+/// Receives and plans a pending write of `key` at `version`.
+pub(super) async fn pending(store: &Store, event: &str, key: &str, version: i64) -> Delivery {
+    plan(store, event, delivery(event, key, version)).await
+}
+
+/// A directory under the system temp dir, removed on drop.
+pub(super) struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub(super) fn new() -> TempDir {
+        static SEQ: AtomicU32 = AtomicU32::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "junction-store-test-{}-{}",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&path).expect("create temp dir");
+        TempDir(path)
+    }
+
+    pub(super) fn url(&self, file: &str) -> String {
+        format!("sqlite://{}", self.0.join(file).display())
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        // Best effort: a leftover temp dir is harmless.
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}

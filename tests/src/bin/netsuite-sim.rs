@@ -1,0 +1,59 @@
+//! Runs the NetSuite simulator as its own process (crash test, load harness) until Ctrl-C.
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+
+use clap::Parser;
+use junction_tests::sim::netsuite::{NetSuiteSim, NetSuiteSimConfig};
+
+/// A local NetSuite SuiteTalk REST simulator; prints its base URL, then serves until Ctrl-C.
+#[derive(Debug, Parser)]
+#[command(name = "netsuite-sim")]
+struct Args {
+    #[arg(long, default_value = "127.0.0.1:12112")]
+    listen: SocketAddr,
+    #[arg(long, default_value = "1234567")]
+    account: String,
+    #[arg(long)]
+    consumer_key: Option<String>,
+    #[arg(long)]
+    consumer_secret: Option<String>,
+    /// The TBA token id.
+    #[arg(long)]
+    token: Option<String>,
+    #[arg(long)]
+    token_secret: Option<String>,
+    /// The OAuth 2.0 bearer token accepted.
+    #[arg(long)]
+    bearer: Option<String>,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Requests in flight at once before 429s.
+    #[arg(long)]
+    max_concurrent: Option<usize>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).with_writer(std::io::stderr).init();
+    let args = Args::parse();
+    let defaults = NetSuiteSimConfig::default();
+    let config = NetSuiteSimConfig {
+        account: args.account,
+        consumer_key: args.consumer_key.unwrap_or(defaults.consumer_key),
+        consumer_secret: args.consumer_secret.unwrap_or(defaults.consumer_secret),
+        token_id: args.token.unwrap_or(defaults.token_id),
+        token_secret: args.token_secret.unwrap_or(defaults.token_secret),
+        bearer_token: args.bearer.or(defaults.bearer_token),
+        listen: args.listen,
+        seed: args.seed,
+        max_concurrent: args.max_concurrent,
+    };
+    let sim = NetSuiteSim::start(config).await?;
+    // The base URL on stdout is the readiness signal for parent processes.
+    println!("{}", sim.base_url());
+    std::io::stdout().flush()?;
+    tokio::signal::ctrl_c().await?;
+    drop(sim);
+    Ok(())
+}

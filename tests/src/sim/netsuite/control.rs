@@ -1,0 +1,80 @@
+//! `/_sim/`: the unauthenticated, never-faulted control API for out-of-process users (crash
+//! test, load harness): faults, records, applied writes, jobs and counters.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::Shared;
+use super::schema::RecordType;
+use super::store::Target;
+use crate::sim::faults::Faults;
+
+pub fn router() -> Router<Arc<Shared>> {
+    Router::new()
+        .route("/_sim/faults", get(get_faults).put(set_faults).post(set_faults))
+        .route("/_sim/outage", post(outage))
+        .route("/_sim/records/{type}", get(records))
+        .route("/_sim/records/{type}/{external_id}", get(record))
+        .route("/_sim/applied-writes", get(applied_writes))
+        .route("/_sim/jobs", get(jobs))
+        .route("/_sim/stats", get(stats))
+}
+
+async fn get_faults(State(sim): State<Arc<Shared>>) -> Json<Faults> {
+    Json(sim.faults.get())
+}
+
+async fn set_faults(State(sim): State<Arc<Shared>>, Json(faults): Json<Faults>) -> Json<Faults> {
+    sim.faults.set(faults);
+    Json(sim.faults.get())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Outage {
+    ms: u64,
+}
+
+/// Opens an outage window that closes by itself.
+async fn outage(State(sim): State<Arc<Shared>>, Json(o): Json<Outage>) -> StatusCode {
+    sim.faults.outage_for(o.ms);
+    StatusCode::NO_CONTENT
+}
+
+fn record_type(s: &str) -> Result<RecordType, (StatusCode, String)> {
+    RecordType::parse(s).ok_or((StatusCode::NOT_FOUND, format!("the simulator holds no record type {s:?}")))
+}
+
+async fn records(State(sim): State<Arc<Shared>>, Path(rt): Path<String>) -> Result<Json<Vec<Value>>, (StatusCode, String)> {
+    let rt = record_type(&rt)?;
+    let store = sim.store();
+    Ok(Json(store.all(rt).map(|r| store.present(rt, r, true)).collect()))
+}
+
+async fn record(State(sim): State<Arc<Shared>>, Path((rt, eid)): Path<(String, String)>) -> Result<Json<Value>, (StatusCode, String)> {
+    let rt = record_type(&rt)?;
+    let store = sim.store();
+    let rec = store.find(rt, &Target::External(eid.clone())).ok_or((StatusCode::NOT_FOUND, format!("no {} with external id {eid:?}", rt.id())))?;
+    Ok(Json(store.present(rt, rec, true)))
+}
+
+async fn applied_writes(State(sim): State<Arc<Shared>>) -> Json<Value> {
+    let store = sim.store();
+    Json(json!({"count": store.applied().len(), "writes": store.applied()}))
+}
+
+async fn jobs(State(sim): State<Arc<Shared>>) -> Json<Value> {
+    Json(json!(sim.store().job_infos()))
+}
+
+async fn stats(State(sim): State<Arc<Shared>>) -> Json<Value> {
+    let store = sim.store();
+    let per_type: serde_json::Map<String, Value> = RecordType::ALL.iter().map(|rt| (rt.id().to_owned(), json!(store.all(*rt).count()))).collect();
+    Json(json!({"stats": store.stats, "records": per_type}))
+}

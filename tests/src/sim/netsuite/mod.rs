@@ -1,0 +1,233 @@
+//! A stateful NetSuite SuiteTalk REST simulator (per `shared/vendors/netsuite.md`): records
+//! `customer` and `subscription`, TBA and OAuth 2.0 login, async jobs with idempotency keys, and
+//! switchable faults.
+//!
+//! ```text
+//! /services/rest/...  -> gate (concurrency cap -> faults -> login) -> routes | jobs -> Store
+//! /_sim/...           -> control (no auth, no faults)                          -> Store
+//! ```
+//!
+//! Every write, synchronous or settled from an async job, goes through `Store::execute`, which
+//! validates like NetSuite, rolls the write faults and logs writes that changed state. Async jobs
+//! settle lazily: whenever the state is next looked at, every job older than
+//! `async_pending_ms` is applied in submission order.
+
+mod control;
+mod error;
+mod gate;
+mod jobs;
+mod routes;
+mod schema;
+mod store;
+mod tba;
+#[cfg(test)]
+mod tests;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::Context as _;
+use axum::Router;
+use axum::routing::{any, get};
+use serde_json::Value;
+use tokio::sync::{Semaphore, oneshot};
+
+pub use error::{INVALID_LOGIN_DETAIL, SimResponse};
+pub use jobs::JobInfo;
+pub use store::{AppliedWrite, SimStats, WriteAction};
+pub use tba::{TbaCredentials, TbaError, Verifier, percent_encode, tba_authorization_header};
+
+use crate::sim::faults::FaultState;
+use schema::RecordType;
+use store::{Store, Target};
+
+/// What the simulator accepts and where it listens.
+#[derive(Debug, Clone)]
+pub struct NetSuiteSimConfig {
+    /// The account id, also the TBA `realm` (`1234567`, or `1234567_SB1` for a sandbox).
+    pub account: String,
+    pub consumer_key: String,
+    pub consumer_secret: String,
+    pub token_id: String,
+    pub token_secret: String,
+    /// The OAuth 2.0 access token accepted as `Authorization: Bearer`; `None` refuses bearers.
+    pub bearer_token: Option<String>,
+    /// `127.0.0.1:0` picks a free port.
+    pub listen: SocketAddr,
+    /// Seeds the fault dice.
+    pub seed: u64,
+    /// Requests allowed in flight at once; more get 429 (NetSuite's per-account concurrency).
+    pub max_concurrent: Option<usize>,
+}
+
+impl Default for NetSuiteSimConfig {
+    fn default() -> Self {
+        Self {
+            account: "1234567".into(),
+            consumer_key: "sim-consumer-key".into(),
+            consumer_secret: "sim-consumer-secret".into(),
+            token_id: "sim-token-id".into(),
+            token_secret: "sim-token-secret".into(),
+            bearer_token: Some("sim-bearer-token".into()),
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            seed: 0,
+            max_concurrent: None,
+        }
+    }
+}
+
+impl NetSuiteSimConfig {
+    /// The TBA credentials a client needs to log in.
+    pub fn tba_credentials(&self) -> TbaCredentials {
+        TbaCredentials {
+            account: self.account.clone(),
+            consumer_key: self.consumer_key.clone(),
+            consumer_secret: self.consumer_secret.clone(),
+            token_id: self.token_id.clone(),
+            token_secret: self.token_secret.clone(),
+        }
+    }
+}
+
+/// State shared by every handler.
+#[derive(Debug)]
+struct Shared {
+    faults: FaultState,
+    store: Mutex<Store>,
+    verifier: Verifier,
+    bearer: Option<String>,
+    slots: Option<Arc<Semaphore>>,
+}
+
+impl Shared {
+    /// The store, with due async jobs settled first.
+    fn store(&self) -> MutexGuard<'_, Store> {
+        // A panicking handler must not take the whole simulator down with a poisoned lock.
+        let mut store = self.store.lock().unwrap_or_else(PoisonError::into_inner);
+        store.settle_due(&self.faults);
+        store
+    }
+
+    fn count(&self, bump: impl FnOnce(&mut SimStats)) {
+        bump(&mut self.store.lock().unwrap_or_else(PoisonError::into_inner).stats);
+    }
+}
+
+fn app(shared: Arc<Shared>) -> Router {
+    let rest = Router::new()
+        .route("/services/rest/record/v1/{type}", get(routes::list).post(routes::create))
+        .route("/services/rest/record/v1/{type}/{id}", get(routes::get_one).patch(routes::patch).put(routes::put).delete(routes::delete))
+        .route("/services/rest/async/v1/job/{id}", get(jobs::job))
+        .route("/services/rest/async/v1/job/{id}/task", get(jobs::tasks))
+        .route("/services/rest/async/v1/job/{id}/task/", get(jobs::tasks))
+        .route("/services/rest/async/v1/job/{id}/task/{task}", get(jobs::task))
+        .route("/services/rest/async/v1/job/{id}/task/{task}/result", get(jobs::result))
+        .route("/services/rest/{*rest}", any(routes::unknown))
+        .layer(axum::middleware::from_fn_with_state(Arc::clone(&shared), gate::gate));
+    rest.merge(control::router()).with_state(shared)
+}
+
+/// A running simulator; it stops when dropped.
+#[derive(Debug)]
+pub struct NetSuiteSim {
+    shared: Arc<Shared>,
+    config: NetSuiteSimConfig,
+    base: String,
+    shutdown: Option<oneshot::Sender<()>>,
+}
+
+impl NetSuiteSim {
+    /// Binds `config.listen` and serves until dropped.
+    pub async fn start(config: NetSuiteSimConfig) -> anyhow::Result<Self> {
+        let listener = tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("binding the NetSuite simulator to {}", config.listen))?;
+        let base = format!("http://{}", listener.local_addr()?);
+        let shared = Arc::new(Shared {
+            faults: FaultState::new(config.seed),
+            store: Mutex::new(Store::new(base.clone())),
+            verifier: Verifier::new(config.tba_credentials()),
+            bearer: config.bearer_token.clone(),
+            slots: config.max_concurrent.map(|n| Arc::new(Semaphore::new(n))),
+        });
+        let (shutdown, stopped) = oneshot::channel::<()>();
+        let app = app(Arc::clone(&shared));
+        tokio::spawn(async move {
+            let serve = axum::serve(listener, app).with_graceful_shutdown(async {
+                let _ = stopped.await;
+            });
+            if let Err(e) = serve.await {
+                tracing::error!(error = %e, "NetSuite simulator stopped");
+            }
+        });
+        Ok(Self { shared, config, base, shutdown: Some(shutdown) })
+    }
+
+    /// `http://127.0.0.1:PORT`; clients append `/services/rest/...`.
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    pub fn config(&self) -> &NetSuiteSimConfig {
+        &self.config
+    }
+
+    pub fn tba_credentials(&self) -> TbaCredentials {
+        self.config.tba_credentials()
+    }
+
+    pub fn faults(&self) -> &FaultState {
+        &self.shared.faults
+    }
+
+    /// The record with this external id, as `GET ...?expandSubResources=true` returns it.
+    pub fn record(&self, record_type: &str, external_id: &str) -> Option<Value> {
+        let rt = RecordType::parse(record_type)?;
+        let store = self.shared.store();
+        store.find(rt, &Target::External(external_id.to_owned())).map(|r| store.present(rt, r, true))
+    }
+
+    /// Every record of a type, in internal-id order (empty for a type the simulator lacks).
+    pub fn records(&self, record_type: &str) -> Vec<Value> {
+        let Some(rt) = RecordType::parse(record_type) else { return Vec::new() };
+        let store = self.shared.store();
+        store.all(rt).map(|r| store.present(rt, r, true)).collect()
+    }
+
+    /// Every write that changed state, in order.
+    pub fn applied_writes(&self) -> Vec<AppliedWrite> {
+        self.shared.store().applied().to_vec()
+    }
+
+    pub fn jobs(&self) -> Vec<JobInfo> {
+        self.shared.store().job_infos()
+    }
+
+    pub fn stats(&self) -> SimStats {
+        self.shared.store().stats.clone()
+    }
+}
+
+impl Drop for NetSuiteSim {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+    }
+}
+
+/// `2026-01-15T10:20:00Z` (UTC, seconds).
+fn rfc3339(t: SystemTime) -> String {
+    let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+    let (days, day_secs) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", day_secs / 3600, day_secs % 3600 / 60, day_secs % 60)
+}

@@ -1,1 +1,33 @@
-fn main(){}
+//! Builds the first-party connectors (`connectors/*`, all but the kit) into components and
+//! embeds them in the `junction` binary as `builtin:<name>`.
+
+#[path = "build/guests.rs"]
+mod guests;
+
+use std::fmt::Write as _;
+
+fn main() {
+    let root = guests::workspace_root();
+    let mut names: Vec<String> = std::fs::read_dir(root.join("connectors"))
+        .expect("reading connectors/")
+        .filter_map(Result::ok)
+        .filter(|e| e.path().join("Cargo.toml").exists())
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|name| name != "kit")
+        .collect();
+    names.sort();
+    let packages: Vec<String> = names.iter().map(|n| format!("junction-connector-{n}")).collect();
+    let wasm = guests::build(&packages);
+
+    let out = std::path::PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
+    let mut table = String::from("/// Built-in connectors: (name, component bytes).\nstatic BUILTIN_CONNECTORS: &[(&str, &[u8])] = &[\n");
+    for (name, path) in names.iter().zip(&wasm) {
+        let dest = out.join(format!("{name}.wasm"));
+        std::fs::copy(path, &dest).unwrap_or_else(|e| panic!("copying {}: {e}", path.display()));
+        writeln!(table, "    ({name:?}, include_bytes!({:?})),", dest.display().to_string()).expect("writing to a String");
+    }
+    table.push_str("];\n");
+    std::fs::write(out.join("builtin_connectors.rs"), table).expect("writing builtin_connectors.rs");
+
+    guests::rerun_if_changed(&[root.join("connectors"), root.join("wit"), root.join("Cargo.toml"), root.join("Cargo.lock")]);
+}

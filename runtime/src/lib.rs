@@ -23,4 +23,5 @@ pub mod canonical;
 pub mod cli;
 pub mod config;
 pub mod host;
+pub mod services;
 pub mod store;

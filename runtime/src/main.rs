@@ -1,1 +1,5 @@
-fn main(){}
+//! The `junction` command.
+
+fn main() -> std::process::ExitCode {
+    junction::cli::main()
+}

@@ -93,7 +93,7 @@ macro_rules! export_connector {
         #[cfg(target_family = "wasm")]
         const _: () = {
             type JunctionExport = $crate::guest::Export<$connector>;
-            $crate::__export_connector_world!(JunctionExport with_types_in $crate::guest::bindings);
+            $crate::guest::bindings::__export_connector_world!(JunctionExport with_types_in $crate::guest::bindings);
         };
     };
 }

@@ -24,12 +24,15 @@ impl fmt::Display for Severity {
     }
 }
 
-/// The source line a diagnostic points into and how many characters to underline.
+/// The source line a diagnostic points into and what to underline in it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Snippet {
-    /// The whole source line, without its line break.
+    /// The source line, without its line break; secrets written in it show as `"***"`.
     pub text: String,
-    /// Characters underlined from [`Diagnostic::col`] on (at least 1).
+    /// Characters of `text` before the underline (usually `col - 1`; less when a secret
+    /// earlier on the line was shortened to `"***"`).
+    pub start: usize,
+    /// Characters underlined (at least 1).
     pub width: usize,
 }
 
@@ -98,7 +101,7 @@ impl fmt::Display for Diagnostic {
             let lead: String = snippet
                 .text
                 .chars()
-                .take(self.col.saturating_sub(1))
+                .take(snippet.start)
                 .map(|c| if c == '\t' { '\t' } else { ' ' })
                 .collect();
             writeln!(f, "{pad} |")?;
@@ -257,6 +260,7 @@ mod tests {
             message: "unknown connector `netsuit`".into(),
             snippet: Some(Snippet {
                 text: "to = \"netsuit\"".into(),
+                start: 5,
                 width: 9,
             }),
             hint: Some("declared connectors: netsuite, stripe".into()),
@@ -284,11 +288,17 @@ error: unknown connector `netsuit`
         ]);
         all.sort();
         let text = all.to_string();
-        assert!(text.starts_with("error: located\n --> a.toml:3:1\n"), "{text}");
+        assert!(
+            text.starts_with("error: located\n --> a.toml:3:1\n"),
+            "{text}"
+        );
         assert!(
             text.contains("warning: whole file\n --> a.toml\n"),
             "{text}"
         );
-        assert!(text.ends_with("error: 1 error found; 1 warning emitted\n"), "{text}");
+        assert!(
+            text.ends_with("error: 1 error found; 1 warning emitted\n"),
+            "{text}"
+        );
     }
 }

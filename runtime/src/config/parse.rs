@@ -16,7 +16,13 @@ pub(crate) fn parse(rep: &mut Reporter<'_>) -> Option<RawFile> {
         for error in errors {
             let span = error.span().unwrap_or(0..0);
             // toml's message may continue with context lines; the snippet shows them better.
-            let message = error.message().lines().next().unwrap_or("").trim().to_owned();
+            let message = error
+                .message()
+                .lines()
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_owned();
             rep.error(span, format!("invalid TOML: {message}"));
         }
         return None;

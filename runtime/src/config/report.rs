@@ -1,5 +1,6 @@
 //! The text of one pipeline file and a collector that turns byte spans into diagnostics.
 
+use std::collections::BTreeSet;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
@@ -43,6 +44,11 @@ impl SourceFile {
         self.text.get(span.clone()).unwrap_or("")
     }
 
+    /// 1-based line of a byte offset, for hints like "first declared on line 12".
+    pub(crate) fn line_of(&self, offset: usize) -> usize {
+        self.line_starts.partition_point(|&s| s <= offset)
+    }
+
     /// 1-based line and column (in characters) of a byte offset, plus the line's text and the
     /// number of characters of `span` on that line.
     fn locate(&self, span: &Range<usize>) -> (usize, usize, Snippet) {
@@ -58,6 +64,7 @@ impl SourceFile {
         let width = self.text[start..end].chars().count().max(1);
         let snippet = Snippet {
             text: line_text.to_owned(),
+            start: col - 1,
             width,
         };
         (index + 1, col, snippet)
@@ -76,6 +83,9 @@ fn floor_char_boundary(text: &str, mut index: usize) -> usize {
 pub(crate) struct Reporter<'a> {
     file: &'a SourceFile,
     diagnostics: Vec<Diagnostic>,
+    secrets: Vec<Range<usize>>,
+    /// (start of the table, key) of values reported as wrong and left out.
+    removed: BTreeSet<(usize, String)>,
 }
 
 impl<'a> Reporter<'a> {
@@ -83,6 +93,8 @@ impl<'a> Reporter<'a> {
         Self {
             file,
             diagnostics: Vec::new(),
+            secrets: Vec::new(),
+            removed: BTreeSet::new(),
         }
     }
 
@@ -91,7 +103,11 @@ impl<'a> Reporter<'a> {
     }
 
     /// An error pointing at `span`; chain `.hint(..)` to add advice.
-    pub(crate) fn error(&mut self, span: Range<usize>, message: impl Into<String>) -> &mut Diagnostic {
+    pub(crate) fn error(
+        &mut self,
+        span: Range<usize>,
+        message: impl Into<String>,
+    ) -> &mut Diagnostic {
         self.at(Severity::Error, span, message.into())
     }
 
@@ -111,26 +127,21 @@ impl<'a> Reporter<'a> {
         self.last()
     }
 
-    /// Like [`Reporter::error`] and [`Reporter::warning`], for a span that holds a secret: the
-    /// snippet shows `"***"` in its place, so the report can go to a shared log.
-    pub(crate) fn about_secret(
-        &mut self,
-        severity: Severity,
-        span: Range<usize>,
-        message: impl Into<String>,
-    ) -> &mut Diagnostic {
-        let diagnostic = self.at(severity, span, message.into());
-        if let Some(snippet) = &mut diagnostic.snippet {
-            let before: String = snippet.text.chars().take(diagnostic.col - 1).collect();
-            let after: String = snippet
-                .text
-                .chars()
-                .skip(diagnostic.col - 1 + snippet.width)
-                .collect();
-            snippet.text = format!("{before}\"***\"{after}");
-            snippet.width = 5;
-        }
-        diagnostic
+    /// Marks a span that holds a secret (a literal credential). Every snippet of this file
+    /// shows `"***"` in its place, so reports can go to shared logs.
+    pub(crate) fn mark_secret(&mut self, span: Range<usize>) {
+        self.secrets.push(span);
+    }
+
+    /// Records that the structural check reported `key` of the table starting at
+    /// `table_start` and left it out.
+    pub(crate) fn note_removed(&mut self, table_start: usize, key: &str) {
+        self.removed.insert((table_start, key.to_owned()));
+    }
+
+    /// True when `key` of that table was reported and left out: it is not missing.
+    pub(crate) fn was_removed(&self, table_start: usize, key: &str) -> bool {
+        self.removed.contains(&(table_start, key.to_owned()))
     }
 
     pub(crate) fn has_errors(&self) -> bool {
@@ -139,7 +150,17 @@ impl<'a> Reporter<'a> {
             .any(|d| d.severity == Severity::Error)
     }
 
-    pub(crate) fn into_diagnostics(self) -> Vec<Diagnostic> {
+    pub(crate) fn into_diagnostics(mut self) -> Vec<Diagnostic> {
+        let secrets = std::mem::take(&mut self.secrets);
+        for diagnostic in &mut self.diagnostics {
+            if diagnostic.line == 0 {
+                continue;
+            }
+            let line_start = self.file.line_starts[diagnostic.line - 1];
+            if let Some(snippet) = &mut diagnostic.snippet {
+                redact(snippet, line_start, self.file.text(), &secrets);
+            }
+        }
         self.diagnostics
     }
 
@@ -163,6 +184,41 @@ impl<'a> Reporter<'a> {
     }
 }
 
+/// Replaces each secret on the snippet's line with `"***"`, keeping the underline on the same
+/// text (or on the `"***"` when it pointed into the secret).
+fn redact(snippet: &mut Snippet, line_start: usize, text: &str, secrets: &[Range<usize>]) {
+    let line_end = line_start + snippet.text.len();
+    let mut on_line: Vec<(usize, usize)> = secrets
+        .iter()
+        .filter(|s| s.start >= line_start && s.start < line_end)
+        .filter_map(|s| {
+            let from = text.get(line_start..s.start)?.chars().count();
+            let len = text.get(s.start..s.end.min(line_end))?.chars().count();
+            Some((from, from + len))
+        })
+        .collect();
+    // Right to left, so earlier offsets stay valid.
+    on_line.sort_unstable_by(|a, b| b.cmp(a));
+    on_line.dedup();
+    for (from, to) in on_line {
+        let chars: Vec<char> = snippet.text.chars().collect();
+        if to > chars.len() {
+            continue;
+        }
+        let mut redacted: String = chars[..from].iter().collect();
+        redacted.push_str("\"***\"");
+        redacted.extend(&chars[to..]);
+        snippet.text = redacted;
+        let removed = (to - from) as isize - 5;
+        if snippet.start >= to {
+            snippet.start = (snippet.start as isize - removed).max(0) as usize;
+        } else if snippet.start + snippet.width > from {
+            snippet.start = from;
+            snippet.width = 5;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -178,13 +234,31 @@ mod tests {
     }
 
     #[test]
-    fn secret_snippets_hide_the_value() {
-        let file = SourceFile::new(Path::new("p.toml"), "token = \"literal:abc123\" # note\n");
+    fn secrets_are_hidden_in_every_snippet_of_their_line() {
+        let line = "a = { token = \"literal:abc123\", key = \"sk_live_x\", b = \"env:NOPE\" }\n";
+        let file = SourceFile::new(Path::new("p.toml"), line);
+        let span = |needle: &str| {
+            let start = line.find(needle).unwrap_or_default() - 1;
+            start..start + needle.len() + 2
+        };
         let mut rep = Reporter::new(&file);
-        rep.about_secret(Severity::Warning, 8..24, "secret written in the file");
-        let text = rep.into_diagnostics()[0].to_string();
-        assert!(!text.contains("abc123"), "{text}");
-        assert!(text.contains("1 | token = \"***\" # note\n  |         ^^^^^\n"), "{text}");
+        rep.mark_secret(span("literal:abc123"));
+        rep.mark_secret(span("sk_live_x"));
+        rep.warning(span("literal:abc123"), "literal");
+        rep.error(span("env:NOPE"), "not set");
+        let all = rep.into_diagnostics();
+        let text: String = all.iter().map(ToString::to_string).collect();
+        assert!(
+            !text.contains("abc123") && !text.contains("sk_live_x"),
+            "{text}"
+        );
+        let redacted = "1 | a = { token = \"***\", key = \"***\", b = \"env:NOPE\" }\n";
+        let caret = |lead: usize, width: usize| {
+            format!("{redacted}  | {}{}\n", " ".repeat(lead), "^".repeat(width))
+        };
+        assert!(all[0].to_string().contains(&caret(14, 5)), "{}", all[0]);
+        assert!(all[1].to_string().contains(&caret(38, 10)), "{}", all[1]);
+        assert_eq!(all[1].col, 56, "the reported column stays the real one");
     }
 
     #[test]

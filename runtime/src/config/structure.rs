@@ -8,7 +8,7 @@
 use std::ops::Range;
 
 use toml::Spanned;
-use toml::de::{DeTable, DeValue};
+use toml::de::{DeArray, DeTable, DeValue};
 
 use super::report::Reporter;
 use super::schema::{Shape, Table};
@@ -20,14 +20,44 @@ pub(crate) fn check_root(root: &mut Spanned<DeTable<'_>>, rep: &mut Reporter<'_>
     check_table(root.get_mut(), span, &super::schema::ROOT, rep);
 }
 
-/// Checks one value; returns false when it must be removed.
+/// Reports missing keys; a table without a position is the file itself.
+fn report_missing(missing: &[&str], span: Range<usize>, shape: &Table, rep: &mut Reporter<'_>) {
+    if std::ptr::eq(shape, &super::schema::ROOT) {
+        for key in missing {
+            rep.file_error(format!("the file has no [{key}] table"))
+                .hint(format!(
+                    "start the file with [{key}] and a line name = \"my-pipeline\""
+                ));
+        }
+        return;
+    }
+    let list = missing
+        .iter()
+        .map(|k| format!("`{k}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let noun = if missing.len() == 1 { "key" } else { "keys" };
+    rep.error(
+        span,
+        format!("missing required {noun} {list} in {}", shape.name),
+    );
+}
+
+/// Checks one value (an element of the list `key` when `in_list`); returns false when it
+/// must be removed.
 fn check_value(
     key: &str,
+    in_list: bool,
     value: &mut Spanned<DeValue<'_>>,
     shape: &Shape,
     rep: &mut Reporter<'_>,
 ) -> bool {
     let span = value.span();
+    let subject = if in_list {
+        format!("each element of `{key}`")
+    } else {
+        format!("`{key}`")
+    };
     match (shape, value.get_mut()) {
         (Shape::Str(_), DeValue::String(_)) | (Shape::Bool, DeValue::Boolean(_)) => true,
         (Shape::Int { min, max }, DeValue::Integer(int)) => {
@@ -35,7 +65,7 @@ fn check_value(
             match n {
                 Some(n) if (*min..=*max).contains(&n) => true,
                 _ => {
-                    rep.error(span, format!("`{key}` must be between {min} and {max}"));
+                    rep.error(span, format!("{subject} must be between {min} and {max}"));
                     false
                 }
             }
@@ -45,22 +75,41 @@ fn check_value(
                 return true;
             }
             let hint = suggest::hint(text, names.iter().copied(), "expected one of");
-            rep.error(span, format!("unknown {what} `{text}`")).hint(hint);
+            rep.error(span, format!("unknown {what} `{text}`"))
+                .hint(hint);
             false
         }
         (Shape::List(item), DeValue::Array(items)) => {
-            let mut ok = true;
-            for element in items.iter_mut() {
-                ok &= check_value(key, element, item, rep);
+            // Drop only the bad elements, so `objects = ["subscription", "refund"]` still
+            // carries `subscription` into validation.
+            let keep: Vec<bool> = items
+                .iter_mut()
+                .map(|element| check_value(key, true, element, item, rep))
+                .collect();
+            if keep.iter().any(|k| !k) {
+                let mut kept = DeArray::new();
+                let all = std::mem::replace(items, DeArray::new());
+                for (element, keep) in all.iter().zip(keep) {
+                    if keep {
+                        kept.push(element.clone());
+                    }
+                }
+                *items = kept;
             }
-            ok
+            true
         }
         (Shape::Table(table), DeValue::Table(inner)) => {
             check_table(inner, span, table, rep);
             true
         }
         (Shape::Map(item), DeValue::Table(inner)) => {
-            inner.retain(|name, value| check_value(name.get_ref(), value, item, rep));
+            let mut bad = Vec::new();
+            for (name, value) in inner.iter_mut() {
+                if !check_value(name.get_ref(), false, value, item, rep) {
+                    bad.push(name.get_ref().to_string());
+                }
+            }
+            remove_all(inner, span.start, &bad, rep);
             true
         }
         (Shape::Tagged { tag, variants }, DeValue::Table(inner)) => {
@@ -73,7 +122,7 @@ fn check_value(
         }
         (shape, found) => {
             let message = format!(
-                "`{key}` must be {}, found {}",
+                "{subject} must be {}, found {}",
                 expected(shape),
                 describe(found)
             );
@@ -88,35 +137,48 @@ fn check_value(
 
 /// Reports unknown keys (removing them) and missing required keys of one table.
 fn check_table(table: &mut DeTable<'_>, span: Range<usize>, shape: &Table, rep: &mut Reporter<'_>) {
-    table.retain(|key, value| match shape.field(key.get_ref()) {
-        Some(field) => check_value(field.key, value, field.shape, rep),
-        None => {
-            let hint = suggest::hint(key.get_ref(), shape.keys(), "keys allowed here");
-            rep.error(key.span(), format!("unknown key `{}` in {}", key.get_ref(), shape.name))
-                .hint(hint);
-            false
-        }
-    });
+    // Keys that are present but wrong are reported as wrong, not also as missing.
     let missing: Vec<&str> = shape
         .fields
         .iter()
         .filter(|f| f.required && !table.contains_key(f.key))
         .map(|f| f.key)
         .collect();
+    let mut bad = Vec::new();
+    for (key, value) in table.iter_mut() {
+        let keep = match shape.field(key.get_ref()) {
+            Some(field) => check_value(field.key, false, value, field.shape, rep),
+            None => {
+                let hint = suggest::hint(key.get_ref(), shape.keys(), "keys allowed here");
+                rep.error(
+                    key.span(),
+                    format!("unknown key `{}` in {}", key.get_ref(), shape.name),
+                )
+                .hint(hint);
+                false
+            }
+        };
+        if !keep {
+            bad.push(key.get_ref().to_string());
+        }
+    }
+    remove_all(table, span.start, &bad, rep);
     if missing.is_empty() {
         return;
     }
-    let list = missing
-        .iter()
-        .map(|k| format!("`{k}`"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let noun = if missing.len() == 1 { "key" } else { "keys" };
-    let message = format!("missing required {noun} {list} in {}", shape.name);
-    if span.is_empty() && span.start == 0 {
-        rep.file_error(message);
-    } else {
-        rep.error(span, message);
+    report_missing(&missing, span, shape, rep);
+}
+
+/// Removes reported keys, remembering them so validation does not report them as missing.
+fn remove_all(
+    table: &mut DeTable<'_>,
+    table_start: usize,
+    keys: &[String],
+    rep: &mut Reporter<'_>,
+) {
+    for key in keys {
+        table.remove(key.as_str());
+        rep.note_removed(table_start, key);
     }
 }
 
@@ -131,11 +193,18 @@ fn check_tagged(
     let names = variants.iter().map(|(name, _)| *name);
     let Some(value) = table.get(tag) else {
         let hint = format!("{tag} is one of: {}", names.collect::<Vec<_>>().join(", "));
-        rep.error(span, format!("`{key}` needs a `{tag}`")).hint(hint);
+        rep.error(span, format!("`{key}` needs a `{tag}`"))
+            .hint(hint);
         return false;
     };
     let DeValue::String(chosen) = value.get_ref() else {
-        rep.error(value.span(), format!("`{tag}` must be a string, found {}", describe(value.get_ref())));
+        rep.error(
+            value.span(),
+            format!(
+                "`{tag}` must be a string, found {}",
+                describe(value.get_ref())
+            ),
+        );
         return false;
     };
     match variants.iter().find(|(name, _)| *name == chosen.as_ref()) {
@@ -145,7 +214,8 @@ fn check_tagged(
         }
         None => {
             let hint = suggest::hint(chosen, names, "expected one of");
-            rep.error(value.span(), format!("unknown {key} {tag} `{chosen}`")).hint(hint);
+            rep.error(value.span(), format!("unknown {key} {tag} `{chosen}`"))
+                .hint(hint);
             false
         }
     }

@@ -84,6 +84,9 @@ mod tests {
             hint("netsuit", ["netsuite", "stripe"], "declared connectors"),
             "did you mean `netsuite`? declared connectors: netsuite, stripe"
         );
-        assert_eq!(hint("x", [], "declared connectors"), "there are no declared connectors");
+        assert_eq!(
+            hint("x", [], "declared connectors"),
+            "there are no declared connectors"
+        );
     }
 }

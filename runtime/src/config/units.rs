@@ -28,7 +28,8 @@ pub enum UnitError {
 }
 
 /// Accepted duration units, for hints.
-pub const DURATION_HELP: &str = "write a whole number and a unit, e.g. 500ms, 30s, 5m, 24h or 1h30m (units: ms, s, m, h, d)";
+pub const DURATION_HELP: &str =
+    "write a whole number and a unit, e.g. 500ms, 30s, 5m, 24h or 1h30m (units: ms, s, m, h, d)";
 /// Accepted rate forms, for hints.
 pub const RATE_HELP: &str =
     "write requests per unit of time, e.g. 25/s, 100/min, 5000/h, or per a duration: 10/5s";
@@ -50,7 +51,10 @@ pub fn parse_duration(text: &str) -> Result<Duration, UnitError> {
         }
         let number: u64 = rest[..digits].parse().map_err(|_| UnitError::Overflow)?;
         rest = &rest[digits..];
-        let unit_len = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_alphabetic()).len();
+        let unit_len = rest.len()
+            - rest
+                .trim_start_matches(|c: char| c.is_ascii_alphabetic())
+                .len();
         let unit = &rest[..unit_len];
         rest = &rest[unit_len..];
         let millis_per_unit: u64 = match unit {
@@ -188,12 +192,24 @@ mod tests {
             per: Duration::from_secs(1),
         };
         assert_eq!(parse_rate("25/s"), Ok(per_second));
-        assert_eq!(parse_rate("100/min").map(|r| r.per), Ok(Duration::from_secs(60)));
-        assert_eq!(parse_rate("10/5s").map(|r| r.per), Ok(Duration::from_secs(5)));
-        assert_eq!(parse_rate("25/fortnight"), Err(UnitError::UnknownUnit("fortnight".into())));
+        assert_eq!(
+            parse_rate("100/min").map(|r| r.per),
+            Ok(Duration::from_secs(60))
+        );
+        assert_eq!(
+            parse_rate("10/5s").map(|r| r.per),
+            Ok(Duration::from_secs(5))
+        );
+        assert_eq!(
+            parse_rate("25/fortnight"),
+            Err(UnitError::UnknownUnit("fortnight".into()))
+        );
         assert_eq!(parse_rate("25"), Err(UnitError::MissingUnit));
         assert_eq!(parse_rate("0/s"), Err(UnitError::Zero));
-        assert!(matches!(parse_rate("many/s"), Err(UnitError::MissingNumber(_))));
+        assert!(matches!(
+            parse_rate("many/s"),
+            Err(UnitError::MissingNumber(_))
+        ));
     }
 
     #[test]

@@ -354,7 +354,11 @@ impl Store {
             }
             for row in page {
                 if row.seq != expected_seq {
-                    return Ok(bad(expected_seq, "entry missing (gap in the chain)", checked));
+                    return Ok(bad(
+                        expected_seq,
+                        "entry missing (gap in the chain)",
+                        checked,
+                    ));
                 }
                 if row.prev_hash != prev_hash {
                     return Ok(bad(
@@ -364,7 +368,11 @@ impl Store {
                     ));
                 }
                 if row.compute_hash() != row.hash {
-                    return Ok(bad(row.seq, "hash does not match the entry's contents", checked));
+                    return Ok(bad(
+                        row.seq,
+                        "hash does not match the entry's contents",
+                        checked,
+                    ));
                 }
                 if row.kind.parse::<AuditKind>().is_err() {
                     return Ok(bad(row.seq, "unknown kind", checked));
@@ -375,7 +383,11 @@ impl Store {
             }
         }
         if prev_hash != head_hash {
-            return Ok(bad(head_seq, "last entry does not match the chain head", checked));
+            return Ok(bad(
+                head_seq,
+                "last entry does not match the chain head",
+                checked,
+            ));
         }
         Ok(VerifyReport {
             entries: checked,

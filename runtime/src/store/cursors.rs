@@ -6,7 +6,12 @@ use super::{Result, Store};
 
 impl Store {
     /// The saved position of the poll of `object` from `source` in `pipeline`, if any.
-    pub async fn cursor(&self, pipeline: &str, source: &str, object: &str) -> Result<Option<String>> {
+    pub async fn cursor(
+        &self,
+        pipeline: &str,
+        source: &str,
+        object: &str,
+    ) -> Result<Option<String>> {
         Ok(sqlx::query_scalar(
             "SELECT position FROM cursors WHERE pipeline = ?1 AND source = ?2 AND object = ?3",
         )

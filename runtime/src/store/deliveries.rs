@@ -201,7 +201,16 @@ impl Store {
                         suppress_stale(&mut tx, head.id, last, at).await?;
                         suppressed_any = true;
                     }
-                    _ => claimed.push(lease(&mut tx, head.id, worker_id, now_ms + lease_ms, at).await?),
+                    _ => claimed.push(
+                        lease(
+                            &mut tx,
+                            head.id,
+                            worker_id,
+                            now_ms.saturating_add(lease_ms),
+                            at,
+                        )
+                        .await?,
+                    ),
                 }
             }
             // A suppressed head lets the next delivery in its lane move up: look again.

@@ -276,8 +276,7 @@ fn parse_url(url: &str) -> Result<Target> {
     if database.is_empty() {
         return Err(bad("no database path"));
     }
-    let in_memory =
-        database == ":memory:" || query.split('&').any(|param| param == "mode=memory");
+    let in_memory = database == ":memory:" || query.split('&').any(|param| param == "mode=memory");
     let options = SqliteConnectOptions::from_str(url).map_err(|e| bad(&e.to_string()))?;
     Ok(Target { options, in_memory })
 }

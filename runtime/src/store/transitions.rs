@@ -127,7 +127,15 @@ impl Store {
         let mut tx = self.begin().await?;
         let delivery = leased(&mut tx, lease).await?;
         let deadline = deadline(&delivery, now);
-        set_waiting(&mut tx, &delivery, "awaiting_job", next_check_ms, deadline, now).await?;
+        set_waiting(
+            &mut tx,
+            &delivery,
+            "awaiting_job",
+            next_check_ms,
+            deadline,
+            now,
+        )
+        .await?;
         sqlx::query("UPDATE deliveries SET job_ref = ?2 WHERE id = ?1")
             .bind(delivery.id)
             .bind(job_ref)
@@ -155,7 +163,15 @@ impl Store {
         let mut tx = self.begin().await?;
         let delivery = leased(&mut tx, lease).await?;
         let deadline = deadline(&delivery, now);
-        set_waiting(&mut tx, &delivery, "confirming", next_check_ms, deadline, now).await?;
+        set_waiting(
+            &mut tx,
+            &delivery,
+            "confirming",
+            next_check_ms,
+            deadline,
+            now,
+        )
+        .await?;
         sqlx::query("UPDATE deliveries SET target_ref = ?2 WHERE id = ?1")
             .bind(delivery.id)
             .bind(target_ref)
@@ -359,7 +375,10 @@ async fn leased(conn: &mut SqliteConnection, lease: &Lease) -> Result<Delivery> 
 fn deadline(delivery: &Delivery, now: i64) -> Option<i64> {
     match (delivery.state, delivery.confirm_deadline_ms) {
         (DeliveryState::AwaitingJob | DeliveryState::Confirming, Some(running)) => Some(running),
-        _ => delivery.confirm.as_ref().map(|c| now + c.within_ms),
+        _ => delivery
+            .confirm
+            .as_ref()
+            .map(|c| now.saturating_add(c.within_ms)),
     }
 }
 
@@ -373,13 +392,13 @@ async fn set_waiting(
     now: i64,
 ) -> Result<()> {
     sqlx::query(concat!(
-            "UPDATE deliveries
+        "UPDATE deliveries
          SET state = ?2, next_at_ms = ?3, confirm_deadline_ms = ?4, updated_at_ms = ?5,
              ",
-            unleased!(),
-            "
+        unleased!(),
+        "
          WHERE id = ?1"
-        ))
+    ))
     .bind(delivery.id)
     .bind(state)
     .bind(next_check_ms)

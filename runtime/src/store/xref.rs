@@ -7,7 +7,12 @@ use super::{Result, Store};
 impl Store {
     /// The keys the entity `(system, key)` of `object` has in other systems, as
     /// `(system, key)` pairs sorted by system.
-    pub async fn xref(&self, object: &str, system: &str, key: &str) -> Result<Vec<(String, String)>> {
+    pub async fn xref(
+        &self,
+        object: &str,
+        system: &str,
+        key: &str,
+    ) -> Result<Vec<(String, String)>> {
         Ok(sqlx::query_as(
             "SELECT other_system, other_key FROM xref
              WHERE object = ?1 AND system = ?2 AND entity_key = ?3

@@ -42,7 +42,16 @@ impl Validator<'_, '_> {
         let limits = self.limits(c.limits.as_ref());
         let settings = self.settings(name, raw, info.as_ref());
 
-        let built = match (name_ok, module, &info, allow_hosts, auth, secrets, limits, settings) {
+        let built = match (
+            name_ok,
+            module,
+            &info,
+            allow_hosts,
+            auth,
+            secrets,
+            limits,
+            settings,
+        ) {
             (
                 true,
                 Some(module),
@@ -56,7 +65,10 @@ impl Validator<'_, '_> {
                 name: name.get_ref().clone(),
                 module,
                 info: info.clone(),
-                base_url: c.base_url.as_ref().map(|u| u.get_ref().trim_end_matches('/').to_owned()),
+                base_url: c
+                    .base_url
+                    .as_ref()
+                    .map(|u| u.get_ref().trim_end_matches('/').to_owned()),
                 allow_hosts,
                 auth,
                 secrets,
@@ -159,7 +171,7 @@ impl Validator<'_, '_> {
             }
         }
         if let Some(info) = info {
-            for (name, _) in table {
+            for name in table.keys() {
                 if !info.secrets.contains(name.get_ref()) {
                     let hint = suggest::hint(
                         name.get_ref(),
@@ -169,13 +181,19 @@ impl Validator<'_, '_> {
                     self.rep
                         .warning(
                             name.span(),
-                            format!("module `{}` does not use a secret `{}`", info.name, name.get_ref()),
+                            format!(
+                                "module `{}` does not use a secret `{}`",
+                                info.name,
+                                name.get_ref()
+                            ),
                         )
                         .hint(hint);
                 }
             }
             for needed in &info.secrets {
-                if !table.contains_key(needed.as_str()) {
+                let reported =
+                    granted.is_some_and(|g| self.rep.was_removed(g.span().start, needed));
+                if !table.contains_key(needed.as_str()) && !reported {
                     let span = granted.map_or(connector.span(), Spanned::span);
                     self.rep
                         .error(
@@ -208,13 +226,22 @@ impl Validator<'_, '_> {
                 Ok(bytes) if bytes <= MAX_MEMORY => limits.memory = bytes,
                 Ok(_) => {
                     self.rep
-                        .error(memory.span(), format!("memory limit `{}` is above 4GiB", memory.get_ref()))
+                        .error(
+                            memory.span(),
+                            format!("memory limit `{}` is above 4GiB", memory.get_ref()),
+                        )
                         .hint("a 32-bit WebAssembly module cannot use more than 4GiB");
                     ok = false;
                 }
                 Err(error) => {
                     self.rep
-                        .error(memory.span(), format!("invalid size `{}` for limits.memory: it {error}", memory.get_ref()))
+                        .error(
+                            memory.span(),
+                            format!(
+                                "invalid size `{}` for limits.memory: it {error}",
+                                memory.get_ref()
+                            ),
+                        )
                         .hint(SIZE_HELP);
                     ok = false;
                 }
@@ -231,7 +258,13 @@ impl Validator<'_, '_> {
                 Ok(r) => limits.rate = Some(r),
                 Err(error) => {
                     self.rep
-                        .error(rate.span(), format!("invalid rate `{}` for limits.rate: it {error}", rate.get_ref()))
+                        .error(
+                            rate.span(),
+                            format!(
+                                "invalid rate `{}` for limits.rate: it {error}",
+                                rate.get_ref()
+                            ),
+                        )
                         .hint(RATE_HELP);
                     ok = false;
                 }
@@ -262,10 +295,11 @@ impl Validator<'_, '_> {
         for (key, value) in table {
             match info.settings.iter().find(|s| &s.name == key.get_ref()) {
                 Some(declared) => {
-                    let value = value.get_ref().clone();
                     let setting = if declared.sensitive {
-                        Setting::Sensitive(Secret::new(value))
+                        self.rep.mark_secret(value.span());
+                        Setting::Sensitive(Secret::new(value.get_ref().clone()))
                     } else {
+                        let value = value.get_ref().clone();
                         Setting::Plain(value)
                     };
                     settings.insert(key.get_ref().clone(), setting);
@@ -279,7 +313,11 @@ impl Validator<'_, '_> {
                     self.rep
                         .error(
                             key.span(),
-                            format!("module `{}` takes no setting `{}`", info.name, key.get_ref()),
+                            format!(
+                                "module `{}` takes no setting `{}`",
+                                info.name,
+                                key.get_ref()
+                            ),
                         )
                         .hint(hint);
                     ok = false;
@@ -287,7 +325,9 @@ impl Validator<'_, '_> {
             }
         }
         for declared in info.settings.iter().filter(|s| s.required) {
-            if !table.contains_key(declared.name.as_str()) {
+            let reported =
+                given.is_some_and(|g| self.rep.was_removed(g.span().start, &declared.name));
+            if !table.contains_key(declared.name.as_str()) && !reported {
                 let span = given.map_or(connector.span(), Spanned::span);
                 self.rep
                     .error(

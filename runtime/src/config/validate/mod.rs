@@ -3,10 +3,12 @@
 
 mod connectors;
 mod expr;
-mod flows;
 mod hosts;
+mod ownership;
 mod policies;
+mod routes;
 mod secrets;
+mod sources;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -36,7 +38,7 @@ pub(crate) struct Validator<'f, 'r> {
     env: EnvLookup<'r>,
     catalog: &'r dyn ModuleCatalog,
     connectors: BTreeMap<String, Declared>,
-    /// Connectors referenced by a source, route or reconciliation.
+    /// Connectors referenced by ownership, a source, route or reconciliation.
     used: BTreeSet<String>,
 }
 
@@ -69,9 +71,9 @@ pub(crate) fn validate(
     let ownership = v.ownership(&raw.ownership);
     let sources = v.sources(&raw.source);
     let routes = v.routes(&raw.route, &ownership, &sources);
-    let gates = v.gates(&raw.gates, &routes);
+    let gates = v.gates(&raw.gates, &raw.route);
     let masking = v.masking(&raw.masking);
-    let reconcile = v.reconcile(&raw.reconcile, &ownership, &routes);
+    let reconcile = v.reconcile(&raw.reconcile, &ownership, &raw.route);
     v.unused_connectors(&raw);
 
     if v.rep.has_errors() {
@@ -87,9 +89,12 @@ pub(crate) fn validate(
         description,
         file: v.rep.file().path().to_path_buf(),
         connectors,
-        ownership,
-        sources: sources.into_iter().map(|s| s.source).collect(),
-        routes,
+        ownership: ownership
+            .into_iter()
+            .filter_map(|(object, owner)| owner.map(|o| (object, o)))
+            .collect(),
+        sources: sources.into_iter().filter_map(|s| s.source).collect(),
+        routes: routes.into_iter().flatten().collect(),
         gates,
         masking,
         reconcile,
@@ -120,11 +125,19 @@ impl Validator<'_, '_> {
         ok
     }
 
-    /// A reference to a declared connector; reports an unknown one and records the use.
+    /// A connector that ownership, a source, route or reconciliation uses.
+    fn use_connector(&mut self, name: &Text) -> bool {
+        let ok = self.connector_ref(name);
+        if ok {
+            self.used.insert(name.get_ref().clone());
+        }
+        ok
+    }
+
+    /// A reference to a declared connector; reports an unknown one.
     fn connector_ref(&mut self, name: &Text) -> bool {
         let text = name.get_ref();
         if self.connectors.contains_key(text) {
-            self.used.insert(text.clone());
             return true;
         }
         let hint = suggest::hint(
@@ -149,7 +162,7 @@ impl Validator<'_, '_> {
         if OBJECTS.contains(&text.as_str()) {
             return true;
         }
-        let hint = suggest::hint(text, OBJECTS.iter().copied(), "known objects");
+        let hint = suggest::hint(text, OBJECTS.iter().copied(), "expected one of");
         self.rep
             .error(object.span(), format!("unknown object `{text}`"))
             .hint(hint);
@@ -163,7 +176,10 @@ impl Validator<'_, '_> {
                 self.rep
                     .error(
                         text.span(),
-                        format!("invalid duration `{}` for {what}: it {error}", text.get_ref()),
+                        format!(
+                            "invalid duration `{}` for {what}: it {error}",
+                            text.get_ref()
+                        ),
                     )
                     .hint(DURATION_HELP);
                 None
@@ -180,8 +196,17 @@ impl Validator<'_, '_> {
                         name.span(),
                         format!("connector `{}` is declared but never used", name.get_ref()),
                     )
-                    .hint("use it in a [[source]], [[route]] or [reconcile.NAME], or remove it");
+                    .hint("use it in [ownership], a [[source]], a [[route]] or a [reconcile.NAME], or remove it");
             }
         }
+    }
+}
+
+/// "what: a, b, c", or "what: nothing".
+pub(super) fn list_hint(what: &str, items: &[String]) -> String {
+    if items.is_empty() {
+        format!("{what}: nothing")
+    } else {
+        format!("{what}: {}", items.join(", "))
     }
 }

@@ -1,6 +1,5 @@
 //! Secret references: `env:VAR`, `file:PATH` and `literal:VALUE`, resolved at validation time.
 
-use super::super::diagnostics::Severity;
 use super::super::raw::Text;
 use super::super::secret::Secret;
 use super::Validator;
@@ -8,8 +7,8 @@ use super::Validator;
 const HELP: &str = "write env:VAR, file:PATH or literal:VALUE";
 
 impl Validator<'_, '_> {
-    /// Resolves one reference. Messages never contain the secret's value, and their snippets
-    /// show `"***"` in its place.
+    /// Resolves one reference. Messages never contain a secret's value, and snippets show
+    /// `"***"` in place of one written in the file.
     pub(super) fn secret(&mut self, reference: &Text, what: &str) -> Option<Secret> {
         let span = reference.span();
         let text = reference.get_ref();
@@ -19,20 +18,28 @@ impl Validator<'_, '_> {
                 && var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
             if !valid_name {
                 self.rep
-                    .error(span, format!("invalid environment variable name `{var}` for {what}"))
+                    .error(
+                        span,
+                        format!("invalid environment variable name `{var}` for {what}"),
+                    )
                     .hint("names are letters, digits and underscores, e.g. env:STRIPE_API_KEY");
                 return None;
             }
             return match (self.env)(var) {
                 Some(value) if !value.is_empty() => Some(Secret::new(value)),
                 Some(_) => {
-                    self.rep
-                        .error(span, format!("environment variable `{var}` for {what} is empty"));
+                    self.rep.error(
+                        span,
+                        format!("environment variable `{var}` for {what} is empty"),
+                    );
                     None
                 }
                 None => {
                     self.rep
-                        .error(span, format!("environment variable `{var}` for {what} is not set"))
+                        .error(
+                            span,
+                            format!("environment variable `{var}` for {what} is not set"),
+                        )
                         .hint(format!("set {var} in the environment junction runs in"));
                     None
                 }
@@ -52,8 +59,13 @@ impl Validator<'_, '_> {
                 }
                 Err(error) => {
                     self.rep
-                        .error(span, format!("cannot read secret file `{path}` for {what}: {error}"))
-                        .hint("relative paths are resolved against the folder of the pipeline file");
+                        .error(
+                            span,
+                            format!("cannot read secret file `{path}` for {what}: {error}"),
+                        )
+                        .hint(
+                            "relative paths are resolved against the folder of the pipeline file",
+                        );
                     None
                 }
             };
@@ -61,20 +73,22 @@ impl Validator<'_, '_> {
         if let Some(value) = text.strip_prefix("literal:") {
             if value.is_empty() {
                 self.rep
-                    .about_secret(Severity::Error, span, format!("empty literal secret for {what}"));
+                    .error(span, format!("empty literal secret for {what}"));
                 return None;
             }
+            self.rep.mark_secret(span.clone());
             self.rep
-                .about_secret(
-                    Severity::Warning,
+                .warning(
                     span,
                     format!("secret for {what} is written in the pipeline file"),
                 )
                 .hint("anyone who can read this file can use it; prefer env:VAR or file:PATH");
             return Some(Secret::new(value));
         }
+        // Probably a credential pasted in place of a reference: keep it out of the report.
+        self.rep.mark_secret(span.clone());
         self.rep
-            .about_secret(Severity::Error, span, format!("{what} must be a secret reference"))
+            .error(span, format!("{what} must be a secret reference"))
             .hint(HELP);
         None
     }

@@ -9,6 +9,7 @@ mod leases;
 mod trace;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use serde_json::json;
@@ -19,10 +20,14 @@ use super::{
 
 pub(super) const PIPELINE: &str = "subs-to-billing";
 
+/// The store's clock in these tests; `claim_due` is called with times from here on.
+pub(super) const T0: i64 = 1_000_000;
+
 pub(super) async fn memory() -> Store {
     Store::open("sqlite::memory:")
         .await
         .expect("open an in-memory store")
+        .with_clock(Arc::new(|| T0))
 }
 
 /// A subscription change from Stripe.

@@ -25,8 +25,14 @@ pub fn routes() -> Router<Arc<SimState>> {
         .route("/customers", post(create_customer))
         .route("/prices", post(create_price))
         .route("/subscriptions", post(create_subscription))
-        .route("/subscriptions/{id}", get(subscription).post(update_subscription))
-        .route("/subscriptions/{id}/cancel_at_period_end", post(cancel_at_period_end))
+        .route(
+            "/subscriptions/{id}",
+            get(subscription).post(update_subscription),
+        )
+        .route(
+            "/subscriptions/{id}/cancel_at_period_end",
+            post(cancel_at_period_end),
+        )
         .route("/subscriptions/{id}/cancel", post(cancel_now))
         .route("/events", get(events))
         .route("/stats", get(stats))
@@ -102,7 +108,11 @@ struct NewSubscription {
 }
 
 async fn create_subscription(State(s): St, Json(b): Json<NewSubscription>) -> Reply {
-    let items: Vec<(&str, u64)> = b.items.iter().map(|i| (i.price.as_str(), i.quantity)).collect();
+    let items: Vec<(&str, u64)> = b
+        .items
+        .iter()
+        .map(|i| (i.price.as_str(), i.quantity))
+        .collect();
     let id = s.create_subscription(&b.customer, &items)?;
     s.subscription(&id).map(Json)
 }
@@ -121,10 +131,18 @@ struct Update {
 }
 
 async fn update_subscription(State(s): St, Path(id): Path<String>, Json(b): Json<Update>) -> Reply {
-    let mut change = SubChange { cancel_at_period_end: b.cancel_at_period_end, ..SubChange::default() };
+    let mut change = SubChange {
+        cancel_at_period_end: b.cancel_at_period_end,
+        ..SubChange::default()
+    };
     if b.price.is_some() || b.quantity.is_some() {
         let first = s.store().item_ids(&id)?.into_iter().next();
-        change.items.push(ItemChange { id: first, price: b.price, quantity: b.quantity, deleted: false });
+        change.items.push(ItemChange {
+            id: first,
+            price: b.price,
+            quantity: b.quantity,
+            deleted: false,
+        });
     }
     s.update_subscription(&id, &change).map(Json)
 }

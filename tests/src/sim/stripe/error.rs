@@ -25,7 +25,14 @@ pub struct ApiError {
 
 impl ApiError {
     fn new(status: StatusCode, kind: &'static str, message: impl Into<String>) -> Self {
-        Self { status, kind, code: None, message: message.into(), param: None, retry_after: None }
+        Self {
+            status,
+            kind,
+            code: None,
+            message: message.into(),
+            param: None,
+            retry_after: None,
+        }
     }
 
     fn code(mut self, code: &'static str) -> Self {
@@ -55,19 +62,27 @@ impl ApiError {
 
     /// 400 `parameter_unknown`.
     pub fn unknown_param(param: &str) -> Self {
-        Self::invalid(format!("Received unknown parameter: {param}"), param).code("parameter_unknown")
+        Self::invalid(format!("Received unknown parameter: {param}"), param)
+            .code("parameter_unknown")
     }
 
     /// 404 `resource_missing`, e.g. "No such subscription: 'sub_x'".
     pub fn no_such(object: &str, id: &str, param: &str) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "invalid_request_error", format!("No such {object}: '{id}'"))
-            .code("resource_missing")
-            .param(param)
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "invalid_request_error",
+            format!("No such {object}: '{id}'"),
+        )
+        .code("resource_missing")
+        .param(param)
     }
 
     /// 400 `resource_missing` (Stripe's answer to an unknown id given as a parameter).
     pub fn no_such_param(object: &str, id: &str, param: &str) -> Self {
-        Self { status: StatusCode::BAD_REQUEST, ..Self::no_such(object, id, param) }
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            ..Self::no_such(object, id, param)
+        }
     }
 
     /// 401 for a missing or wrong API key.
@@ -101,12 +116,24 @@ impl ApiError {
     /// 429 `rate_limit` with `Retry-After`.
     pub fn rate_limited(retry_after: u64) -> Self {
         let message = "Request rate limit exceeded. Learn more about rate limits here https://stripe.com/docs/rate-limits.";
-        Self { retry_after: Some(retry_after), ..Self::new(StatusCode::TOO_MANY_REQUESTS, "invalid_request_error", message).code("rate_limit") }
+        Self {
+            retry_after: Some(retry_after),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "invalid_request_error",
+                message,
+            )
+            .code("rate_limit")
+        }
     }
 
     /// A 5xx `api_error`.
     pub fn server(status: StatusCode) -> Self {
-        Self::new(status, "api_error", "An unknown error occurred while processing your request. Please try again.")
+        Self::new(
+            status,
+            "api_error",
+            "An unknown error occurred while processing your request. Please try again.",
+        )
     }
 
     /// The JSON body Stripe sends.
@@ -115,7 +142,13 @@ impl ApiError {
         error.insert("type".into(), json!(self.kind));
         if let Some(code) = self.code {
             error.insert("code".into(), json!(code));
-            error.insert("doc_url".into(), json!(format!("https://stripe.com/docs/error-codes/{}", code.replace('_', "-"))));
+            error.insert(
+                "doc_url".into(),
+                json!(format!(
+                    "https://stripe.com/docs/error-codes/{}",
+                    code.replace('_', "-")
+                )),
+            );
         }
         error.insert("message".into(), json!(self.message));
         if let Some(param) = &self.param {
@@ -129,7 +162,9 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = (self.status, axum::Json(self.body())).into_response();
         if let Some(secs) = self.retry_after {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         response
     }

@@ -31,24 +31,42 @@ fn split_key(key: &str) -> Result<(String, Vec<String>), ApiError> {
     }
     let mut path = Vec::new();
     while !rest.is_empty() {
-        let close = rest.find(']').filter(|_| rest.starts_with('[')).ok_or_else(bad)?;
+        let close = rest
+            .find(']')
+            .filter(|_| rest.starts_with('['))
+            .ok_or_else(bad)?;
         path.push(rest[1..close].to_owned());
         rest = &rest[close + 1..];
     }
     Ok((base.to_owned(), path))
 }
 
-fn insert(map: &mut Map<String, Value>, key: &str, path: &[String], value: String, full: &str) -> Result<(), ApiError> {
+fn insert(
+    map: &mut Map<String, Value>,
+    key: &str,
+    path: &[String],
+    value: String,
+    full: &str,
+) -> Result<(), ApiError> {
     let Some((next, rest)) = path.split_first() else {
         map.insert(key.to_owned(), Value::String(value));
         return Ok(());
     };
-    let child = map.entry(key.to_owned()).or_insert_with(|| Value::Object(Map::new()));
+    let child = map
+        .entry(key.to_owned())
+        .or_insert_with(|| Value::Object(Map::new()));
     let Value::Object(child) = child else {
-        return Err(ApiError::invalid(format!("Invalid value for {full}: mixed a value and nested values"), full));
+        return Err(ApiError::invalid(
+            format!("Invalid value for {full}: mixed a value and nested values"),
+            full,
+        ));
     };
     // `types[]=a&types[]=b` appends; numbered keys sort numerically in `arrays`.
-    let next = if next.is_empty() { child.len().to_string() } else { next.clone() };
+    let next = if next.is_empty() {
+        child.len().to_string()
+    } else {
+        next.clone()
+    };
     insert(child, &next, rest, value, full)
 }
 
@@ -99,7 +117,10 @@ impl Params {
         match self.0.get(key) {
             None => Ok(None),
             Some(Value::String(s)) => Ok(Some(s)),
-            Some(_) => Err(ApiError::invalid(format!("Invalid string: {key} must be a string"), key)),
+            Some(_) => Err(ApiError::invalid(
+                format!("Invalid string: {key} must be a string"),
+                key,
+            )),
         }
     }
 
@@ -112,7 +133,10 @@ impl Params {
     pub fn int(&self, key: &str) -> Result<Option<i64>, ApiError> {
         match self.str(key)? {
             None | Some("") => Ok(None),
-            Some(s) => s.parse().map(Some).map_err(|_| ApiError::invalid(format!("Invalid integer: {s}"), key)),
+            Some(s) => s
+                .parse()
+                .map(Some)
+                .map_err(|_| ApiError::invalid(format!("Invalid integer: {s}"), key)),
         }
     }
 
@@ -157,7 +181,11 @@ impl Params {
             None => Ok(Vec::new()),
             Some(Value::Array(a)) => a
                 .iter()
-                .map(|v| v.as_str().map(str::to_owned).ok_or_else(|| ApiError::invalid(format!("Invalid array: {key}"), key)))
+                .map(|v| {
+                    v.as_str()
+                        .map(str::to_owned)
+                        .ok_or_else(|| ApiError::invalid(format!("Invalid array: {key}"), key))
+                })
                 .collect(),
             Some(_) => Err(ApiError::invalid(format!("Invalid array: {key}"), key)),
         }
@@ -177,7 +205,12 @@ impl Params {
                         Some(s) => {
                             current.insert(k.clone(), Value::String(s.to_owned()));
                         }
-                        None => return Err(ApiError::invalid("Invalid metadata: values must be strings", "metadata")),
+                        None => {
+                            return Err(ApiError::invalid(
+                                "Invalid metadata: values must be strings",
+                                "metadata",
+                            ));
+                        }
                     }
                 }
             }
@@ -196,4 +229,39 @@ pub fn fingerprint(method: &str, path: &str, raw: &[u8]) -> String {
         out.push_str(&format!("{k}={v}&"));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn brackets_become_nested_objects_and_indexed_arrays() {
+        let p = parse(b"items[1][price]=p2&items[0][price]=p1&items[0][quantity]=3&metadata[k]=v&types[]=a&types[]=b&cancel_at=")
+            .expect("parses");
+        assert_eq!(
+            p.get("items"),
+            Some(&json!([{ "price": "p1", "quantity": "3" }, { "price": "p2" }]))
+        );
+        assert_eq!(p.strings("types").expect("types"), ["a", "b"]);
+        assert_eq!(
+            p.str("cancel_at").expect("str"),
+            Some(""),
+            "empty string means unset"
+        );
+        assert_eq!(
+            p.list("items").expect("items")[0]
+                .int("quantity")
+                .expect("int"),
+            Some(3)
+        );
+        assert!(parse(b"a[b=1").is_err());
+        assert!(parse(b"a=1&a[b]=2").is_err());
+        assert_eq!(
+            p.only(&["items", "types", "cancel_at"])
+                .map_err(|e| e.param),
+            Err(Some("metadata".to_owned()))
+        );
+    }
 }

@@ -14,8 +14,10 @@ use serde_json::{Map, Value, json};
 
 use super::error::ApiError;
 use super::form::{self, Params};
+use super::list::{created_filter, page, type_matches};
 use super::middleware::{self, RequestId};
-use super::store::{ItemChange, Origin, PriceSpec, SubChange};
+use super::store::{Origin, PriceSpec};
+use super::subscriptions::{ItemChange, SubChange};
 use super::{SimState, control, idempotency};
 
 type Reply = Result<Json<Value>, ApiError>;
@@ -28,11 +30,22 @@ const EVENT_WINDOW_SECS: i64 = 30 * 86_400;
 pub fn app(state: Arc<SimState>) -> Router {
     let v1 = Router::new()
         .route("/v1/customers", get(list_customers).post(create_customer))
-        .route("/v1/customers/{id}", get(get_customer).post(update_customer))
+        .route(
+            "/v1/customers/{id}",
+            get(get_customer).post(update_customer),
+        )
         .route("/v1/prices", axum::routing::post(create_price))
         .route("/v1/prices/{id}", get(get_price))
-        .route("/v1/subscriptions", get(list_subscriptions).post(create_subscription))
-        .route("/v1/subscriptions/{id}", get(get_subscription).post(update_subscription).delete(cancel_subscription))
+        .route(
+            "/v1/subscriptions",
+            get(list_subscriptions).post(create_subscription),
+        )
+        .route(
+            "/v1/subscriptions/{id}",
+            get(get_subscription)
+                .post(update_subscription)
+                .delete(cancel_subscription),
+        )
         .route("/v1/events", get(list_events))
         .route("/v1/events/{id}", get(get_event))
         .layer(from_fn_with_state(state.clone(), idempotency::layer))
@@ -64,22 +77,43 @@ pub struct Ctx {
 impl FromRequestParts<Arc<SimState>> for Ctx {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &Arc<SimState>) -> Result<Self, ApiError> {
-        let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<SimState>,
+    ) -> Result<Self, ApiError> {
+        let header = |name: &str| {
+            parts
+                .headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
         let version = header("stripe-version").unwrap_or_else(|| state.config.api_version.clone());
         if !valid_version(&version) {
-            return Err(ApiError::bad_request(format!("Invalid Stripe API version: {version}")));
+            return Err(ApiError::bad_request(format!(
+                "Invalid Stripe API version: {version}"
+            )));
         }
         let request_id = parts.extensions.get::<RequestId>().map(|r| r.0.clone());
-        let idempotency_key = header("idempotency-key").filter(|_| parts.method == axum::http::Method::POST);
-        Ok(Ctx { version, origin: Origin { request_id, idempotency_key } })
+        let idempotency_key =
+            header("idempotency-key").filter(|_| parts.method == axum::http::Method::POST);
+        Ok(Ctx {
+            version,
+            origin: Origin {
+                request_id,
+                idempotency_key,
+            },
+        })
     }
 }
 
 /// `YYYY-MM-DD` optionally followed by `.name`.
 fn valid_version(v: &str) -> bool {
     let (date, name) = v.split_once('.').unwrap_or((v, "a"));
-    let digits = |r: std::ops::Range<usize>| date.get(r).is_some_and(|s| s.bytes().all(|b| b.is_ascii_digit()));
+    let digits = |r: std::ops::Range<usize>| {
+        date.get(r)
+            .is_some_and(|s| s.bytes().all(|b| b.is_ascii_digit()))
+    };
     date.len() == 10
         && digits(0..4)
         && digits(5..7)
@@ -97,7 +131,9 @@ fn query(raw: Option<String>) -> Result<Params, ApiError> {
 /// The `error_after_write` fault: the write happened, the client sees a 500.
 fn after_write(state: &SimState, value: Value) -> Reply {
     if state.faults.roll(state.faults.get().error_after_write_rate) {
-        return Err(ApiError::server(axum::http::StatusCode::INTERNAL_SERVER_ERROR));
+        return Err(ApiError::server(
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+        ));
     }
     Ok(Json(value))
 }
@@ -112,69 +148,15 @@ fn check_metadata(p: &Params) -> Result<(), ApiError> {
     p.merge_metadata(&mut Map::new())
 }
 
-/// A newest-first page over `ids` (oldest first), Stripe's list object.
-fn page(
-    ids: &[String],
-    keep: impl Fn(&str) -> bool,
-    render: impl Fn(&str) -> Value,
-    p: &Params,
-    object: &str,
-    url: &str,
-) -> Reply {
-    let limit = p.int("limit")?.unwrap_or(10);
-    if !(1..=100).contains(&limit) {
-        return Err(ApiError::invalid("Invalid limit: must be between 1 and 100.", "limit"));
-    }
-    let limit = limit as usize;
-    let newest_first: Vec<&str> = ids.iter().rev().map(String::as_str).collect();
-    let cursor = |param: &str| -> Result<Option<usize>, ApiError> {
-        let Some(id) = p.text(param)? else { return Ok(None) };
-        let pos = newest_first.iter().position(|i| *i == id);
-        pos.map(Some).ok_or_else(|| ApiError::no_such_param(object, &id, param))
-    };
-    let (after, before) = (cursor("starting_after")?, cursor("ending_before")?);
-    let (data, has_more): (Vec<&str>, bool) = match (after, before) {
-        (Some(_), Some(_)) => {
-            return Err(ApiError::bad_request("You may only specify one of these parameters: ending_before, starting_after."));
-        }
-        (_, Some(end)) => {
-            let newer: Vec<&str> = newest_first[..end].iter().copied().filter(|i| keep(i)).collect();
-            let start = newer.len().saturating_sub(limit);
-            (newer[start..].to_vec(), start > 0)
-        }
-        (after, None) => {
-            let mut rest = newest_first[after.map_or(0, |a| a + 1)..].iter().copied().filter(|i| keep(i));
-            let data = rest.by_ref().take(limit).collect();
-            (data, rest.next().is_some())
-        }
-    };
-    let data: Vec<Value> = data.into_iter().map(render).collect();
-    Ok(Json(json!({ "object": "list", "data": data, "has_more": has_more, "url": url })))
-}
-
-/// `created=<t>` or `created[gt|gte|lt|lte]=<t>`.
-fn created_filter(p: &Params) -> Result<impl Fn(i64) -> bool + use<>, ApiError> {
-    let mut bounds = [None; 4];
-    if let Some(range) = p.hash("created")? {
-        range.only(&["gt", "gte", "lt", "lte"])?;
-        for (i, k) in ["gt", "gte", "lt", "lte"].iter().enumerate() {
-            bounds[i] = range.int(k)?;
-        }
-    } else if let Some(t) = p.int("created")? {
-        bounds = [None, Some(t), None, Some(t)];
-    }
-    let [gt, gte, lt, lte] = bounds;
-    Ok(move |t: i64| {
-        gt.is_none_or(|b| t > b) && gte.is_none_or(|b| t >= b) && lt.is_none_or(|b| t < b) && lte.is_none_or(|b| t <= b)
-    })
-}
-
 /// Top-level string fields; `""` becomes `null` (unset).
 fn string_fields(p: &Params, keys: &[&str]) -> Result<Map<String, Value>, ApiError> {
     let mut out = Map::new();
     for k in keys {
         if let Some(v) = p.str(k)? {
-            out.insert((*k).to_owned(), if v.is_empty() { Value::Null } else { json!(v) });
+            out.insert(
+                (*k).to_owned(),
+                if v.is_empty() { Value::Null } else { json!(v) },
+            );
         }
     }
     Ok(out)
@@ -186,7 +168,14 @@ const CUSTOMER_FIELDS: [&str; 4] = ["email", "name", "description", "phone"];
 
 async fn create_customer(State(s): St, ctx: Ctx, body: Bytes) -> Reply {
     let p = form::parse(&body)?;
-    p.only(&["email", "name", "description", "phone", "metadata", "expand"])?;
+    p.only(&[
+        "email",
+        "name",
+        "description",
+        "phone",
+        "metadata",
+        "expand",
+    ])?;
     let fields = string_fields(&p, &CUSTOMER_FIELDS)?;
     check_metadata(&p)?;
     let (mut store, now) = s.begin();
@@ -197,7 +186,14 @@ async fn create_customer(State(s): St, ctx: Ctx, body: Bytes) -> Reply {
 
 async fn update_customer(State(s): St, ctx: Ctx, Path(id): Path<String>, body: Bytes) -> Reply {
     let p = form::parse(&body)?;
-    p.only(&["email", "name", "description", "phone", "metadata", "expand"])?;
+    p.only(&[
+        "email",
+        "name",
+        "description",
+        "phone",
+        "metadata",
+        "expand",
+    ])?;
     let fields = string_fields(&p, &CUSTOMER_FIELDS)?;
     check_metadata(&p)?;
     let (mut store, now) = s.begin();
@@ -215,33 +211,73 @@ async fn get_customer(State(s): St, _ctx: Ctx, Path(id): Path<String>) -> Reply 
 
 async fn list_customers(State(s): St, _ctx: Ctx, RawQuery(q): RawQuery) -> Reply {
     let p = query(q)?;
-    p.only(&["email", "created", "limit", "starting_after", "ending_before", "expand"])?;
+    p.only(&[
+        "email",
+        "created",
+        "limit",
+        "starting_after",
+        "ending_before",
+        "expand",
+    ])?;
     let (created, email) = (created_filter(&p)?, p.text("email")?);
     let (store, _) = s.begin();
     let keep = |id: &str| {
         store.customer(id).is_ok_and(|c| {
-            created(c["created"].as_i64().unwrap_or(0)) && email.as_deref().is_none_or(|e| c["email"] == e)
+            created(c["created"].as_i64().unwrap_or(0))
+                && email.as_deref().is_none_or(|e| c["email"] == e)
         })
     };
     let render = |id: &str| store.customer(id).cloned().unwrap_or(Value::Null);
-    page(&store.customer_ids, keep, render, &p, "customer", "/v1/customers")
+    page(
+        &store.customer_ids,
+        keep,
+        render,
+        &p,
+        "customer",
+        "/v1/customers",
+    )
 }
 
 // --- prices ---
 
 async fn create_price(State(s): St, ctx: Ctx, body: Bytes) -> Reply {
     let p = form::parse(&body)?;
-    p.only(&["currency", "unit_amount", "product", "product_data", "recurring", "nickname", "metadata", "expand"])?;
-    let currency = p.text("currency")?.ok_or_else(|| ApiError::missing_param("currency"))?.to_lowercase();
+    p.only(&[
+        "currency",
+        "unit_amount",
+        "product",
+        "product_data",
+        "recurring",
+        "nickname",
+        "metadata",
+        "expand",
+    ])?;
+    let currency = p
+        .text("currency")?
+        .ok_or_else(|| ApiError::missing_param("currency"))?
+        .to_lowercase();
     if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_lowercase()) {
-        return Err(ApiError::invalid(format!("Invalid currency: {currency}"), "currency"));
+        return Err(ApiError::invalid(
+            format!("Invalid currency: {currency}"),
+            "currency",
+        ));
     }
-    let unit_amount = p.int("unit_amount")?.ok_or_else(|| ApiError::missing_param("unit_amount"))?;
+    let unit_amount = p
+        .int("unit_amount")?
+        .ok_or_else(|| ApiError::missing_param("unit_amount"))?;
     if unit_amount < 0 {
-        return Err(ApiError::invalid("Invalid unit_amount: must be greater than or equal to 0", "unit_amount"));
+        return Err(ApiError::invalid(
+            "Invalid unit_amount: must be greater than or equal to 0",
+            "unit_amount",
+        ));
     }
     let product = p.text("product")?;
-    let has_data = p.hash("product_data")?.map(|d| d.text("name")).transpose()?.flatten().is_some();
+    let has_data = p
+        .hash("product_data")?
+        .map(|d| d.text("name"))
+        .transpose()?
+        .flatten()
+        .is_some();
     if product.is_none() && !has_data {
         return Err(ApiError::missing_param("product"));
     }
@@ -249,19 +285,34 @@ async fn create_price(State(s): St, ctx: Ctx, body: Bytes) -> Reply {
         None => None,
         Some(r) => {
             r.only(&["interval", "interval_count", "usage_type"])?;
-            let interval = r.text("interval")?.ok_or_else(|| ApiError::missing_param("recurring[interval]"))?;
+            let interval = r
+                .text("interval")?
+                .ok_or_else(|| ApiError::missing_param("recurring[interval]"))?;
             if !["day", "week", "month", "year"].contains(&interval.as_str()) {
-                return Err(ApiError::invalid(format!("Invalid recurring[interval]: {interval}"), "recurring[interval]"));
+                return Err(ApiError::invalid(
+                    format!("Invalid recurring[interval]: {interval}"),
+                    "recurring[interval]",
+                ));
             }
             let count = r.int("interval_count")?.unwrap_or(1);
             if !(1..=1095).contains(&count) {
-                return Err(ApiError::invalid("Invalid recurring[interval_count]", "recurring[interval_count]"));
+                return Err(ApiError::invalid(
+                    "Invalid recurring[interval_count]",
+                    "recurring[interval_count]",
+                ));
             }
             Some((interval, count))
         }
     };
     check_metadata(&p)?;
-    let spec = PriceSpec { currency, unit_amount, recurring, product, nickname: p.text("nickname")?, metadata: Some(p) };
+    let spec = PriceSpec {
+        currency,
+        unit_amount,
+        recurring,
+        product,
+        nickname: p.text("nickname")?,
+        metadata: Some(p),
+    };
     let (mut store, now) = s.begin();
     let price = store.create_price(spec, &ctx.origin, now);
     drop(store);
@@ -276,7 +327,10 @@ async fn get_price(State(s): St, _ctx: Ctx, Path(id): Path<String>) -> Reply {
 
 fn quantity(p: &Params, param: &str) -> Result<Option<u64>, ApiError> {
     match p.int("quantity")? {
-        Some(q) if q < 0 => Err(ApiError::invalid("Invalid quantity: must be greater than or equal to 0", param)),
+        Some(q) if q < 0 => Err(ApiError::invalid(
+            "Invalid quantity: must be greater than or equal to 0",
+            param,
+        )),
         q => Ok(q.map(|q| q as u64)),
     }
 }
@@ -290,10 +344,18 @@ fn cancel_change(p: &Params) -> Result<SubChange, ApiError> {
     if let Some(b) = p.str("proration_behavior")?
         && !["create_prorations", "none", "always_invoice"].contains(&b)
     {
-        return Err(ApiError::invalid(format!("Invalid proration_behavior: {b}"), "proration_behavior"));
+        return Err(ApiError::invalid(
+            format!("Invalid proration_behavior: {b}"),
+            "proration_behavior",
+        ));
     }
     check_metadata(p)?;
-    Ok(SubChange { items: Vec::new(), cancel_at_period_end: p.bool("cancel_at_period_end")?, cancel_at, metadata: Some(p.clone()) })
+    Ok(SubChange {
+        items: Vec::new(),
+        cancel_at_period_end: p.bool("cancel_at_period_end")?,
+        cancel_at,
+        metadata: Some(p.clone()),
+    })
 }
 
 const SUB_PARAMS: [&str; 9] = [
@@ -311,13 +373,20 @@ const SUB_PARAMS: [&str; 9] = [
 async fn create_subscription(State(s): St, ctx: Ctx, body: Bytes) -> Reply {
     let p = form::parse(&body)?;
     p.only(&SUB_PARAMS)?;
-    let customer = p.text("customer")?.ok_or_else(|| ApiError::missing_param("customer"))?;
+    let customer = p
+        .text("customer")?
+        .ok_or_else(|| ApiError::missing_param("customer"))?;
     let mut items = Vec::new();
     for (i, item) in p.list("items")?.iter().enumerate() {
         item.only(&["price", "quantity"])?;
         let param = format!("items[{i}][price]");
-        let price = item.text("price")?.ok_or_else(|| ApiError::missing_param(&param))?;
-        items.push((price, quantity(item, &format!("items[{i}][quantity]"))?.unwrap_or(1)));
+        let price = item
+            .text("price")?
+            .ok_or_else(|| ApiError::missing_param(&param))?;
+        items.push((
+            price,
+            quantity(item, &format!("items[{i}][quantity]"))?.unwrap_or(1),
+        ));
     }
     if items.is_empty() {
         return Err(ApiError::missing_param("items"));
@@ -369,11 +438,35 @@ async fn get_subscription(State(s): St, ctx: Ctx, Path(id): Path<String>) -> Rep
 
 async fn list_subscriptions(State(s): St, ctx: Ctx, RawQuery(q): RawQuery) -> Reply {
     let p = query(q)?;
-    p.only(&["customer", "status", "price", "created", "limit", "starting_after", "ending_before", "expand"])?;
+    p.only(&[
+        "customer",
+        "status",
+        "price",
+        "created",
+        "limit",
+        "starting_after",
+        "ending_before",
+        "expand",
+    ])?;
     let status = p.text("status")?.unwrap_or_default();
-    let known = ["", "all", "ended", "active", "past_due", "unpaid", "canceled", "incomplete", "incomplete_expired", "trialing", "paused"];
+    let known = [
+        "",
+        "all",
+        "ended",
+        "active",
+        "past_due",
+        "unpaid",
+        "canceled",
+        "incomplete",
+        "incomplete_expired",
+        "trialing",
+        "paused",
+    ];
     if !known.contains(&status.as_str()) {
-        return Err(ApiError::invalid(format!("Invalid status: {status}"), "status"));
+        return Err(ApiError::invalid(
+            format!("Invalid status: {status}"),
+            "status",
+        ));
     }
     let (customer, price, created) = (p.text("customer")?, p.text("price")?, created_filter(&p)?);
     let (store, _) = s.begin();
@@ -381,42 +474,63 @@ async fn list_subscriptions(State(s): St, ctx: Ctx, RawQuery(q): RawQuery) -> Re
         store.sub_matches(id, customer.as_deref(), &status, price.as_deref())
             && store.sub(id).is_ok_and(|sub| created(sub.created()))
     };
-    let render = |id: &str| store.sub(id).map(|sub| store.render_sub(sub, &ctx.version)).unwrap_or(Value::Null);
-    page(&store.sub_ids, keep, render, &p, "subscription", "/v1/subscriptions")
+    let render = |id: &str| {
+        store
+            .sub(id)
+            .map(|sub| store.render_sub(sub, &ctx.version))
+            .unwrap_or(Value::Null)
+    };
+    page(
+        &store.sub_ids,
+        keep,
+        render,
+        &p,
+        "subscription",
+        "/v1/subscriptions",
+    )
 }
 
 // --- events ---
 
-/// `customer.subscription.*`-style match; `*` stands for any run of characters.
-fn type_matches(pattern: &str, kind: &str) -> bool {
-    let parts: Vec<&str> = pattern.split('*').collect();
-    let [first, middle @ .., last] = parts.as_slice() else { return pattern == kind };
-    let Some(mut rest) = kind.strip_prefix(first) else { return false };
-    for part in middle {
-        match rest.find(part) {
-            Some(i) => rest = &rest[i + part.len()..],
-            None => return false,
-        }
-    }
-    rest.ends_with(last)
-}
-
 async fn list_events(State(s): St, _ctx: Ctx, RawQuery(q): RawQuery) -> Reply {
     let p = query(q)?;
-    p.only(&["type", "types", "created", "delivery_success", "limit", "starting_after", "ending_before", "expand"])?;
+    p.only(&[
+        "type",
+        "types",
+        "created",
+        "delivery_success",
+        "limit",
+        "starting_after",
+        "ending_before",
+        "expand",
+    ])?;
     let (kind, kinds) = (p.text("type")?, p.strings("types")?);
     if kind.is_some() && !kinds.is_empty() {
-        return Err(ApiError::bad_request("You may only specify one of these parameters: type, types."));
+        return Err(ApiError::bad_request(
+            "You may only specify one of these parameters: type, types.",
+        ));
     }
     if kinds.len() > 20 {
-        return Err(ApiError::invalid("Invalid types: at most 20 event types are allowed", "types"));
+        return Err(ApiError::invalid(
+            "Invalid types: at most 20 event types are allowed",
+            "types",
+        ));
     }
     let (created, delivered) = (created_filter(&p)?, p.bool("delivery_success")?);
     let (store, now) = s.begin();
-    let ids: Vec<String> = store.events.iter().map(|e| e["id"].as_str().unwrap_or_default().to_owned()).collect();
+    let ids: Vec<String> = store
+        .events
+        .iter()
+        .map(|e| e["id"].as_str().unwrap_or_default().to_owned())
+        .collect();
     let keep = |id: &str| {
-        let Some(e) = store.event(id) else { return false };
-        let (t, ty) = (e["created"].as_i64().unwrap_or(0), e["type"].as_str().unwrap_or_default());
+        let Some(e) = store.event(id) else {
+            return false;
+        };
+        let (t, ty) = (
+            e["created"].as_i64().unwrap_or(0),
+            e["type"].as_str().unwrap_or_default(),
+        );
         t > now - EVENT_WINDOW_SECS
             && created(t)
             && kind.as_deref().is_none_or(|k| type_matches(k, ty))
@@ -430,7 +544,9 @@ async fn list_events(State(s): St, _ctx: Ctx, RawQuery(q): RawQuery) -> Reply {
 async fn get_event(State(s): St, _ctx: Ctx, Path(id): Path<String>) -> Reply {
     let (store, now) = s.begin();
     match store.event(&id) {
-        Some(e) if e["created"].as_i64().unwrap_or(0) > now - EVENT_WINDOW_SECS => Ok(Json(e.clone())),
+        Some(e) if e["created"].as_i64().unwrap_or(0) > now - EVENT_WINDOW_SECS => {
+            Ok(Json(e.clone()))
+        }
         _ => Err(ApiError::no_such("event", &id, "id")),
     }
 }

@@ -64,7 +64,10 @@ pub async fn faults(State(state): State<Arc<SimState>>, req: Request, next: Next
 
 /// `Authorization: Bearer <secret key>`, with Stripe's 401 messages.
 pub async fn auth(State(state): State<Arc<SimState>>, req: Request, next: Next) -> Response {
-    let given = req.headers().get(header::AUTHORIZATION).map(|v| v.to_str().unwrap_or_default());
+    let given = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .map(|v| v.to_str().unwrap_or_default());
     let message = match given.map(|v| v.strip_prefix("Bearer ")) {
         Some(Some(key)) if key == state.config.api_key => return next.run(req).await,
         None => "You did not provide an API key. You need to provide your API key in the Authorization header, using Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY'). See https://stripe.com/docs/api#authentication for details, or we can help at https://support.stripe.com/.".to_owned(),
@@ -77,7 +80,11 @@ pub async fn auth(State(state): State<Arc<SimState>>, req: Request, next: Next) 
 /// `sk_test_abcdefgh1234` -> `sk_test_********1234`, as Stripe shows a wrong key.
 fn redact(key: &str) -> String {
     let chars: Vec<char> = key.chars().collect();
-    let head = key.find('_').and_then(|i| key[i + 1..].find('_').map(|j| i + j + 2)).unwrap_or(0).min(chars.len());
+    let head = key
+        .find('_')
+        .and_then(|i| key[i + 1..].find('_').map(|j| i + j + 2))
+        .unwrap_or(0)
+        .min(chars.len());
     let tail = chars.len().saturating_sub(4).max(head);
     let head_str: String = chars[..head].iter().collect();
     let tail_str: String = chars[tail..].iter().collect();

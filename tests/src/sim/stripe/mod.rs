@@ -14,11 +14,13 @@ mod error;
 mod form;
 mod http;
 mod idempotency;
+mod list;
 mod middleware;
 mod store;
-mod webhooks;
+mod subscriptions;
 #[cfg(test)]
 mod tests;
+mod webhooks;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -32,7 +34,8 @@ use tokio::task::JoinHandle;
 
 use super::faults::FaultState;
 pub use error::ApiError;
-pub use store::{ItemChange, Origin, StripeStats, SubChange};
+pub use store::{Origin, StripeStats};
+pub use subscriptions::{ItemChange, SubChange};
 pub use webhooks::sign_payload;
 
 /// The account's default API version (stripe-node 23's pinned version).
@@ -99,7 +102,9 @@ impl SimState {
 
     /// The simulated clock: wall time plus the offset set by [`SimState::advance_clock`].
     pub fn now(&self) -> i64 {
-        let wall = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+        let wall = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
         wall + self.clock_offset.load(Ordering::Relaxed)
     }
 
@@ -116,8 +121,14 @@ impl SimState {
     }
 
     /// Runs a scenario action as if made in the Dashboard: it has a request id, no key.
-    fn act<T>(&self, f: impl FnOnce(&mut store::Store, &Origin, i64) -> Result<T, ApiError>) -> Result<T, ApiError> {
-        let origin = Origin { request_id: Some(self.request_id()), idempotency_key: None };
+    fn act<T>(
+        &self,
+        f: impl FnOnce(&mut store::Store, &Origin, i64) -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
+        let origin = Origin {
+            request_id: Some(self.request_id()),
+            idempotency_key: None,
+        };
         let (mut store, now) = self.begin();
         f(&mut store, &origin, now)
     }
@@ -129,14 +140,30 @@ impl SimState {
 
     /// Creates a customer; returns its id.
     pub fn create_customer(&self, email: &str, name: &str) -> Result<String, ApiError> {
-        let fields = Map::from_iter([("email".to_owned(), json!(email)), ("name".to_owned(), json!(name))]);
-        self.act(|s, o, now| Ok(s.create_customer(fields, None, o, now)["id"].as_str().unwrap_or_default().to_owned()))
+        let fields = Map::from_iter([
+            ("email".to_owned(), json!(email)),
+            ("name".to_owned(), json!(name)),
+        ]);
+        self.act(|s, o, now| {
+            Ok(s.create_customer(fields, None, o, now)["id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned())
+        })
     }
 
     /// Creates a recurring price (`interval`: day, week, month or year); returns its id.
-    pub fn create_price(&self, unit_amount: i64, currency: &str, interval: &str) -> Result<String, ApiError> {
+    pub fn create_price(
+        &self,
+        unit_amount: i64,
+        currency: &str,
+        interval: &str,
+    ) -> Result<String, ApiError> {
         if !["day", "week", "month", "year"].contains(&interval) {
-            return Err(ApiError::invalid(format!("Invalid recurring[interval]: {interval}"), "recurring[interval]"));
+            return Err(ApiError::invalid(
+                format!("Invalid recurring[interval]: {interval}"),
+                "recurring[interval]",
+            ));
         }
         let spec = store::PriceSpec {
             currency: currency.to_lowercase(),
@@ -146,11 +173,20 @@ impl SimState {
             nickname: None,
             metadata: None,
         };
-        self.act(|s, o, now| Ok(s.create_price(spec, o, now)["id"].as_str().unwrap_or_default().to_owned()))
+        self.act(|s, o, now| {
+            Ok(s.create_price(spec, o, now)["id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned())
+        })
     }
 
     /// Creates an active subscription with `(price, quantity)` items; returns its id.
-    pub fn create_subscription(&self, customer: &str, items: &[(&str, u64)]) -> Result<String, ApiError> {
+    pub fn create_subscription(
+        &self,
+        customer: &str,
+        items: &[(&str, u64)],
+    ) -> Result<String, ApiError> {
         let items: Vec<(String, u64)> = items.iter().map(|(p, q)| ((*p).to_owned(), *q)).collect();
         self.act(|s, o, now| s.create_subscription(customer, &items, &SubChange::default(), o, now))
     }
@@ -164,24 +200,58 @@ impl SimState {
     }
 
     fn first_item(&self, sub: &str) -> Result<String, ApiError> {
-        self.store().item_ids(sub)?.into_iter().next().ok_or_else(|| ApiError::missing_param("items"))
+        self.store()
+            .item_ids(sub)?
+            .into_iter()
+            .next()
+            .ok_or_else(|| ApiError::missing_param("items"))
     }
 
     /// Moves the first item to another price (an upgrade or downgrade).
     pub fn update_subscription_price(&self, sub: &str, price: &str) -> Result<Value, ApiError> {
-        let item = ItemChange { id: Some(self.first_item(sub)?), price: Some(price.to_owned()), ..ItemChange::default() };
-        self.update_subscription(sub, &SubChange { items: vec![item], ..SubChange::default() })
+        let item = ItemChange {
+            id: Some(self.first_item(sub)?),
+            price: Some(price.to_owned()),
+            ..ItemChange::default()
+        };
+        self.update_subscription(
+            sub,
+            &SubChange {
+                items: vec![item],
+                ..SubChange::default()
+            },
+        )
     }
 
     /// Sets the first item's quantity.
-    pub fn update_subscription_quantity(&self, sub: &str, quantity: u64) -> Result<Value, ApiError> {
-        let item = ItemChange { id: Some(self.first_item(sub)?), quantity: Some(quantity), ..ItemChange::default() };
-        self.update_subscription(sub, &SubChange { items: vec![item], ..SubChange::default() })
+    pub fn update_subscription_quantity(
+        &self,
+        sub: &str,
+        quantity: u64,
+    ) -> Result<Value, ApiError> {
+        let item = ItemChange {
+            id: Some(self.first_item(sub)?),
+            quantity: Some(quantity),
+            ..ItemChange::default()
+        };
+        self.update_subscription(
+            sub,
+            &SubChange {
+                items: vec![item],
+                ..SubChange::default()
+            },
+        )
     }
 
     /// Schedules cancellation at the end of the current period.
     pub fn cancel_at_period_end(&self, sub: &str) -> Result<Value, ApiError> {
-        self.update_subscription(sub, &SubChange { cancel_at_period_end: Some(true), ..SubChange::default() })
+        self.update_subscription(
+            sub,
+            &SubChange {
+                cancel_at_period_end: Some(true),
+                ..SubChange::default()
+            },
+        )
     }
 
     /// Cancels immediately.
@@ -240,11 +310,17 @@ impl StripeSim {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let webhook_tx = config.webhook.is_some().then_some(tx);
         let state = Arc::new(SimState {
-            store: Mutex::new(store::Store::new(StdRng::seed_from_u64(config.seed), config.api_version.clone(), webhook_tx)),
+            store: Mutex::new(store::Store::new(
+                StdRng::seed_from_u64(config.seed),
+                config.api_version.clone(),
+                webhook_tx,
+            )),
             faults: FaultState::new(config.seed),
             idempotency: idempotency::Keys::default(),
             clock_offset: AtomicI64::new(0),
-            http: reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()?,
             config,
         });
         let app = http::app(state.clone());

@@ -16,9 +16,13 @@ use super::SimState;
 /// `generateTestHeaderString`: `t=<timestamp>,v1=<hex hmac-sha256(secret, "<t>.<payload>")>`.
 /// The key is the whole secret string, `whsec_` prefix included.
 pub fn sign_payload(secret: &str, timestamp: i64, payload: &str) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC accepts keys of any length");
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC accepts keys of any length");
     mac.update(format!("{timestamp}.{payload}").as_bytes());
-    format!("t={timestamp},v1={}", hex::encode(mac.finalize().into_bytes()))
+    format!(
+        "t={timestamp},v1={}",
+        hex::encode(mac.finalize().into_bytes())
+    )
 }
 
 /// Starts the delivery loop for queued event ids.
@@ -70,24 +74,36 @@ async fn deliver(state: &Arc<SimState>, id: String) {
 
 /// One signed POST; true on a 2xx.
 async fn send(state: &SimState, id: &str) -> bool {
-    let Some(endpoint) = &state.config.webhook else { return false };
+    let Some(endpoint) = &state.config.webhook else {
+        return false;
+    };
     let payload = {
         let mut store = state.store();
         store.stats.webhook_attempts += 1;
         // Stripe sends events pretty-printed; receivers must verify the exact bytes.
-        store.event(id).and_then(|e| serde_json::to_string_pretty(e).ok())
+        store
+            .event(id)
+            .and_then(|e| serde_json::to_string_pretty(e).ok())
     };
     let Some(payload) = payload else { return false };
     // The signature uses the wall clock (not the simulated one): receivers check it against theirs.
-    let t = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+    let t = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
     let response = state
         .http
         .post(&endpoint.url)
         .header("Content-Type", "application/json; charset=utf-8")
-        .header("User-Agent", "Stripe/1.0 (+https://stripe.com/docs/webhooks)")
+        .header(
+            "User-Agent",
+            "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
+        )
         .header("Cache-Control", "no-cache")
         .header("Accept", "*/*; q=0.5, application/xml")
-        .header("Stripe-Signature", sign_payload(&endpoint.secret, t, &payload))
+        .header(
+            "Stripe-Signature",
+            sign_payload(&endpoint.secret, t, &payload),
+        )
         .body(payload)
         .send()
         .await;

@@ -1,0 +1,151 @@
+//! Stripe objects mapped to Junction's canonical documents (`wit/schemas/*.v1.json`): money in
+//! minor units, currencies lower case, times RFC 3339 UTC.
+
+use junction_connector_kit::time::rfc3339;
+use serde_json::{Map, Value, json};
+
+use crate::errors::MapError;
+
+/// Maps a Stripe object of canonical kind `object` (`subscription`, `customer`, `invoice`).
+pub(crate) fn of(object: &str, stripe: &Value) -> Result<Value, MapError> {
+    match object {
+        "subscription" => subscription(stripe),
+        "customer" => customer(stripe),
+        _ => invoice(stripe),
+    }
+}
+
+/// A subscription, from any API version: since `2025-03-31.basil` the billing period lives on
+/// each item, before that on the subscription itself.
+pub(crate) fn subscription(s: &Value) -> Result<Value, MapError> {
+    let data = s["items"]["data"].as_array().ok_or_else(|| MapError::new("items.data", "a list"))?;
+    let items = data.iter().enumerate().map(|(i, item)| subscription_item(i, item, s)).collect::<Result<Vec<_>, _>>()?;
+    let status = text(s, "status")?;
+    let (start, end) = period(s);
+    let cancel_at_period_end = s["cancel_at_period_end"].as_bool().unwrap_or(false);
+    let cancel_at = s["cancel_at"].as_i64();
+    let ended = matches!(status, "canceled" | "incomplete_expired");
+    // Billing continues at the period end unless the subscription ended or stops by then.
+    let next_billing = end.filter(|&e| !ended && !cancel_at_period_end && cancel_at.is_none_or(|c| c > e));
+    let ended_at = || s["ended_at"].as_i64().or_else(|| s["canceled_at"].as_i64());
+    let billing_stop = cancel_at.or(end.filter(|_| cancel_at_period_end)).or_else(|| ended.then(ended_at).flatten());
+    Ok(json!({
+        "id": text(s, "id")?,
+        "customer_id": id_of(&s["customer"]).ok_or_else(|| MapError::new("customer", "an id or a customer"))?,
+        "status": status,
+        "currency": text(s, "currency")?,
+        "interval": items.first().map_or(Value::Null, |i| i["interval"].clone()),
+        "items": items,
+        "current_period_start": time(start),
+        "current_period_end": time(end),
+        "next_billing_at": time(next_billing),
+        "cancel_at_period_end": cancel_at_period_end,
+        "cancel_at": time(cancel_at),
+        "canceled_at": time(s["canceled_at"].as_i64()),
+        "billing_stop_at": time(billing_stop),
+        "started_at": time(s["start_date"].as_i64()),
+        "metadata": metadata(&s["metadata"]),
+    }))
+}
+
+/// The current billing period (unix seconds): the first item's (basil and later), else the
+/// subscription's own fields (older API versions).
+pub(crate) fn period(s: &Value) -> (Option<i64>, Option<i64>) {
+    let item = &s["items"]["data"][0];
+    let field = |name: &str| item[name].as_i64().or_else(|| s[name].as_i64());
+    (field("current_period_start"), field("current_period_end"))
+}
+
+/// One subscription item. Its price is `price`, or the legacy `plan` on very old objects. A
+/// price without a flat per-unit amount (tiered, decimal) has `unit_amount` 0: the canonical
+/// schema has no way to say more, and refusing the whole subscription would be worse.
+fn subscription_item(i: usize, item: &Value, s: &Value) -> Result<Value, MapError> {
+    let price = if item["price"].is_object() { &item["price"] } else { &item["plan"] };
+    let price_id = id_of(&item["price"])
+        .or_else(|| price["id"].as_str())
+        .ok_or_else(|| MapError::new(format!("items.data[{i}].price.id"), "a string"))?;
+    let unit_amount = price["unit_amount"]
+        .as_u64()
+        .or_else(|| price["amount"].as_u64())
+        .or_else(|| price["unit_amount_decimal"].as_str().and_then(|d| d.parse().ok()))
+        .unwrap_or(0);
+    let recurring = if price["recurring"].is_object() { &price["recurring"] } else { price };
+    Ok(json!({
+        "id": item["id"].as_str(),
+        "price_id": price_id,
+        "product_id": id_of(&price["product"]),
+        "quantity": item["quantity"].as_u64().unwrap_or(0),
+        "unit_amount": unit_amount,
+        "currency": price["currency"].as_str().or_else(|| s["currency"].as_str()),
+        "interval": recurring["interval"].as_str(),
+        "interval_count": recurring["interval_count"].as_u64(),
+    }))
+}
+
+/// A customer; a deleted one (`"deleted": true`) keeps only what Stripe still tells.
+pub(crate) fn customer(c: &Value) -> Result<Value, MapError> {
+    let address = &c["address"];
+    let address = if address.is_object() {
+        let pick = |k: &str| address[k].as_str().map_or(Value::Null, Value::from);
+        json!({
+            "line1": pick("line1"), "line2": pick("line2"), "city": pick("city"),
+            "postal_code": pick("postal_code"), "state": pick("state"), "country": pick("country"),
+        })
+    } else {
+        Value::Null
+    };
+    Ok(json!({
+        "id": text(c, "id")?,
+        "email": c["email"].as_str(),
+        "name": c["name"].as_str(),
+        "phone": c["phone"].as_str(),
+        "currency": c["currency"].as_str(),
+        "address": address,
+        "created_at": time(c["created"].as_i64()),
+        "deleted": c["deleted"].as_bool().unwrap_or(false),
+        "metadata": metadata(&c["metadata"]),
+    }))
+}
+
+/// An invoice. Its subscription is top-level before basil and under
+/// `parent.subscription_details` since.
+pub(crate) fn invoice(v: &Value) -> Result<Value, MapError> {
+    let subscription = id_of(&v["subscription"]).or_else(|| id_of(&v["parent"]["subscription_details"]["subscription"]));
+    let amount = |k: &'static str| v[k].as_i64().ok_or_else(|| MapError::new(k, "an integer"));
+    Ok(json!({
+        "id": text(v, "id")?,
+        "customer_id": id_of(&v["customer"]).ok_or_else(|| MapError::new("customer", "an id or a customer"))?,
+        "subscription_id": subscription,
+        "status": text(v, "status")?,
+        "currency": text(v, "currency")?,
+        "total": amount("total")?,
+        "amount_due": amount("amount_due")?,
+        "amount_paid": amount("amount_paid")?,
+        "period_start": time(v["period_start"].as_i64()),
+        "period_end": time(v["period_end"].as_i64()),
+        "due_at": time(v["due_date"].as_i64()),
+        "created_at": time(v["created"].as_i64()),
+        "metadata": metadata(&v["metadata"]),
+    }))
+}
+
+/// A required string field.
+fn text<'a>(v: &'a Value, field: &'static str) -> Result<&'a str, MapError> {
+    v[field].as_str().ok_or_else(|| MapError::new(field, "a string"))
+}
+
+/// An id, whether Stripe sent it as is or expanded into its object.
+fn id_of(v: &Value) -> Option<&str> {
+    v.as_str().or_else(|| v["id"].as_str()).filter(|id| !id.is_empty())
+}
+
+fn time(unix_seconds: Option<i64>) -> Value {
+    unix_seconds.map_or(Value::Null, |t| Value::String(rfc3339(t)))
+}
+
+/// Metadata keeps string values only (the only kind Stripe stores; a `null` in
+/// `previous_attributes` means the key did not exist before).
+fn metadata(v: &Value) -> Value {
+    let map = v.as_object().into_iter().flatten().filter(|(_, v)| v.is_string()).map(|(k, v)| (k.clone(), v.clone()));
+    Value::Object(map.collect::<Map<_, _>>())
+}

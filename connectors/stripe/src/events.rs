@@ -1,0 +1,168 @@
+//! Stripe events (webhook bodies and `/v1/events` entries) decoded into canonical changes.
+
+use junction_connector_kit::{Change, Operation};
+use serde_json::Value;
+
+use crate::canonical;
+use crate::errors::MapError;
+
+const SUBSCRIPTION_EVENTS: &[&str] = &[
+    "customer.subscription.created",
+    "customer.subscription.updated",
+    "customer.subscription.deleted",
+    "customer.subscription.paused",
+    "customer.subscription.resumed",
+    "customer.subscription.pending_update_applied",
+    "customer.subscription.pending_update_expired",
+    "customer.subscription.trial_will_end",
+];
+const CUSTOMER_EVENTS: &[&str] = &["customer.created", "customer.updated", "customer.deleted"];
+const INVOICE_EVENTS: &[&str] = &[
+    "invoice.created",
+    "invoice.deleted",
+    "invoice.finalization_failed",
+    "invoice.finalized",
+    "invoice.marked_uncollectible",
+    "invoice.overdue",
+    "invoice.overpaid",
+    "invoice.paid",
+    "invoice.payment_action_required",
+    "invoice.payment_failed",
+    "invoice.payment_succeeded",
+    "invoice.sent",
+    "invoice.updated",
+    "invoice.voided",
+    "invoice.will_be_due",
+];
+
+/// The event types `poll` asks for, per canonical object (Stripe takes at most 20 `types[]`).
+pub(crate) fn types_for(object: &str) -> Option<&'static [&'static str]> {
+    match object {
+        "subscription" => Some(SUBSCRIPTION_EVENTS),
+        "customer" => Some(CUSTOMER_EVENTS),
+        "invoice" => Some(INVOICE_EVENTS),
+        _ => None,
+    }
+}
+
+/// The canonical object an event type is about, if Junction maps it. `invoice.upcoming` is
+/// left out: it previews an invoice that has no id yet.
+fn object_of(event_type: &str) -> Option<&'static str> {
+    if event_type.starts_with("customer.subscription.") {
+        Some("subscription")
+    } else if CUSTOMER_EVENTS.contains(&event_type) {
+        Some("customer")
+    } else if event_type.starts_with("invoice.") && event_type != "invoice.upcoming" {
+        Some("invoice")
+    } else {
+        None
+    }
+}
+
+/// Decodes one event; `None` for a type Junction does not map (a missing `type` included).
+///
+/// - `operation` follows the type's suffix: `.created` create, `.deleted` delete, else update.
+///   A `customer.subscription.deleted` is a delete whose `after` holds the final, canceled
+///   subscription (it still exists at Stripe, and sinks need its end dates to close it).
+/// - `before` is `data.object` with `data.previous_attributes` laid over it (updates only).
+/// - `source_version` is the event's `created` second: Stripe has no per-object version, and
+///   event time is what orders changes of one object (two changes in one second tie).
+pub(crate) fn decode(event: &Value) -> Result<Option<Change>, MapError> {
+    let Some(object) = event["type"].as_str().and_then(object_of) else {
+        return Ok(None);
+    };
+    let event_type = event["type"].as_str().unwrap_or_default();
+    let id = event["id"].as_str().ok_or_else(|| MapError::new("id", "a string"))?;
+    let created = event["created"].as_i64().ok_or_else(|| MapError::new("created", "an integer"))?;
+    let data = &event["data"]["object"];
+    let key = data["id"].as_str().ok_or_else(|| MapError::new("data.object.id", "a string"))?;
+    let operation = match event_type.rsplit('.').next() {
+        Some("created") => Operation::Create,
+        Some("deleted") => Operation::Delete,
+        _ => Operation::Update,
+    };
+    let mut after = canonical::of(object, data)?;
+    if object == "customer" && operation == Operation::Delete {
+        after["deleted"] = Value::Bool(true);
+    }
+    let previous = &event["data"]["previous_attributes"];
+    let before = match previous {
+        Value::Object(_) if operation == Operation::Update => {
+            let mut old = data.clone();
+            overlay(&mut old, previous);
+            Some(canonical::of(object, &old)?.to_string())
+        }
+        _ => None,
+    };
+    let effective_at = if object == "subscription" { effective_at(operation, data, previous) } else { None };
+    Ok(Some(Change {
+        source_event_id: id.to_owned(),
+        object: object.to_owned(),
+        key: key.to_owned(),
+        operation,
+        before,
+        after: Some(after.to_string()),
+        occurred_at: created.saturating_mul(1000),
+        effective_at,
+        source_version: u64::try_from(created).unwrap_or(0),
+        metadata: metadata(event, event_type),
+    }))
+}
+
+/// When a subscription change takes business effect, if not when it happened: the end of the
+/// subscription for a delete; otherwise the scheduled cancellation, but only for an event that
+/// set it (creation, or an update whose `previous_attributes` touch it), so an unrelated
+/// change to a subscription that will cancel later is not held until then.
+fn effective_at(operation: Operation, sub: &Value, previous: &Value) -> Option<i64> {
+    let at = match operation {
+        Operation::Delete => sub["ended_at"].as_i64(),
+        _ if operation == Operation::Create
+            || previous.get("cancel_at").is_some()
+            || previous.get("cancel_at_period_end").is_some() =>
+        {
+            if sub["cancel_at_period_end"].as_bool() == Some(true) {
+                canonical::period(sub).1
+            } else {
+                sub["cancel_at"].as_i64()
+            }
+        }
+        _ => None,
+    };
+    at.map(|secs| secs.saturating_mul(1000))
+}
+
+/// Lays Stripe's `previous_attributes` over the current object: nested objects merge key by
+/// key (`metadata`, `items` list objects), anything else (arrays included) is replaced.
+fn overlay(target: &mut Value, previous: &Value) {
+    match (target, previous) {
+        (Value::Object(t), Value::Object(p)) => {
+            for (k, v) in p {
+                match t.get_mut(k) {
+                    Some(existing) if existing.is_object() && v.is_object() => overlay(existing, v),
+                    _ => {
+                        t.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+        }
+        (t, p) => *t = p.clone(),
+    }
+}
+
+/// Facts about the event for logs and audit; absent values are left out.
+fn metadata(event: &Value, event_type: &str) -> Vec<(String, String)> {
+    let request = &event["request"];
+    // Very old API versions send `request` as the bare request id.
+    let request_id = request.as_str().or_else(|| request["id"].as_str());
+    let mut out = vec![("event_type".to_owned(), event_type.to_owned())];
+    let optional = [
+        ("api_version", event["api_version"].as_str()),
+        ("request_id", request_id),
+        ("idempotency_key", request["idempotency_key"].as_str()),
+    ];
+    out.extend(optional.into_iter().filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned()))));
+    if let Some(live) = event["livemode"].as_bool() {
+        out.push(("livemode".to_owned(), live.to_string()));
+    }
+    out
+}

@@ -1,0 +1,350 @@
+//! `junction connector inspect|receive|call`: load a module and exercise one export, printing
+//! JSON, so a connector author can test against any server (a simulator) without a pipeline.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand, ValueEnum};
+use junction_connector_kit as kit;
+use serde_json::{Value, json};
+
+use crate::host::{Auth, CallContext, CallError, Called, Connector, EgressPolicy, Host, InstanceSpec, Limits, cache, oauth1::Tba};
+use crate::services::secret::Secret;
+
+/// Connector subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ConnectorCommand {
+    /// Print a module's manifest as JSON.
+    Inspect {
+        /// `builtin:NAME` or a path to a component (.wasm).
+        module: String,
+    },
+    /// Verify and decode a webhook body; print the canonical changes as JSON.
+    Receive {
+        /// `builtin:NAME` or a path to a component.
+        module: String,
+        /// The raw request body.
+        #[arg(long)]
+        body: PathBuf,
+        /// A request header, `Name: value` (repeatable).
+        #[arg(long = "header", value_name = "NAME: VALUE")]
+        headers: Vec<String>,
+        /// The request path.
+        #[arg(long, default_value = "/")]
+        path: String,
+        #[command(flatten)]
+        grants: Grants,
+    },
+    /// Call a sink export (fetch, list, apply, job-status) against a server.
+    Call {
+        /// `builtin:NAME` or a path to a component.
+        module: String,
+        /// Which export to call.
+        export: Export,
+        /// Canonical object kind (fetch, list, apply).
+        #[arg(long)]
+        object: Option<String>,
+        /// Entity key (fetch, apply).
+        #[arg(long)]
+        key: Option<String>,
+        /// Canonical document to write, a JSON file (apply).
+        #[arg(long)]
+        document: Option<PathBuf>,
+        /// Operation for apply.
+        #[arg(long, value_enum, default_value = "update")]
+        operation: Op,
+        /// Idempotency key for apply (default: a fresh one).
+        #[arg(long)]
+        idempotency_key: Option<String>,
+        /// Effective date for apply, Unix milliseconds.
+        #[arg(long)]
+        effective_at: Option<i64>,
+        /// Job reference (job-status).
+        #[arg(long)]
+        job: Option<String>,
+        /// Paging cursor (list).
+        #[arg(long)]
+        cursor: Option<String>,
+        /// Page size (list).
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        #[command(flatten)]
+        grants: Grants,
+    },
+}
+
+/// Sink exports callable from the command line.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Export {
+    /// Read one entity.
+    Fetch,
+    /// List entities.
+    List,
+    /// Write one entity.
+    Apply,
+    /// Ask for an async job's state.
+    JobStatus,
+}
+
+/// Operations for `apply`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Op {
+    /// Create.
+    Create,
+    /// Update.
+    Update,
+    /// Delete.
+    Delete,
+    /// Snapshot.
+    Snapshot,
+}
+
+/// What the instance is granted, as a pipeline would grant it.
+#[derive(Debug, Args)]
+pub struct Grants {
+    /// Base URL of the vendor API (passed to the connector as the `base-url` setting; its host
+    /// is allowed).
+    #[arg(long)]
+    base_url: Option<String>,
+    /// An extra allowed host (repeatable). Loopback addresses must be named literally.
+    #[arg(long = "allow-host")]
+    allow_hosts: Vec<String>,
+    /// A setting, `NAME=VALUE` (repeatable).
+    #[arg(long = "setting", value_name = "NAME=VALUE")]
+    settings: Vec<String>,
+    /// A secret usable through the host's HMAC, `NAME=env:VAR` or `NAME=file:PATH` (repeatable).
+    #[arg(long = "secret", value_name = "NAME=REF")]
+    secrets: Vec<String>,
+    /// Bearer token, `env:VAR` or `file:PATH`.
+    #[arg(long, value_name = "REF")]
+    bearer: Option<String>,
+    /// OAuth 1.0 TBA: `REALM,CONSUMER_KEY_REF,CONSUMER_SECRET_REF,TOKEN_REF,TOKEN_SECRET_REF`.
+    #[arg(long, value_name = "REALM,CK,CS,TOKEN,TS")]
+    tba: Option<String>,
+    /// Per-call deadline.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    timeout: Duration,
+    /// Directory of the compiled-component cache (default: the user cache directory).
+    #[arg(long, env = "JUNCTION_CACHE_DIR")]
+    cache_dir: Option<PathBuf>,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    crate::config::parse_duration(s).map_err(|e| e.to_string())
+}
+
+/// Runs one connector subcommand.
+pub async fn run(cmd: ConnectorCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        ConnectorCommand::Inspect { module } => {
+            let host = Host::new(cache::default_dir())?;
+            let module = host.load(&module, None).await?;
+            print_json(&manifest_json(&module.manifest, &module.hash));
+            Ok(ExitCode::SUCCESS)
+        }
+        ConnectorCommand::Receive { module, body, headers, path, grants } => {
+            let connector = instance(&module, &grants).await?;
+            let body = std::fs::read(&body).with_context(|| format!("reading the body {}", body.display()))?;
+            let headers = headers
+                .iter()
+                .map(|h| {
+                    let (name, value) = h.split_once(':').with_context(|| format!("header `{h}` is not `Name: value`"))?;
+                    Ok((name.trim().to_ascii_lowercase(), value.trim().to_string()))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let hook = kit::Webhook { method: "POST".into(), path, headers, body };
+            let called = connector.receive(&CallContext::default(), hook).await;
+            Ok(report(called, |changes| Value::Array(changes.iter().map(change_json).collect())))
+        }
+        ConnectorCommand::Call { module, export, object, key, document, operation, idempotency_key, effective_at, job, cursor, limit, grants } => {
+            let connector = instance(&module, &grants).await?;
+            let ctx = CallContext::default();
+            let need = |v: Option<String>, flag: &str| v.with_context(|| format!("`{}` needs --{flag}", export_name(export)));
+            let code = match export {
+                Export::Fetch => {
+                    let (object, key) = (need(object, "object")?, need(key, "key")?);
+                    report(connector.fetch(&ctx, &object, &key).await, |doc| doc.as_deref().map_or(Value::Null, parse_doc))
+                }
+                Export::List => {
+                    let object = need(object, "object")?;
+                    report(connector.list(&ctx, &object, cursor.as_deref(), limit).await, |page| {
+                        json!({
+                            "items": page.items.iter().map(|d| json!({"key": d.key, "document": parse_doc(&d.document)})).collect::<Vec<_>>(),
+                            "next_cursor": page.next_cursor,
+                        })
+                    })
+                }
+                Export::Apply => {
+                    let (object, key) = (need(object, "object")?, need(key, "key")?);
+                    let path = document.context("`apply` needs --document")?;
+                    let document = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+                    let write = kit::Write {
+                        object,
+                        key,
+                        operation: match operation {
+                            Op::Create => kit::Operation::Create,
+                            Op::Update => kit::Operation::Update,
+                            Op::Delete => kit::Operation::Delete,
+                            Op::Snapshot => kit::Operation::Snapshot,
+                        },
+                        document,
+                        effective_at,
+                        idempotency_key: idempotency_key.unwrap_or_else(|| format!("cli-{}", hex::encode(rand::random::<[u8; 12]>()))),
+                        correlation_id: "cli".into(),
+                    };
+                    report(connector.apply(&ctx, write).await, |outcome| match outcome {
+                        kit::Outcome::Applied(r) => json!({"applied": r}),
+                        kit::Outcome::Accepted(j) => json!({"accepted": j}),
+                    })
+                }
+                Export::JobStatus => {
+                    let job = need(job, "job")?;
+                    report(connector.job_status(&ctx, &job).await, |state| match state {
+                        kit::JobState::Pending => json!("pending"),
+                        kit::JobState::Succeeded(r) => json!({"succeeded": r}),
+                        kit::JobState::Failed(e) => json!({"failed": error_json(&CallError::Connector(e.clone()))}),
+                    })
+                }
+            };
+            Ok(code)
+        }
+    }
+}
+
+fn export_name(e: Export) -> &'static str {
+    match e {
+        Export::Fetch => "fetch",
+        Export::List => "list",
+        Export::Apply => "apply",
+        Export::JobStatus => "job-status",
+    }
+}
+
+async fn instance(module: &str, grants: &Grants) -> anyhow::Result<Connector> {
+    let host = Host::new(grants.cache_dir.clone().or_else(cache::default_dir))?;
+    let module = host.load(module, None).await?;
+    let mut spec = InstanceSpec { name: module.manifest.name.clone(), ..InstanceSpec::default() };
+    let mut allow = grants.allow_hosts.clone();
+    if let Some(url) = &grants.base_url {
+        let uri: http::Uri = url.parse().with_context(|| format!("--base-url `{url}` is not a URL"))?;
+        allow.push(uri.host().context("--base-url has no host")?.to_string());
+        spec.settings.insert("base-url".into(), url.trim_end_matches('/').to_string());
+    }
+    for s in &grants.settings {
+        let (k, v) = s.split_once('=').with_context(|| format!("--setting `{s}` is not NAME=VALUE"))?;
+        spec.settings.insert(k.to_string(), v.to_string());
+    }
+    for s in &grants.secrets {
+        let (k, r) = s.split_once('=').with_context(|| format!("--secret `{s}` is not NAME=env:VAR"))?;
+        spec.secrets.insert(k.to_string(), resolve(r)?);
+    }
+    let auth = match (&grants.bearer, &grants.tba) {
+        (Some(_), Some(_)) => bail!("give --bearer or --tba, not both"),
+        (Some(r), None) => Auth::Bearer(resolve(r)?),
+        (None, Some(t)) => {
+            let parts: Vec<&str> = t.split(',').map(str::trim).collect();
+            let [realm, ck, cs, tk, ts] = parts[..] else { bail!("--tba takes REALM,CK,CS,TOKEN,TS (5 values), got {}", parts.len()) };
+            Auth::OAuth1(Tba { realm: realm.into(), consumer_key: resolve(ck)?, consumer_secret: resolve(cs)?, token: resolve(tk)?, token_secret: resolve(ts)? })
+        }
+        (None, None) => Auth::None,
+    };
+    spec.egress = EgressPolicy { allow_hosts: allow, auth, timeout: grants.timeout };
+    spec.limits = Limits { call_timeout: grants.timeout + Duration::from_secs(1), ..Limits::default() };
+    Ok(host.instantiate(module, spec))
+}
+
+/// Resolves `env:VAR` or `file:PATH`.
+fn resolve(reference: &str) -> anyhow::Result<Secret> {
+    if let Some(var) = reference.strip_prefix("env:") {
+        return std::env::var(var).map(Secret::new).with_context(|| format!("environment variable `{var}` is not set"));
+    }
+    if let Some(path) = reference.strip_prefix("file:") {
+        return std::fs::read_to_string(path).map(|s| Secret::new(s.trim_end())).with_context(|| format!("reading secret file {path}"));
+    }
+    bail!("secret reference `{reference}` must be env:VAR or file:PATH")
+}
+
+fn report<T>(called: Called<T>, ok: impl FnOnce(&T) -> Value) -> ExitCode {
+    for ex in &called.exchanges {
+        eprintln!("{} {} -> {} ({} ms){}", ex.method, ex.url, ex.status.map_or("-".into(), |s| s.to_string()), ex.latency_ms, ex.error.as_deref().map(|e| format!(" {e}")).unwrap_or_default());
+    }
+    match &called.result {
+        Ok(value) => {
+            print_json(&ok(value));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            print_json(&json!({ "error": error_json(e) }));
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// A typed error as JSON: the variant as `class`, its fields beside it.
+pub(crate) fn error_json(e: &CallError) -> Value {
+    match e {
+        CallError::Connector(k) => match k {
+            kit::Error::Transient { message, retry_after_ms } => json!({"class": "transient", "message": message, "retry_after_ms": retry_after_ms}),
+            kit::Error::RateLimited(ms) => json!({"class": "rate-limited", "retry_after_ms": ms}),
+            kit::Error::Rejected { message, field } => json!({"class": "rejected", "message": message, "field": field}),
+            kit::Error::Unauthorized(m) => json!({"class": "unauthorized", "message": m}),
+            kit::Error::NotFound(m) => json!({"class": "not-found", "message": m}),
+            kit::Error::Conflict(m) => json!({"class": "conflict", "message": m}),
+            kit::Error::IdempotencyMismatch(m) => json!({"class": "idempotency-mismatch", "message": m}),
+            kit::Error::Unsupported(m) => json!({"class": "unsupported", "message": m}),
+            kit::Error::InvalidWebhook(m) => json!({"class": "invalid-webhook", "message": m}),
+        },
+        CallError::Timeout(d) => json!({"class": "timeout", "deadline_ms": d.as_millis() as u64}),
+        CallError::MemoryLimit(b) => json!({"class": "memory-limit", "limit_bytes": b}),
+        CallError::LogFlood => json!({"class": "log-flood"}),
+        CallError::Trap(m) => json!({"class": "trap", "message": m}),
+        CallError::EgressDenied { url, rule } => json!({"class": "egress-denied", "url": url, "rule": rule}),
+        CallError::ForbiddenHeader(h) => json!({"class": "forbidden-header", "header": h}),
+        CallError::InvalidDocument { direction, detail } => json!({"class": "invalid-document", "direction": direction, "message": detail}),
+        CallError::Host(m) => json!({"class": "host", "message": m}),
+    }
+}
+
+fn parse_doc(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_string()))
+}
+
+fn change_json(c: &kit::Change) -> Value {
+    json!({
+        "source_event_id": c.source_event_id,
+        "object": c.object,
+        "key": c.key,
+        "operation": format!("{:?}", c.operation).to_lowercase(),
+        "before": c.before.as_deref().map(parse_doc),
+        "after": c.after.as_deref().map(parse_doc),
+        "occurred_at": c.occurred_at,
+        "effective_at": c.effective_at,
+        "source_version": c.source_version,
+        "metadata": c.metadata.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect::<serde_json::Map<_, _>>(),
+    })
+}
+
+fn manifest_json(m: &kit::Manifest, hash: &str) -> Value {
+    json!({
+        "name": m.name,
+        "version": m.version,
+        "description": m.description,
+        "sha256": hash,
+        "source_objects": m.source_objects,
+        "sink_objects": m.sink_objects,
+        "hosts": m.hosts,
+        "settings": m.settings.iter().map(|s| json!({"name": s.name, "description": s.description, "required": s.required, "sensitive": s.sensitive})).collect::<Vec<_>>(),
+        "secrets": m.secrets,
+        "webhooks": m.webhooks,
+        "polling": m.polling,
+        "async_writes": m.async_writes,
+        "future_dated_writes": m.future_dated_writes,
+    })
+}
+
+fn print_json(v: &Value) {
+    println!("{}", serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string()));
+}

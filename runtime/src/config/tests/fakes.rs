@@ -1,0 +1,66 @@
+//! A fixed module catalog and environment, so tests need neither wasmtime nor real variables.
+
+use super::super::{ModuleCatalog, ModuleInfo, ModuleRef, SettingInfo};
+
+/// Describes `builtin:stripe` and `builtin:netsuite` the way the real modules will.
+pub(super) struct FakeCatalog;
+
+impl ModuleCatalog for FakeCatalog {
+    fn describe(&self, module: &ModuleRef) -> Result<ModuleInfo, String> {
+        match module {
+            ModuleRef::Builtin(name) if name == "stripe" => Ok(stripe()),
+            ModuleRef::Builtin(name) if name == "netsuite" => Ok(netsuite()),
+            ModuleRef::Builtin(name) => Err(format!(
+                "there is no builtin connector `{name}` (builtins: netsuite, stripe)"
+            )),
+            ModuleRef::File(_) => Err("not a WebAssembly component".into()),
+        }
+    }
+}
+
+pub(super) fn stripe() -> ModuleInfo {
+    ModuleInfo {
+        name: "stripe".into(),
+        source_objects: vec!["customer".into(), "subscription".into(), "invoice".into()],
+        sink_objects: vec![],
+        webhooks: true,
+        polling: true,
+        async_writes: false,
+        future_dated_writes: false,
+        settings: vec![],
+        secrets: vec!["webhook".into()],
+    }
+}
+
+pub(super) fn netsuite() -> ModuleInfo {
+    ModuleInfo {
+        name: "netsuite".into(),
+        source_objects: vec![],
+        sink_objects: vec!["customer".into(), "subscription".into()],
+        webhooks: false,
+        polling: false,
+        async_writes: true,
+        future_dated_writes: false,
+        settings: vec![SettingInfo {
+            name: "account".into(),
+            required: true,
+            sensitive: false,
+        }],
+        secrets: vec![],
+    }
+}
+
+/// The variables the example pipeline and the golden files use; anything else is unset.
+pub(super) fn env(name: &str) -> Option<String> {
+    let value = match name {
+        "STRIPE_API_KEY" => "sk_test_fake_api_key",
+        "STRIPE_WEBHOOK_SECRET" => "whsec_fake",
+        "NS_CONSUMER_KEY" => "ns-consumer-key",
+        "NS_CONSUMER_SECRET" => "ns-consumer-secret",
+        "NS_TOKEN_ID" => "ns-token-id",
+        "NS_TOKEN_SECRET" => "ns-token-secret",
+        "EMPTY_VAR" => "",
+        _ => return None,
+    };
+    Some(value.to_owned())
+}

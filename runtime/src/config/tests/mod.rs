@@ -1,0 +1,6 @@
+//! Tests of the whole config module: fakes, golden files of bad pipelines, the example pipeline.
+
+mod example;
+mod fakes;
+mod schema;
+mod ui;

@@ -1,0 +1,302 @@
+//! The one hook every outbound guest request passes: allow-list by host name and by resolved
+//! address, host-side authentication, the trace-context header, a timeout, and a journal of
+//! method, URL, status and latency for the audit trail.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use http::header::{AUTHORIZATION, HeaderName, HeaderValue};
+use http::uri::{Authority, Scheme};
+use wasmtime_wasi_http::{DEFAULT_FORBIDDEN_HEADERS, RequestOptions, WasiBody, WasiHttpHooks};
+
+use super::oauth1::Tba;
+use crate::services::secret::Secret;
+
+/// How a connector instance authenticates; the host adds the header, the guest never sees it.
+#[derive(Debug, Clone, Default)]
+pub enum Auth {
+    /// No credentials.
+    #[default]
+    None,
+    /// `Authorization: Bearer <token>`.
+    Bearer(Secret),
+    /// `Authorization: Basic base64(user:password)`.
+    Basic {
+        /// User name.
+        username: Secret,
+        /// Password.
+        password: Secret,
+    },
+    /// OAuth 1.0a token-based authentication, HMAC-SHA256 (NetSuite TBA).
+    OAuth1(Tba),
+}
+
+/// Where a connector instance may send requests, and how.
+#[derive(Debug, Clone)]
+pub struct EgressPolicy {
+    /// Host rules: `api.stripe.com`, `*.suitetalk.api.netsuite.com`, or an IP literal. Loopback,
+    /// private and link-local addresses are reachable only through a rule that names them
+    /// literally (`127.0.0.1`, `localhost`): a name that merely resolves there is refused.
+    pub allow_hosts: Vec<String>,
+    /// Credentials added to every request.
+    pub auth: Auth,
+    /// Deadline for each request, from connect to the response head.
+    pub timeout: Duration,
+}
+
+impl Default for EgressPolicy {
+    fn default() -> Self {
+        Self { allow_hosts: Vec::new(), auth: Auth::None, timeout: Duration::from_secs(30) }
+    }
+}
+
+/// One outbound request as the audit trail records it. The URL carries no query string, which
+/// may hold personal data.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Exchange {
+    /// HTTP method.
+    pub method: String,
+    /// `scheme://host/path`.
+    pub url: String,
+    /// Response status, if one arrived.
+    pub status: Option<u16>,
+    /// Time to the response head.
+    pub latency_ms: u64,
+    /// Why it failed, if it did (denials included).
+    pub error: Option<String>,
+}
+
+/// A rule the guest broke during a call. Any violation turns the call's result into a typed
+/// host error, whatever the guest made of it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Violation {
+    /// A request to a destination the policy does not allow.
+    EgressDenied {
+        /// The URL (without query).
+        url: String,
+        /// Which rule refused it.
+        rule: String,
+    },
+    /// The guest tried to set a header only the host may set.
+    ForbiddenHeader(String),
+}
+
+/// What a call's requests did, shared between the hook and the caller.
+#[derive(Debug, Default)]
+pub(crate) struct Journal {
+    pub exchanges: Vec<Exchange>,
+    pub violations: Vec<Violation>,
+}
+
+pub(crate) struct EgressHooks {
+    pub policy: Arc<EgressPolicy>,
+    pub connector: Arc<str>,
+    pub traceparent: Option<String>,
+    pub journal: Arc<Mutex<Journal>>,
+}
+
+type SendFuture = Box<
+    dyn Future<Output = wasmtime_wasi_http::Result<(http::Response<WasiBody>, Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>)>>
+        + Send,
+>;
+
+impl WasiHttpHooks for EgressHooks {
+    fn is_forbidden_header(&mut self, name: &HeaderName) -> bool {
+        if *name == AUTHORIZATION || name.as_str() == "cookie" {
+            self.journal.lock().expect("journal lock").violations.push(Violation::ForbiddenHeader(name.to_string()));
+            tracing::warn!(connector = %self.connector, header = %name, "connector tried to set a header only the host may set");
+            return true;
+        }
+        DEFAULT_FORBIDDEN_HEADERS.contains(name)
+    }
+
+    fn send_request(
+        &mut self,
+        mut request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+        _fut: Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
+    ) -> SendFuture {
+        let policy = self.policy.clone();
+        let journal = self.journal.clone();
+        let connector = self.connector.clone();
+        let traceparent = self.traceparent.clone();
+        Box::new(async move {
+            let method = request.method().to_string();
+            let url = display_url(request.uri());
+            let started = Instant::now();
+            let record = |status: Option<u16>, error: Option<String>| {
+                journal.lock().expect("journal lock").exchanges.push(Exchange {
+                    method: method.clone(),
+                    url: url.clone(),
+                    status,
+                    latency_ms: started.elapsed().as_millis() as u64,
+                    error,
+                });
+            };
+            if let Err(rule) = check_destination(&policy, &mut request).await {
+                tracing::warn!(connector = %connector, %method, %url, %rule, "outbound request denied");
+                journal.lock().expect("journal lock").violations.push(Violation::EgressDenied { url: url.clone(), rule: rule.clone() });
+                record(None, Some(format!("denied: {rule}")));
+                return Err(wasmtime_wasi_http::Error::HttpRequestDenied);
+            }
+            if let Some(value) = authorization(&policy.auth, &method, request.uri()) {
+                let mut value = HeaderValue::from_str(&value).map_err(|_| wasmtime_wasi_http::Error::ConfigurationError)?;
+                value.set_sensitive(true);
+                request.headers_mut().insert(AUTHORIZATION, value);
+            }
+            if let Some(tp) = traceparent.as_deref().and_then(|v| HeaderValue::from_str(v).ok()) {
+                request.headers_mut().insert(HeaderName::from_static("traceparent"), tp);
+            }
+            let options = RequestOptions {
+                connect_timeout: Some(policy.timeout),
+                first_byte_timeout: Some(policy.timeout),
+                between_bytes_timeout: Some(options.and_then(|o| o.between_bytes_timeout).unwrap_or(policy.timeout)),
+            };
+            let sent = tokio::time::timeout(policy.timeout, wasmtime_wasi_http::default_send_request(request, Some(options))).await;
+            match sent {
+                Ok(Ok((response, io))) => {
+                    record(Some(response.status().as_u16()), None);
+                    use http_body_util::BodyExt;
+                    Ok((response.map(BodyExt::boxed_unsync), Box::new(io) as Box<dyn Future<Output = _> + Send>))
+                }
+                Ok(Err(e)) => {
+                    record(None, Some(format!("{e:?}")));
+                    Err(e)
+                }
+                Err(_) => {
+                    record(None, Some(format!("timed out after {:?}", policy.timeout)));
+                    Err(wasmtime_wasi_http::Error::ConnectionTimeout)
+                }
+            }
+        })
+    }
+}
+
+fn display_url(uri: &http::Uri) -> String {
+    format!("{}://{}{}", uri.scheme_str().unwrap_or("https"), uri.authority().map_or("", Authority::as_str), uri.path())
+}
+
+/// Checks the request's destination against the policy, by name and by resolved address. For
+/// plain HTTP the request is pinned to the checked address so a second DNS answer cannot
+/// redirect it; over HTTPS the certificate check binds the connection to the name.
+async fn check_destination(policy: &EgressPolicy, request: &mut http::Request<WasiBody>) -> Result<(), String> {
+    let uri = request.uri().clone();
+    let scheme = uri.scheme().cloned().unwrap_or(Scheme::HTTPS);
+    if scheme != Scheme::HTTPS && scheme != Scheme::HTTP {
+        return Err(format!("scheme `{scheme}` is not allowed"));
+    }
+    let host = uri.host().ok_or("request has no host")?.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+    let rule = policy
+        .allow_hosts
+        .iter()
+        .find(|rule| host_matches(rule, &host))
+        .ok_or_else(|| format!("host `{host}` is not in allow-hosts [{}]", policy.allow_hosts.join(", ")))?;
+    let literal_rule = rule.parse::<IpAddr>().is_ok() || rule.eq_ignore_ascii_case("localhost");
+    let port = uri.port_u16().unwrap_or(if scheme == Scheme::HTTPS { 443 } else { 80 });
+    let addrs: Vec<SocketAddr> = match host.parse::<IpAddr>() {
+        Ok(ip) => vec![SocketAddr::new(ip, port)],
+        Err(_) => tokio::net::lookup_host((host.as_str(), port))
+            .await
+            .map_err(|e| format!("cannot resolve `{host}`: {e}"))?
+            .collect(),
+    };
+    if addrs.is_empty() {
+        return Err(format!("`{host}` resolved to no address"));
+    }
+    for addr in &addrs {
+        if is_internal(addr.ip()) && !literal_rule {
+            return Err(format!(
+                "`{host}` resolves to internal address {} (loopback, private and link-local addresses need a literal rule)",
+                addr.ip()
+            ));
+        }
+    }
+    if scheme == Scheme::HTTP && host.parse::<IpAddr>().is_err() {
+        let pinned = addrs[0];
+        let mut parts = uri.into_parts();
+        parts.authority = Some(pinned.to_string().parse().map_err(|_| "cannot pin the resolved address".to_string())?);
+        *request.uri_mut() = http::Uri::from_parts(parts).map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+fn host_matches(rule: &str, host: &str) -> bool {
+    let rule = rule.trim().to_ascii_lowercase();
+    match rule.strip_prefix("*.") {
+        Some(suffix) => host.len() > suffix.len() + 1 && host.ends_with(suffix) && host[..host.len() - suffix.len()].ends_with('.'),
+        None => rule == host,
+    }
+}
+
+/// Loopback, private, link-local (cloud metadata lives at 169.254.169.254), shared, unspecified,
+/// multicast and the IPv6 equivalents.
+fn is_internal(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                || (v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64)
+                || v4.octets()[0] == 0
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_internal(IpAddr::V4(v4));
+            }
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (v6.segments()[0] & 0xfe00) == 0xfc00
+                || (v6.segments()[0] & 0xffc0) == 0xfe80
+        }
+    }
+}
+
+fn authorization(auth: &Auth, method: &str, uri: &http::Uri) -> Option<String> {
+    use base64::Engine as _;
+    match auth {
+        Auth::None => None,
+        Auth::Bearer(token) => Some(format!("Bearer {}", token.expose())),
+        Auth::Basic { username, password } => Some(format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", username.expose(), password.expose()))
+        )),
+        Auth::OAuth1(tba) => {
+            let nonce: String = {
+                use rand::Rng;
+                let bytes: [u8; 16] = rand::rng().random();
+                hex::encode(bytes)
+            };
+            let timestamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+            Some(tba.authorization(method, uri, &nonce, timestamp))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wildcard_rules_match_subdomains_only() {
+        assert!(host_matches("*.suitetalk.api.netsuite.com", "1234567.suitetalk.api.netsuite.com"));
+        assert!(!host_matches("*.suitetalk.api.netsuite.com", "suitetalk.api.netsuite.com"));
+        assert!(!host_matches("*.suitetalk.api.netsuite.com", "evilsuitetalk.api.netsuite.com"));
+        assert!(host_matches("API.stripe.com", "api.stripe.com"));
+        assert!(!host_matches("api.stripe.com", "api.stripe.com.evil.example"));
+    }
+
+    #[test]
+    fn internal_addresses_are_recognised() {
+        for ip in ["127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "0.0.0.0", "::1", "fe80::1", "fd00::1", "::ffff:127.0.0.1", "100.64.0.1"] {
+            assert!(is_internal(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in ["8.8.8.8", "54.187.174.169", "2606:4700::1111"] {
+            assert!(!is_internal(ip.parse().unwrap()), "{ip}");
+        }
+    }
+}

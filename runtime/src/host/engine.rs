@@ -1,0 +1,61 @@
+//! The one wasmtime `Engine`: epoch interruption with a 10 ms ticker, and a pooling allocator
+//! sized for guests built from Python or JavaScript, which have dozens of core instances.
+
+use std::time::Duration;
+
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig};
+
+/// How often the epoch advances: the granularity of every call deadline.
+pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Instances alive at once across all connectors; instantiation waits for a slot beyond this.
+pub(crate) const MAX_LIVE_INSTANCES: usize = 256;
+
+/// The largest memory any connector instance may be granted.
+pub(crate) const MAX_MEMORY_BYTES: u64 = 512 << 20;
+
+pub(crate) fn new_engine() -> wasmtime::Result<Engine> {
+    let mut pool = PoolingAllocationConfig::default();
+    pool.total_component_instances(MAX_LIVE_INSTANCES as u32)
+        .total_core_instances(MAX_LIVE_INSTANCES as u32 * 4)
+        .max_core_instances_per_component(200)
+        .max_memories_per_component(32)
+        .max_tables_per_component(64)
+        .total_memories(MAX_LIVE_INSTANCES as u32 * 2)
+        .total_tables(MAX_LIVE_INSTANCES as u32 * 8)
+        .total_stacks(MAX_LIVE_INSTANCES as u32)
+        .max_memory_size(MAX_MEMORY_BYTES as usize)
+        .max_unused_warm_slots(32);
+    let engine = match Engine::new(&base_config().allocation_strategy(InstanceAllocationStrategy::Pooling(pool))) {
+        Ok(engine) => engine,
+        Err(e) => {
+            // A machine that will not reserve the pool's address space (a tight `ulimit -v`)
+            // still runs connectors, one allocation at a time.
+            tracing::warn!(error = %e, "pooling allocator unavailable; allocating instances on demand");
+            Engine::new(&base_config())?
+        }
+    };
+    start_ticker(&engine);
+    Ok(engine)
+}
+
+fn base_config() -> Config {
+    let mut config = Config::new();
+    config.epoch_interruption(true).wasm_component_model(true).cranelift_opt_level(OptLevel::Speed);
+    config
+}
+
+/// Advances the epoch every tick for as long as the engine lives.
+fn start_ticker(engine: &Engine) {
+    let weak = engine.weak();
+    std::thread::Builder::new()
+        .name("junction-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        })
+        .expect("spawning the epoch ticker thread");
+}

@@ -1,0 +1,271 @@
+//! A connector instance: one loaded module with the grants and limits a pipeline gives it.
+//! Every call gets a fresh store and instance, a CPU deadline (epochs) inside an outer
+//! timeout, a memory cap and a concurrency permit; documents are validated both ways.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use junction_connector_kit as kit;
+use tokio::sync::Semaphore;
+use wasmtime::Store;
+
+use super::bindings::{self, Connector as Bindings, wit};
+use super::egress::{Exchange, Violation};
+use super::engine::EPOCH_TICK;
+use super::state::{CallState, InstanceSpec, LogFlood};
+use super::{HostInner, Module};
+use crate::canonical;
+use crate::services::masking::Masker;
+
+/// Why a call did not produce the connector's answer. `Connector` carries the typed error the
+/// guest returned; every other variant is the host stopping or refusing the guest.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum CallError {
+    /// The connector answered with a typed error.
+    #[error("{0}")]
+    Connector(kit::Error),
+    /// The call ran past its deadline (a loop, or a request that would not end).
+    #[error("stopped: the call ran past its {0:?} deadline")]
+    Timeout(Duration),
+    /// The guest tried to grow its memory past the cap.
+    #[error("stopped: the connector tried to use more than {0} bytes of memory")]
+    MemoryLimit(u64),
+    /// The guest logged far more than any honest connector would.
+    #[error("stopped: the connector flooded the log")]
+    LogFlood,
+    /// The guest crashed (a trap); its message, for the operator.
+    #[error("stopped: the connector crashed: {0}")]
+    Trap(String),
+    /// A request to a destination the pipeline does not allow.
+    #[error("refused: request to {url} denied ({rule})")]
+    EgressDenied {
+        /// The URL without query.
+        url: String,
+        /// The rule that refused it.
+        rule: String,
+    },
+    /// The guest tried to set a header only the host may set.
+    #[error("refused: the connector tried to set the `{0}` header, which only the host sets")]
+    ForbiddenHeader(String),
+    /// A document crossing the boundary broke its canonical schema.
+    #[error("invalid {direction} document: {detail}")]
+    InvalidDocument {
+        /// `input` (what the runtime asked the connector to write) or `output` (what the
+        /// connector returned).
+        direction: &'static str,
+        /// Which document and what is wrong with it.
+        detail: String,
+    },
+    /// The host could not run the call at all.
+    #[error("host error: {0}")]
+    Host(String),
+}
+
+/// The result of a call together with what it did on the network.
+#[derive(Debug)]
+pub struct Called<T> {
+    /// The connector's answer, or why there is none.
+    pub result: Result<T, CallError>,
+    /// Every outbound request, in order.
+    pub exchanges: Vec<Exchange>,
+    /// Log lines dropped past the per-call budget.
+    pub logs_dropped: u32,
+    /// Wall time of the whole call, instantiation included.
+    pub elapsed: Duration,
+}
+
+/// Per-call context: the correlation id of the change being worked on, sent onwards as W3C
+/// trace context so vendor logs can be matched to Junction's.
+#[derive(Debug, Clone, Default)]
+pub struct CallContext {
+    /// Tags log lines.
+    pub correlation_id: Option<String>,
+    /// Sent as the `traceparent` header on every outbound request.
+    pub traceparent: Option<String>,
+}
+
+/// A connector instance ready to be called. Cheap to clone.
+#[derive(Clone)]
+pub struct Connector {
+    host: Arc<HostInner>,
+    module: Arc<Module>,
+    spec: Arc<InstanceSpec>,
+    masker: Arc<Masker>,
+    permits: Arc<Semaphore>,
+}
+
+impl std::fmt::Debug for Connector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connector").field("name", &self.spec.name).field("module", &self.module.reference).finish()
+    }
+}
+
+impl Connector {
+    pub(crate) fn new(host: Arc<HostInner>, module: Arc<Module>, spec: InstanceSpec) -> Self {
+        let literals = spec
+            .secrets
+            .values()
+            .map(|s| s.expose().to_string())
+            .chain(module.manifest.settings.iter().filter(|s| s.sensitive).filter_map(|s| spec.settings.get(&s.name).cloned()));
+        let masker = Arc::new(Masker::with_literals(literals));
+        let permits = Arc::new(Semaphore::new(spec.limits.concurrency.max(1)));
+        Self { host, module, spec: Arc::new(spec), masker, permits }
+    }
+
+    /// The module this instance runs.
+    pub fn module(&self) -> &Module {
+        &self.module
+    }
+
+    /// The instance's name in the pipeline.
+    pub fn name(&self) -> &str {
+        &self.spec.name
+    }
+
+    /// Verifies and decodes a webhook.
+    pub async fn receive(&self, ctx: &CallContext, hook: kit::Webhook) -> Called<Vec<kit::Change>> {
+        let hook = bindings::webhook(hook);
+        let called = self.call(ctx, async |b: &Bindings, s: &mut Store<CallState>| b.junction_connector_source().call_receive(s, &hook).await).await;
+        map_result(called, |changes| validate_changes(changes.into_iter().map(bindings::change).collect()))
+    }
+
+    /// Reads changes since a cursor.
+    pub async fn poll(&self, ctx: &CallContext, object: &str, cursor: Option<&str>, limit: u32) -> Called<kit::ChangePage> {
+        let called = self
+            .call(ctx, async |b: &Bindings, s: &mut Store<CallState>| {
+                b.junction_connector_source().call_poll(s, object, cursor, limit).await
+            })
+            .await;
+        map_result(called, |page| {
+            let page = bindings::change_page(page);
+            let changes = validate_changes(page.changes)?;
+            Ok(kit::ChangePage { changes, ..page })
+        })
+    }
+
+    /// Performs one write. The document is validated before the connector sees it.
+    pub async fn apply(&self, ctx: &CallContext, write: kit::Write) -> Called<kit::Outcome> {
+        if let Err(e) = canonical::validate(&write.object, &write.document) {
+            let detail = format!("{} {}: {e}", write.object, write.key);
+            return Called { result: Err(CallError::InvalidDocument { direction: "input", detail }), exchanges: vec![], logs_dropped: 0, elapsed: Duration::ZERO };
+        }
+        let write = bindings::write(write);
+        let called = self.call(ctx, async |b: &Bindings, s: &mut Store<CallState>| b.junction_connector_sink().call_apply(s, &write).await).await;
+        map_result(called, |o| Ok(bindings::outcome(o)))
+    }
+
+    /// Asks for the state of an asynchronous job.
+    pub async fn job_status(&self, ctx: &CallContext, job: &str) -> Called<kit::JobState> {
+        let called = self.call(ctx, async |b: &Bindings, s: &mut Store<CallState>| b.junction_connector_sink().call_job_status(s, job).await).await;
+        map_result(called, |state| Ok(bindings::job_state(state)))
+    }
+
+    /// Reads one entity back as a canonical document.
+    pub async fn fetch(&self, ctx: &CallContext, object: &str, key: &str) -> Called<Option<String>> {
+        let called = self.call(ctx, async |b: &Bindings, s: &mut Store<CallState>| b.junction_connector_sink().call_fetch(s, object, key).await).await;
+        map_result(called, |doc| {
+            if let Some(doc) = &doc {
+                canonical::validate(object, doc).map_err(|e| CallError::InvalidDocument { direction: "output", detail: format!("{object} {key}: {e}") })?;
+            }
+            Ok(doc)
+        })
+    }
+
+    /// Lists entities for reconciliation.
+    pub async fn list(&self, ctx: &CallContext, object: &str, cursor: Option<&str>, limit: u32) -> Called<kit::DocumentPage> {
+        let called = self
+            .call(ctx, async |b: &Bindings, s: &mut Store<CallState>| b.junction_connector_sink().call_list(s, object, cursor, limit).await)
+            .await;
+        map_result(called, |page| {
+            let page = bindings::document_page(page);
+            for item in &page.items {
+                canonical::validate(object, &item.document)
+                    .map_err(|e| CallError::InvalidDocument { direction: "output", detail: format!("{object} {}: {e}", item.key) })?;
+            }
+            Ok(page)
+        })
+    }
+
+    async fn call<T>(
+        &self,
+        ctx: &CallContext,
+        op: impl for<'a> AsyncFnOnce(&'a Bindings, &'a mut Store<CallState>) -> wasmtime::Result<Result<T, wit::Error>>,
+    ) -> Called<T> {
+        let started = Instant::now();
+        let Ok(_permit) = self.permits.acquire().await else {
+            return host_failure("the instance's concurrency limiter is closed", started);
+        };
+        let Ok(_slot) = self.host.slots.acquire().await else {
+            return host_failure("the host's instance pool is closed", started);
+        };
+        let (state, journal) = CallState::new(self.spec.clone(), self.masker.clone(), ctx.correlation_id.clone(), ctx.traceparent.clone());
+        let mut store = Store::new(&self.host.engine, state);
+        store.limiter(|s| &mut s.limiter);
+        let timeout = self.spec.limits.call_timeout;
+        store.set_epoch_deadline(timeout.as_millis().div_ceil(EPOCH_TICK.as_millis()).max(1) as u64);
+        store.epoch_deadline_trap();
+
+        let pre = &self.module.pre;
+        let run = async {
+            let instance = pre.instantiate_async(&mut store).await?;
+            op(&instance, &mut store).await
+        };
+        // The epoch deadline stops wasm that computes; this outer timeout stops a guest waiting
+        // in a host call (a request that never answers). The grace lets the epoch win first.
+        let outcome = tokio::time::timeout(timeout + EPOCH_TICK * 5, run).await;
+
+        let result = match outcome {
+            Err(_) => Err(CallError::Timeout(timeout)),
+            Ok(Ok(Ok(value))) => Ok(value),
+            Ok(Ok(Err(e))) => Err(CallError::Connector(bindings::error(e))),
+            Ok(Err(trap)) => Err(classify_trap(&trap, store.data().limiter.exceeded, self.spec.limits, timeout)),
+        };
+        let logs_dropped = store.data().logs_dropped;
+        drop(store);
+        let journal = std::mem::take(&mut *journal.lock().expect("journal lock"));
+        // A broken rule overrides whatever the guest made of the refusal.
+        let result = match journal.violations.into_iter().next() {
+            Some(Violation::EgressDenied { url, rule }) => Err(CallError::EgressDenied { url, rule }),
+            Some(Violation::ForbiddenHeader(h)) => Err(CallError::ForbiddenHeader(h)),
+            None => result,
+        };
+        if logs_dropped > 0 {
+            tracing::warn!(connector = %self.spec.name, logs_dropped, "connector log lines dropped past the per-call budget");
+        }
+        Called { result, exchanges: journal.exchanges, logs_dropped, elapsed: started.elapsed() }
+    }
+}
+
+fn classify_trap(trap: &wasmtime::Error, memory_exceeded: bool, limits: super::state::Limits, timeout: Duration) -> CallError {
+    if memory_exceeded {
+        CallError::MemoryLimit(limits.memory_bytes)
+    } else if trap.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::Interrupt) {
+        CallError::Timeout(timeout)
+    } else if trap.downcast_ref::<LogFlood>().is_some() {
+        CallError::LogFlood
+    } else {
+        CallError::Trap(format!("{trap:#}"))
+    }
+}
+
+fn host_failure<T>(reason: &str, started: Instant) -> Called<T> {
+    Called { result: Err(CallError::Host(reason.to_string())), exchanges: vec![], logs_dropped: 0, elapsed: started.elapsed() }
+}
+
+fn map_result<A, B>(called: Called<A>, f: impl FnOnce(A) -> Result<B, CallError>) -> Called<B> {
+    Called { result: called.result.and_then(f), exchanges: called.exchanges, logs_dropped: called.logs_dropped, elapsed: called.elapsed }
+}
+
+fn validate_changes(changes: Vec<kit::Change>) -> Result<Vec<kit::Change>, CallError> {
+    for (i, change) in changes.iter().enumerate() {
+        for (side, doc) in [("before", &change.before), ("after", &change.after)] {
+            if let Some(doc) = doc {
+                canonical::validate(&change.object, doc).map_err(|e| CallError::InvalidDocument {
+                    direction: "output",
+                    detail: format!("change {i} ({} {}) {side}: {e}", change.object, change.key),
+                })?;
+            }
+        }
+    }
+    Ok(changes)
+}

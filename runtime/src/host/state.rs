@@ -1,0 +1,189 @@
+//! What one call's `Store` holds: a fail-closed WASI context, the HTTP hook, the memory limiter,
+//! the log budget, and the implementation of the contract's `host` interface.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use wasmtime::ResourceLimiter;
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+use super::bindings::{Level, junction::connector};
+use super::egress::{EgressHooks, EgressPolicy, Journal};
+use crate::services::masking::Masker;
+use crate::services::secret::Secret;
+
+/// Log lines a single call may write before further lines are dropped (and counted).
+pub(crate) const LOG_LINES_PER_CALL: u32 = 200;
+/// Past this many lines in one call the guest is stopped: it is flooding.
+pub(crate) const LOG_FLOOD_LINES: u32 = 10_000;
+/// Longer log lines are cut.
+const LOG_LINE_BYTES: usize = 4096;
+
+/// Everything about a connector instance that does not change between calls.
+#[derive(Debug, Clone, Default)]
+pub struct InstanceSpec {
+    /// The instance's name in the pipeline (`stripe`), used in logs.
+    pub name: String,
+    /// `[connectors.X.settings]` plus `base-url`.
+    pub settings: BTreeMap<String, String>,
+    /// Secrets usable through `hmac-sha256`, by name.
+    pub secrets: BTreeMap<String, Secret>,
+    /// Where it may send requests, and with which credentials.
+    pub egress: EgressPolicy,
+    /// Sandbox limits.
+    pub limits: Limits,
+}
+
+/// Per-instance sandbox limits.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Linear memory cap in bytes.
+    pub memory_bytes: u64,
+    /// Wall-clock deadline for one call (CPU via epochs, blocking via an outer timeout).
+    pub call_timeout: std::time::Duration,
+    /// Calls in flight at once on this instance.
+    pub concurrency: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self { memory_bytes: 64 << 20, call_timeout: std::time::Duration::from_secs(10), concurrency: 8 }
+    }
+}
+
+pub(crate) struct CallState {
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    table: ResourceTable,
+    hooks: EgressHooks,
+    pub(crate) limiter: MemoryLimiter,
+    spec: Arc<InstanceSpec>,
+    masker: Arc<Masker>,
+    pub(crate) logs_written: u32,
+    pub(crate) logs_dropped: u32,
+    correlation_id: Option<String>,
+}
+
+impl CallState {
+    pub(crate) fn new(spec: Arc<InstanceSpec>, masker: Arc<Masker>, correlation_id: Option<String>, traceparent: Option<String>) -> (Self, Arc<Mutex<Journal>>) {
+        let journal = Arc::new(Mutex::new(Journal::default()));
+        // Nothing granted: no environment, no arguments, no preopened directories, stdin
+        // closed, and socket access denied (wasmtime 48's default), so a connector can reach
+        // the outside world only through the outgoing-handler hook below.
+        let mut wasi = WasiCtx::builder();
+        wasi.allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false);
+        let hooks = EgressHooks {
+            policy: Arc::new(spec.egress.clone()),
+            connector: Arc::from(spec.name.as_str()),
+            traceparent,
+            journal: journal.clone(),
+        };
+        let limiter = MemoryLimiter { cap: spec.limits.memory_bytes, exceeded: false };
+        let state = Self {
+            wasi: wasi.build(),
+            http: WasiHttpCtx::new(),
+            table: ResourceTable::new(),
+            hooks,
+            limiter,
+            spec,
+            masker,
+            logs_written: 0,
+            logs_dropped: 0,
+            correlation_id,
+        };
+        (state, journal)
+    }
+}
+
+impl WasiView for CallState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl WasiHttpView for CallState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.hooks }
+    }
+}
+
+/// Caps linear memory and remembers whether the cap was hit, so a memory bomb is reported as
+/// such rather than as whatever trap the guest's allocator produces.
+pub(crate) struct MemoryLimiter {
+    cap: u64,
+    pub(crate) exceeded: bool,
+}
+
+impl ResourceLimiter for MemoryLimiter {
+    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        if desired as u64 > self.cap {
+            self.exceeded = true;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        Ok(desired <= 100_000)
+    }
+}
+
+/// Marker error: the guest wrote more log lines than any honest connector would.
+#[derive(Debug, thiserror::Error)]
+#[error("log flood: more than {LOG_FLOOD_LINES} log lines in one call")]
+pub(crate) struct LogFlood;
+
+impl connector::types::Host for CallState {}
+
+impl connector::host::Host for CallState {
+    fn log(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
+        if self.logs_written + self.logs_dropped >= LOG_FLOOD_LINES {
+            return Err(LogFlood.into());
+        }
+        if self.logs_written >= LOG_LINES_PER_CALL {
+            self.logs_dropped += 1;
+            return Ok(());
+        }
+        self.logs_written += 1;
+        let mut message = self.masker.text(&message);
+        if message.len() > LOG_LINE_BYTES {
+            let mut cut = LOG_LINE_BYTES;
+            while !message.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            message.truncate(cut);
+            message.push_str("…");
+        }
+        let connector = self.spec.name.as_str();
+        let correlation_id = self.correlation_id.as_deref().unwrap_or("-");
+        match level {
+            Level::Trace => tracing::trace!(target: "junction::connector", connector, correlation_id, "{message}"),
+            Level::Debug => tracing::debug!(target: "junction::connector", connector, correlation_id, "{message}"),
+            Level::Info => tracing::info!(target: "junction::connector", connector, correlation_id, "{message}"),
+            Level::Warn => tracing::warn!(target: "junction::connector", connector, correlation_id, "{message}"),
+            Level::Error => tracing::error!(target: "junction::connector", connector, correlation_id, "{message}"),
+        }
+        Ok(())
+    }
+
+    fn now(&mut self) -> wasmtime::Result<i64> {
+        Ok(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64))
+    }
+
+    fn setting(&mut self, name: String) -> wasmtime::Result<Option<String>> {
+        Ok(self.spec.settings.get(&name).cloned())
+    }
+
+    fn hmac_sha256(&mut self, secret: String, data: Vec<u8>) -> wasmtime::Result<Result<Vec<u8>, String>> {
+        let Some(key) = self.spec.secrets.get(&secret) else {
+            return Ok(Err(format!("no secret named `{secret}` is granted to this connector")));
+        };
+        let mut mac = Hmac::<Sha256>::new_from_slice(key.expose().as_bytes()).expect("HMAC takes a key of any length");
+        mac.update(&data);
+        Ok(Ok(mac.finalize().into_bytes().to_vec()))
+    }
+}

@@ -1,0 +1,3 @@
+//! Cross-cutting services every pipeline gets: secrets that cannot leak, and masking.
+pub mod masking;
+pub mod secret;

@@ -68,7 +68,11 @@ pub fn classify(response: &HttpResponse) -> Error {
             message: detail.detail,
             field: detail.path,
         },
-        _ => Error::transient(format!("unexpected HTTP {}: {}", response.status, detail.message())),
+        _ => Error::transient(format!(
+            "unexpected HTTP {}: {}",
+            response.status,
+            detail.message()
+        )),
     }
 }
 
@@ -84,7 +88,10 @@ mod tests {
         });
         HttpResponse {
             status,
-            headers: headers.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect(),
+            headers: headers
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
             body: body.to_string().into_bytes(),
         }
     }
@@ -96,31 +103,84 @@ mod tests {
             field: Some("subscriptionLine.items[0].item".into()),
         };
         let table = [
-            (answer(429, "CONCURRENCY_LIMIT_EXCEEDED", &[("retry-after", "7")]), Error::RateLimited(Some(7000))),
+            (
+                answer(429, "CONCURRENCY_LIMIT_EXCEEDED", &[("retry-after", "7")]),
+                Error::RateLimited(Some(7000)),
+            ),
             (answer(429, "", &[]), Error::RateLimited(None)),
-            (answer(400, "SSS_REQUEST_LIMIT_EXCEEDED", &[]), Error::RateLimited(None)),
-            (answer(500, "UNEXPECTED_ERROR", &[]), Error::Transient { message: "UNEXPECTED_ERROR: what NetSuite said".into(), retry_after_ms: None }),
-            (answer(503, "UNEXPECTED_ERROR", &[("retry-after", "2")]), Error::Transient { message: "UNEXPECTED_ERROR: what NetSuite said".into(), retry_after_ms: Some(2000) }),
-            (answer(401, "INVALID_LOGIN", &[]), Error::Unauthorized("INVALID_LOGIN: what NetSuite said".into())),
-            (answer(403, "INSUFFICIENT_PERMISSION", &[]), Error::Unauthorized("INSUFFICIENT_PERMISSION: what NetSuite said".into())),
-            (answer(404, "NONEXISTENT_ID", &[]), Error::NotFound("NONEXISTENT_ID: what NetSuite said".into())),
-            (answer(409, "CONFLICT", &[]), Error::Conflict("CONFLICT: what NetSuite said".into())),
+            (
+                answer(400, "SSS_REQUEST_LIMIT_EXCEEDED", &[]),
+                Error::RateLimited(None),
+            ),
+            (
+                answer(500, "UNEXPECTED_ERROR", &[]),
+                Error::Transient {
+                    message: "UNEXPECTED_ERROR: what NetSuite said".into(),
+                    retry_after_ms: None,
+                },
+            ),
+            (
+                answer(503, "UNEXPECTED_ERROR", &[("retry-after", "2")]),
+                Error::Transient {
+                    message: "UNEXPECTED_ERROR: what NetSuite said".into(),
+                    retry_after_ms: Some(2000),
+                },
+            ),
+            (
+                answer(401, "INVALID_LOGIN", &[]),
+                Error::Unauthorized("INVALID_LOGIN: what NetSuite said".into()),
+            ),
+            (
+                answer(403, "INSUFFICIENT_PERMISSION", &[]),
+                Error::Unauthorized("INSUFFICIENT_PERMISSION: what NetSuite said".into()),
+            ),
+            (
+                answer(404, "NONEXISTENT_ID", &[]),
+                Error::NotFound("NONEXISTENT_ID: what NetSuite said".into()),
+            ),
+            (
+                answer(409, "CONFLICT", &[]),
+                Error::Conflict("CONFLICT: what NetSuite said".into()),
+            ),
             (answer(400, "INVALID_CONTENT", &[]), rejected.clone()),
             (answer(400, "NONEXISTENT_FIELD", &[]), rejected.clone()),
             (answer(400, "INVALID_PARAMETER", &[]), rejected.clone()),
             (answer(400, "USER_ERROR", &[]), rejected),
-            (answer(400, IDEMPOTENCY_ERROR, &[]), Error::IdempotencyMismatch("IDEMPOTENCY_ERROR: what NetSuite said".into())),
+            (
+                answer(400, IDEMPOTENCY_ERROR, &[]),
+                Error::IdempotencyMismatch("IDEMPOTENCY_ERROR: what NetSuite said".into()),
+            ),
         ];
         for (response, expected) in table {
-            assert_eq!(classify(&response), expected, "HTTP {} {}", response.status, ErrorDetail::of(&response).code);
+            assert_eq!(
+                classify(&response),
+                expected,
+                "HTTP {} {}",
+                response.status,
+                ErrorDetail::of(&response).code
+            );
         }
     }
 
     #[test]
     fn survives_bodies_that_are_not_netsuite_errors() {
-        let bare = HttpResponse { status: 502, headers: vec![], body: b"<html>bad gateway</html>".to_vec() };
+        let bare = HttpResponse {
+            status: 502,
+            headers: vec![],
+            body: b"<html>bad gateway</html>".to_vec(),
+        };
         assert_eq!(classify(&bare), Error::transient("HTTP 502"));
-        let bare = HttpResponse { status: 400, headers: vec![], body: vec![] };
-        assert_eq!(classify(&bare), Error::Rejected { message: "HTTP 400".into(), field: None });
+        let bare = HttpResponse {
+            status: 400,
+            headers: vec![],
+            body: vec![],
+        };
+        assert_eq!(
+            classify(&bare),
+            Error::Rejected {
+                message: "HTTP 400".into(),
+                field: None
+            }
+        );
     }
 }

@@ -25,7 +25,9 @@ fn parse_ref(job: &str) -> Result<(&str, Option<&str>), Error> {
     };
     let id = path.strip_prefix(JOB_PREFIX).unwrap_or_default();
     if id.is_empty() || !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
-        return Err(Error::NotFound(format!("`{job}` is not a NetSuite async job reference")));
+        return Err(Error::NotFound(format!(
+            "`{job}` is not a NetSuite async job reference"
+        )));
     }
     Ok((path, key))
 }
@@ -41,12 +43,19 @@ pub fn job_status(host: &dyn Host, config: &Config, job: &str) -> Result<JobStat
     }
     let tasks = api::get_ok(host, format!("{job_url}/task/"))?.json();
     let Some(task_id) = tasks["items"][0]["id"].as_str().map(str::to_string) else {
-        return Err(Error::transient(format!("job {path} completed but lists no task")));
+        return Err(Error::transient(format!(
+            "job {path} completed but lists no task"
+        )));
     };
     let task_url = format!("{job_url}/task/{task_id}");
     let task = api::get_ok(host, task_url.clone())?.json();
-    let progress = task["progress"].as_str().unwrap_or_default().to_ascii_lowercase();
-    if task["completed"].as_bool() == Some(false) || !matches!(progress.as_str(), "succeeded" | "failed") {
+    let progress = task["progress"]
+        .as_str()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    if task["completed"].as_bool() == Some(false)
+        || !matches!(progress.as_str(), "succeeded" | "failed")
+    {
         return Ok(JobState::Pending);
     }
     let result = api::send(host, HttpRequest::new("GET", format!("{task_url}/result")))?;

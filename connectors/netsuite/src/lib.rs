@@ -92,7 +92,8 @@ impl Connector for NetSuite {
             if mode == WriteMode::Async {
                 request = request.header("Prefer", "respond-async");
                 if !write.idempotency_key.is_empty() {
-                    request = request.header("X-NetSuite-Idempotency-Key", write.idempotency_key.clone());
+                    request =
+                        request.header("X-NetSuite-Idempotency-Key", write.idempotency_key.clone());
                 }
             }
             request
@@ -130,7 +131,12 @@ impl Connector for NetSuite {
         }
     }
 
-    fn list(host: &dyn Host, object: &str, cursor: Option<String>, limit: u32) -> Result<DocumentPage, Error> {
+    fn list(
+        host: &dyn Host,
+        object: &str,
+        cursor: Option<String>,
+        limit: u32,
+    ) -> Result<DocumentPage, Error> {
         let config = Config::from_host(host)?;
         let kind = Kind::parse(object)?;
         let offset = match cursor.as_deref() {
@@ -141,7 +147,11 @@ impl Connector for NetSuite {
         };
         let limit = u64::from(limit).clamp(1, MAX_PAGE);
         // NetSuite refuses an offset that is not a multiple of the limit.
-        let limit = if offset == 0 { limit } else { gcd(offset, limit) };
+        let limit = if offset == 0 {
+            limit
+        } else {
+            gcd(offset, limit)
+        };
         let page = api::get_ok(host, config.collection_url(kind, limit, offset))?.json();
         let mut items = Vec::new();
         for entry in page["items"].as_array().into_iter().flatten() {
@@ -151,21 +161,34 @@ impl Connector for NetSuite {
                 _ => continue,
             };
             // Gone since the page was read: nothing to reconcile.
-            let Some(record) = get_record(host, &config, kind, &pct(&id))? else { continue };
+            let Some(record) = get_record(host, &config, kind, &pct(&id))? else {
+                continue;
+            };
             // A record without an external id was not made from any source entity.
-            let Some(key) = record["externalId"].as_str().map(str::to_string) else { continue };
+            let Some(key) = record["externalId"].as_str().map(str::to_string) else {
+                continue;
+            };
             match mapping::from_record(kind, &record, &key) {
                 Ok(document) => items.push(KeyedDocument { key, document }),
-                Err(e) => host.log(Level::Warn, &format!("skipping {} {id} ({key}): {e}", kind.record_type())),
+                Err(e) => host.log(
+                    Level::Warn,
+                    &format!("skipping {} {id} ({key}): {e}", kind.record_type()),
+                ),
             }
         }
-        let next_cursor = (page["hasMore"].as_bool() == Some(true)).then(|| (offset + limit).to_string());
+        let next_cursor =
+            (page["hasMore"].as_bool() == Some(true)).then(|| (offset + limit).to_string());
         Ok(DocumentPage { items, next_cursor })
     }
 }
 
 /// A record with its sublists (`subscriptionLine`), or `None` if NetSuite has no such record.
-fn get_record(host: &dyn Host, config: &Config, kind: Kind, id: &str) -> Result<Option<serde_json::Value>, Error> {
+fn get_record(
+    host: &dyn Host,
+    config: &Config,
+    kind: Kind,
+    id: &str,
+) -> Result<Option<serde_json::Value>, Error> {
     let url = format!("{}?expandSubResources=true", config.record_url(kind, id));
     let response = api::send(host, HttpRequest::new("GET", url))?;
     match response.status {
@@ -187,9 +210,13 @@ fn outcome(response: &HttpResponse, key: &str) -> Result<Outcome, Error> {
     match response.status {
         202 => api::location_path(response)
             .map(|path| Outcome::Accepted(jobs::job_ref(&path, key)))
-            .ok_or_else(|| Error::transient("NetSuite accepted the write (202) without a job Location")),
+            .ok_or_else(|| {
+                Error::transient("NetSuite accepted the write (202) without a job Location")
+            }),
         // A PATCH answers 204 without a Location: the external id names the record then.
-        200..=299 => Ok(Outcome::Applied(api::location_id(response).unwrap_or_else(|| key.to_string()))),
+        200..=299 => Ok(Outcome::Applied(
+            api::location_id(response).unwrap_or_else(|| key.to_string()),
+        )),
         _ => Err(errors::classify(response)),
     }
 }

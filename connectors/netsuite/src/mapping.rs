@@ -162,13 +162,21 @@ impl Interval {
     }
 
     fn from_frequency(frequency: &str) -> Option<Self> {
-        [Interval::Day, Interval::Week, Interval::Month, Interval::Year]
-            .into_iter()
-            .find(|i| i.frequency().eq_ignore_ascii_case(frequency))
+        [
+            Interval::Day,
+            Interval::Week,
+            Interval::Month,
+            Interval::Year,
+        ]
+        .into_iter()
+        .find(|i| i.frequency().eq_ignore_ascii_case(frequency))
     }
 }
 
-fn parse<T: serde::de::DeserializeOwned>(object: &'static str, document: &str) -> Result<T, MappingError> {
+fn parse<T: serde::de::DeserializeOwned>(
+    object: &'static str,
+    document: &str,
+) -> Result<T, MappingError> {
     serde_json::from_str(document).map_err(|e| MappingError::Document {
         object,
         reason: e.to_string(),
@@ -177,9 +185,12 @@ fn parse<T: serde::de::DeserializeOwned>(object: &'static str, document: &str) -
 
 /// The UTC date of a canonical time, for NetSuite's date-only fields.
 fn date_of(field: &str, time: Option<&str>) -> Result<Value, MappingError> {
-    let Some(time) = time else { return Ok(Value::Null) };
-    let seconds = parse_rfc3339(time)
-        .ok_or_else(|| MappingError::field(field, format!("`{time}` is not an RFC 3339 UTC time")))?;
+    let Some(time) = time else {
+        return Ok(Value::Null);
+    };
+    let seconds = parse_rfc3339(time).ok_or_else(|| {
+        MappingError::field(field, format!("`{time}` is not an RFC 3339 UTC time"))
+    })?;
     Ok(json!(date(seconds)))
 }
 
@@ -193,10 +204,19 @@ fn metadata_text(metadata: &BTreeMap<String, String>) -> String {
 
 /// The record body a write upserts (`PUT .../eid:<key>`). The external id is in the URL, so the
 /// body leaves `externalId` out, as NetSuite's upsert asks.
-pub fn to_record(kind: Kind, document: &str, effective_at_ms: Option<i64>) -> Result<Value, MappingError> {
+pub fn to_record(
+    kind: Kind,
+    document: &str,
+    effective_at_ms: Option<i64>,
+) -> Result<Value, MappingError> {
     match kind {
-        Kind::Customer => Ok(customer_record(&parse("customer", document)?, effective_at_ms)),
-        Kind::Subscription => subscription_record(&parse("subscription", document)?, effective_at_ms),
+        Kind::Customer => Ok(customer_record(
+            &parse("customer", document)?,
+            effective_at_ms,
+        )),
+        Kind::Subscription => {
+            subscription_record(&parse("subscription", document)?, effective_at_ms)
+        }
     }
 }
 
@@ -204,7 +224,9 @@ pub fn to_record(kind: Kind, document: &str, effective_at_ms: Option<i64>) -> Re
 /// terminated (billing records are closed, never deleted).
 pub fn close_record(kind: Kind, effective_at_ms: Option<i64>) -> Value {
     match kind {
-        Kind::Customer => json!({"isInactive": true, "custentity_jn_effective_at": effective(effective_at_ms)}),
+        Kind::Customer => {
+            json!({"isInactive": true, "custentity_jn_effective_at": effective(effective_at_ms)})
+        }
         Kind::Subscription => json!({
             "status": {"id": Status::Canceled.netsuite()},
             "custrecord_jn_status": "canceled",
@@ -227,21 +249,33 @@ fn customer_record(c: &Customer, effective_at_ms: Option<i64>) -> Value {
     })
 }
 
-fn subscription_record(s: &Subscription, effective_at_ms: Option<i64>) -> Result<Value, MappingError> {
+fn subscription_record(
+    s: &Subscription,
+    effective_at_ms: Option<i64>,
+) -> Result<Value, MappingError> {
     check_external_id(&s.customer_id, "customer_id").map_err(|_| {
-        MappingError::field("customer_id", "a NetSuite external id allows only letters, digits, `_` and `-`")
+        MappingError::field(
+            "customer_id",
+            "a NetSuite external id allows only letters, digits, `_` and `-`",
+        )
     })?;
     let mut lines = Vec::with_capacity(s.items.len());
     for (i, item) in s.items.iter().enumerate() {
         let at = |name: &str| format!("items[{i}].{name}");
         check_external_id(&item.price_id, "price_id").map_err(|_| {
-            MappingError::field(at("price_id"), "a NetSuite external id allows only letters, digits, `_` and `-`")
+            MappingError::field(
+                at("price_id"),
+                "a NetSuite external id allows only letters, digits, `_` and `-`",
+            )
         })?;
         // A subscription line takes its subscription's currency; it has no currency of its own.
         if !item.currency.eq_ignore_ascii_case(&s.currency) {
             return Err(MappingError::field(
                 at("currency"),
-                format!("`{}` differs from the subscription's currency `{}`", item.currency, s.currency),
+                format!(
+                    "`{}` differs from the subscription's currency `{}`",
+                    item.currency, s.currency
+                ),
             ));
         }
         let rate = money::to_rate(item.unit_amount, &item.currency)
@@ -298,7 +332,11 @@ pub fn from_record(kind: Kind, record: &Value, key: &str) -> Result<String, Mapp
 
 /// A string field; NetSuite leaves empty fields out of a record.
 fn text(record: &Value, field: &str) -> Option<String> {
-    record.get(field)?.as_str().filter(|s| !s.is_empty()).map(str::to_string)
+    record
+        .get(field)?
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
 }
 
 /// A reference's value: `{"id": ..}`/`{"refName": ..}`/`{"externalId": ..}` or a bare value.
@@ -315,18 +353,25 @@ fn currency_of(record: &Value) -> Result<Option<String>, MappingError> {
     let Some(value) = record.get("currency").filter(|v| !v.is_null()) else {
         return Ok(None);
     };
-    let code = reference(value, "refName").unwrap_or_default().to_ascii_lowercase();
+    let code = reference(value, "refName")
+        .unwrap_or_default()
+        .to_ascii_lowercase();
     if code.len() == 3 && code.bytes().all(|b| b.is_ascii_lowercase()) {
         Ok(Some(code))
     } else {
-        Err(MappingError::field("currency", format!("`{value}` does not name an ISO 4217 currency")))
+        Err(MappingError::field(
+            "currency",
+            format!("`{value}` does not name an ISO 4217 currency"),
+        ))
     }
 }
 
 /// Metadata from its JSON text; anything but string values is dropped rather than failing the
 /// read, so a hand-edited field shows up as drift instead of an unreadable record.
 fn metadata_of(record: &Value, field: &str) -> BTreeMap<String, String> {
-    let parsed: Value = text(record, field).and_then(|t| serde_json::from_str(&t).ok()).unwrap_or(Value::Null);
+    let parsed: Value = text(record, field)
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or(Value::Null);
     parsed
         .as_object()
         .into_iter()
@@ -344,7 +389,12 @@ fn time_of(record: &Value, exact: &str, standard: Option<&str>) -> Option<String
 }
 
 fn whole(value: &Value) -> Option<u64> {
-    value.as_u64().or_else(|| value.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0).map(|f| f as u64))
+    value.as_u64().or_else(|| {
+        value
+            .as_f64()
+            .filter(|f| f.fract() == 0.0 && *f >= 0.0)
+            .map(|f| f as u64)
+    })
 }
 
 fn customer_from(record: &Value, key: &str) -> Result<Customer, MappingError> {
@@ -354,7 +404,10 @@ fn customer_from(record: &Value, key: &str) -> Result<Customer, MappingError> {
         name: text(record, "companyName"),
         phone: text(record, "phone"),
         currency: currency_of(record)?,
-        deleted: record.get("isInactive").and_then(Value::as_bool).unwrap_or(false),
+        deleted: record
+            .get("isInactive")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
         metadata: metadata_of(record, "custentity_jn_metadata"),
     })
 }
@@ -362,24 +415,34 @@ fn customer_from(record: &Value, key: &str) -> Result<Customer, MappingError> {
 /// The exact status, unless NetSuite's own status no longer agrees with it (someone changed
 /// the record in NetSuite): then NetSuite's status decides.
 fn status_of(record: &Value) -> Result<Status, MappingError> {
-    let exact: Option<Status> = text(record, "custrecord_jn_status").and_then(|s| serde_json::from_value(json!(s)).ok());
+    let exact: Option<Status> =
+        text(record, "custrecord_jn_status").and_then(|s| serde_json::from_value(json!(s)).ok());
     let standard = record.get("status").and_then(|v| reference(v, "id"));
     match (exact, standard) {
         (Some(s), Some(n)) if s.netsuite().eq_ignore_ascii_case(&n) => Ok(s),
         (Some(s), None) => Ok(s),
-        (_, Some(n)) => Status::from_netsuite(&n)
-            .ok_or_else(|| MappingError::field("status", format!("unknown NetSuite subscription status `{n}`"))),
+        (_, Some(n)) => Status::from_netsuite(&n).ok_or_else(|| {
+            MappingError::field(
+                "status",
+                format!("unknown NetSuite subscription status `{n}`"),
+            )
+        }),
         (None, None) => Err(MappingError::field("status", "the record has no status")),
     }
 }
 
 fn subscription_from(record: &Value, key: &str) -> Result<Subscription, MappingError> {
-    let currency = currency_of(record)?.ok_or_else(|| MappingError::field("currency", "the record has no currency"))?;
+    let currency = currency_of(record)?
+        .ok_or_else(|| MappingError::field("currency", "the record has no currency"))?;
     let customer = record.get("customer").unwrap_or(&Value::Null);
     let customer_id = reference(customer, "externalId")
         .or_else(|| reference(customer, "id"))
         .ok_or_else(|| MappingError::field("customer", "the record has no customer"))?;
-    let mut lines: Vec<&Value> = record["subscriptionLine"]["items"].as_array().into_iter().flatten().collect();
+    let mut lines: Vec<&Value> = record["subscriptionLine"]["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .collect();
     lines.sort_by_key(|line| line["lineNumber"].as_u64().unwrap_or(u64::MAX));
     let items = lines
         .into_iter()
@@ -392,11 +455,21 @@ fn subscription_from(record: &Value, key: &str) -> Result<Subscription, MappingE
         status: status_of(record)?,
         currency,
         items,
-        interval: record.get("billingFrequency").and_then(|f| reference(f, "id")).and_then(|f| Interval::from_frequency(&f)),
+        interval: record
+            .get("billingFrequency")
+            .and_then(|f| reference(f, "id"))
+            .and_then(|f| Interval::from_frequency(&f)),
         current_period_start: text(record, "custrecord_jn_period_start"),
         current_period_end: text(record, "custrecord_jn_period_end"),
-        next_billing_at: time_of(record, "custrecord_jn_next_billing_at", Some("nextBillDate")),
-        cancel_at_period_end: record.get("custrecord_jn_cancel_at_period_end").and_then(Value::as_bool).unwrap_or(false),
+        next_billing_at: time_of(
+            record,
+            "custrecord_jn_next_billing_at",
+            Some("nextBillDate"),
+        ),
+        cancel_at_period_end: record
+            .get("custrecord_jn_cancel_at_period_end")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
         cancel_at: text(record, "custrecord_jn_cancel_at"),
         canceled_at: text(record, "custrecord_jn_canceled_at"),
         billing_stop_at: time_of(record, "custrecord_jn_billing_stop_at", Some("endDate")),
@@ -411,12 +484,16 @@ fn item_from(line: &Value, index: usize, currency: &str) -> Result<Item, Mapping
     let price_id = reference(item, "externalId")
         .or_else(|| reference(item, "id"))
         .ok_or_else(|| MappingError::field(at("item"), "the line has no item"))?;
-    let quantity = whole(&line["quantity"]).ok_or_else(|| MappingError::field(at("quantity"), "not a whole number"))?;
+    let quantity = whole(&line["quantity"])
+        .ok_or_else(|| MappingError::field(at("quantity"), "not a whole number"))?;
     let unit_amount = match whole(&line["custcol_jn_unit_amount"]) {
         Some(exact) => exact,
         None => {
-            let rate = line["rate"].as_f64().ok_or_else(|| MappingError::field(at("rate"), "the line has no rate"))?;
-            money::to_minor(rate, currency).map_err(|e| MappingError::field(at("rate"), e.to_string()))?
+            let rate = line["rate"]
+                .as_f64()
+                .ok_or_else(|| MappingError::field(at("rate"), "the line has no rate"))?;
+            money::to_minor(rate, currency)
+                .map_err(|e| MappingError::field(at("rate"), e.to_string()))?
         }
     };
     Ok(Item {
@@ -426,7 +503,11 @@ fn item_from(line: &Value, index: usize, currency: &str) -> Result<Item, Mapping
         quantity,
         unit_amount,
         currency: currency.to_string(),
-        interval: line.get("custcol_jn_interval").and_then(|i| serde_json::from_value(i.clone()).ok()),
-        interval_count: line["custcol_jn_interval_count"].as_u64().and_then(|n| u32::try_from(n).ok()),
+        interval: line
+            .get("custcol_jn_interval")
+            .and_then(|i| serde_json::from_value(i.clone()).ok()),
+        interval_count: line["custcol_jn_interval_count"]
+            .as_u64()
+            .and_then(|n| u32::try_from(n).ok()),
     })
 }

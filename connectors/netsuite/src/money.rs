@@ -63,22 +63,40 @@ mod tests {
     fn converts_by_the_currency_exponent() {
         assert_eq!(to_rate(2000, "usd"), Ok(20.0));
         assert_eq!(to_rate(1999, "eur"), Ok(19.99));
-        assert_eq!(serde_json::json!(to_rate(1999, "eur").unwrap()).to_string(), "19.99");
+        assert_eq!(
+            serde_json::json!(to_rate(1999, "eur").unwrap()).to_string(),
+            "19.99"
+        );
         assert_eq!(to_rate(500, "jpy"), Ok(500.0));
         assert_eq!(to_rate(1500, "KWD"), Ok(1.5));
         assert_eq!(to_rate(1, "kwd"), Ok(0.001));
-        for (minor, currency) in [(1999, "usd"), (500, "jpy"), (1, "kwd"), (123_456_789, "bhd"), (0, "usd")] {
-            assert_eq!(to_minor(to_rate(minor, currency).unwrap(), currency), Ok(minor));
+        for (minor, currency) in [
+            (1999, "usd"),
+            (500, "jpy"),
+            (1, "kwd"),
+            (123_456_789, "bhd"),
+            (0, "usd"),
+        ] {
+            assert_eq!(
+                to_minor(to_rate(minor, currency).unwrap(), currency),
+                Ok(minor)
+            );
         }
     }
 
     #[test]
     fn refuses_what_cannot_be_exact() {
         assert_eq!(exponent("us"), Err(MoneyError::Currency("us".into())));
-        assert!(matches!(to_rate(u64::MAX, "usd"), Err(MoneyError::TooLarge(_))));
+        assert!(matches!(
+            to_rate(u64::MAX, "usd"),
+            Err(MoneyError::TooLarge(_))
+        ));
         assert!(matches!(to_minor(19.995, "usd"), Err(MoneyError::Rate(..))));
         assert!(matches!(to_minor(0.5, "jpy"), Err(MoneyError::Rate(..))));
         assert!(matches!(to_minor(-1.0, "usd"), Err(MoneyError::Rate(..))));
-        assert!(matches!(to_minor(f64::NAN, "usd"), Err(MoneyError::Rate(..))));
+        assert!(matches!(
+            to_minor(f64::NAN, "usd"),
+            Err(MoneyError::Rate(..))
+        ));
     }
 }

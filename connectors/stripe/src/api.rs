@@ -18,7 +18,11 @@ pub(crate) struct Api<'h> {
 
 impl<'h> Api<'h> {
     pub(crate) fn new(host: &'h dyn Host) -> Self {
-        Self { host, base: settings::base_url(host), version: settings::api_version(host) }
+        Self {
+            host,
+            base: settings::base_url(host),
+            version: settings::api_version(host),
+        }
     }
 
     /// `GET path?query`.
@@ -36,7 +40,12 @@ impl<'h> Api<'h> {
     }
 
     /// `POST path` with a form body under `idempotency_key`.
-    pub(crate) fn post(&self, path: &str, params: &Params, idempotency_key: &str) -> Result<Value, Error> {
+    pub(crate) fn post(
+        &self,
+        path: &str,
+        params: &Params,
+        idempotency_key: &str,
+    ) -> Result<Value, Error> {
         let request = self
             .request("POST", self.url(path))
             .header("Content-Type", "application/x-www-form-urlencoded")
@@ -55,12 +64,16 @@ impl<'h> Api<'h> {
     }
 
     fn request(&self, method: &str, url: String) -> HttpRequest {
-        HttpRequest::new(method, url).header("Accept", "application/json").header("Stripe-Version", self.version.as_str())
+        HttpRequest::new(method, url)
+            .header("Accept", "application/json")
+            .header("Stripe-Version", self.version.as_str())
     }
 
     fn send(&self, request: HttpRequest) -> Result<HttpResponse, Error> {
         let (method, url) = (request.method.clone(), request.url.clone());
-        self.host.send(request).map_err(|reason| errors::network(&method, &url, &reason))
+        self.host
+            .send(request)
+            .map_err(|reason| errors::network(&method, &url, &reason))
     }
 }
 
@@ -73,7 +86,11 @@ fn json(response: HttpResponse) -> Result<Value, Error> {
 }
 
 fn unless_missing(response: HttpResponse) -> Result<Option<Value>, Error> {
-    if errors::is_missing(&response) { Ok(None) } else { json(response).map(Some) }
+    if errors::is_missing(&response) {
+        Ok(None)
+    } else {
+        json(response).map(Some)
+    }
 }
 
 /// An id as one URL path segment (ids come from other systems; nothing may escape the path).
@@ -83,6 +100,8 @@ pub(crate) fn segment(id: &str) -> String {
 
 /// Reads a Stripe list object: its entries and `has_more`.
 pub(crate) fn list_data(list: &Value) -> Result<(&[Value], bool), Error> {
-    let data = list["data"].as_array().ok_or_else(|| Error::transient("Stripe answered a list without `data`"))?;
+    let data = list["data"]
+        .as_array()
+        .ok_or_else(|| Error::transient("Stripe answered a list without `data`"))?;
     Ok((data, list["has_more"].as_bool().unwrap_or(false)))
 }

@@ -18,17 +18,26 @@ pub(crate) fn of(object: &str, stripe: &Value) -> Result<Value, MapError> {
 /// A subscription, from any API version: since `2025-03-31.basil` the billing period lives on
 /// each item, before that on the subscription itself.
 pub(crate) fn subscription(s: &Value) -> Result<Value, MapError> {
-    let data = s["items"]["data"].as_array().ok_or_else(|| MapError::new("items.data", "a list"))?;
-    let items = data.iter().enumerate().map(|(i, item)| subscription_item(i, item, s)).collect::<Result<Vec<_>, _>>()?;
+    let data = s["items"]["data"]
+        .as_array()
+        .ok_or_else(|| MapError::new("items.data", "a list"))?;
+    let items = data
+        .iter()
+        .enumerate()
+        .map(|(i, item)| subscription_item(i, item, s))
+        .collect::<Result<Vec<_>, _>>()?;
     let status = text(s, "status")?;
     let (start, end) = period(s);
     let cancel_at_period_end = s["cancel_at_period_end"].as_bool().unwrap_or(false);
     let cancel_at = s["cancel_at"].as_i64();
     let ended = matches!(status, "canceled" | "incomplete_expired");
     // Billing continues at the period end unless the subscription ended or stops by then.
-    let next_billing = end.filter(|&e| !ended && !cancel_at_period_end && cancel_at.is_none_or(|c| c > e));
+    let next_billing =
+        end.filter(|&e| !ended && !cancel_at_period_end && cancel_at.is_none_or(|c| c > e));
     let ended_at = || s["ended_at"].as_i64().or_else(|| s["canceled_at"].as_i64());
-    let billing_stop = cancel_at.or(end.filter(|_| cancel_at_period_end)).or_else(|| ended.then(ended_at).flatten());
+    let billing_stop = cancel_at
+        .or(end.filter(|_| cancel_at_period_end))
+        .or_else(|| ended.then(ended_at).flatten());
     Ok(json!({
         "id": text(s, "id")?,
         "customer_id": id_of(&s["customer"]).ok_or_else(|| MapError::new("customer", "an id or a customer"))?,
@@ -60,16 +69,28 @@ pub(crate) fn period(s: &Value) -> (Option<i64>, Option<i64>) {
 /// price without a flat per-unit amount (tiered, decimal) has `unit_amount` 0: the canonical
 /// schema has no way to say more, and refusing the whole subscription would be worse.
 fn subscription_item(i: usize, item: &Value, s: &Value) -> Result<Value, MapError> {
-    let price = if item["price"].is_object() { &item["price"] } else { &item["plan"] };
+    let price = if item["price"].is_object() {
+        &item["price"]
+    } else {
+        &item["plan"]
+    };
     let price_id = id_of(&item["price"])
         .or_else(|| price["id"].as_str())
         .ok_or_else(|| MapError::new(format!("items.data[{i}].price.id"), "a string"))?;
     let unit_amount = price["unit_amount"]
         .as_u64()
         .or_else(|| price["amount"].as_u64())
-        .or_else(|| price["unit_amount_decimal"].as_str().and_then(|d| d.parse().ok()))
+        .or_else(|| {
+            price["unit_amount_decimal"]
+                .as_str()
+                .and_then(|d| d.parse().ok())
+        })
         .unwrap_or(0);
-    let recurring = if price["recurring"].is_object() { &price["recurring"] } else { price };
+    let recurring = if price["recurring"].is_object() {
+        &price["recurring"]
+    } else {
+        price
+    };
     Ok(json!({
         "id": item["id"].as_str(),
         "price_id": price_id,
@@ -110,7 +131,8 @@ pub(crate) fn customer(c: &Value) -> Result<Value, MapError> {
 /// An invoice. Its subscription is top-level before basil and under
 /// `parent.subscription_details` since.
 pub(crate) fn invoice(v: &Value) -> Result<Value, MapError> {
-    let subscription = id_of(&v["subscription"]).or_else(|| id_of(&v["parent"]["subscription_details"]["subscription"]));
+    let subscription = id_of(&v["subscription"])
+        .or_else(|| id_of(&v["parent"]["subscription_details"]["subscription"]));
     let amount = |k: &'static str| v[k].as_i64().ok_or_else(|| MapError::new(k, "an integer"));
     Ok(json!({
         "id": text(v, "id")?,
@@ -131,12 +153,16 @@ pub(crate) fn invoice(v: &Value) -> Result<Value, MapError> {
 
 /// A required string field.
 fn text<'a>(v: &'a Value, field: &'static str) -> Result<&'a str, MapError> {
-    v[field].as_str().ok_or_else(|| MapError::new(field, "a string"))
+    v[field]
+        .as_str()
+        .ok_or_else(|| MapError::new(field, "a string"))
 }
 
 /// An id, whether Stripe sent it as is or expanded into its object.
 fn id_of(v: &Value) -> Option<&str> {
-    v.as_str().or_else(|| v["id"].as_str()).filter(|id| !id.is_empty())
+    v.as_str()
+        .or_else(|| v["id"].as_str())
+        .filter(|id| !id.is_empty())
 }
 
 fn time(unix_seconds: Option<i64>) -> Value {
@@ -146,6 +172,11 @@ fn time(unix_seconds: Option<i64>) -> Value {
 /// Metadata keeps string values only (the only kind Stripe stores; a `null` in
 /// `previous_attributes` means the key did not exist before).
 fn metadata(v: &Value) -> Value {
-    let map = v.as_object().into_iter().flatten().filter(|(_, v)| v.is_string()).map(|(k, v)| (k.clone(), v.clone()));
+    let map = v
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(_, v)| v.is_string())
+        .map(|(k, v)| (k.clone(), v.clone()));
     Value::Object(map.collect::<Map<_, _>>())
 }

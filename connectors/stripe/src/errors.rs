@@ -16,12 +16,18 @@ pub(crate) struct MapError {
 
 impl MapError {
     pub(crate) fn new(field: impl Into<String>, expected: &'static str) -> Self {
-        Self { field: field.into(), expected }
+        Self {
+            field: field.into(),
+            expected,
+        }
     }
 
     /// As the contract's error for a document read back from Stripe: retrying cannot help.
     pub(crate) fn rejected(self, what: &str) -> Error {
-        Error::Rejected { message: format!("Stripe returned {what} Junction cannot map: {self}"), field: Some(self.field) }
+        Error::Rejected {
+            message: format!("Stripe returned {what} Junction cannot map: {self}"),
+            field: Some(self.field),
+        }
     }
 }
 
@@ -46,18 +52,26 @@ pub(crate) fn classify(response: &HttpResponse) -> Error {
     let message = message(response, &body);
     let field = error["param"].as_str().map(str::to_owned);
     let retry_after_ms = response.retry_after_ms();
-    let should_retry = response.header("stripe-should-retry").map(|v| v.trim().eq_ignore_ascii_case("true"));
+    let should_retry = response
+        .header("stripe-should-retry")
+        .map(|v| v.trim().eq_ignore_ascii_case("true"));
     match response.status {
         _ if response.status == 429 || code == "rate_limit" => Error::RateLimited(retry_after_ms),
         _ if kind == "idempotency_error" => Error::IdempotencyMismatch(message),
         401 => Error::Unauthorized(message),
         404 => Error::NotFound(message),
         _ if should_retry == Some(false) => Error::Rejected { message, field },
-        _ if should_retry == Some(true) => Error::Transient { message, retry_after_ms },
+        _ if should_retry == Some(true) => Error::Transient {
+            message,
+            retry_after_ms,
+        },
         // A concurrent request holds the object (same idempotency key in flight, or a lock).
         409 => Error::Conflict(message),
         _ if code == "lock_timeout" => Error::Conflict(message),
-        424 | 500..=599 => Error::Transient { message, retry_after_ms },
+        424 | 500..=599 => Error::Transient {
+            message,
+            retry_after_ms,
+        },
         _ => Error::Rejected { message, field },
     }
 }
@@ -73,7 +87,10 @@ fn message(response: &HttpResponse, body: &Value) -> String {
     let text = body["error"]["message"]
         .as_str()
         .or_else(|| body["error_description"].as_str())
-        .map_or_else(|| format!("Stripe answered HTTP {}", response.status), str::to_owned);
+        .map_or_else(
+            || format!("Stripe answered HTTP {}", response.status),
+            str::to_owned,
+        );
     match response.header("request-id") {
         Some(id) => format!("{text} (request {id})"),
         None => text,

@@ -72,10 +72,16 @@ pub(crate) fn decode(event: &Value) -> Result<Option<Change>, MapError> {
         return Ok(None);
     };
     let event_type = event["type"].as_str().unwrap_or_default();
-    let id = event["id"].as_str().ok_or_else(|| MapError::new("id", "a string"))?;
-    let created = event["created"].as_i64().ok_or_else(|| MapError::new("created", "an integer"))?;
+    let id = event["id"]
+        .as_str()
+        .ok_or_else(|| MapError::new("id", "a string"))?;
+    let created = event["created"]
+        .as_i64()
+        .ok_or_else(|| MapError::new("created", "an integer"))?;
     let data = &event["data"]["object"];
-    let key = data["id"].as_str().ok_or_else(|| MapError::new("data.object.id", "a string"))?;
+    let key = data["id"]
+        .as_str()
+        .ok_or_else(|| MapError::new("data.object.id", "a string"))?;
     let operation = match event_type.rsplit('.').next() {
         Some("created") => Operation::Create,
         Some("deleted") => Operation::Delete,
@@ -94,7 +100,11 @@ pub(crate) fn decode(event: &Value) -> Result<Option<Change>, MapError> {
         }
         _ => None,
     };
-    let effective_at = if object == "subscription" { effective_at(operation, data, previous) } else { None };
+    let effective_at = if object == "subscription" {
+        effective_at(operation, data, previous)
+    } else {
+        None
+    };
     Ok(Some(Change {
         source_event_id: id.to_owned(),
         object: object.to_owned(),
@@ -160,7 +170,11 @@ fn metadata(event: &Value, event_type: &str) -> Vec<(String, String)> {
         ("request_id", request_id),
         ("idempotency_key", request["idempotency_key"].as_str()),
     ];
-    out.extend(optional.into_iter().filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned()))));
+    out.extend(
+        optional
+            .into_iter()
+            .filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned()))),
+    );
     if let Some(live) = event["livemode"].as_bool() {
         out.push(("livemode".to_owned(), live.to_string()));
     }

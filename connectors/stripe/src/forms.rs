@@ -36,12 +36,16 @@ struct ItemDoc {
 
 impl SubscriptionDoc {
     pub(crate) fn parse(document: &str) -> Result<Self, Error> {
-        serde_json::from_str(document).map_err(|e| Error::rejected(format!("not a canonical subscription: {e}")))
+        serde_json::from_str(document)
+            .map_err(|e| Error::rejected(format!("not a canonical subscription: {e}")))
     }
 
     /// Whether the desired state is a subscription that has ended.
     pub(crate) fn is_ended(&self) -> bool {
-        matches!(self.status.as_deref(), Some("canceled" | "incomplete_expired"))
+        matches!(
+            self.status.as_deref(),
+            Some("canceled" | "incomplete_expired")
+        )
     }
 
     /// `POST /v1/subscriptions`: the customer, items, a scheduled cancellation and metadata.
@@ -49,14 +53,22 @@ impl SubscriptionDoc {
         let mut form = vec![pair("customer", &self.customer_id)];
         for (i, item) in self.items.iter().enumerate() {
             form.push(pair(&format!("items[{i}][price]"), &item.price_id));
-            form.push(pair(&format!("items[{i}][quantity]"), &item.quantity.to_string()));
+            form.push(pair(
+                &format!("items[{i}][quantity]"),
+                &item.quantity.to_string(),
+            ));
         }
         if self.cancel_at_period_end {
             form.push(pair("cancel_at_period_end", "true"));
         } else if let Some(at) = self.cancel_at()? {
             form.push(pair("cancel_at", &at.to_string()));
         }
-        form.extend(self.metadata.iter().filter(|(_, v)| !v.is_empty()).map(|(k, v)| pair(&format!("metadata[{k}]"), v)));
+        form.extend(
+            self.metadata
+                .iter()
+                .filter(|(_, v)| !v.is_empty())
+                .map(|(k, v)| pair(&format!("metadata[{k}]"), v)),
+        );
         Ok(form)
     }
 
@@ -71,7 +83,10 @@ impl SubscriptionDoc {
                 form.push(pair(&format!("items[{i}][id]"), id));
             }
             form.push(pair(&format!("items[{i}][price]"), &item.price_id));
-            form.push(pair(&format!("items[{i}][quantity]"), &item.quantity.to_string()));
+            form.push(pair(
+                &format!("items[{i}][quantity]"),
+                &item.quantity.to_string(),
+            ));
         }
         // Stripe refuses `cancel_at` together with `cancel_at_period_end=true`, and derives
         // `cancel_at` from the period end itself in that case.
@@ -79,19 +94,30 @@ impl SubscriptionDoc {
             form.push(pair("cancel_at_period_end", "true"));
         } else {
             form.push(pair("cancel_at_period_end", "false"));
-            form.push(pair("cancel_at", &self.cancel_at()?.map(|t| t.to_string()).unwrap_or_default()));
+            form.push(pair(
+                "cancel_at",
+                &self.cancel_at()?.map(|t| t.to_string()).unwrap_or_default(),
+            ));
         }
         form.push(pair("proration_behavior", proration_behavior));
-        form.extend(self.metadata.iter().map(|(k, v)| pair(&format!("metadata[{k}]"), v)));
+        form.extend(
+            self.metadata
+                .iter()
+                .map(|(k, v)| pair(&format!("metadata[{k}]"), v)),
+        );
         Ok(form)
     }
 
     fn cancel_at(&self) -> Result<Option<i64>, Error> {
-        let Some(text) = &self.cancel_at else { return Ok(None) };
-        parse_rfc3339(text).map(Some).ok_or_else(|| Error::Rejected {
-            message: format!("`cancel_at` is not an RFC 3339 UTC time: `{text}`"),
-            field: Some("cancel_at".into()),
-        })
+        let Some(text) = &self.cancel_at else {
+            return Ok(None);
+        };
+        parse_rfc3339(text)
+            .map(Some)
+            .ok_or_else(|| Error::Rejected {
+                message: format!("`cancel_at` is not an RFC 3339 UTC time: `{text}`"),
+                field: Some("cancel_at".into()),
+            })
     }
 }
 
@@ -119,7 +145,9 @@ pub(crate) fn customer_form(doc: &Map<String, Value>, create: bool) -> Result<Pa
     }
     if let Some(metadata) = doc.get("metadata").and_then(Value::as_object) {
         for (k, v) in metadata {
-            let v = v.as_str().ok_or_else(|| not_text(&format!("metadata.{k}")))?;
+            let v = v
+                .as_str()
+                .ok_or_else(|| not_text(&format!("metadata.{k}")))?;
             if !(create && v.is_empty()) {
                 form.push(pair(&format!("metadata[{k}]"), v));
             }
@@ -129,7 +157,10 @@ pub(crate) fn customer_form(doc: &Map<String, Value>, create: bool) -> Result<Pa
 }
 
 fn not_text(field: &str) -> Error {
-    Error::Rejected { message: format!("`{field}` must be a string or null"), field: Some(field.to_owned()) }
+    Error::Rejected {
+        message: format!("`{field}` must be a string or null"),
+        field: Some(field.to_owned()),
+    }
 }
 
 fn pair(key: &str, value: &str) -> (String, String) {

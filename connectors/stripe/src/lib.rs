@@ -56,7 +56,12 @@ impl Connector for Stripe {
         source::receive(host, &hook)
     }
 
-    fn poll(host: &dyn Host, object: &str, cursor: Option<String>, limit: u32) -> Result<ChangePage, Error> {
+    fn poll(
+        host: &dyn Host,
+        object: &str,
+        cursor: Option<String>,
+        limit: u32,
+    ) -> Result<ChangePage, Error> {
         source::poll(host, object, cursor, limit)
     }
 
@@ -68,7 +73,12 @@ impl Connector for Stripe {
         sink::fetch(host, object, key)
     }
 
-    fn list(host: &dyn Host, object: &str, cursor: Option<String>, limit: u32) -> Result<DocumentPage, Error> {
+    fn list(
+        host: &dyn Host,
+        object: &str,
+        cursor: Option<String>,
+        limit: u32,
+    ) -> Result<DocumentPage, Error> {
         sink::list(host, object, cursor, limit)
     }
 }

@@ -54,7 +54,10 @@ fn get(host: &dyn Host, spec: &Spec) -> String {
 /// A setting the connector cannot work with. The contract has no configuration error, and
 /// `unsupported` is the variant that says "this connector cannot do that" without a retry.
 fn bad(spec: &Spec, value: &str, expected: &str) -> Error {
-    Error::Unsupported(format!("setting `{}` must be {expected}, got `{value}`", spec.name))
+    Error::Unsupported(format!(
+        "setting `{}` must be {expected}, got `{value}`",
+        spec.name
+    ))
 }
 
 /// The API root without a trailing slash.
@@ -70,7 +73,10 @@ pub(crate) fn api_version(host: &dyn Host) -> String {
 /// The webhook timestamp tolerance in seconds (0: no check).
 pub(crate) fn tolerance_secs(host: &dyn Host) -> Result<i64, Error> {
     let value = get(host, &TOLERANCE);
-    value.parse::<u32>().map(i64::from).map_err(|_| bad(&TOLERANCE, &value, "a whole number of seconds"))
+    value
+        .parse::<u32>()
+        .map(i64::from)
+        .map_err(|_| bad(&TOLERANCE, &value, "a whole number of seconds"))
 }
 
 /// The `proration_behavior` for subscription updates.
@@ -78,6 +84,10 @@ pub(crate) fn proration_behavior(host: &dyn Host) -> Result<String, Error> {
     let value = get(host, &PRORATION);
     match value.as_str() {
         "create_prorations" | "none" | "always_invoice" => Ok(value),
-        _ => Err(bad(&PRORATION, &value, "create_prorations, none or always_invoice")),
+        _ => Err(bad(
+            &PRORATION,
+            &value,
+            "create_prorations, none or always_invoice",
+        )),
     }
 }

@@ -14,9 +14,12 @@ pub(crate) fn verify(host: &dyn Host, hook: &Webhook, tolerance_secs: i64) -> Re
         .header("stripe-signature")
         .ok_or_else(|| invalid("the `Stripe-Signature` header is missing".into()))?;
     let (timestamp, signatures) = parse(header);
-    let t = timestamp.ok_or_else(|| invalid("the `Stripe-Signature` header has no timestamp (`t=`)".into()))?;
+    let t = timestamp
+        .ok_or_else(|| invalid("the `Stripe-Signature` header has no timestamp (`t=`)".into()))?;
     if signatures.is_empty() {
-        return Err(invalid("the `Stripe-Signature` header has no `v1` signature".into()));
+        return Err(invalid(
+            "the `Stripe-Signature` header has no `v1` signature".into(),
+        ));
     }
     let mut payload = Vec::with_capacity(hook.body.len() + 12);
     payload.extend_from_slice(t.to_string().as_bytes());
@@ -24,18 +27,26 @@ pub(crate) fn verify(host: &dyn Host, hook: &Webhook, tolerance_secs: i64) -> Re
     payload.extend_from_slice(&hook.body);
     // Without the secret no webhook can be verified: that is a credentials problem of the
     // instance (paused until an operator grants it), not a bad request.
-    let mac = host
-        .hmac_sha256(SECRET, &payload)
-        .map_err(|e| Error::Unauthorized(format!("cannot verify webhooks with the `{SECRET}` secret: {e}")))?;
+    let mac = host.hmac_sha256(SECRET, &payload).map_err(|e| {
+        Error::Unauthorized(format!(
+            "cannot verify webhooks with the `{SECRET}` secret: {e}"
+        ))
+    })?;
     let expected = hex(&mac);
     // Every candidate is compared in full, so timing reveals neither a prefix nor which matched.
-    let matched = signatures.iter().fold(false, |any, s| any | constant_time_eq(expected.as_bytes(), s.as_bytes()));
+    let matched = signatures.iter().fold(false, |any, s| {
+        any | constant_time_eq(expected.as_bytes(), s.as_bytes())
+    });
     if !matched {
-        return Err(invalid("no signature matches the body (wrong secret, or the body was altered)".into()));
+        return Err(invalid(
+            "no signature matches the body (wrong secret, or the body was altered)".into(),
+        ));
     }
     let age = host.now_ms().div_euclid(1000) - t;
     if tolerance_secs > 0 && age > tolerance_secs {
-        return Err(invalid(format!("the signed timestamp is {age} s old, more than the {tolerance_secs} s tolerance")));
+        return Err(invalid(format!(
+            "the signed timestamp is {age} s old, more than the {tolerance_secs} s tolerance"
+        )));
     }
     Ok(())
 }

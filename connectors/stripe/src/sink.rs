@@ -1,6 +1,8 @@
 //! The sink side: subscriptions and customers written, read back and listed.
 
-use junction_connector_kit::{DocumentPage, Error, Host, KeyedDocument, Level, Operation, Outcome, Write};
+use junction_connector_kit::{
+    DocumentPage, Error, Host, KeyedDocument, Level, Operation, Outcome, Write,
+};
 use serde_json::Value;
 
 use crate::api::{Api, Params, list_data, segment};
@@ -16,9 +18,17 @@ struct Resource {
 
 fn resource(object: &str) -> Result<Resource, Error> {
     match object {
-        "subscription" => Ok(Resource { collection: "/v1/subscriptions", map: canonical::subscription }),
-        "customer" => Ok(Resource { collection: "/v1/customers", map: canonical::customer }),
-        _ => Err(Error::Unsupported(format!("Stripe does not read or write `{object}`; use subscription or customer"))),
+        "subscription" => Ok(Resource {
+            collection: "/v1/subscriptions",
+            map: canonical::subscription,
+        }),
+        "customer" => Ok(Resource {
+            collection: "/v1/customers",
+            map: canonical::customer,
+        }),
+        _ => Err(Error::Unsupported(format!(
+            "Stripe does not read or write `{object}`; use subscription or customer"
+        ))),
     }
 }
 
@@ -30,7 +40,11 @@ fn resource(object: &str) -> Result<Resource, Error> {
 /// and deletes a customer; an object already gone or ended counts as done.
 pub(crate) fn apply(host: &dyn Host, write: &Write) -> Result<Outcome, Error> {
     let api = Api::new(host);
-    let path = format!("{}/{}", resource(&write.object)?.collection, segment(&write.key));
+    let path = format!(
+        "{}/{}",
+        resource(&write.object)?.collection,
+        segment(&write.key)
+    );
     let upsert = matches!(write.operation, Operation::Create | Operation::Snapshot);
     if write.object == "customer" {
         return apply_customer(&api, write, &path, upsert);
@@ -41,9 +55,15 @@ pub(crate) fn apply(host: &dyn Host, write: &Write) -> Result<Outcome, Error> {
     let doc = SubscriptionDoc::parse(&write.document)?;
     if upsert && api.get_if_exists(&path)?.is_none() {
         if doc.is_ended() {
-            return Err(Error::rejected("will not create a subscription that has already ended"));
+            return Err(Error::rejected(
+                "will not create a subscription that has already ended",
+            ));
         }
-        return applied(&api.post("/v1/subscriptions", &doc.create_form()?, &write.idempotency_key)?);
+        return applied(&api.post(
+            "/v1/subscriptions",
+            &doc.create_form()?,
+            &write.idempotency_key,
+        )?);
     }
     if doc.is_ended() {
         return cancel_subscription(&api, &path, &write.key);
@@ -52,16 +72,33 @@ pub(crate) fn apply(host: &dyn Host, write: &Write) -> Result<Outcome, Error> {
     applied(&api.post(&path, &form, &write.idempotency_key)?)
 }
 
-fn apply_customer(api: &Api<'_>, write: &Write, path: &str, upsert: bool) -> Result<Outcome, Error> {
-    let doc = if write.operation == Operation::Delete { None } else { Some(forms::object(&write.document)?) };
+fn apply_customer(
+    api: &Api<'_>,
+    write: &Write,
+    path: &str,
+    upsert: bool,
+) -> Result<Outcome, Error> {
+    let doc = if write.operation == Operation::Delete {
+        None
+    } else {
+        Some(forms::object(&write.document)?)
+    };
     let Some(doc) = doc.filter(|d| d.get("deleted") != Some(&Value::Bool(true))) else {
         api.delete_if_exists(path)?;
         return Ok(Outcome::Applied(write.key.clone()));
     };
-    if upsert && !api.get_if_exists(path)?.is_some_and(|c| !is_deleted(&c)) {
-        return applied(&api.post("/v1/customers", &forms::customer_form(&doc, true)?, &write.idempotency_key)?);
+    if upsert && api.get_if_exists(path)?.is_none_or(|c| is_deleted(&c)) {
+        return applied(&api.post(
+            "/v1/customers",
+            &forms::customer_form(&doc, true)?,
+            &write.idempotency_key,
+        )?);
     }
-    applied(&api.post(path, &forms::customer_form(&doc, false)?, &write.idempotency_key)?)
+    applied(&api.post(
+        path,
+        &forms::customer_form(&doc, false)?,
+        &write.idempotency_key,
+    )?)
 }
 
 /// `DELETE` cancels now. Stripe refuses to cancel twice, so a refusal is checked against the
@@ -71,7 +108,14 @@ fn cancel_subscription(api: &Api<'_>, path: &str, key: &str) -> Result<Outcome, 
         Ok(Some(sub)) => applied(&sub),
         Ok(None) => Ok(Outcome::Applied(key.to_owned())),
         Err(refused @ Error::Rejected { .. }) => match api.get_if_exists(path)? {
-            Some(sub) if matches!(sub["status"].as_str(), Some("canceled" | "incomplete_expired")) => applied(&sub),
+            Some(sub)
+                if matches!(
+                    sub["status"].as_str(),
+                    Some("canceled" | "incomplete_expired")
+                ) =>
+            {
+                applied(&sub)
+            }
             _ => Err(refused),
         },
         Err(e) => Err(e),
@@ -79,7 +123,9 @@ fn cancel_subscription(api: &Api<'_>, path: &str, key: &str) -> Result<Outcome, 
 }
 
 fn applied(object: &Value) -> Result<Outcome, Error> {
-    let id = object["id"].as_str().ok_or_else(|| Error::transient("Stripe's answer to a write has no `id`"))?;
+    let id = object["id"]
+        .as_str()
+        .ok_or_else(|| Error::transient("Stripe's answer to a write has no `id`"))?;
     Ok(Outcome::Applied(id.to_owned()))
 }
 
@@ -90,14 +136,22 @@ fn is_deleted(object: &Value) -> bool {
 /// Reads one subscription or customer; `None` when Stripe has none (or deleted it).
 pub(crate) fn fetch(host: &dyn Host, object: &str, key: &str) -> Result<Option<String>, Error> {
     let resource = resource(object)?;
-    let found = Api::new(host).get_if_exists(&format!("{}/{}", resource.collection, segment(key)))?;
-    let Some(found) = found.filter(|f| !is_deleted(f)) else { return Ok(None) };
+    let found =
+        Api::new(host).get_if_exists(&format!("{}/{}", resource.collection, segment(key)))?;
+    let Some(found) = found.filter(|f| !is_deleted(f)) else {
+        return Ok(None);
+    };
     let document = (resource.map)(&found).map_err(|e| e.rejected(&format!("a {object}")))?;
     Ok(Some(document.to_string()))
 }
 
 /// Lists subscriptions (every status) or customers, newest first, `limit` (1-100) per page.
-pub(crate) fn list(host: &dyn Host, object: &str, cursor: Option<String>, limit: u32) -> Result<DocumentPage, Error> {
+pub(crate) fn list(
+    host: &dyn Host,
+    object: &str,
+    cursor: Option<String>,
+    limit: u32,
+) -> Result<DocumentPage, Error> {
     let resource = resource(object)?;
     let mut query = Params::new();
     if object == "subscription" {
@@ -110,10 +164,20 @@ pub(crate) fn list(host: &dyn Host, object: &str, cursor: Option<String>, limit:
     let mut items = Vec::with_capacity(data.len());
     for found in data {
         match (resource.map)(found) {
-            Ok(doc) => items.push(KeyedDocument { key: doc["id"].as_str().unwrap_or_default().to_owned(), document: doc.to_string() }),
-            Err(e) => host.log(Level::Warn, &format!("skipping Stripe {object} {}: {e}", found["id"])),
+            Ok(doc) => items.push(KeyedDocument {
+                key: doc["id"].as_str().unwrap_or_default().to_owned(),
+                document: doc.to_string(),
+            }),
+            Err(e) => host.log(
+                Level::Warn,
+                &format!("skipping Stripe {object} {}: {e}", found["id"]),
+            ),
         }
     }
-    let next_cursor = data.last().and_then(|last| last["id"].as_str()).filter(|_| has_more).map(str::to_owned);
+    let next_cursor = data
+        .last()
+        .and_then(|last| last["id"].as_str())
+        .filter(|_| has_more)
+        .map(str::to_owned);
     Ok(DocumentPage { items, next_cursor })
 }

@@ -27,7 +27,10 @@ pub(crate) fn host() -> FakeHost {
 
 /// The `v1` signature Stripe sends for `body` at `t`.
 pub(crate) fn sign(secret: &str, t: i64, body: &str) -> String {
-    hmac_sha256(secret.as_bytes(), format!("{t}.{body}").as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    hmac_sha256(secret.as_bytes(), format!("{t}.{body}").as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// A webhook as the runtime hands it over.
@@ -36,7 +39,10 @@ pub(crate) fn hook(signature: &str, body: &str) -> Webhook {
         method: "POST".into(),
         path: "/hooks/stripe".into(),
         headers: vec![
-            ("content-type".into(), "application/json; charset=utf-8".into()),
+            (
+                "content-type".into(),
+                "application/json; charset=utf-8".into(),
+            ),
             ("stripe-signature".into(), signature.into()),
         ],
         body: body.as_bytes().to_vec(),
@@ -65,7 +71,11 @@ pub(crate) fn fixture(name: &str) -> Value {
 /// basil shape (period on the item).
 pub(crate) fn subscription() -> Value {
     let mut s = fixture("subscription");
-    for (k, v) in [("cancel_at", Value::Null), ("canceled_at", Value::Null), ("ended_at", Value::Null)] {
+    for (k, v) in [
+        ("cancel_at", Value::Null),
+        ("canceled_at", Value::Null),
+        ("ended_at", Value::Null),
+    ] {
         s[k] = v;
     }
     s["cancel_at_period_end"] = json!(false);
@@ -98,13 +108,73 @@ pub(crate) fn assert_valid(object: &str, document: &str) {
         _ => include_str!("../../../../wit/schemas/subscription.v1.json"),
     };
     let schema: Value = serde_json::from_str(schema).expect("schema is JSON");
-    let validator = jsonschema::options().should_validate_formats(true).build(&schema).expect("schema compiles");
+    let validator = jsonschema::options()
+        .should_validate_formats(true)
+        .build(&schema)
+        .expect("schema compiles");
     let instance: Value = serde_json::from_str(document).expect("document is JSON");
-    let errors: Vec<String> = validator.iter_errors(&instance).map(|e| format!("{} at {}", e, e.instance_path())).collect();
-    assert!(errors.is_empty(), "{object} document violates its schema: {errors:?}\n{document}");
+    let errors: Vec<String> = validator
+        .iter_errors(&instance)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{object} document violates its schema: {errors:?}\n{document}"
+    );
 }
 
 /// A change's document as JSON.
 pub(crate) fn doc(text: &Option<String>) -> Value {
     serde_json::from_str(text.as_deref().expect("document present")).expect("document is JSON")
+}
+
+#[test]
+#[should_panic(expected = "violates its schema")]
+fn schema_check_catches_a_bad_document() {
+    assert_valid(
+        "subscription",
+        r#"{"id":"sub_1","customer_id":"cus_1","status":"active","currency":"USD","items":[]}"#,
+    );
+}
+
+#[test]
+fn manifest_declares_what_the_connector_needs() {
+    let m = Stripe::describe();
+    assert_eq!((m.name.as_str(), m.version.as_str()), ("stripe", "0.1.0"));
+    assert_eq!(
+        (m.source_objects, m.sink_objects),
+        (
+            vec![
+                "customer".to_owned(),
+                "subscription".into(),
+                "invoice".into()
+            ],
+            vec!["subscription".to_owned(), "customer".into()]
+        )
+    );
+    assert_eq!(
+        (m.hosts, m.secrets),
+        (
+            vec!["api.stripe.com".to_owned()],
+            vec!["webhook".to_owned()]
+        )
+    );
+    let names: Vec<&str> = m.settings.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "base-url",
+            "api-version",
+            "webhook-tolerance-seconds",
+            "proration-behavior"
+        ]
+    );
+    assert!(
+        (
+            m.webhooks,
+            m.polling,
+            !m.async_writes,
+            m.future_dated_writes
+        ) == (true, true, true, true)
+    );
 }

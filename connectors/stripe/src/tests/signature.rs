@@ -6,7 +6,8 @@ use super::{NOW, SECRET, hook, host, sign};
 use crate::Stripe;
 
 const KAT_BODY: &str = r#"{"id":"evt_test_webhook","object":"event"}"#;
-const KAT_HEADER: &str = "t=1700000000,v1=d95c6b7477fbd7e9f90b1b0ef5f9c7ac25abca5382460e0d988c2b2a5b71b990";
+const KAT_HEADER: &str =
+    "t=1700000000,v1=d95c6b7477fbd7e9f90b1b0ef5f9c7ac25abca5382460e0d988c2b2a5b71b990";
 
 fn refusal(result: Result<Vec<junction_connector_kit::Change>, Error>) -> String {
     match result {
@@ -18,27 +19,45 @@ fn refusal(result: Result<Vec<junction_connector_kit::Change>, Error>) -> String
 #[test]
 fn fact_sheet_known_answer_is_accepted() {
     // The event has no type Junction maps, so it is accepted with no changes.
-    assert_eq!(Stripe::receive(&host(), hook(KAT_HEADER, KAT_BODY)), Ok(vec![]));
+    assert_eq!(
+        Stripe::receive(&host(), hook(KAT_HEADER, KAT_BODY)),
+        Ok(vec![])
+    );
 }
 
 #[test]
 fn one_changed_byte_in_the_body_is_refused() {
     let altered = KAT_BODY.replace("evt_test_webhook", "evt_test_webhooK");
-    assert!(refusal(Stripe::receive(&host(), hook(KAT_HEADER, &altered))).contains("no signature matches"));
+    assert!(
+        refusal(Stripe::receive(&host(), hook(KAT_HEADER, &altered)))
+            .contains("no signature matches")
+    );
 }
 
 #[test]
 fn a_rotated_secret_passes_when_any_v1_matches() {
-    let header = format!("t={NOW},v1={},v1={}", sign("whsec_old", NOW, KAT_BODY), sign(SECRET, NOW, KAT_BODY));
-    assert_eq!(Stripe::receive(&host(), hook(&header, KAT_BODY)), Ok(vec![]));
+    let header = format!(
+        "t={NOW},v1={},v1={}",
+        sign("whsec_old", NOW, KAT_BODY),
+        sign(SECRET, NOW, KAT_BODY)
+    );
+    assert_eq!(
+        Stripe::receive(&host(), hook(&header, KAT_BODY)),
+        Ok(vec![])
+    );
     let only_old = format!("t={NOW},v1={}", sign("whsec_old", NOW, KAT_BODY));
-    assert!(refusal(Stripe::receive(&host(), hook(&only_old, KAT_BODY))).contains("no signature matches"));
+    assert!(
+        refusal(Stripe::receive(&host(), hook(&only_old, KAT_BODY)))
+            .contains("no signature matches")
+    );
 }
 
 #[test]
 fn other_schemes_are_ignored() {
     let v0_only = format!("t={NOW},v0={}", sign(SECRET, NOW, KAT_BODY));
-    assert!(refusal(Stripe::receive(&host(), hook(&v0_only, KAT_BODY))).contains("no `v1` signature"));
+    assert!(
+        refusal(Stripe::receive(&host(), hook(&v0_only, KAT_BODY))).contains("no `v1` signature")
+    );
 }
 
 #[test]
@@ -53,32 +72,54 @@ fn missing_header_or_timestamp_is_refused() {
 #[test]
 fn old_timestamps_are_refused_and_future_ones_accepted() {
     let at = |t: i64| format!("t={t},v1={}", sign(SECRET, t, KAT_BODY));
-    assert_eq!(Stripe::receive(&host(), hook(&at(NOW - 300), KAT_BODY)), Ok(vec![]));
-    assert!(refusal(Stripe::receive(&host(), hook(&at(NOW - 301), KAT_BODY))).contains("301 s old"));
-    assert_eq!(Stripe::receive(&host(), hook(&at(NOW + 3600), KAT_BODY)), Ok(vec![]));
+    assert_eq!(
+        Stripe::receive(&host(), hook(&at(NOW - 300), KAT_BODY)),
+        Ok(vec![])
+    );
+    assert!(
+        refusal(Stripe::receive(&host(), hook(&at(NOW - 301), KAT_BODY))).contains("301 s old")
+    );
+    assert_eq!(
+        Stripe::receive(&host(), hook(&at(NOW + 3600), KAT_BODY)),
+        Ok(vec![])
+    );
 }
 
 #[test]
 fn tolerance_setting_narrows_or_disables_the_age_check() {
-    let old = format!("t={},v1={}", NOW - 86_400, sign(SECRET, NOW - 86_400, KAT_BODY));
+    let old = format!(
+        "t={},v1={}",
+        NOW - 86_400,
+        sign(SECRET, NOW - 86_400, KAT_BODY)
+    );
     let disabled = host().with_setting("webhook-tolerance-seconds", "0");
     assert_eq!(Stripe::receive(&disabled, hook(&old, KAT_BODY)), Ok(vec![]));
     let strict = host().with_setting("webhook-tolerance-seconds", "5");
     let ten_seconds = format!("t={},v1={}", NOW - 10, sign(SECRET, NOW - 10, KAT_BODY));
-    assert!(refusal(Stripe::receive(&strict, hook(&ten_seconds, KAT_BODY))).contains("5 s tolerance"));
+    assert!(
+        refusal(Stripe::receive(&strict, hook(&ten_seconds, KAT_BODY))).contains("5 s tolerance")
+    );
     let bad = host().with_setting("webhook-tolerance-seconds", "five");
-    assert!(matches!(Stripe::receive(&bad, hook(KAT_HEADER, KAT_BODY)), Err(Error::Unsupported(_))));
+    assert!(matches!(
+        Stripe::receive(&bad, hook(KAT_HEADER, KAT_BODY)),
+        Err(Error::Unsupported(_))
+    ));
 }
 
 #[test]
 fn a_missing_secret_is_a_credentials_problem() {
     let no_secret = junction_connector_kit::testing::FakeHost::at(NOW * 1000);
-    assert!(matches!(Stripe::receive(&no_secret, hook(KAT_HEADER, KAT_BODY)), Err(Error::Unauthorized(_))));
+    assert!(matches!(
+        Stripe::receive(&no_secret, hook(KAT_HEADER, KAT_BODY)),
+        Err(Error::Unauthorized(_))
+    ));
 }
 
 #[test]
 fn a_signed_body_that_is_not_json_is_refused() {
     let body = "not json";
     let header = format!("t={NOW},v1={}", sign(SECRET, NOW, body));
-    assert!(refusal(Stripe::receive(&host(), hook(&header, body))).contains("not a JSON Stripe event"));
+    assert!(
+        refusal(Stripe::receive(&host(), hook(&header, body))).contains("not a JSON Stripe event")
+    );
 }

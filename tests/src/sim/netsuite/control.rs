@@ -17,7 +17,10 @@ use crate::sim::faults::Faults;
 
 pub fn router() -> Router<Arc<Shared>> {
     Router::new()
-        .route("/_sim/faults", get(get_faults).put(set_faults).post(set_faults))
+        .route(
+            "/_sim/faults",
+            get(get_faults).put(set_faults).post(set_faults),
+        )
         .route("/_sim/outage", post(outage))
         .route("/_sim/records/{type}", get(records))
         .route("/_sim/records/{type}/{external_id}", get(record))
@@ -48,19 +51,33 @@ async fn outage(State(sim): State<Arc<Shared>>, Json(o): Json<Outage>) -> Status
 }
 
 fn record_type(s: &str) -> Result<RecordType, (StatusCode, String)> {
-    RecordType::parse(s).ok_or((StatusCode::NOT_FOUND, format!("the simulator holds no record type {s:?}")))
+    RecordType::parse(s).ok_or((
+        StatusCode::NOT_FOUND,
+        format!("the simulator holds no record type {s:?}"),
+    ))
 }
 
-async fn records(State(sim): State<Arc<Shared>>, Path(rt): Path<String>) -> Result<Json<Vec<Value>>, (StatusCode, String)> {
+async fn records(
+    State(sim): State<Arc<Shared>>,
+    Path(rt): Path<String>,
+) -> Result<Json<Vec<Value>>, (StatusCode, String)> {
     let rt = record_type(&rt)?;
     let store = sim.store();
-    Ok(Json(store.all(rt).map(|r| store.present(rt, r, true)).collect()))
+    Ok(Json(
+        store.all(rt).map(|r| store.present(rt, r, true)).collect(),
+    ))
 }
 
-async fn record(State(sim): State<Arc<Shared>>, Path((rt, eid)): Path<(String, String)>) -> Result<Json<Value>, (StatusCode, String)> {
+async fn record(
+    State(sim): State<Arc<Shared>>,
+    Path((rt, eid)): Path<(String, String)>,
+) -> Result<Json<Value>, (StatusCode, String)> {
     let rt = record_type(&rt)?;
     let store = sim.store();
-    let rec = store.find(rt, &Target::External(eid.clone())).ok_or((StatusCode::NOT_FOUND, format!("no {} with external id {eid:?}", rt.id())))?;
+    let rec = store.find(rt, &Target::External(eid.clone())).ok_or((
+        StatusCode::NOT_FOUND,
+        format!("no {} with external id {eid:?}", rt.id()),
+    ))?;
     Ok(Json(store.present(rt, rec, true)))
 }
 
@@ -75,6 +92,9 @@ async fn jobs(State(sim): State<Arc<Shared>>) -> Json<Value> {
 
 async fn stats(State(sim): State<Arc<Shared>>) -> Json<Value> {
     let store = sim.store();
-    let per_type: serde_json::Map<String, Value> = RecordType::ALL.iter().map(|rt| (rt.id().to_owned(), json!(store.all(*rt).count()))).collect();
+    let per_type: serde_json::Map<String, Value> = RecordType::ALL
+        .iter()
+        .map(|rt| (rt.id().to_owned(), json!(store.all(*rt).count())))
+        .collect();
     Json(json!({"stats": store.stats, "records": per_type}))
 }

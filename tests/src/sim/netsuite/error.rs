@@ -25,14 +25,41 @@ impl NsError {
     /// An error with the title and type URI NetSuite uses for `status`.
     pub fn new(status: u16, code: &'static str, detail: impl Into<String>) -> Self {
         let (title, type_uri) = match status {
-            400 => ("Bad Request", "https://www.w3.org/Protocols/rfc2616/rfc2616-sec10.html#sec10.4.1"),
-            401 => ("Unauthorized", "https://www.w3.org/Protocols/rfc2616/rfc2616-sec10.html#sec10.4.2"),
-            404 => ("Not Found", "https://www.w3.org/Protocols/rfc2616/rfc2616-sec10.html#sec10.4.5"),
-            429 => ("Too Many Requests", "https://tools.ietf.org/html/rfc6585#section-4"),
-            503 => ("Service Unavailable", "https://www.w3.org/Protocols/rfc2616/rfc2616-sec10.html#sec10.5.4"),
-            _ => ("Internal Server Error", "https://www.w3.org/Protocols/rfc2616/rfc2616-sec10.html#sec10.5.1"),
+            400 => (
+                "Bad Request",
+                "https://www.w3.org/Protocols/rfc2616/rfc2616-sec10.html#sec10.4.1",
+            ),
+            401 => (
+                "Unauthorized",
+                "https://www.w3.org/Protocols/rfc2616/rfc2616-sec10.html#sec10.4.2",
+            ),
+            404 => (
+                "Not Found",
+                "https://www.w3.org/Protocols/rfc2616/rfc2616-sec10.html#sec10.4.5",
+            ),
+            429 => (
+                "Too Many Requests",
+                "https://tools.ietf.org/html/rfc6585#section-4",
+            ),
+            503 => (
+                "Service Unavailable",
+                "https://www.w3.org/Protocols/rfc2616/rfc2616-sec10.html#sec10.5.4",
+            ),
+            _ => (
+                "Internal Server Error",
+                "https://www.w3.org/Protocols/rfc2616/rfc2616-sec10.html#sec10.5.1",
+            ),
         };
-        Self { status, title, type_uri, code, detail: detail.into(), path: None, query_param: None, headers: Vec::new() }
+        Self {
+            status,
+            title,
+            type_uri,
+            code,
+            detail: detail.into(),
+            path: None,
+            query_param: None,
+            headers: Vec::new(),
+        }
     }
 
     /// Points the error at a JSON path in the request body (`o:errorPath`).
@@ -58,7 +85,12 @@ impl NsError {
     }
 
     pub fn invalid_content(detail: impl Into<String>, path: impl Into<String>) -> Self {
-        Self::new(400, "INVALID_CONTENT", format!("Error while accessing resource: {}", detail.into())).at(path)
+        Self::new(
+            400,
+            "INVALID_CONTENT",
+            format!("Error while accessing resource: {}", detail.into()),
+        )
+        .at(path)
     }
 
     pub fn invalid_parameter(detail: impl Into<String>) -> Self {
@@ -70,15 +102,26 @@ impl NsError {
     }
 
     pub fn unexpected(detail: &str) -> Self {
-        Self::new(500, "UNEXPECTED_ERROR", format!("An unexpected error occurred. {detail}"))
+        Self::new(
+            500,
+            "UNEXPECTED_ERROR",
+            format!("An unexpected error occurred. {detail}"),
+        )
     }
 
     /// The documented duplicate-idempotency-key answer: status 400 with a 409 "Conflict" type.
     pub fn idempotency_conflict(job_location: &str) -> Self {
-        let mut e = Self::new(400, "IDEMPOTENCY_ERROR", "A request with the same idempotency key is already submitted. See the \"Location\" header for a link to the previously submitted job");
+        let mut e = Self::new(
+            400,
+            "IDEMPOTENCY_ERROR",
+            "A request with the same idempotency key is already submitted. See the \"Location\" header for a link to the previously submitted job",
+        );
         e.title = "Conflict";
         e.type_uri = "https://www.w3.org/Protocols/rfc2616/rfc2616-sec10.html#sec10.4.10";
-        e.with_header(header::LOCATION, job_location).with_header(header::HeaderName::from_static("preference-applied"), "respond-async")
+        e.with_header(header::LOCATION, job_location).with_header(
+            header::HeaderName::from_static("preference-applied"),
+            "respond-async",
+        )
     }
 
     /// The error code (`o:errorCode`).
@@ -101,7 +144,12 @@ impl NsError {
 
 impl IntoResponse for NsError {
     fn into_response(self) -> Response {
-        let mut response = SimResponse { status: self.status, location: None, body: Some(self.body()) }.into_response();
+        let mut response = SimResponse {
+            status: self.status,
+            location: None,
+            body: Some(self.body()),
+        }
+        .into_response();
         for (name, value) in self.headers {
             if let Ok(value) = HeaderValue::from_str(&value) {
                 response.headers_mut().append(name, value);
@@ -122,18 +170,30 @@ pub struct SimResponse {
 impl SimResponse {
     /// 204 No Content, with a `Location` for creates and upserts.
     pub fn no_content(location: Option<String>) -> Self {
-        Self { status: 204, location, body: None }
+        Self {
+            status: 204,
+            location,
+            body: None,
+        }
     }
 
     /// 200 with a JSON body.
     pub fn ok(body: Value) -> Self {
-        Self { status: 200, location: None, body: Some(body) }
+        Self {
+            status: 200,
+            location: None,
+            body: Some(body),
+        }
     }
 }
 
 impl From<NsError> for SimResponse {
     fn from(e: NsError) -> Self {
-        Self { status: e.status, location: None, body: Some(e.body()) }
+        Self {
+            status: e.status,
+            location: None,
+            body: Some(e.body()),
+        }
     }
 }
 
@@ -150,7 +210,8 @@ impl IntoResponse for SimResponse {
                     "application/vnd.oracle.resource+json; type=singular"
                 };
                 let mut r = (status, body.to_string()).into_response();
-                r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
+                r.headers_mut()
+                    .insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
                 r
             }
             None => status.into_response(),

@@ -15,7 +15,11 @@ use super::store::SimStats;
 use crate::sim::faults::Verdict;
 
 fn throttled() -> NsError {
-    NsError::new(429, "CONCURRENCY_LIMIT_EXCEEDED", "Concurrent request limit exceeded. Request blocked.")
+    NsError::new(
+        429,
+        "CONCURRENCY_LIMIT_EXCEEDED",
+        "Concurrent request limit exceeded. Request blocked.",
+    )
 }
 
 pub async fn gate(State(sim): State<Arc<Shared>>, req: Request, next: Next) -> Response {
@@ -44,12 +48,34 @@ pub async fn gate(State(sim): State<Arc<Shared>>, req: Request, next: Next) -> R
     };
     match verdict {
         Verdict::Pass => {}
-        Verdict::ServerError => return refused(|s| s.server_errors += 1, NsError::unexpected("Error ID: simulated-fault.")),
-        Verdict::RateLimited(secs) => return refused(|s| s.throttled += 1, throttled().with_header(header::RETRY_AFTER, secs.to_string())),
-        Verdict::Outage => return refused(|s| s.outages += 1, NsError::new(503, "UNEXPECTED_ERROR", "The service is temporarily unavailable.")),
+        Verdict::ServerError => {
+            return refused(
+                |s| s.server_errors += 1,
+                NsError::unexpected("Error ID: simulated-fault."),
+            );
+        }
+        Verdict::RateLimited(secs) => {
+            return refused(
+                |s| s.throttled += 1,
+                throttled().with_header(header::RETRY_AFTER, secs.to_string()),
+            );
+        }
+        Verdict::Outage => {
+            return refused(
+                |s| s.outages += 1,
+                NsError::new(
+                    503,
+                    "UNEXPECTED_ERROR",
+                    "The service is temporarily unavailable.",
+                ),
+            );
+        }
         Verdict::Hang(hang) => {
             tokio::time::sleep(hang).await;
-            return refused(|s| s.hangs += 1, NsError::unexpected("The request timed out."));
+            return refused(
+                |s| s.hangs += 1,
+                NsError::unexpected("The request timed out."),
+            );
         }
     }
     if let Err(reason) = authenticate(&sim, &req) {
@@ -60,14 +86,44 @@ pub async fn gate(State(sim): State<Arc<Shared>>, req: Request, next: Next) -> R
 }
 
 fn authenticate(sim: &Shared, req: &Request) -> Result<(), String> {
-    let value = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).ok_or("no Authorization header")?;
-    if let Some(token) = value.get(..7).filter(|p| p.eq_ignore_ascii_case("bearer ")).map(|_| value[7..].trim()) {
-        return if sim.bearer.as_deref() == Some(token) { Ok(()) } else { Err("unknown bearer token".into()) };
+    let value = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or("no Authorization header")?;
+    if let Some(token) = value
+        .get(..7)
+        .filter(|p| p.eq_ignore_ascii_case("bearer "))
+        .map(|_| value[7..].trim())
+    {
+        return if sim.bearer.as_deref() == Some(token) {
+            Ok(())
+        } else {
+            Err("unknown bearer token".into())
+        };
     }
     // The signature covers the URL as the client addressed it: its Host and the raw path.
-    let host = req.headers().get(header::HOST).and_then(|v| v.to_str().ok()).or_else(|| req.uri().authority().map(|a| a.as_str())).ok_or("no Host header")?;
-    let scheme = req.headers().get("x-forwarded-proto").and_then(|v| v.to_str().ok()).unwrap_or("http");
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| req.uri().authority().map(|a| a.as_str()))
+        .ok_or("no Host header")?;
+    let scheme = req
+        .headers()
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("http");
     let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    sim.verifier.verify(req.method().as_str(), &format!("{scheme}://{host}{path}"), value, now).map_err(|e| e.to_string())
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    sim.verifier
+        .verify(
+            req.method().as_str(),
+            &format!("{scheme}://{host}{path}"),
+            value,
+            now,
+        )
+        .map_err(|e| e.to_string())
 }

@@ -56,7 +56,11 @@ pub fn job_location(id: u64) -> String {
 impl Store {
     /// Queues a write: 202 with the job's location, or the documented 400 for a reused key.
     pub fn submit(&mut self, mut write: Write) -> Response {
-        if let Some(job) = write.idempotency_key.as_ref().and_then(|k| self.idempotency.get(k)) {
+        if let Some(job) = write
+            .idempotency_key
+            .as_ref()
+            .and_then(|k| self.idempotency.get(k))
+        {
             return NsError::idempotency_conflict(&job_location(*job)).into_response();
         }
         let id = self.next_job;
@@ -65,15 +69,40 @@ impl Store {
         if let Some(key) = &write.idempotency_key {
             self.idempotency.insert(key.clone(), id);
         }
-        self.jobs.insert(id, Job { id, write, submitted: Instant::now(), started: SystemTime::now(), ended: None, result: None });
+        self.jobs.insert(
+            id,
+            Job {
+                id,
+                write,
+                submitted: Instant::now(),
+                started: SystemTime::now(),
+                ended: None,
+                result: None,
+            },
+        );
         self.stats.jobs += 1;
-        (StatusCode::ACCEPTED, [(header::HeaderName::from_static("preference-applied"), "respond-async".to_owned()), (header::LOCATION, job_location(id))]).into_response()
+        (
+            StatusCode::ACCEPTED,
+            [
+                (
+                    header::HeaderName::from_static("preference-applied"),
+                    "respond-async".to_owned(),
+                ),
+                (header::LOCATION, job_location(id)),
+            ],
+        )
+            .into_response()
     }
 
     /// Applies, in submission order, every pending job older than `async_pending_ms`.
     pub fn settle_due(&mut self, faults: &FaultState) {
         let pending = Duration::from_millis(faults.get().async_pending_ms);
-        let due: Vec<(u64, Write)> = self.jobs.values().filter(|j| j.result.is_none() && j.submitted.elapsed() >= pending).map(|j| (j.id, j.write.clone())).collect();
+        let due: Vec<(u64, Write)> = self
+            .jobs
+            .values()
+            .filter(|j| j.result.is_none() && j.submitted.elapsed() >= pending)
+            .map(|j| (j.id, j.write.clone()))
+            .collect();
         for (id, write) in due {
             let result = self.execute(&write, faults);
             if let Some(job) = self.jobs.get_mut(&id) {
@@ -86,7 +115,13 @@ impl Store {
     pub fn job_infos(&self) -> Vec<JobInfo> {
         self.jobs
             .values()
-            .map(|j| JobInfo { id: j.id.to_string(), progress: j.progress(), record_type: j.write.rt.id().to_owned(), idempotency_key: j.write.idempotency_key.clone(), result: j.result.clone() })
+            .map(|j| JobInfo {
+                id: j.id.to_string(),
+                progress: j.progress(),
+                record_type: j.write.rt.id().to_owned(),
+                idempotency_key: j.write.idempotency_key.clone(),
+                result: j.result.clone(),
+            })
             .collect()
     }
 
@@ -97,16 +132,26 @@ impl Store {
 
 fn find(store: &Store, job: &str, task: Option<&str>) -> Result<Job, NsError> {
     let missing = || NsError::nonexistent_id(format!("The async job {job} does not exist."));
-    let found = job.parse().ok().and_then(|id| store.jobs.get(&id)).ok_or_else(missing)?;
+    let found = job
+        .parse()
+        .ok()
+        .and_then(|id| store.jobs.get(&id))
+        .ok_or_else(missing)?;
     // Each job has exactly one task, numbered like its job.
     if task.is_some_and(|t| t != job) {
-        return Err(NsError::nonexistent_id(format!("The task {} of job {job} does not exist.", task.unwrap_or_default())));
+        return Err(NsError::nonexistent_id(format!(
+            "The task {} of job {job} does not exist.",
+            task.unwrap_or_default()
+        )));
     }
     Ok(found.clone())
 }
 
 /// `GET /services/rest/async/v1/job/{id}`
-pub async fn job(State(sim): State<Arc<Shared>>, Path(id): Path<String>) -> Result<SimResponse, NsError> {
+pub async fn job(
+    State(sim): State<Arc<Shared>>,
+    Path(id): Path<String>,
+) -> Result<SimResponse, NsError> {
     let store = sim.store();
     let job = find(&store, &id, None)?;
     let href = store.job_href(job.id);
@@ -120,7 +165,10 @@ pub async fn job(State(sim): State<Arc<Shared>>, Path(id): Path<String>) -> Resu
 }
 
 /// `GET /services/rest/async/v1/job/{id}/task`
-pub async fn tasks(State(sim): State<Arc<Shared>>, Path(id): Path<String>) -> Result<SimResponse, NsError> {
+pub async fn tasks(
+    State(sim): State<Arc<Shared>>,
+    Path(id): Path<String>,
+) -> Result<SimResponse, NsError> {
     let store = sim.store();
     let job = find(&store, &id, None)?;
     let href = format!("{}/task", store.job_href(job.id));
@@ -132,14 +180,20 @@ pub async fn tasks(State(sim): State<Arc<Shared>>, Path(id): Path<String>) -> Re
 }
 
 /// `GET /services/rest/async/v1/job/{id}/task/{task}`
-pub async fn task(State(sim): State<Arc<Shared>>, Path((id, task)): Path<(String, String)>) -> Result<SimResponse, NsError> {
+pub async fn task(
+    State(sim): State<Arc<Shared>>,
+    Path((id, task)): Path<(String, String)>,
+) -> Result<SimResponse, NsError> {
     let store = sim.store();
     let job = find(&store, &id, Some(&task))?;
     let href = format!("{}/task/{}", store.job_href(job.id), job.id);
     let mut links = vec![json!({"rel": "self", "href": href})];
     let mut body = json!({"completed": job.result.is_some(), "id": job.id.to_string(), "progress": job.progress(), "startTime": rfc3339(job.started)});
     if let Some(ended) = job.ended {
-        links.insert(0, json!({"rel": "related", "href": format!("{href}/result")}));
+        links.insert(
+            0,
+            json!({"rel": "related", "href": format!("{href}/result")}),
+        );
         body["endTime"] = json!(rfc3339(ended));
     }
     body["links"] = Value::Array(links);
@@ -147,7 +201,14 @@ pub async fn task(State(sim): State<Arc<Shared>>, Path((id, task)): Path<(String
 }
 
 /// `GET /services/rest/async/v1/job/{id}/task/{task}/result`: the original synchronous answer.
-pub async fn result(State(sim): State<Arc<Shared>>, Path((id, task)): Path<(String, String)>) -> Result<SimResponse, NsError> {
+pub async fn result(
+    State(sim): State<Arc<Shared>>,
+    Path((id, task)): Path<(String, String)>,
+) -> Result<SimResponse, NsError> {
     let store = sim.store();
-    find(&store, &id, Some(&task))?.result.ok_or_else(|| NsError::nonexistent_id(format!("The result of task {task} of job {id} is not available yet.")))
+    find(&store, &id, Some(&task))?.result.ok_or_else(|| {
+        NsError::nonexistent_id(format!(
+            "The result of task {task} of job {id} is not available yet."
+        ))
+    })
 }

@@ -110,21 +110,45 @@ impl Shared {
     }
 
     fn count(&self, bump: impl FnOnce(&mut SimStats)) {
-        bump(&mut self.store.lock().unwrap_or_else(PoisonError::into_inner).stats);
+        bump(
+            &mut self
+                .store
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .stats,
+        );
     }
 }
 
 fn app(shared: Arc<Shared>) -> Router {
     let rest = Router::new()
-        .route("/services/rest/record/v1/{type}", get(routes::list).post(routes::create))
-        .route("/services/rest/record/v1/{type}/{id}", get(routes::get_one).patch(routes::patch).put(routes::put).delete(routes::delete))
+        .route(
+            "/services/rest/record/v1/{type}",
+            get(routes::list).post(routes::create),
+        )
+        .route(
+            "/services/rest/record/v1/{type}/{id}",
+            get(routes::get_one)
+                .patch(routes::patch)
+                .put(routes::put)
+                .delete(routes::delete),
+        )
         .route("/services/rest/async/v1/job/{id}", get(jobs::job))
         .route("/services/rest/async/v1/job/{id}/task", get(jobs::tasks))
         .route("/services/rest/async/v1/job/{id}/task/", get(jobs::tasks))
-        .route("/services/rest/async/v1/job/{id}/task/{task}", get(jobs::task))
-        .route("/services/rest/async/v1/job/{id}/task/{task}/result", get(jobs::result))
+        .route(
+            "/services/rest/async/v1/job/{id}/task/{task}",
+            get(jobs::task),
+        )
+        .route(
+            "/services/rest/async/v1/job/{id}/task/{task}/result",
+            get(jobs::result),
+        )
         .route("/services/rest/{*rest}", any(routes::unknown))
-        .layer(axum::middleware::from_fn_with_state(Arc::clone(&shared), gate::gate));
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&shared),
+            gate::gate,
+        ));
     rest.merge(control::router()).with_state(shared)
 }
 
@@ -140,7 +164,9 @@ pub struct NetSuiteSim {
 impl NetSuiteSim {
     /// Binds `config.listen` and serves until dropped.
     pub async fn start(config: NetSuiteSimConfig) -> anyhow::Result<Self> {
-        let listener = tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("binding the NetSuite simulator to {}", config.listen))?;
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("binding the NetSuite simulator to {}", config.listen))?;
         let base = format!("http://{}", listener.local_addr()?);
         let shared = Arc::new(Shared {
             faults: FaultState::new(config.seed),
@@ -159,7 +185,12 @@ impl NetSuiteSim {
                 tracing::error!(error = %e, "NetSuite simulator stopped");
             }
         });
-        Ok(Self { shared, config, base, shutdown: Some(shutdown) })
+        Ok(Self {
+            shared,
+            config,
+            base,
+            shutdown: Some(shutdown),
+        })
     }
 
     /// `http://127.0.0.1:PORT`; clients append `/services/rest/...`.
@@ -183,12 +214,16 @@ impl NetSuiteSim {
     pub fn record(&self, record_type: &str, external_id: &str) -> Option<Value> {
         let rt = RecordType::parse(record_type)?;
         let store = self.shared.store();
-        store.find(rt, &Target::External(external_id.to_owned())).map(|r| store.present(rt, r, true))
+        store
+            .find(rt, &Target::External(external_id.to_owned()))
+            .map(|r| store.present(rt, r, true))
     }
 
     /// Every record of a type, in internal-id order (empty for a type the simulator lacks).
     pub fn records(&self, record_type: &str) -> Vec<Value> {
-        let Some(rt) = RecordType::parse(record_type) else { return Vec::new() };
+        let Some(rt) = RecordType::parse(record_type) else {
+            return Vec::new();
+        };
         let store = self.shared.store();
         store.all(rt).map(|r| store.present(rt, r, true)).collect()
     }
@@ -217,7 +252,9 @@ impl Drop for NetSuiteSim {
 
 /// `2026-01-15T10:20:00Z` (UTC, seconds).
 fn rfc3339(t: SystemTime) -> String {
-    let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+    let secs = t
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
     let (days, day_secs) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
     let z = days + 719_468;
@@ -229,5 +266,10 @@ fn rfc3339(t: SystemTime) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", day_secs / 3600, day_secs % 3600 / 60, day_secs % 60)
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        day_secs / 3600,
+        day_secs % 3600 / 60,
+        day_secs % 60
+    )
 }

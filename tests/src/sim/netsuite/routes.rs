@@ -18,65 +18,140 @@ use super::tba::percent_encode;
 const MAX_LIMIT: usize = 1000;
 
 fn record_type(s: &str) -> Result<RecordType, NsError> {
-    RecordType::parse(s).ok_or_else(|| NsError::nonexistent_id(format!("Record type '{s}' does not exist.")))
+    RecordType::parse(s)
+        .ok_or_else(|| NsError::nonexistent_id(format!("Record type '{s}' does not exist.")))
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty())
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
 }
 
 /// Runs a write now, or queues it as a job when the client asked `Prefer: respond-async`.
-fn write(sim: &Shared, rt: &str, op: WriteOp, headers: &HeaderMap, body: &[u8]) -> Result<Response, NsError> {
+fn write(
+    sim: &Shared,
+    rt: &str,
+    op: WriteOp,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Response, NsError> {
     let rt = record_type(rt)?;
     let body = if body.iter().all(u8::is_ascii_whitespace) {
         Value::Null
     } else {
-        serde_json::from_slice(body).map_err(|e| NsError::invalid_content(format!("The request body is not valid JSON: {e}"), ""))?
+        serde_json::from_slice(body).map_err(|e| {
+            NsError::invalid_content(format!("The request body is not valid JSON: {e}"), "")
+        })?
     };
     let write = Write {
         rt,
         op,
         body,
-        strict: header(headers, "x-netsuite-propertynamevalidation").is_some_and(|v| v.eq_ignore_ascii_case("error")),
+        strict: header(headers, "x-netsuite-propertynamevalidation")
+            .is_some_and(|v| v.eq_ignore_ascii_case("error")),
         idempotency_key: header(headers, "x-netsuite-idempotency-key").map(str::to_owned),
         job: None,
     };
-    let respond_async = headers.get_all("prefer").iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).any(|p| p.trim().eq_ignore_ascii_case("respond-async"));
+    let respond_async = headers
+        .get_all("prefer")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|p| p.trim().eq_ignore_ascii_case("respond-async"));
     let mut store = sim.store();
-    Ok(if respond_async { store.submit(write) } else { store.execute(&write, &sim.faults).into_response() })
+    Ok(if respond_async {
+        store.submit(write)
+    } else {
+        store.execute(&write, &sim.faults).into_response()
+    })
 }
 
-pub async fn create(State(sim): State<Arc<Shared>>, Path(rt): Path<String>, headers: HeaderMap, body: Bytes) -> Result<Response, NsError> {
+pub async fn create(
+    State(sim): State<Arc<Shared>>,
+    Path(rt): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, NsError> {
     write(&sim, &rt, WriteOp::Create, &headers, &body)
 }
 
-pub async fn patch(State(sim): State<Arc<Shared>>, Path((rt, id)): Path<(String, String)>, headers: HeaderMap, body: Bytes) -> Result<Response, NsError> {
-    write(&sim, &rt, WriteOp::Update(Target::parse(&id)?), &headers, &body)
+pub async fn patch(
+    State(sim): State<Arc<Shared>>,
+    Path((rt, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, NsError> {
+    write(
+        &sim,
+        &rt,
+        WriteOp::Update(Target::parse(&id)?),
+        &headers,
+        &body,
+    )
 }
 
 /// PUT is upsert and exists only with `eid:` in the URL.
-pub async fn put(State(sim): State<Arc<Shared>>, Path((rt, id)): Path<(String, String)>, headers: HeaderMap, body: Bytes) -> Result<Response, NsError> {
+pub async fn put(
+    State(sim): State<Arc<Shared>>,
+    Path((rt, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, NsError> {
     let Target::External(eid) = Target::parse(&id)? else {
-        return Err(NsError::invalid_parameter("PUT (upsert) requires an external ID in the URL: eid:<value>."));
+        return Err(NsError::invalid_parameter(
+            "PUT (upsert) requires an external ID in the URL: eid:<value>.",
+        ));
     };
     write(&sim, &rt, WriteOp::Upsert(eid), &headers, &body)
 }
 
-pub async fn delete(State(sim): State<Arc<Shared>>, Path((rt, id)): Path<(String, String)>, headers: HeaderMap, body: Bytes) -> Result<Response, NsError> {
-    write(&sim, &rt, WriteOp::Delete(Target::parse(&id)?), &headers, &body)
+pub async fn delete(
+    State(sim): State<Arc<Shared>>,
+    Path((rt, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, NsError> {
+    write(
+        &sim,
+        &rt,
+        WriteOp::Delete(Target::parse(&id)?),
+        &headers,
+        &body,
+    )
 }
 
-pub async fn get_one(State(sim): State<Arc<Shared>>, Path((rt, id)): Path<(String, String)>, Query(query): Query<HashMap<String, String>>) -> Result<SimResponse, NsError> {
+pub async fn get_one(
+    State(sim): State<Arc<Shared>>,
+    Path((rt, id)): Path<(String, String)>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<SimResponse, NsError> {
     let rt = record_type(&rt)?;
     let target = Target::parse(&id)?;
-    let expand = query.get("expandSubResources").is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    let expand = query
+        .get("expandSubResources")
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
     let store = sim.store();
-    let rec = store.find(rt, &target).ok_or_else(|| NsError::nonexistent_id(format!("The record instance does not exist. Provide a valid record instance ID: {}/{id}.", rt.id())))?;
+    let rec = store.find(rt, &target).ok_or_else(|| {
+        NsError::nonexistent_id(format!(
+            "The record instance does not exist. Provide a valid record instance ID: {}/{id}.",
+            rt.id()
+        ))
+    })?;
     Ok(SimResponse::ok(store.present(rt, rec, expand)))
 }
 
 fn number(query: &HashMap<String, String>, name: &str, default: usize) -> Result<usize, NsError> {
-    query.get(name).map_or(Ok(default), |v| v.trim().parse().map_err(|_| NsError::invalid_parameter(format!("Invalid value for the query parameter {name}: {v}.")).with_error_param(name)))
+    query.get(name).map_or(Ok(default), |v| {
+        v.trim().parse().map_err(|_| {
+            NsError::invalid_parameter(format!(
+                "Invalid value for the query parameter {name}: {v}."
+            ))
+            .with_error_param(name)
+        })
+    })
 }
 
 /// `<field> IS <value>`, the one `q` form the simulator understands.
@@ -85,15 +160,25 @@ fn filter(q: &str) -> Result<(String, String), NsError> {
     match (words.next(), words.next(), words.next()) {
         (Some(field), Some(op), Some(value)) if op.eq_ignore_ascii_case("IS") => {
             let value = value.trim();
-            let value = value.strip_prefix('"').and_then(|v| v.strip_suffix('"')).unwrap_or(value);
+            let value = value
+                .strip_prefix('"')
+                .and_then(|v| v.strip_suffix('"'))
+                .unwrap_or(value);
             Ok((field.to_owned(), value.to_owned()))
         }
-        _ => Err(NsError::invalid_parameter(format!("Invalid search query: {q}. The simulator supports only '<field> IS <value>'.")).with_error_param("q")),
+        _ => Err(NsError::invalid_parameter(format!(
+            "Invalid search query: {q}. The simulator supports only '<field> IS <value>'."
+        ))
+        .with_error_param("q")),
     }
 }
 
 /// `GET /record/v1/<type>?limit=&offset=&q=`: ids and links only, in internal-id order.
-pub async fn list(State(sim): State<Arc<Shared>>, Path(rt): Path<String>, Query(query): Query<HashMap<String, String>>) -> Result<SimResponse, NsError> {
+pub async fn list(
+    State(sim): State<Arc<Shared>>,
+    Path(rt): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<SimResponse, NsError> {
     let rt = record_type(&rt)?;
     let limit = number(&query, "limit", MAX_LIMIT)?;
     let offset = number(&query, "offset", 0)?;
@@ -105,12 +190,29 @@ pub async fn list(State(sim): State<Arc<Shared>>, Path(rt): Path<String>, Query(
     }
     let condition = query.get("q").map(|q| filter(q)).transpose()?;
     let store = sim.store();
-    let ids: Vec<u64> = store.all(rt).filter(|r| condition.as_ref().is_none_or(|(f, v)| store.matches(rt, r, f, v))).map(|r| r.id).collect();
+    let ids: Vec<u64> = store
+        .all(rt)
+        .filter(|r| {
+            condition
+                .as_ref()
+                .is_none_or(|(f, v)| store.matches(rt, r, f, v))
+        })
+        .map(|r| r.id)
+        .collect();
     let total = ids.len();
     let items: Vec<Value> = ids.iter().skip(offset).take(limit).map(|id| json!({"links": [{"rel": "self", "href": store.href(rt, *id)}], "id": id.to_string()})).collect();
     let has_more = offset + items.len() < total;
-    let q = query.get("q").map(|q| format!("&q={}", percent_encode(q))).unwrap_or_default();
-    let page = |o: usize| format!("{}/services/rest/record/v1/{}?limit={limit}&offset={o}{q}", store.base, rt.id());
+    let q = query
+        .get("q")
+        .map(|q| format!("&q={}", percent_encode(q)))
+        .unwrap_or_default();
+    let page = |o: usize| {
+        format!(
+            "{}/services/rest/record/v1/{}?limit={limit}&offset={o}{q}",
+            store.base,
+            rt.id()
+        )
+    };
     let mut links = Vec::new();
     if offset > 0 {
         links.push(json!({"rel": "previous", "href": page(offset.saturating_sub(limit))}));
@@ -120,10 +222,15 @@ pub async fn list(State(sim): State<Arc<Shared>>, Path(rt): Path<String>, Query(
     }
     links.push(json!({"rel": "last", "href": page(total.saturating_sub(1) / limit * limit)}));
     links.push(json!({"rel": "self", "href": page(offset)}));
-    Ok(SimResponse::ok(json!({"links": links, "count": items.len(), "hasMore": has_more, "items": items, "offset": offset, "totalResults": total})))
+    Ok(SimResponse::ok(
+        json!({"links": links, "count": items.len(), "hasMore": has_more, "items": items, "offset": offset, "totalResults": total}),
+    ))
 }
 
 /// Anything else under `/services/rest/`.
 pub async fn unknown(uri: Uri) -> NsError {
-    NsError::nonexistent_id(format!("The resource {} does not exist in the simulator.", uri.path()))
+    NsError::nonexistent_id(format!(
+        "The resource {} does not exist in the simulator.",
+        uri.path()
+    ))
 }

@@ -77,7 +77,9 @@ impl RecordType {
 
     /// Record type ids are case-insensitive in URLs.
     pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|t| t.id().eq_ignore_ascii_case(s))
+        Self::ALL
+            .into_iter()
+            .find(|t| t.id().eq_ignore_ascii_case(s))
     }
 
     pub fn id(self) -> &'static str {
@@ -96,7 +98,10 @@ impl RecordType {
 
     /// The canonical name and kind of a standard field (names match case-insensitively).
     pub fn field(self, name: &str) -> Option<(&'static str, Kind)> {
-        self.fields().iter().copied().find(|(n, _)| n.eq_ignore_ascii_case(name))
+        self.fields()
+            .iter()
+            .copied()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
     }
 
     /// Fields a create must carry.
@@ -109,15 +114,29 @@ impl RecordType {
 }
 
 pub fn is_custom(name: &str) -> bool {
-    CUSTOM_PREFIXES.iter().any(|p| name.len() > p.len() && name.get(..p.len()).is_some_and(|head| head.eq_ignore_ascii_case(p)))
+    CUSTOM_PREFIXES.iter().any(|p| {
+        name.len() > p.len()
+            && name
+                .get(..p.len())
+                .is_some_and(|head| head.eq_ignore_ascii_case(p))
+    })
 }
 
 /// External ids allow letters, digits, `_` and `-` (a `|` would be a multi-select delimiter).
 pub fn check_external_id(value: &str, path: &str) -> Result<(), NsError> {
-    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+    if !value.is_empty()
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
         Ok(())
     } else {
-        Err(NsError::invalid_content(format!("You have entered an Invalid Field Value {value} for the following field: externalId"), path))
+        Err(NsError::invalid_content(
+            format!(
+                "You have entered an Invalid Field Value {value} for the following field: externalId"
+            ),
+            path,
+        ))
     }
 }
 
@@ -134,7 +153,10 @@ pub struct Prepared {
 /// `X-NetSuite-PropertyNameValidation: error` header) and otherwise ignored, as NetSuite does.
 pub fn prepare(rt: RecordType, body: &Value, strict: bool) -> Result<Prepared, NsError> {
     let Some(object) = body.as_object() else {
-        return Err(NsError::invalid_content("The request body must be a JSON object.", ""));
+        return Err(NsError::invalid_content(
+            "The request body must be a JSON object.",
+            "",
+        ));
     };
     let mut out = Prepared::default();
     for (name, value) in object {
@@ -142,7 +164,12 @@ pub fn prepare(rt: RecordType, body: &Value, strict: bool) -> Result<Prepared, N
             let eid = match value {
                 Value::String(s) => s.clone(),
                 Value::Number(n) => n.to_string(),
-                _ => return Err(NsError::invalid_content("externalId must be a string.", "externalId")),
+                _ => {
+                    return Err(NsError::invalid_content(
+                        "externalId must be a string.",
+                        "externalId",
+                    ));
+                }
             };
             check_external_id(&eid, "externalId")?;
             out.external_id = Some(eid);
@@ -151,7 +178,8 @@ pub fn prepare(rt: RecordType, body: &Value, strict: bool) -> Result<Prepared, N
         } else if is_custom(name) {
             out.fields.insert(name.clone(), value.clone());
         } else if let Some((canonical, kind)) = rt.field(name) {
-            out.fields.insert(canonical.to_owned(), check_value(kind, value, canonical)?);
+            out.fields
+                .insert(canonical.to_owned(), check_value(kind, value, canonical)?);
         } else if strict {
             return Err(NsError::new(400, "NONEXISTENT_FIELD", format!("Error while accessing resource: field '{name}' does not exist on record type '{}'.", rt.id())).at(name.clone()));
         }
@@ -165,18 +193,26 @@ pub fn wrong(value: &Value, path: &str) -> NsError {
         Value::String(s) => s.clone(),
         other => other.to_string(),
     };
-    NsError::invalid_content(format!("You have entered an Invalid Field Value {shown} for the following field: {path}"), path)
+    NsError::invalid_content(
+        format!("You have entered an Invalid Field Value {shown} for the following field: {path}"),
+        path,
+    )
 }
 
 fn check_value(kind: Kind, value: &Value, path: &str) -> Result<Value, NsError> {
     let ok = match (kind, value) {
         (_, Value::Null) => true,
-        (Kind::Text, Value::String(_)) | (Kind::Bool, Value::Bool(_)) | (Kind::Number, Value::Number(_)) => true,
+        (Kind::Text, Value::String(_))
+        | (Kind::Bool, Value::Bool(_))
+        | (Kind::Number, Value::Number(_)) => true,
         (Kind::Date, Value::String(s)) => is_date(s),
         (Kind::Ref(_), _) => return reference(value, path),
         (Kind::Sublist, Value::Object(o)) => {
             let Some(Value::Array(items)) = o.get("items") else {
-                return Err(NsError::invalid_content(format!("{path} must be an object with an items array."), path));
+                return Err(NsError::invalid_content(
+                    format!("{path} must be an object with an items array."),
+                    path,
+                ));
             };
             let mut lines = Vec::with_capacity(items.len());
             for (i, line) in items.iter().enumerate() {
@@ -185,8 +221,17 @@ fn check_value(kind: Kind, value: &Value, path: &str) -> Result<Value, NsError> 
                 };
                 let mut clean = Map::new();
                 for (k, v) in line.iter().filter(|(k, _)| *k != "links") {
-                    let looks_like_ref = v.as_object().is_some_and(|o| !o.is_empty() && o.keys().all(|k| matches!(k.as_str(), "id" | "refName" | "externalId" | "links")));
-                    let v = if looks_like_ref { reference(v, &format!("{path}.items[{i}].{k}"))? } else { v.clone() };
+                    let looks_like_ref = v.as_object().is_some_and(|o| {
+                        !o.is_empty()
+                            && o.keys().all(|k| {
+                                matches!(k.as_str(), "id" | "refName" | "externalId" | "links")
+                            })
+                    });
+                    let v = if looks_like_ref {
+                        reference(v, &format!("{path}.items[{i}].{k}"))?
+                    } else {
+                        v.clone()
+                    };
                     clean.insert(k.clone(), v);
                 }
                 lines.push(Value::Object(clean));
@@ -195,7 +240,11 @@ fn check_value(kind: Kind, value: &Value, path: &str) -> Result<Value, NsError> 
         }
         _ => false,
     };
-    if ok { Ok(value.clone()) } else { Err(wrong(value, path)) }
+    if ok {
+        Ok(value.clone())
+    } else {
+        Err(wrong(value, path))
+    }
 }
 
 /// Normalizes a reference to `{"id"?, "refName"?, "externalId"?}` with string values.
@@ -213,20 +262,31 @@ fn reference(value: &Value, path: &str) -> Result<Value, NsError> {
                 match k.as_str() {
                     "links" => {}
                     "id" | "refName" | "externalId" => {
-                        out.insert(k.clone(), Value::String(scalar(v).ok_or_else(|| wrong(value, path))?));
+                        out.insert(
+                            k.clone(),
+                            Value::String(scalar(v).ok_or_else(|| wrong(value, path))?),
+                        );
                     }
                     _ => return Err(wrong(value, path)),
                 }
             }
-            if out.is_empty() { Err(wrong(value, path)) } else { Ok(Value::Object(out)) }
+            if out.is_empty() {
+                Err(wrong(value, path))
+            } else {
+                Ok(Value::Object(out))
+            }
         }
-        other => scalar(other).map(|id| json!({ "id": id })).ok_or_else(|| wrong(value, path)),
+        other => scalar(other)
+            .map(|id| json!({ "id": id }))
+            .ok_or_else(|| wrong(value, path)),
     }
 }
 
 fn is_date(s: &str) -> bool {
     let parts: Vec<&str> = s.split('-').collect();
-    let num = |p: &str, len: std::ops::RangeInclusive<usize>| len.contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit());
+    let num = |p: &str, len: std::ops::RangeInclusive<usize>| {
+        len.contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit())
+    };
     parts.len() == 3
         && num(parts[0], 4..=4)
         && num(parts[1], 1..=2)

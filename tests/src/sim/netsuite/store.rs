@@ -73,7 +73,11 @@ impl Target {
     pub fn parse(s: &str) -> Result<Self, NsError> {
         match s.strip_prefix("eid:") {
             Some(eid) => Ok(Target::External(eid.to_owned())),
-            None => s.parse().map(Target::Internal).map_err(|_| NsError::nonexistent_id(format!("The record instance does not exist. Provide a valid record instance ID: {s}."))),
+            None => s.parse().map(Target::Internal).map_err(|_| {
+                NsError::nonexistent_id(format!(
+                    "The record instance does not exist. Provide a valid record instance ID: {s}."
+                ))
+            }),
         }
     }
 }
@@ -116,7 +120,10 @@ fn missing(rt: RecordType, target: &Target) -> NsError {
         Target::Internal(id) => id.to_string(),
         Target::External(eid) => format!("eid:{eid}"),
     };
-    NsError::nonexistent_id(format!("The record instance does not exist. Provide a valid record instance ID: {}/{shown}.", rt.id()))
+    NsError::nonexistent_id(format!(
+        "The record instance does not exist. Provide a valid record instance ID: {}/{shown}.",
+        rt.id()
+    ))
 }
 
 /// "PENDING_ACTIVATION" -> "Pending Activation", the way NetSuite labels list values.
@@ -124,7 +131,11 @@ fn label(id: &str) -> String {
     if !id.bytes().all(|b| b.is_ascii_uppercase() || b == b'_') {
         return id.to_owned();
     }
-    id.split('_').filter(|w| !w.is_empty()).map(|w| format!("{}{}", &w[..1], w[1..].to_ascii_lowercase())).collect::<Vec<_>>().join(" ")
+    id.split('_')
+        .filter(|w| !w.is_empty())
+        .map(|w| format!("{}{}", &w[..1], w[1..].to_ascii_lowercase()))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 impl Store {
@@ -154,7 +165,9 @@ impl Store {
         let table = self.records.get(&rt)?;
         match target {
             Target::Internal(id) => table.get(id),
-            Target::External(eid) => table.values().find(|r| r.external_id.as_deref() == Some(eid)),
+            Target::External(eid) => table
+                .values()
+                .find(|r| r.external_id.as_deref() == Some(eid)),
         }
     }
 
@@ -187,14 +200,23 @@ impl Store {
                 schema::check_external_id(eid, "externalId")?;
                 let mut p = schema::prepare(rt, &w.body, w.strict)?;
                 if p.external_id.as_ref().is_some_and(|given| given != eid) {
-                    return Err(NsError::invalid_content("The externalId in the body differs from the eid: in the URL.", "externalId"));
+                    return Err(NsError::invalid_content(
+                        "The externalId in the body differs from the eid: in the URL.",
+                        "externalId",
+                    ));
                 }
                 p.external_id = Some(eid.clone());
-                (self.find(rt, &Target::External(eid.clone())).map(|r| r.id), p)
+                (
+                    self.find(rt, &Target::External(eid.clone())).map(|r| r.id),
+                    p,
+                )
             }
         };
         if let Some(eid) = &prepared.external_id {
-            if self.find(rt, &Target::External(eid.clone())).is_some_and(|r| Some(r.id) != existing) {
+            if self
+                .find(rt, &Target::External(eid.clone()))
+                .is_some_and(|r| Some(r.id) != existing)
+            {
                 return Err(NsError::new(400, "USER_ERROR", format!("Error while accessing resource: A {} record with the external ID {eid} already exists.", rt.id())).at("externalId"));
             }
         }
@@ -202,7 +224,10 @@ impl Store {
         for required in rt.required() {
             let absent = fields.get(*required).is_none_or(Value::is_null);
             if (existing.is_none() && absent) || fields.get(*required).is_some_and(Value::is_null) {
-                return Err(NsError::invalid_content(format!("Please enter value(s) for: {required}"), *required));
+                return Err(NsError::invalid_content(
+                    format!("Please enter value(s) for: {required}"),
+                    *required,
+                ));
             }
         }
         if faults.roll(faults.get().silent_drop_rate) {
@@ -211,26 +236,33 @@ impl Store {
             return Ok(self.success(w, rt, id));
         }
         let now = SystemTime::now();
-        let (id, action, changed) = match existing.and_then(|id| self.records.get_mut(&rt)?.get_mut(&id)) {
-            Some(rec) => {
-                let before = (rec.external_id.clone(), rec.fields.clone());
-                rec.fields.extend(fields);
-                if prepared.external_id.is_some() {
-                    rec.external_id = prepared.external_id.clone();
+        let (id, action, changed) =
+            match existing.and_then(|id| self.records.get_mut(&rt)?.get_mut(&id)) {
+                Some(rec) => {
+                    let before = (rec.external_id.clone(), rec.fields.clone());
+                    rec.fields.extend(fields);
+                    if prepared.external_id.is_some() {
+                        rec.external_id = prepared.external_id.clone();
+                    }
+                    let changed = before != (rec.external_id.clone(), rec.fields.clone());
+                    if changed {
+                        rec.modified = now;
+                    }
+                    (rec.id, WriteAction::Update, changed)
                 }
-                let changed = before != (rec.external_id.clone(), rec.fields.clone());
-                if changed {
-                    rec.modified = now;
+                None => {
+                    let id = self.alloc();
+                    let rec = StoredRecord {
+                        id,
+                        external_id: prepared.external_id.clone(),
+                        fields,
+                        created: now,
+                        modified: now,
+                    };
+                    self.records.entry(rt).or_default().insert(id, rec);
+                    (id, WriteAction::Create, true)
                 }
-                (rec.id, WriteAction::Update, changed)
-            }
-            None => {
-                let id = self.alloc();
-                let rec = StoredRecord { id, external_id: prepared.external_id.clone(), fields, created: now, modified: now };
-                self.records.entry(rt).or_default().insert(id, rec);
-                (id, WriteAction::Create, true)
-            }
-        };
+            };
         if changed {
             self.log(w, action, id, prepared.external_id);
         } else {
@@ -239,20 +271,36 @@ impl Store {
         Ok(self.after_write(faults, self.success(w, rt, id)))
     }
 
-    fn delete(&mut self, w: &Write, target: &Target, faults: &FaultState) -> Result<SimResponse, NsError> {
+    fn delete(
+        &mut self,
+        w: &Write,
+        target: &Target,
+        faults: &FaultState,
+    ) -> Result<SimResponse, NsError> {
         let rt = w.rt;
         let id = self.find(rt, target).ok_or_else(|| missing(rt, target))?.id;
         let referenced = rt == RecordType::Customer
-            && self.all(RecordType::Subscription).any(|s| s.fields.get("customer").and_then(|c| c.get("id")) == Some(&json!(id.to_string())));
+            && self.all(RecordType::Subscription).any(|s| {
+                s.fields.get("customer").and_then(|c| c.get("id")) == Some(&json!(id.to_string()))
+            });
         if referenced {
-            return Err(NsError::new(400, "USER_ERROR", "Error while accessing resource: This record cannot be deleted because it has dependent records."));
+            return Err(NsError::new(
+                400,
+                "USER_ERROR",
+                "Error while accessing resource: This record cannot be deleted because it has dependent records.",
+            ));
         }
         if faults.roll(faults.get().silent_drop_rate) {
             self.stats.silent_drops += 1;
             return Ok(SimResponse::no_content(None));
         }
         let removed = self.records.get_mut(&rt).and_then(|t| t.remove(&id));
-        self.log(w, WriteAction::Delete, id, removed.and_then(|r| r.external_id));
+        self.log(
+            w,
+            WriteAction::Delete,
+            id,
+            removed.and_then(|r| r.external_id),
+        );
         Ok(self.after_write(faults, SimResponse::no_content(None)))
     }
 
@@ -263,7 +311,9 @@ impl Store {
 
     fn success(&self, w: &Write, rt: RecordType, id: u64) -> SimResponse {
         match w.op {
-            WriteOp::Create | WriteOp::Upsert(_) => SimResponse::no_content(Some(self.href(rt, id))),
+            WriteOp::Create | WriteOp::Upsert(_) => {
+                SimResponse::no_content(Some(self.href(rt, id)))
+            }
             WriteOp::Update(_) | WriteOp::Delete(_) => SimResponse::no_content(None),
         }
     }
@@ -292,25 +342,45 @@ impl Store {
     }
 
     /// Resolves references: held types must exist (stored as `{"id"}`); others get a stable id.
-    fn resolve(&mut self, rt: RecordType, mut fields: Map<String, Value>) -> Result<Map<String, Value>, NsError> {
+    fn resolve(
+        &mut self,
+        rt: RecordType,
+        mut fields: Map<String, Value>,
+    ) -> Result<Map<String, Value>, NsError> {
         for (name, value) in fields.iter_mut() {
             match rt.field(name).map(|(_, kind)| kind) {
                 Some(Kind::Ref(Some(target))) if value.is_object() => {
-                    let by_id = value.get("id").and_then(Value::as_str).map(|id| id.parse().map(Target::Internal).ok());
-                    let by_eid = value.get("externalId").and_then(Value::as_str).map(|e| Target::External(e.to_owned()));
-                    let found = |t: Option<Target>| t.and_then(|t| self.find(target, &t)).map(|r| r.id);
+                    let by_id = value
+                        .get("id")
+                        .and_then(Value::as_str)
+                        .map(|id| id.parse().map(Target::Internal).ok());
+                    let by_eid = value
+                        .get("externalId")
+                        .and_then(Value::as_str)
+                        .map(|e| Target::External(e.to_owned()));
+                    let found =
+                        |t: Option<Target>| t.and_then(|t| self.find(target, &t)).map(|r| r.id);
                     let id = match (by_id, by_eid) {
                         (Some(i), Some(e)) => found(i).filter(|id| Some(*id) == found(Some(e))),
                         (Some(i), None) => found(i),
                         (None, e) => found(e),
                     };
-                    *value = json!({ "id": id.ok_or_else(|| schema::wrong(value, name))?.to_string() });
+                    *value =
+                        json!({ "id": id.ok_or_else(|| schema::wrong(value, name))?.to_string() });
                 }
                 Some(Kind::Ref(None)) => self.intern(name, value),
                 Some(Kind::Sublist) => {
-                    for line in value.get_mut("items").and_then(Value::as_array_mut).into_iter().flatten() {
+                    for line in value
+                        .get_mut("items")
+                        .and_then(Value::as_array_mut)
+                        .into_iter()
+                        .flatten()
+                    {
                         for (k, v) in line.as_object_mut().into_iter().flatten() {
-                            if v.get("id").is_some() || v.get("externalId").is_some() || v.get("refName").is_some() {
+                            if v.get("id").is_some()
+                                || v.get("externalId").is_some()
+                                || v.get("refName").is_some()
+                            {
                                 self.intern(k, v);
                             }
                         }
@@ -323,13 +393,23 @@ impl Store {
     }
 
     fn intern(&mut self, field: &str, value: &mut Value) {
-        let Some(object) = value.as_object_mut() else { return };
+        let Some(object) = value.as_object_mut() else {
+            return;
+        };
         if object.contains_key("id") {
             return;
         }
-        let key = object.get("externalId").or_else(|| object.get("refName")).and_then(Value::as_str).unwrap_or_default().to_owned();
+        let key = object
+            .get("externalId")
+            .or_else(|| object.get("refName"))
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
         let next = self.refs.len() as u64 + 1;
-        let id = *self.refs.entry((field.to_ascii_lowercase(), key)).or_insert(next);
+        let id = *self
+            .refs
+            .entry((field.to_ascii_lowercase(), key))
+            .or_insert(next);
         object.insert("id".into(), json!(id.to_string()));
     }
 
@@ -355,7 +435,8 @@ impl Store {
                         .into_iter()
                         .flatten()
                         .map(|line| {
-                            let mut line: Map<String, Value> = line.as_object().cloned().unwrap_or_default();
+                            let mut line: Map<String, Value> =
+                                line.as_object().cloned().unwrap_or_default();
                             for v in line.values_mut().filter(|v| v.get("id").is_some()) {
                                 *v = present_ref(v);
                             }
@@ -365,7 +446,9 @@ impl Store {
                         .collect();
                     json!({"links": [{"rel": "self", "href": format!("{href}/{name}")}], "items": lines, "totalResults": lines.len()})
                 }
-                Some(Kind::Sublist) => json!({"links": [{"rel": "self", "href": format!("{href}/{name}")}]}),
+                Some(Kind::Sublist) => {
+                    json!({"links": [{"rel": "self", "href": format!("{href}/{name}")}]})
+                }
                 _ => value.clone(),
             };
             out.insert(name.clone(), shown);
@@ -374,11 +457,16 @@ impl Store {
     }
 
     fn present_held_ref(&self, target: RecordType, value: &Value) -> Value {
-        let id = value.get("id").and_then(Value::as_str).and_then(|id| id.parse().ok());
+        let id = value
+            .get("id")
+            .and_then(Value::as_str)
+            .and_then(|id| id.parse().ok());
         let Some(rec) = id.and_then(|id| self.find(target, &Target::Internal(id))) else {
             return present_ref(value);
         };
-        let name = ["companyName", "entityId", "name"].iter().find_map(|f| rec.fields.get(*f).and_then(Value::as_str));
+        let name = ["companyName", "entityId", "name"]
+            .iter()
+            .find_map(|f| rec.fields.get(*f).and_then(Value::as_str));
         let mut out = json!({"links": [{"rel": "self", "href": self.href(target, rec.id)}], "id": rec.id.to_string(), "refName": name.map_or_else(|| rec.id.to_string(), str::to_owned)});
         if let Some(eid) = &rec.external_id {
             out["externalId"] = json!(eid);
@@ -397,7 +485,9 @@ impl Store {
         let name = rt.field(field).map_or(field, |(canonical, _)| canonical);
         match rec.fields.get(name) {
             Some(Value::String(s)) => s == value,
-            Some(Value::Object(o)) => ["id", "refName", "externalId"].iter().any(|k| o.get(*k).and_then(Value::as_str) == Some(value)),
+            Some(Value::Object(o)) => ["id", "refName", "externalId"]
+                .iter()
+                .any(|k| o.get(*k).and_then(Value::as_str) == Some(value)),
             Some(other) => other.to_string() == value,
             None => false,
         }
@@ -409,7 +499,12 @@ impl Store {
 fn present_ref(value: &Value) -> Value {
     let mut out = value.as_object().cloned().unwrap_or_default();
     if !out.contains_key("refName") {
-        let name = out.get("externalId").or_else(|| out.get("id")).and_then(Value::as_str).map(label).unwrap_or_default();
+        let name = out
+            .get("externalId")
+            .or_else(|| out.get("id"))
+            .and_then(Value::as_str)
+            .map(label)
+            .unwrap_or_default();
         out.insert("refName".into(), json!(name));
     }
     out.insert("links".into(), json!([]));

@@ -62,9 +62,15 @@ pub fn percent_decode(s: &str, form: bool) -> Result<String, TbaError> {
     while i < bytes.len() {
         match bytes[i] {
             b'%' => {
-                let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+                let hex = bytes
+                    .get(i + 1..i + 3)
+                    .and_then(|h| std::str::from_utf8(h).ok());
                 let byte = hex.and_then(|h| u8::from_str_radix(h, 16).ok());
-                out.push(byte.ok_or_else(|| TbaError::Malformed(format!("bad percent escape in {s:?}")))?);
+                out.push(
+                    byte.ok_or_else(|| {
+                        TbaError::Malformed(format!("bad percent escape in {s:?}"))
+                    })?,
+                );
                 i += 3;
             }
             b'+' if form => {
@@ -83,7 +89,9 @@ pub fn percent_decode(s: &str, form: bool) -> Result<String, TbaError> {
 /// Splits a URL into its normalized base (lower-case scheme and host, default port dropped, no
 /// query; RFC 5849 §3.4.1.2) and its decoded query parameters.
 pub fn split_url(url: &str) -> Result<(String, Vec<(String, String)>), TbaError> {
-    let (scheme, rest) = url.split_once("://").ok_or_else(|| TbaError::Malformed(format!("{url:?} is not absolute")))?;
+    let (scheme, rest) = url
+        .split_once("://")
+        .ok_or_else(|| TbaError::Malformed(format!("{url:?} is not absolute")))?;
     let scheme = scheme.to_ascii_lowercase();
     let (without_query, query) = match rest.split_once('?') {
         Some((a, q)) => (a, Some(q)),
@@ -108,19 +116,48 @@ pub fn split_url(url: &str) -> Result<(String, Vec<(String, String)>), TbaError>
 
 /// `base64(HMAC-SHA256(pct(consumer_secret)&pct(token_secret), base string))`, where `params`
 /// are every `oauth_*` parameter but `oauth_signature`, plus the query parameters, undecoded.
-pub fn signature(method: &str, base_url: &str, params: &[(String, String)], consumer_secret: &str, token_secret: &str) -> String {
-    let mut encoded: Vec<(String, String)> = params.iter().map(|(k, v)| (percent_encode(k), percent_encode(v))).collect();
+pub fn signature(
+    method: &str,
+    base_url: &str,
+    params: &[(String, String)],
+    consumer_secret: &str,
+    token_secret: &str,
+) -> String {
+    let mut encoded: Vec<(String, String)> = params
+        .iter()
+        .map(|(k, v)| (percent_encode(k), percent_encode(v)))
+        .collect();
     encoded.sort();
-    let normalized = encoded.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&");
-    let base = format!("{}&{}&{}", method.to_ascii_uppercase(), percent_encode(base_url), percent_encode(&normalized));
-    let key = format!("{}&{}", percent_encode(consumer_secret), percent_encode(token_secret));
-    let mut mac = Hmac::<Sha256>::new_from_slice(key.as_bytes()).expect("HMAC accepts keys of any length");
+    let normalized = encoded
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("&");
+    let base = format!(
+        "{}&{}&{}",
+        method.to_ascii_uppercase(),
+        percent_encode(base_url),
+        percent_encode(&normalized)
+    );
+    let key = format!(
+        "{}&{}",
+        percent_encode(consumer_secret),
+        percent_encode(token_secret)
+    );
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(key.as_bytes()).expect("HMAC accepts keys of any length");
     mac.update(base.as_bytes());
     STANDARD.encode(mac.finalize().into_bytes())
 }
 
 /// The `Authorization` header a TBA client sends for `method url`.
-pub fn tba_authorization_header(method: &str, url: &str, creds: &TbaCredentials, nonce: &str, timestamp: u64) -> String {
+pub fn tba_authorization_header(
+    method: &str,
+    url: &str,
+    creds: &TbaCredentials,
+    nonce: &str,
+    timestamp: u64,
+) -> String {
     let timestamp = timestamp.to_string();
     let oauth = [
         ("oauth_consumer_key", creds.consumer_key.as_str()),
@@ -132,10 +169,24 @@ pub fn tba_authorization_header(method: &str, url: &str, creds: &TbaCredentials,
     ];
     // An unparsable URL still yields a header; the server will refuse its signature.
     let (base, mut params) = split_url(url).unwrap_or_else(|_| (url.to_owned(), Vec::new()));
-    params.extend(oauth.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
-    let sig = signature(method, &base, &params, &creds.consumer_secret, &creds.token_secret);
+    params.extend(
+        oauth
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
+    let sig = signature(
+        method,
+        &base,
+        &params,
+        &creds.consumer_secret,
+        &creds.token_secret,
+    );
     let mut parts = vec![format!("realm=\"{}\"", percent_encode(&creds.account))];
-    parts.extend(oauth.iter().map(|(k, v)| format!("{k}=\"{}\"", percent_encode(v))));
+    parts.extend(
+        oauth
+            .iter()
+            .map(|(k, v)| format!("{k}=\"{}\"", percent_encode(v))),
+    );
     parts.push(format!("oauth_signature=\"{}\"", percent_encode(&sig)));
     format!("OAuth {}", parts.join(", "))
 }
@@ -149,8 +200,14 @@ fn parse_header(header: &str) -> Result<Vec<(String, String)>, TbaError> {
         .ok_or_else(|| TbaError::Malformed("not an OAuth header".into()))?;
     let mut pairs: Vec<(String, String)> = Vec::new();
     for part in rest.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let (k, v) = part.split_once('=').ok_or_else(|| TbaError::Malformed(format!("{part:?} has no value")))?;
-        let v = v.trim().strip_prefix('"').and_then(|v| v.strip_suffix('"')).ok_or_else(|| TbaError::Malformed(format!("{k} is not quoted")))?;
+        let (k, v) = part
+            .split_once('=')
+            .ok_or_else(|| TbaError::Malformed(format!("{part:?} has no value")))?;
+        let v = v
+            .trim()
+            .strip_prefix('"')
+            .and_then(|v| v.strip_suffix('"'))
+            .ok_or_else(|| TbaError::Malformed(format!("{k} is not quoted")))?;
         let (k, v) = (percent_decode(k.trim(), false)?, percent_decode(v, false)?);
         if pairs.iter().any(|(seen, _)| *seen == k) {
             return Err(TbaError::Malformed(format!("{k} given twice")));
@@ -169,14 +226,23 @@ pub struct Verifier {
 
 impl Verifier {
     pub fn new(creds: TbaCredentials) -> Self {
-        Self { creds, nonces: Mutex::new(HashMap::new()) }
+        Self {
+            creds,
+            nonces: Mutex::new(HashMap::new()),
+        }
     }
 
     /// Verifies `header` for a request to `url` (as the client addressed it) at `now` (Unix secs).
     pub fn verify(&self, method: &str, url: &str, header: &str, now: u64) -> Result<(), TbaError> {
         let pairs = parse_header(header)?;
-        let get = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
-        let need = |name: &str| get(name).ok_or_else(|| TbaError::Malformed(format!("{name} missing")));
+        let get = |name: &str| {
+            pairs
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+        };
+        let need =
+            |name: &str| get(name).ok_or_else(|| TbaError::Malformed(format!("{name} missing")));
         let method_name = need("oauth_signature_method")?;
         if method_name != "HMAC-SHA256" {
             return Err(TbaError::SignatureMethod(method_name.to_owned()));
@@ -187,25 +253,47 @@ impl Verifier {
         if let Some(realm) = get("realm").filter(|r| *r != self.creds.account) {
             return Err(TbaError::Realm(realm.to_owned()));
         }
-        if need("oauth_consumer_key")? != self.creds.consumer_key || need("oauth_token")? != self.creds.token_id {
+        if need("oauth_consumer_key")? != self.creds.consumer_key
+            || need("oauth_token")? != self.creds.token_id
+        {
             return Err(TbaError::UnknownCredentials);
         }
         let nonce = need("oauth_nonce")?;
-        let timestamp: u64 = need("oauth_timestamp")?.parse().map_err(|_| TbaError::Malformed("oauth_timestamp is not a number".into()))?;
+        let timestamp: u64 = need("oauth_timestamp")?
+            .parse()
+            .map_err(|_| TbaError::Malformed("oauth_timestamp is not a number".into()))?;
         if now.abs_diff(timestamp) > WINDOW_SECS {
             return Err(TbaError::Stale);
         }
-        let given = STANDARD.decode(need("oauth_signature")?).map_err(|_| TbaError::BadSignature)?;
+        let given = STANDARD
+            .decode(need("oauth_signature")?)
+            .map_err(|_| TbaError::BadSignature)?;
         let (base, mut params) = split_url(url)?;
-        params.extend(pairs.iter().filter(|(k, _)| k.starts_with("oauth_") && k != "oauth_signature").cloned());
-        let expected = STANDARD.decode(signature(method, &base, &params, &self.creds.consumer_secret, &self.creds.token_secret)).map_err(|_| TbaError::BadSignature)?;
+        params.extend(
+            pairs
+                .iter()
+                .filter(|(k, _)| k.starts_with("oauth_") && k != "oauth_signature")
+                .cloned(),
+        );
+        let expected = STANDARD
+            .decode(signature(
+                method,
+                &base,
+                &params,
+                &self.creds.consumer_secret,
+                &self.creds.token_secret,
+            ))
+            .map_err(|_| TbaError::BadSignature)?;
         if !constant_time_eq(&given, &expected) {
             return Err(TbaError::BadSignature);
         }
         // Only a correctly signed request consumes its nonce, so forgeries cannot burn nonces.
         let mut nonces = self.nonces.lock().expect("nonce lock");
         nonces.retain(|_, ts| now.abs_diff(*ts) <= WINDOW_SECS);
-        if nonces.insert(format!("{}:{nonce}", self.creds.token_id), timestamp).is_some() {
+        if nonces
+            .insert(format!("{}:{nonce}", self.creds.token_id), timestamp)
+            .is_some()
+        {
             return Err(TbaError::ReusedNonce);
         }
         Ok(())
@@ -239,8 +327,16 @@ mod tests {
     #[test]
     fn signature_matches_independent_vector() {
         let header = tba_authorization_header("POST", URL, &creds(), "n0nce/1", 1_508_242_306);
-        assert!(header.contains("oauth_signature=\"eAh3N8PA8kHx%2FopF91LsVxT%2BDHQvOE%2FiKVhBUY2Ir6o%3D\""), "{header}");
-        assert!(header.starts_with("OAuth realm=\"1234567\", oauth_consumer_key=\"ck-abc\""), "{header}");
+        assert!(
+            header.contains(
+                "oauth_signature=\"eAh3N8PA8kHx%2FopF91LsVxT%2BDHQvOE%2FiKVhBUY2Ir6o%3D\""
+            ),
+            "{header}"
+        );
+        assert!(
+            header.starts_with("OAuth realm=\"1234567\", oauth_consumer_key=\"ck-abc\""),
+            "{header}"
+        );
         assert!(header.contains("oauth_nonce=\"n0nce%2F1\""), "{header}");
     }
 
@@ -249,23 +345,59 @@ mod tests {
         let v = Verifier::new(creds());
         let header = tba_authorization_header("GET", URL, &creds(), "nonce-1", 1_000_000);
         // Host case and an explicit default port do not change the base string.
-        v.verify("GET", &URL.replace("1234567.suitetalk", "1234567.SuiteTalk").replace(".com/", ".com:443/"), &header, 1_000_010).unwrap();
-        assert_eq!(v.verify("GET", URL, &header, 1_000_020), Err(TbaError::ReusedNonce));
+        v.verify(
+            "GET",
+            &URL.replace("1234567.suitetalk", "1234567.SuiteTalk")
+                .replace(".com/", ".com:443/"),
+            &header,
+            1_000_010,
+        )
+        .unwrap();
+        assert_eq!(
+            v.verify("GET", URL, &header, 1_000_020),
+            Err(TbaError::ReusedNonce)
+        );
     }
 
     #[test]
     fn tampering_is_refused() {
         let v = Verifier::new(creds());
         let header = tba_authorization_header("GET", URL, &creds(), "nonce-2", 1_000_000);
-        assert_eq!(v.verify("POST", URL, &header, 1_000_000), Err(TbaError::BadSignature));
-        assert_eq!(v.verify("GET", &URL.replace("limit=10", "limit=11"), &header, 1_000_000), Err(TbaError::BadSignature));
-        assert_eq!(v.verify("GET", URL, &header, 1_000_000 + WINDOW_SECS + 1), Err(TbaError::Stale));
-        let other = TbaCredentials { token_secret: "wrong".into(), ..creds() };
+        assert_eq!(
+            v.verify("POST", URL, &header, 1_000_000),
+            Err(TbaError::BadSignature)
+        );
+        assert_eq!(
+            v.verify(
+                "GET",
+                &URL.replace("limit=10", "limit=11"),
+                &header,
+                1_000_000
+            ),
+            Err(TbaError::BadSignature)
+        );
+        assert_eq!(
+            v.verify("GET", URL, &header, 1_000_000 + WINDOW_SECS + 1),
+            Err(TbaError::Stale)
+        );
+        let other = TbaCredentials {
+            token_secret: "wrong".into(),
+            ..creds()
+        };
         let forged = tba_authorization_header("GET", URL, &other, "nonce-3", 1_000_000);
-        assert_eq!(v.verify("GET", URL, &forged, 1_000_000), Err(TbaError::BadSignature));
+        assert_eq!(
+            v.verify("GET", URL, &forged, 1_000_000),
+            Err(TbaError::BadSignature)
+        );
         let sha1 = header.replace("HMAC-SHA256", "HMAC-SHA1");
-        assert!(matches!(v.verify("GET", URL, &sha1, 1_000_000), Err(TbaError::SignatureMethod(_))));
-        assert!(matches!(v.verify("GET", URL, "Basic dXNlcjpwYXNz", 1_000_000), Err(TbaError::Malformed(_))));
+        assert!(matches!(
+            v.verify("GET", URL, &sha1, 1_000_000),
+            Err(TbaError::SignatureMethod(_))
+        ));
+        assert!(matches!(
+            v.verify("GET", URL, "Basic dXNlcjpwYXNz", 1_000_000),
+            Err(TbaError::Malformed(_))
+        ));
         // The untampered header still passes: the refusals above consumed no nonce.
         v.verify("GET", URL, &header, 1_000_000).unwrap();
     }

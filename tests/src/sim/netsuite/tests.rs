@@ -22,7 +22,11 @@ impl Harness {
     }
 
     async fn with(config: NetSuiteSimConfig) -> Self {
-        Self { sim: NetSuiteSim::start(config).await.unwrap(), http: reqwest::Client::new(), nonce: AtomicU64::new(0) }
+        Self {
+            sim: NetSuiteSim::start(config).await.unwrap(),
+            http: reqwest::Client::new(),
+            nonce: AtomicU64::new(0),
+        }
     }
 
     fn url(&self, path: &str) -> String {
@@ -31,8 +35,17 @@ impl Harness {
 
     fn auth(&self, method: &Method, url: &str) -> String {
         let nonce = format!("nonce-{}", self.nonce.fetch_add(1, Ordering::Relaxed));
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
-        tba_authorization_header(method.as_str(), url, &self.sim.tba_credentials(), &nonce, now)
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        tba_authorization_header(
+            method.as_str(),
+            url,
+            &self.sim.tba_credentials(),
+            &nonce,
+            now,
+        )
     }
 
     /// A TBA-signed request to `/services/rest/<path>`.
@@ -49,7 +62,11 @@ impl Harness {
     }
 
     async fn upsert(&self, path: &str, body: Value) -> Response {
-        self.req(Method::PUT, path).json(&body).send().await.unwrap()
+        self.req(Method::PUT, path)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
     }
 
     fn set_faults(&self, faults: Faults) {
@@ -58,7 +75,12 @@ impl Harness {
 }
 
 fn location(resp: &Response) -> String {
-    resp.headers().get(LOCATION).expect("Location header").to_str().unwrap().to_owned()
+    resp.headers()
+        .get(LOCATION)
+        .expect("Location header")
+        .to_str()
+        .unwrap()
+        .to_owned()
 }
 
 /// Status and the first `o:errorDetails` entry.
@@ -76,25 +98,102 @@ fn customer(name: &str) -> Value {
 #[tokio::test]
 async fn tba_and_bearer_logins_are_verified() {
     let h = Harness::start().await;
-    let ok = h.req(Method::GET, "record/v1/customer").send().await.unwrap();
+    let ok = h
+        .req(Method::GET, "record/v1/customer")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(ok.status(), StatusCode::OK);
 
     let url = h.url("record/v1/customer");
     let replayed = h.auth(&Method::GET, &url);
-    assert_eq!(h.http.get(&url).header(AUTHORIZATION, &replayed).send().await.unwrap().status(), StatusCode::OK);
-    let (status, detail) = error(h.http.get(&url).header(AUTHORIZATION, &replayed).send().await.unwrap()).await;
-    assert_eq!((status, detail["o:errorCode"].as_str()), (StatusCode::UNAUTHORIZED, Some("INVALID_LOGIN")), "reused nonce");
+    assert_eq!(
+        h.http
+            .get(&url)
+            .header(AUTHORIZATION, &replayed)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    let (status, detail) = error(
+        h.http
+            .get(&url)
+            .header(AUTHORIZATION, &replayed)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, detail["o:errorCode"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("INVALID_LOGIN")),
+        "reused nonce"
+    );
     assert_eq!(detail["detail"], INVALID_LOGIN_DETAIL);
 
-    let wrong = TbaCredentials { token_secret: "guess".into(), ..h.sim.tba_credentials() };
-    let forged = tba_authorization_header("GET", &url, &wrong, "fresh-nonce", SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs());
-    assert_eq!(h.http.get(&url).header(AUTHORIZATION, forged).send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    let wrong = TbaCredentials {
+        token_secret: "guess".into(),
+        ..h.sim.tba_credentials()
+    };
+    let forged = tba_authorization_header(
+        "GET",
+        &url,
+        &wrong,
+        "fresh-nonce",
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs(),
+    );
+    assert_eq!(
+        h.http
+            .get(&url)
+            .header(AUTHORIZATION, forged)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
     let signed_for_other_path = h.auth(&Method::GET, &h.url("record/v1/subscription"));
-    assert_eq!(h.http.get(&url).header(AUTHORIZATION, signed_for_other_path).send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(h.http.get(&url).send().await.unwrap().status(), StatusCode::UNAUTHORIZED, "no header");
+    assert_eq!(
+        h.http
+            .get(&url)
+            .header(AUTHORIZATION, signed_for_other_path)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        h.http.get(&url).send().await.unwrap().status(),
+        StatusCode::UNAUTHORIZED,
+        "no header"
+    );
 
-    assert_eq!(h.http.get(&url).bearer_auth("sim-bearer-token").send().await.unwrap().status(), StatusCode::OK);
-    assert_eq!(h.http.get(&url).bearer_auth("other").send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        h.http
+            .get(&url)
+            .bearer_auth("sim-bearer-token")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        h.http
+            .get(&url)
+            .bearer_auth("other")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
     assert_eq!(h.sim.stats().auth_failures, 5);
 }
 
@@ -103,7 +202,12 @@ async fn create_answers_204_with_location_of_the_new_record() {
     let h = Harness::start().await;
     let mut body = customer("Acme");
     body["externalId"] = json!("cus_1");
-    let resp = h.req(Method::POST, "record/v1/Customer").json(&body).send().await.unwrap();
+    let resp = h
+        .req(Method::POST, "record/v1/Customer")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), StatusCode::NO_CONTENT);
     let loc = location(&resp);
     let prefix = format!("{}/services/rest/record/v1/customer/", h.sim.base_url());
@@ -119,32 +223,73 @@ async fn create_answers_204_with_location_of_the_new_record() {
     assert_eq!(h.get("record/v1/customer/eid:cus_1").await["id"], id);
 
     // A second create with the same external id is refused, not duplicated.
-    let (status, detail) = error(h.req(Method::POST, "record/v1/customer").json(&body).send().await.unwrap()).await;
-    assert_eq!((status, detail["o:errorCode"].as_str()), (StatusCode::BAD_REQUEST, Some("USER_ERROR")));
+    let (status, detail) = error(
+        h.req(Method::POST, "record/v1/customer")
+            .json(&body)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, detail["o:errorCode"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("USER_ERROR"))
+    );
     assert_eq!(h.sim.records("customer").len(), 1);
 
-    let (status, detail) = error(h.req(Method::GET, "record/v1/customer/eid:nobody").send().await.unwrap()).await;
-    assert_eq!((status, detail["o:errorCode"].as_str()), (StatusCode::NOT_FOUND, Some("NONEXISTENT_ID")));
+    let (status, detail) = error(
+        h.req(Method::GET, "record/v1/customer/eid:nobody")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, detail["o:errorCode"].as_str()),
+        (StatusCode::NOT_FOUND, Some("NONEXISTENT_ID"))
+    );
 }
 
 #[tokio::test]
 async fn eid_upsert_creates_then_updates_one_record() {
     let h = Harness::start().await;
-    let first = h.upsert("record/v1/customer/eid:cus_7", customer("Acme")).await;
+    let first = h
+        .upsert("record/v1/customer/eid:cus_7", customer("Acme"))
+        .await;
     assert_eq!(first.status(), StatusCode::NO_CONTENT);
-    let second = h.upsert("record/v1/customer/eid:cus_7", json!({"email": "new@example.com"})).await;
+    let second = h
+        .upsert(
+            "record/v1/customer/eid:cus_7",
+            json!({"email": "new@example.com"}),
+        )
+        .await;
     assert_eq!(second.status(), StatusCode::NO_CONTENT);
     assert_eq!(location(&first), location(&second));
 
     let rec = h.sim.record("customer", "cus_7").unwrap();
-    assert_eq!((rec["email"].as_str(), rec["companyName"].as_str()), (Some("new@example.com"), Some("Acme")));
+    assert_eq!(
+        (rec["email"].as_str(), rec["companyName"].as_str()),
+        (Some("new@example.com"), Some("Acme"))
+    );
     assert_eq!(h.sim.records("customer").len(), 1);
     // Repeating the same upsert changes nothing and is not a business write.
-    assert_eq!(h.upsert("record/v1/customer/eid:cus_7", json!({"email": "new@example.com"})).await.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        h.upsert(
+            "record/v1/customer/eid:cus_7",
+            json!({"email": "new@example.com"})
+        )
+        .await
+        .status(),
+        StatusCode::NO_CONTENT
+    );
     let actions: Vec<WriteAction> = h.sim.applied_writes().iter().map(|w| w.action).collect();
     assert_eq!(actions, [WriteAction::Create, WriteAction::Update]);
 
-    let delete = h.req(Method::DELETE, "record/v1/customer/eid:cus_7").send().await.unwrap();
+    let delete = h
+        .req(Method::DELETE, "record/v1/customer/eid:cus_7")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(delete.status(), StatusCode::NO_CONTENT);
     assert!(h.sim.record("customer", "cus_7").is_none());
 }
@@ -157,131 +302,363 @@ async fn subscription_needs_an_existing_customer() {
         "startDate": "2026-01-15", "billingFrequency": "MONTHLY", "custrecord_jn_status": "incomplete",
         "subscriptionLine": {"items": [{"lineNumber": 1, "item": {"externalId": "price_1"}, "quantity": 2, "rate": 20.0, "custcol_jn_unit_amount": 2000}]},
     });
-    let (status, detail) = error(h.upsert("record/v1/subscription/eid:sub_1", sub.clone()).await).await;
-    assert_eq!((status, detail["o:errorCode"].as_str(), detail["o:errorPath"].as_str()), (StatusCode::BAD_REQUEST, Some("INVALID_CONTENT"), Some("customer")));
-    assert!(h.sim.records("customer").is_empty(), "no customer is invented");
+    let (status, detail) = error(
+        h.upsert("record/v1/subscription/eid:sub_1", sub.clone())
+            .await,
+    )
+    .await;
+    assert_eq!(
+        (
+            status,
+            detail["o:errorCode"].as_str(),
+            detail["o:errorPath"].as_str()
+        ),
+        (
+            StatusCode::BAD_REQUEST,
+            Some("INVALID_CONTENT"),
+            Some("customer")
+        )
+    );
+    assert!(
+        h.sim.records("customer").is_empty(),
+        "no customer is invented"
+    );
     assert!(h.sim.applied_writes().is_empty());
 
-    assert_eq!(h.upsert("record/v1/customer/eid:cus_9", customer("Nine")).await.status(), StatusCode::NO_CONTENT);
-    assert_eq!(h.upsert("record/v1/subscription/eid:sub_1", sub).await.status(), StatusCode::NO_CONTENT);
-    let rec = h.get("record/v1/subscription/eid:sub_1?expandSubResources=true").await;
+    assert_eq!(
+        h.upsert("record/v1/customer/eid:cus_9", customer("Nine"))
+            .await
+            .status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        h.upsert("record/v1/subscription/eid:sub_1", sub)
+            .await
+            .status(),
+        StatusCode::NO_CONTENT
+    );
+    let rec = h
+        .get("record/v1/subscription/eid:sub_1?expandSubResources=true")
+        .await;
     let customer_id = h.sim.record("customer", "cus_9").unwrap()["id"].clone();
     assert_eq!(rec["customer"]["id"], customer_id);
-    assert_eq!((rec["customer"]["externalId"].as_str(), rec["customer"]["refName"].as_str()), (Some("cus_9"), Some("Nine")));
-    assert_eq!((rec["status"]["id"].as_str(), rec["status"]["refName"].as_str()), (Some("PENDING_ACTIVATION"), Some("Pending Activation")));
+    assert_eq!(
+        (
+            rec["customer"]["externalId"].as_str(),
+            rec["customer"]["refName"].as_str()
+        ),
+        (Some("cus_9"), Some("Nine"))
+    );
+    assert_eq!(
+        (
+            rec["status"]["id"].as_str(),
+            rec["status"]["refName"].as_str()
+        ),
+        (Some("PENDING_ACTIVATION"), Some("Pending Activation"))
+    );
     let line = &rec["subscriptionLine"]["items"][0];
-    assert_eq!((line["item"]["externalId"].as_str(), line["custcol_jn_unit_amount"].as_i64()), (Some("price_1"), Some(2000)));
+    assert_eq!(
+        (
+            line["item"]["externalId"].as_str(),
+            line["custcol_jn_unit_amount"].as_i64()
+        ),
+        (Some("price_1"), Some(2000))
+    );
     // Without expandSubResources a sublist is only a link, as in NetSuite.
     let collapsed = h.get("record/v1/subscription/eid:sub_1").await;
     assert!(collapsed["subscriptionLine"].get("items").is_none());
 
-    let (status, detail) = error(h.req(Method::DELETE, "record/v1/customer/eid:cus_9").send().await.unwrap()).await;
-    assert_eq!((status, detail["o:errorCode"].as_str()), (StatusCode::BAD_REQUEST, Some("USER_ERROR")), "customer has a subscription");
+    let (status, detail) = error(
+        h.req(Method::DELETE, "record/v1/customer/eid:cus_9")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, detail["o:errorCode"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("USER_ERROR")),
+        "customer has a subscription"
+    );
 }
 
 #[tokio::test]
 async fn unknown_fields_are_refused_only_under_strict_validation() {
     let h = Harness::start().await;
-    let body = json!({"companyName": "Acme", "nickname": "A", "custentity_jn_metadata": "{\"k\":1}"});
-    let strict = h.req(Method::PUT, "record/v1/customer/eid:cus_2").header("X-NetSuite-PropertyNameValidation", "error").json(&body).send().await.unwrap();
+    let body =
+        json!({"companyName": "Acme", "nickname": "A", "custentity_jn_metadata": "{\"k\":1}"});
+    let strict = h
+        .req(Method::PUT, "record/v1/customer/eid:cus_2")
+        .header("X-NetSuite-PropertyNameValidation", "error")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     let (status, detail) = error(strict).await;
-    assert_eq!((status, detail["o:errorCode"].as_str(), detail["o:errorPath"].as_str()), (StatusCode::BAD_REQUEST, Some("NONEXISTENT_FIELD"), Some("nickname")));
+    assert_eq!(
+        (
+            status,
+            detail["o:errorCode"].as_str(),
+            detail["o:errorPath"].as_str()
+        ),
+        (
+            StatusCode::BAD_REQUEST,
+            Some("NONEXISTENT_FIELD"),
+            Some("nickname")
+        )
+    );
 
-    assert_eq!(h.upsert("record/v1/customer/eid:cus_2", body).await.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        h.upsert("record/v1/customer/eid:cus_2", body)
+            .await
+            .status(),
+        StatusCode::NO_CONTENT
+    );
     let rec = h.sim.record("customer", "cus_2").unwrap();
-    assert!(rec.get("nickname").is_none(), "ignored, as NetSuite does without the header");
+    assert!(
+        rec.get("nickname").is_none(),
+        "ignored, as NetSuite does without the header"
+    );
     assert_eq!(rec["custentity_jn_metadata"], "{\"k\":1}");
 
-    let (status, detail) = error(h.upsert("record/v1/customer/eid:cus_2", json!({"isInactive": "yes"})).await).await;
-    assert_eq!((status, detail["o:errorPath"].as_str()), (StatusCode::BAD_REQUEST, Some("isInactive")));
+    let (status, detail) = error(
+        h.upsert("record/v1/customer/eid:cus_2", json!({"isInactive": "yes"}))
+            .await,
+    )
+    .await;
+    assert_eq!(
+        (status, detail["o:errorPath"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("isInactive"))
+    );
 }
 
 #[tokio::test]
 async fn collections_page_with_links_and_refuse_misaligned_offsets() {
     let h = Harness::start().await;
     for i in 0..5 {
-        assert_eq!(h.upsert(&format!("record/v1/customer/eid:cus_{i}"), customer("C")).await.status(), StatusCode::NO_CONTENT);
+        assert_eq!(
+            h.upsert(&format!("record/v1/customer/eid:cus_{i}"), customer("C"))
+                .await
+                .status(),
+            StatusCode::NO_CONTENT
+        );
     }
     let page = h.get("record/v1/customer?limit=2&offset=2").await;
-    assert_eq!((page["count"].as_u64(), page["totalResults"].as_u64(), page["offset"].as_u64(), page["hasMore"].as_bool()), (Some(2), Some(5), Some(2), Some(true)));
-    let rels: Vec<(&str, &str)> = page["links"].as_array().unwrap().iter().map(|l| (l["rel"].as_str().unwrap(), l["href"].as_str().unwrap())).collect();
-    let href = |o: u32| format!("{}/services/rest/record/v1/customer?limit=2&offset={o}", h.sim.base_url());
-    assert_eq!(rels.iter().map(|(r, h)| (*r, (*h).to_owned())).collect::<Vec<_>>(), [("previous", href(0)), ("next", href(4)), ("last", href(4)), ("self", href(2))]);
+    assert_eq!(
+        (
+            page["count"].as_u64(),
+            page["totalResults"].as_u64(),
+            page["offset"].as_u64(),
+            page["hasMore"].as_bool()
+        ),
+        (Some(2), Some(5), Some(2), Some(true))
+    );
+    let rels: Vec<(&str, &str)> = page["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| (l["rel"].as_str().unwrap(), l["href"].as_str().unwrap()))
+        .collect();
+    let href = |o: u32| {
+        format!(
+            "{}/services/rest/record/v1/customer?limit=2&offset={o}",
+            h.sim.base_url()
+        )
+    };
+    assert_eq!(
+        rels.iter()
+            .map(|(r, h)| (*r, (*h).to_owned()))
+            .collect::<Vec<_>>(),
+        [
+            ("previous", href(0)),
+            ("next", href(4)),
+            ("last", href(4)),
+            ("self", href(2))
+        ]
+    );
     let item = &page["items"][0];
-    assert_eq!(item.as_object().unwrap().len(), 2, "items hold only id and links: {item}");
-    assert_eq!(item["links"][0]["href"], format!("{}/services/rest/record/v1/customer/{}", h.sim.base_url(), item["id"].as_str().unwrap()));
+    assert_eq!(
+        item.as_object().unwrap().len(),
+        2,
+        "items hold only id and links: {item}"
+    );
+    assert_eq!(
+        item["links"][0]["href"],
+        format!(
+            "{}/services/rest/record/v1/customer/{}",
+            h.sim.base_url(),
+            item["id"].as_str().unwrap()
+        )
+    );
 
     let last = h.get("record/v1/customer?limit=2&offset=4").await;
-    assert_eq!((last["count"].as_u64(), last["hasMore"].as_bool()), (Some(1), Some(false)));
-    let filtered = h.get("record/v1/customer?q=externalId%20IS%20%22cus_3%22").await;
+    assert_eq!(
+        (last["count"].as_u64(), last["hasMore"].as_bool()),
+        (Some(1), Some(false))
+    );
+    let filtered = h
+        .get("record/v1/customer?q=externalId%20IS%20%22cus_3%22")
+        .await;
     assert_eq!(filtered["totalResults"], 1);
 
     for bad in ["limit=2&offset=3", "limit=1001", "limit=0"] {
-        let (status, detail) = error(h.req(Method::GET, &format!("record/v1/customer?{bad}")).send().await.unwrap()).await;
-        assert_eq!((status, detail["o:errorCode"].as_str()), (StatusCode::BAD_REQUEST, Some("INVALID_PARAMETER")), "{bad}");
+        let (status, detail) = error(
+            h.req(Method::GET, &format!("record/v1/customer?{bad}"))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(
+            (status, detail["o:errorCode"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("INVALID_PARAMETER")),
+            "{bad}"
+        );
     }
 }
 
 #[tokio::test]
 async fn async_write_runs_as_a_job_and_replays_its_result() {
     let h = Harness::start().await;
-    h.set_faults(Faults { async_pending_ms: 3_600_000, ..Faults::default() });
-    let resp = h.req(Method::PUT, "record/v1/customer/eid:cus_a").header("Prefer", "respond-async").json(&customer("Async")).send().await.unwrap();
+    h.set_faults(Faults {
+        async_pending_ms: 3_600_000,
+        ..Faults::default()
+    });
+    let resp = h
+        .req(Method::PUT, "record/v1/customer/eid:cus_a")
+        .header("Prefer", "respond-async")
+        .json(&customer("Async"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), StatusCode::ACCEPTED);
     assert_eq!(resp.headers()["preference-applied"], "respond-async");
     let job_path = location(&resp);
-    let job_path = job_path.strip_prefix("/services/rest/").expect("relative job location");
+    let job_path = job_path
+        .strip_prefix("/services/rest/")
+        .expect("relative job location");
 
     let job = h.get(job_path).await;
-    assert_eq!((job["progress"].as_str(), job["completed"].as_bool()), (Some("pending"), Some(false)));
-    assert!(h.sim.record("customer", "cus_a").is_none(), "not applied while pending");
+    assert_eq!(
+        (job["progress"].as_str(), job["completed"].as_bool()),
+        (Some("pending"), Some(false))
+    );
+    assert!(
+        h.sim.record("customer", "cus_a").is_none(),
+        "not applied while pending"
+    );
 
     h.set_faults(Faults::default());
     let job = h.get(job_path).await;
-    assert_eq!((job["progress"].as_str(), job["completed"].as_bool()), (Some("succeeded"), Some(true)));
+    assert_eq!(
+        (job["progress"].as_str(), job["completed"].as_bool()),
+        (Some("succeeded"), Some(true))
+    );
     let tasks = h.get(&format!("{job_path}/task")).await;
-    let task_href = tasks["items"][0]["links"][0]["href"].as_str().unwrap().to_owned();
+    let task_href = tasks["items"][0]["links"][0]["href"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let task_path = task_href.strip_prefix(&h.url("")).unwrap();
     let task = h.get(task_path).await;
     assert_eq!(task["progress"], "succeeded");
-    let related = task["links"].as_array().unwrap().iter().find(|l| l["rel"] == "related").expect("result link");
-    let result = h.req(Method::GET, related["href"].as_str().unwrap().strip_prefix(&h.url("")).unwrap()).send().await.unwrap();
+    let related = task["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["rel"] == "related")
+        .expect("result link");
+    let result = h
+        .req(
+            Method::GET,
+            related["href"]
+                .as_str()
+                .unwrap()
+                .strip_prefix(&h.url(""))
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
     assert_eq!(result.status(), StatusCode::NO_CONTENT);
-    let rec = h.sim.record("customer", "cus_a").expect("applied when settled");
+    let rec = h
+        .sim
+        .record("customer", "cus_a")
+        .expect("applied when settled");
     assert_eq!(location(&result), rec["links"][0]["href"].as_str().unwrap());
 }
 
 #[tokio::test]
 async fn duplicate_idempotency_key_is_refused_and_applied_once() {
     let h = Harness::start().await;
-    let send = |name: &str| h.req(Method::PUT, "record/v1/customer/eid:cus_i").header("Prefer", "respond-async").header("X-NetSuite-Idempotency-Key", "key-1").json(&customer(name)).send();
+    let send = |name: &str| {
+        h.req(Method::PUT, "record/v1/customer/eid:cus_i")
+            .header("Prefer", "respond-async")
+            .header("X-NetSuite-Idempotency-Key", "key-1")
+            .json(&customer(name))
+            .send()
+    };
     let first = send("First").await.unwrap();
     assert_eq!(first.status(), StatusCode::ACCEPTED);
     let job = location(&first);
-    assert_eq!(h.get(job.strip_prefix("/services/rest/").unwrap()).await["progress"], "succeeded");
+    assert_eq!(
+        h.get(job.strip_prefix("/services/rest/").unwrap()).await["progress"],
+        "succeeded"
+    );
 
     let again = send("Second").await.unwrap();
     assert_eq!(location(&again), job);
     assert_eq!(again.headers()["preference-applied"], "respond-async");
     let body: Value = again.json().await.unwrap();
     assert_eq!(body["status"], 400);
-    assert_eq!((body["title"].as_str(), body["o:errorDetails"][0]["o:errorCode"].as_str()), (Some("Conflict"), Some("IDEMPOTENCY_ERROR")));
+    assert_eq!(
+        (
+            body["title"].as_str(),
+            body["o:errorDetails"][0]["o:errorCode"].as_str()
+        ),
+        (Some("Conflict"), Some("IDEMPOTENCY_ERROR"))
+    );
 
     let writes = h.sim.applied_writes();
     assert_eq!(writes.len(), 1);
-    assert_eq!((writes[0].idempotency_key.as_deref(), writes[0].job_id.is_some()), (Some("key-1"), true));
-    assert_eq!(h.sim.record("customer", "cus_i").unwrap()["companyName"], "First");
+    assert_eq!(
+        (
+            writes[0].idempotency_key.as_deref(),
+            writes[0].job_id.is_some()
+        ),
+        (Some("key-1"), true)
+    );
+    assert_eq!(
+        h.sim.record("customer", "cus_i").unwrap()["companyName"],
+        "First"
+    );
     assert_eq!(h.sim.jobs().len(), 1);
 }
 
 #[tokio::test]
 async fn silent_drop_answers_success_but_changes_nothing() {
     let h = Harness::start().await;
-    assert_eq!(h.upsert("record/v1/customer/eid:cus_s", customer("Kept")).await.status(), StatusCode::NO_CONTENT);
-    h.set_faults(Faults { silent_drop_rate: 1.0, ..Faults::default() });
-    let resp = h.req(Method::PATCH, "record/v1/customer/eid:cus_s").json(&json!({"companyName": "Lost"})).send().await.unwrap();
+    assert_eq!(
+        h.upsert("record/v1/customer/eid:cus_s", customer("Kept"))
+            .await
+            .status(),
+        StatusCode::NO_CONTENT
+    );
+    h.set_faults(Faults {
+        silent_drop_rate: 1.0,
+        ..Faults::default()
+    });
+    let resp = h
+        .req(Method::PATCH, "record/v1/customer/eid:cus_s")
+        .json(&json!({"companyName": "Lost"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), StatusCode::NO_CONTENT);
-    assert_eq!(h.sim.record("customer", "cus_s").unwrap()["companyName"], "Kept");
+    assert_eq!(
+        h.sim.record("customer", "cus_s").unwrap()["companyName"],
+        "Kept"
+    );
     assert_eq!(h.sim.applied_writes().len(), 1);
     assert_eq!(h.sim.stats().silent_drops, 1);
 }
@@ -289,10 +666,23 @@ async fn silent_drop_answers_success_but_changes_nothing() {
 #[tokio::test]
 async fn error_after_write_applies_then_fails() {
     let h = Harness::start().await;
-    h.set_faults(Faults { error_after_write_rate: 1.0, ..Faults::default() });
-    let (status, detail) = error(h.upsert("record/v1/customer/eid:cus_e", customer("Applied")).await).await;
-    assert_eq!((status, detail["o:errorCode"].as_str()), (StatusCode::INTERNAL_SERVER_ERROR, Some("UNEXPECTED_ERROR")));
-    assert_eq!(h.sim.record("customer", "cus_e").unwrap()["companyName"], "Applied");
+    h.set_faults(Faults {
+        error_after_write_rate: 1.0,
+        ..Faults::default()
+    });
+    let (status, detail) = error(
+        h.upsert("record/v1/customer/eid:cus_e", customer("Applied"))
+            .await,
+    )
+    .await;
+    assert_eq!(
+        (status, detail["o:errorCode"].as_str()),
+        (StatusCode::INTERNAL_SERVER_ERROR, Some("UNEXPECTED_ERROR"))
+    );
+    assert_eq!(
+        h.sim.record("customer", "cus_e").unwrap()["companyName"],
+        "Applied"
+    );
     assert_eq!(h.sim.applied_writes().len(), 1);
 }
 
@@ -300,41 +690,145 @@ async fn error_after_write_applies_then_fails() {
 async fn request_faults_and_control_api() {
     let h = Harness::start().await;
     let control = |path: &str| format!("{}/_sim/{path}", h.sim.base_url());
-    let set = h.http.put(control("faults")).json(&json!({"rate_limit_rate": 1.0, "retry_after_s": 7})).send().await.unwrap();
+    let set = h
+        .http
+        .put(control("faults"))
+        .json(&json!({"rate_limit_rate": 1.0, "retry_after_s": 7}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(set.status(), StatusCode::OK);
-    let limited = h.req(Method::GET, "record/v1/customer").send().await.unwrap();
+    let limited = h
+        .req(Method::GET, "record/v1/customer")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(limited.headers()["retry-after"], "7");
     assert_eq!(error(limited).await.0, StatusCode::TOO_MANY_REQUESTS);
 
-    h.http.put(control("faults")).json(&json!({"outage": true})).send().await.unwrap();
-    assert_eq!(h.req(Method::GET, "record/v1/customer").send().await.unwrap().status(), StatusCode::SERVICE_UNAVAILABLE);
-    let stats: Value = h.http.get(control("stats")).send().await.unwrap().json().await.unwrap();
-    assert_eq!((stats["stats"]["throttled"].as_u64(), stats["stats"]["outages"].as_u64()), (Some(1), Some(1)));
+    h.http
+        .put(control("faults"))
+        .json(&json!({"outage": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        h.req(Method::GET, "record/v1/customer")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    let stats: Value = h
+        .http
+        .get(control("stats"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            stats["stats"]["throttled"].as_u64(),
+            stats["stats"]["outages"].as_u64()
+        ),
+        (Some(1), Some(1))
+    );
 
-    h.http.put(control("faults")).json(&json!({"error_rate": 1.0})).send().await.unwrap();
-    assert_eq!(error(h.upsert("record/v1/customer/eid:cus_x", customer("X")).await).await.0, StatusCode::INTERNAL_SERVER_ERROR);
-    assert!(h.sim.record("customer", "cus_x").is_none(), "a plain 500 happens before anything is applied");
+    h.http
+        .put(control("faults"))
+        .json(&json!({"error_rate": 1.0}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error(
+            h.upsert("record/v1/customer/eid:cus_x", customer("X"))
+                .await
+        )
+        .await
+        .0,
+        StatusCode::INTERNAL_SERVER_ERROR
+    );
+    assert!(
+        h.sim.record("customer", "cus_x").is_none(),
+        "a plain 500 happens before anything is applied"
+    );
 
-    h.http.put(control("faults")).json(&json!({})).send().await.unwrap();
-    assert_eq!(h.upsert("record/v1/customer/eid:cus_x", customer("X")).await.status(), StatusCode::NO_CONTENT);
-    let rec: Value = h.http.get(control("records/customer/cus_x")).send().await.unwrap().json().await.unwrap();
+    h.http
+        .put(control("faults"))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        h.upsert("record/v1/customer/eid:cus_x", customer("X"))
+            .await
+            .status(),
+        StatusCode::NO_CONTENT
+    );
+    let rec: Value = h
+        .http
+        .get(control("records/customer/cus_x"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(rec["companyName"], "X");
-    let applied: Value = h.http.get(control("applied-writes")).send().await.unwrap().json().await.unwrap();
+    let applied: Value = h
+        .http
+        .get(control("applied-writes"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(applied["count"], 1);
-    let unknown_field = h.http.put(control("faults")).json(&json!({"no_such_fault": 1})).send().await.unwrap();
+    let unknown_field = h
+        .http
+        .put(control("faults"))
+        .json(&json!({"no_such_fault": 1}))
+        .send()
+        .await
+        .unwrap();
     assert!(unknown_field.status().is_client_error());
 }
 
 #[tokio::test]
 async fn concurrency_cap_answers_429() {
-    let h = Harness::with(NetSuiteSimConfig { max_concurrent: Some(1), ..NetSuiteSimConfig::default() }).await;
-    h.set_faults(Faults { timeout_rate: 1.0, hang_ms: 600_000, ..Faults::default() });
+    let h = Harness::with(NetSuiteSimConfig {
+        max_concurrent: Some(1),
+        ..NetSuiteSimConfig::default()
+    })
+    .await;
+    h.set_faults(Faults {
+        timeout_rate: 1.0,
+        hang_ms: 600_000,
+        ..Faults::default()
+    });
     let hanging = tokio::spawn(h.req(Method::GET, "record/v1/customer").send());
     // Wait (on state, not time) until the hanging request holds the only slot.
     while h.sim.stats().requests == 0 {
         tokio::task::yield_now().await;
     }
-    let (status, detail) = error(h.req(Method::GET, "record/v1/customer").send().await.unwrap()).await;
-    assert_eq!((status, detail["o:errorCode"].as_str()), (StatusCode::TOO_MANY_REQUESTS, Some("CONCURRENCY_LIMIT_EXCEEDED")));
+    let (status, detail) = error(
+        h.req(Method::GET, "record/v1/customer")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, detail["o:errorCode"].as_str()),
+        (
+            StatusCode::TOO_MANY_REQUESTS,
+            Some("CONCURRENCY_LIMIT_EXCEEDED")
+        )
+    );
     hanging.abort();
 }

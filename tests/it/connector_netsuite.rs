@@ -1,0 +1,1 @@
+//! NetSuite connector against the NetSuite simulator.

@@ -1,0 +1,1 @@
+//! Stripe connector against the Stripe simulator.

@@ -29,5 +29,5 @@ fn main() {
     table.push_str("];\n");
     std::fs::write(out.join("builtin_connectors.rs"), table).expect("writing builtin_connectors.rs");
 
-    guests::rerun_if_changed(&[root.join("connectors"), root.join("wit"), root.join("Cargo.toml"), root.join("Cargo.lock")]);
+    guests::rerun_if_changed(&[root.join("connectors"), root.join("wit"), root.join("runtime").join("migrations"), root.join("Cargo.toml"), root.join("Cargo.lock")]);
 }

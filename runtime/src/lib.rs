@@ -23,5 +23,7 @@ pub mod canonical;
 pub mod cli;
 pub mod config;
 pub mod host;
+pub mod pipeline;
+pub mod server;
 pub mod services;
 pub mod store;

@@ -1,6 +1,7 @@
 //! The `junction` command line: one module per command group, all plain clap derive.
 
 mod connector;
+mod pipeline;
 
 use std::process::ExitCode;
 
@@ -16,6 +17,12 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run pipelines: serve webhooks, plan, deliver and confirm until stopped.
+    Run(pipeline::RunArgs),
+    /// Check pipeline files; report every problem at once with file:line:col and a hint.
+    Validate(pipeline::ValidateArgs),
+    /// Print the JSON Schema of the pipeline format (for editors).
+    Schema,
     /// Inspect and exercise connector modules.
     #[command(subcommand)]
     Connector(connector::ConnectorCommand),
@@ -34,6 +41,9 @@ pub fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
+            Command::Run(args) => pipeline::run(args).await,
+            Command::Validate(args) => pipeline::validate(args).await,
+            Command::Schema => pipeline::schema(),
             Command::Connector(cmd) => connector::run(cmd).await,
         }
     });

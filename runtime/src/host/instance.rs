@@ -124,19 +124,19 @@ impl Connector {
 
     /// Verifies and decodes a webhook.
     pub async fn receive(&self, ctx: &CallContext, hook: kit::Webhook) -> Called<Vec<kit::Change>> {
-        let hook = bindings::webhook(hook);
-        let called = self.call(ctx, async |b: &Bindings, s: &mut Store<CallState>| b.junction_connector_source().call_receive(s, &hook).await).await;
-        map_result(called, |changes| validate_changes(changes.into_iter().map(bindings::change).collect()))
+        let called = self.call(ctx, Op::Receive(bindings::webhook(hook))).await;
+        map_result(called, |out| match out {
+            Out::Changes(changes) => validate_changes(changes.into_iter().map(bindings::change).collect()),
+            _ => Err(mixed_up()),
+        })
     }
 
     /// Reads changes since a cursor.
     pub async fn poll(&self, ctx: &CallContext, object: &str, cursor: Option<&str>, limit: u32) -> Called<kit::ChangePage> {
-        let called = self
-            .call(ctx, async |b: &Bindings, s: &mut Store<CallState>| {
-                b.junction_connector_source().call_poll(s, object, cursor, limit).await
-            })
-            .await;
-        map_result(called, |page| {
+        let op = Op::Poll { object: object.to_string(), cursor: cursor.map(str::to_string), limit };
+        let called = self.call(ctx, op).await;
+        map_result(called, |out| {
+            let Out::ChangePage(page) = out else { return Err(mixed_up()) };
             let page = bindings::change_page(page);
             let changes = validate_changes(page.changes)?;
             Ok(kit::ChangePage { changes, ..page })
@@ -149,21 +149,27 @@ impl Connector {
             let detail = format!("{} {}: {e}", write.object, write.key);
             return Called { result: Err(CallError::InvalidDocument { direction: "input", detail }), exchanges: vec![], logs_dropped: 0, elapsed: Duration::ZERO };
         }
-        let write = bindings::write(write);
-        let called = self.call(ctx, async |b: &Bindings, s: &mut Store<CallState>| b.junction_connector_sink().call_apply(s, &write).await).await;
-        map_result(called, |o| Ok(bindings::outcome(o)))
+        let called = self.call(ctx, Op::Apply(bindings::write(write))).await;
+        map_result(called, |out| match out {
+            Out::Outcome(o) => Ok(bindings::outcome(o)),
+            _ => Err(mixed_up()),
+        })
     }
 
     /// Asks for the state of an asynchronous job.
     pub async fn job_status(&self, ctx: &CallContext, job: &str) -> Called<kit::JobState> {
-        let called = self.call(ctx, async |b: &Bindings, s: &mut Store<CallState>| b.junction_connector_sink().call_job_status(s, job).await).await;
-        map_result(called, |state| Ok(bindings::job_state(state)))
+        let called = self.call(ctx, Op::JobStatus(job.to_string())).await;
+        map_result(called, |out| match out {
+            Out::JobState(state) => Ok(bindings::job_state(state)),
+            _ => Err(mixed_up()),
+        })
     }
 
     /// Reads one entity back as a canonical document.
     pub async fn fetch(&self, ctx: &CallContext, object: &str, key: &str) -> Called<Option<String>> {
-        let called = self.call(ctx, async |b: &Bindings, s: &mut Store<CallState>| b.junction_connector_sink().call_fetch(s, object, key).await).await;
-        map_result(called, |doc| {
+        let called = self.call(ctx, Op::Fetch { object: object.to_string(), key: key.to_string() }).await;
+        map_result(called, |out| {
+            let Out::Document(doc) = out else { return Err(mixed_up()) };
             if let Some(doc) = &doc {
                 canonical::validate(object, doc).map_err(|e| CallError::InvalidDocument { direction: "output", detail: format!("{object} {key}: {e}") })?;
             }
@@ -173,10 +179,10 @@ impl Connector {
 
     /// Lists entities for reconciliation.
     pub async fn list(&self, ctx: &CallContext, object: &str, cursor: Option<&str>, limit: u32) -> Called<kit::DocumentPage> {
-        let called = self
-            .call(ctx, async |b: &Bindings, s: &mut Store<CallState>| b.junction_connector_sink().call_list(s, object, cursor, limit).await)
-            .await;
-        map_result(called, |page| {
+        let op = Op::List { object: object.to_string(), cursor: cursor.map(str::to_string), limit };
+        let called = self.call(ctx, op).await;
+        map_result(called, |out| {
+            let Out::DocumentPage(page) = out else { return Err(mixed_up()) };
             let page = bindings::document_page(page);
             for item in &page.items {
                 canonical::validate(object, &item.document)
@@ -186,11 +192,7 @@ impl Connector {
         })
     }
 
-    async fn call<T>(
-        &self,
-        ctx: &CallContext,
-        op: impl for<'a> AsyncFnOnce(&'a Bindings, &'a mut Store<CallState>) -> wasmtime::Result<Result<T, wit::Error>>,
-    ) -> Called<T> {
+    async fn call(&self, ctx: &CallContext, op: Op) -> Called<Out> {
         let started = Instant::now();
         let Ok(_permit) = self.permits.acquire().await else {
             return host_failure("the instance's concurrency limiter is closed", started);
@@ -208,7 +210,7 @@ impl Connector {
         let pre = &self.module.pre;
         let run = async {
             let instance = pre.instantiate_async(&mut store).await?;
-            op(&instance, &mut store).await
+            op.run(&instance, &mut store).await
         };
         // The epoch deadline stops wasm that computes; this outer timeout stops a guest waiting
         // in a host call (a request that never answers). The grace lets the epoch win first.
@@ -234,6 +236,44 @@ impl Connector {
         }
         Called { result, exchanges: journal.exchanges, logs_dropped, elapsed: started.elapsed() }
     }
+}
+
+/// One export call, with owned arguments.
+enum Op {
+    Receive(wit::Webhook),
+    Poll { object: String, cursor: Option<String>, limit: u32 },
+    Apply(wit::Write),
+    JobStatus(String),
+    Fetch { object: String, key: String },
+    List { object: String, cursor: Option<String>, limit: u32 },
+}
+
+/// What an export returned.
+enum Out {
+    Changes(Vec<wit::Change>),
+    ChangePage(wit::ChangePage),
+    Outcome(wit::Outcome),
+    JobState(wit::JobState),
+    Document(Option<String>),
+    DocumentPage(wit::DocumentPage),
+}
+
+impl Op {
+    async fn run(self, b: &Bindings, s: &mut Store<CallState>) -> wasmtime::Result<Result<Out, wit::Error>> {
+        let (source, sink) = (b.junction_connector_source(), b.junction_connector_sink());
+        Ok(match self {
+            Op::Receive(hook) => source.call_receive(s, &hook).await?.map(Out::Changes),
+            Op::Poll { object, cursor, limit } => source.call_poll(s, &object, cursor.as_deref(), limit).await?.map(Out::ChangePage),
+            Op::Apply(write) => sink.call_apply(s, &write).await?.map(Out::Outcome),
+            Op::JobStatus(job) => sink.call_job_status(s, &job).await?.map(Out::JobState),
+            Op::Fetch { object, key } => sink.call_fetch(s, &object, &key).await?.map(Out::Document),
+            Op::List { object, cursor, limit } => sink.call_list(s, &object, cursor.as_deref(), limit).await?.map(Out::DocumentPage),
+        })
+    }
+}
+
+fn mixed_up() -> CallError {
+    CallError::Host("an export returned another export's result".into())
 }
 
 fn classify_trap(trap: &wasmtime::Error, memory_exceeded: bool, limits: super::state::Limits, timeout: Duration) -> CallError {

@@ -90,3 +90,55 @@ mod tests {
         assert_eq!(m.text("no personal data here"), "no personal data here");
     }
 }
+
+/// Applies a pipeline's field policy to a canonical document of `object`: each rule names a
+/// top-level field (`customer.email`) and a strategy.
+pub fn mask_document(rules: &[crate::config::MaskRule], object: &str, document: &mut serde_json::Value) {
+    use crate::config::MaskStrategy;
+    let Some(map) = document.as_object_mut() else { return };
+    for rule in rules.iter().filter(|r| r.object == object) {
+        let Some(value) = map.get_mut(&rule.field) else { continue };
+        let Some(text) = value.as_str().map(str::to_string) else { continue };
+        let masked = match rule.strategy {
+            MaskStrategy::Hash => format!("hash:{}", hash_token(&text)),
+            MaskStrategy::Redact => "***".to_string(),
+            MaskStrategy::Last4 => keep(&text, 0, 4),
+            MaskStrategy::First6last4 => keep(&text, 6, 4),
+        };
+        *value = serde_json::Value::String(masked);
+    }
+}
+
+fn keep(text: &str, first: usize, last: usize) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    if chars.len() <= first + last {
+        return "*".repeat(chars.len());
+    }
+    let mut out: String = chars[..first].iter().collect();
+    out.push_str(&"*".repeat(chars.len() - first - last));
+    out.extend(&chars[chars.len() - last..]);
+    out
+}
+
+#[cfg(test)]
+mod policy_tests {
+    use super::*;
+    use crate::config::{MaskRule, MaskStrategy};
+
+    #[test]
+    fn field_policies_apply_by_object_and_field() {
+        let rules = vec![
+            MaskRule { object: "customer".into(), field: "email".into(), strategy: MaskStrategy::Hash },
+            MaskRule { object: "customer".into(), field: "phone".into(), strategy: MaskStrategy::Last4 },
+            MaskRule { object: "payment".into(), field: "account_number".into(), strategy: MaskStrategy::First6last4 },
+        ];
+        let mut c = serde_json::json!({"id": "cus_1", "email": "jane@example.com", "phone": "+15551234567"});
+        mask_document(&rules, "customer", &mut c);
+        assert!(c["email"].as_str().unwrap().starts_with("hash:") && !c["email"].as_str().unwrap().contains("jane"));
+        assert_eq!(c["phone"], "********4567");
+        let mut p = serde_json::json!({"account_number": "4242424242424242"});
+        mask_document(&rules, "payment", &mut p);
+        assert_eq!(p["account_number"], "424242******4242");
+        assert_eq!(c["id"], "cus_1");
+    }
+}

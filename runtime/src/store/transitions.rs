@@ -8,13 +8,6 @@ use super::audit::{self, AuditKind};
 use super::deliveries::{DeliveryRow, delivery_columns};
 use super::{Attempt, Delivery, DeliveryState, Error, Lease, Result, Store};
 
-/// The assignments that give a delivery back: no worker holds it afterwards.
-macro_rules! unleased {
-    () => {
-        "lease_owner = NULL, lease_until_ms = NULL"
-    };
-}
-
 impl Store {
     /// Records one attempt (its message already masked). The lease is kept: the worker goes on
     /// to say what comes next.
@@ -94,14 +87,13 @@ impl Store {
         let now = self.now();
         let mut tx = self.begin().await?;
         let delivery = leased(&mut tx, lease).await?;
-        sqlx::query(concat!(
+        sqlx::query(
             "UPDATE deliveries
              SET state = 'pending', next_at_ms = ?2, last_error = ?3, job_ref = NULL,
-                 confirm_deadline_ms = NULL, updated_at_ms = ?4, ",
-            unleased!(),
-            "
-             WHERE id = ?1"
-        ))
+                 confirm_deadline_ms = NULL, updated_at_ms = ?4,
+                 lease_owner = NULL, lease_until_ms = NULL
+             WHERE id = ?1",
+        )
         .bind(delivery.id)
         .bind(next_at_ms)
         .bind(error)
@@ -201,14 +193,12 @@ impl Store {
         let now = self.now();
         let mut tx = self.begin().await?;
         let delivery = leased(&mut tx, lease).await?;
-        sqlx::query(concat!(
+        sqlx::query(
             "UPDATE deliveries
              SET state = 'confirmed', target_ref = ?2, state_reason = NULL, updated_at_ms = ?3,
-                 ",
-            unleased!(),
-            "
-             WHERE id = ?1"
-        ))
+                 lease_owner = NULL, lease_until_ms = NULL
+             WHERE id = ?1",
+        )
         .bind(delivery.id)
         .bind(target_ref)
         .bind(now)
@@ -278,13 +268,12 @@ impl Store {
         .bind(now)
         .fetch_one(&mut *tx)
         .await?;
-        sqlx::query(concat!(
+        sqlx::query(
             "UPDATE deliveries
-             SET state = 'dead', state_reason = ?2, updated_at_ms = ?3, ",
-            unleased!(),
-            "
-             WHERE id = ?1"
-        ))
+             SET state = 'dead', state_reason = ?2, updated_at_ms = ?3,
+                 lease_owner = NULL, lease_until_ms = NULL
+             WHERE id = ?1",
+        )
         .bind(delivery.id)
         .bind(reason)
         .bind(now)
@@ -307,14 +296,12 @@ impl Store {
         let now = self.now();
         let mut tx = self.begin().await?;
         let delivery = leased(&mut tx, lease).await?;
-        sqlx::query(concat!(
+        sqlx::query(
             "UPDATE deliveries
              SET state = CASE WHEN state = 'in_flight' THEN 'pending' ELSE state END,
-                 updated_at_ms = ?2, ",
-            unleased!(),
-            "
-             WHERE id = ?1"
-        ))
+                 updated_at_ms = ?2, lease_owner = NULL, lease_until_ms = NULL
+             WHERE id = ?1",
+        )
         .bind(delivery.id)
         .bind(now)
         .execute(&mut *tx)
@@ -382,7 +369,7 @@ fn deadline(delivery: &Delivery, now: i64) -> Option<i64> {
     }
 }
 
-/// Parks a delivery in `state` until `next_check_ms`, unleased.
+/// Parks a delivery in `state` until `next_check_ms` and gives it back (no worker holds it).
 async fn set_waiting(
     conn: &mut SqliteConnection,
     delivery: &Delivery,
@@ -391,14 +378,12 @@ async fn set_waiting(
     deadline: Option<i64>,
     now: i64,
 ) -> Result<()> {
-    sqlx::query(concat!(
+    sqlx::query(
         "UPDATE deliveries
          SET state = ?2, next_at_ms = ?3, confirm_deadline_ms = ?4, updated_at_ms = ?5,
-             ",
-        unleased!(),
-        "
-         WHERE id = ?1"
-    ))
+             lease_owner = NULL, lease_until_ms = NULL
+         WHERE id = ?1",
+    )
     .bind(delivery.id)
     .bind(state)
     .bind(next_check_ms)

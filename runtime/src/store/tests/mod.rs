@@ -6,6 +6,7 @@ mod durability;
 mod intake;
 mod lanes;
 mod leases;
+mod send;
 mod trace;
 
 use std::path::PathBuf;

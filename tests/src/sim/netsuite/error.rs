@@ -8,9 +8,13 @@ use serde_json::{Value, json};
 /// The documented detail of every 401.
 pub const INVALID_LOGIN_DETAIL: &str = "Invalid login attempt. For more details, see the Login Audit Trail in the NetSuite UI at Setup > Users/Roles > User Management > View Login Audit Trail.";
 
-/// One NetSuite error answer: status, one `o:errorDetails` entry and extra headers.
+/// One NetSuite error answer: status, one `o:errorDetails` entry and extra headers (boxed:
+/// it travels in every handler's `Result`).
 #[derive(Debug, Clone)]
-pub struct NsError {
+pub struct NsError(Box<Parts>);
+
+#[derive(Debug, Clone)]
+struct Parts {
     status: u16,
     title: &'static str,
     type_uri: &'static str,
@@ -50,7 +54,7 @@ impl NsError {
                 "https://www.w3.org/Protocols/rfc2616/rfc2616-sec10.html#sec10.5.1",
             ),
         };
-        Self {
+        Self(Box::new(Parts {
             status,
             title,
             type_uri,
@@ -59,24 +63,24 @@ impl NsError {
             path: None,
             query_param: None,
             headers: Vec::new(),
-        }
+        }))
     }
 
     /// Points the error at a JSON path in the request body (`o:errorPath`).
     pub fn at(mut self, path: impl Into<String>) -> Self {
-        self.path = Some(path.into());
+        self.0.path = Some(path.into());
         self
     }
 
     /// Names the offending query parameter (`o:errorQueryParam`).
     pub fn with_error_param(mut self, name: &str) -> Self {
-        self.query_param = Some(name.to_owned());
+        self.0.query_param = Some(name.to_owned());
         self
     }
 
     /// Adds a response header.
     pub fn with_header(mut self, name: header::HeaderName, value: impl Into<String>) -> Self {
-        self.headers.push((name, value.into()));
+        self.0.headers.push((name, value.into()));
         self
     }
 
@@ -116,8 +120,8 @@ impl NsError {
             "IDEMPOTENCY_ERROR",
             "A request with the same idempotency key is already submitted. See the \"Location\" header for a link to the previously submitted job",
         );
-        e.title = "Conflict";
-        e.type_uri = "https://www.w3.org/Protocols/rfc2616/rfc2616-sec10.html#sec10.4.10";
+        e.0.title = "Conflict";
+        e.0.type_uri = "https://www.w3.org/Protocols/rfc2616/rfc2616-sec10.html#sec10.4.10";
         e.with_header(header::LOCATION, job_location).with_header(
             header::HeaderName::from_static("preference-applied"),
             "respond-async",
@@ -126,31 +130,31 @@ impl NsError {
 
     /// The error code (`o:errorCode`).
     pub fn code(&self) -> &'static str {
-        self.code
+        self.0.code
     }
 
     /// The JSON body NetSuite sends.
     pub fn body(&self) -> Value {
-        let mut detail = json!({"detail": self.detail, "o:errorCode": self.code});
-        if let Some(path) = &self.path {
+        let mut detail = json!({"detail": self.0.detail, "o:errorCode": self.0.code});
+        if let Some(path) = &self.0.path {
             detail["o:errorPath"] = json!(path);
         }
-        if let Some(param) = &self.query_param {
+        if let Some(param) = &self.0.query_param {
             detail["o:errorQueryParam"] = json!(param);
         }
-        json!({"type": self.type_uri, "title": self.title, "status": self.status, "o:errorDetails": [detail]})
+        json!({"type": self.0.type_uri, "title": self.0.title, "status": self.0.status, "o:errorDetails": [detail]})
     }
 }
 
 impl IntoResponse for NsError {
     fn into_response(self) -> Response {
         let mut response = SimResponse {
-            status: self.status,
+            status: self.0.status,
             location: None,
             body: Some(self.body()),
         }
         .into_response();
-        for (name, value) in self.headers {
+        for (name, value) in self.0.headers {
             if let Ok(value) = HeaderValue::from_str(&value) {
                 response.headers_mut().append(name, value);
             }
@@ -190,7 +194,7 @@ impl SimResponse {
 impl From<NsError> for SimResponse {
     fn from(e: NsError) -> Self {
         Self {
-            status: e.status,
+            status: e.0.status,
             location: None,
             body: Some(e.body()),
         }

@@ -188,7 +188,12 @@ pub async fn task(
     let job = find(&store, &id, Some(&task))?;
     let href = format!("{}/task/{}", store.job_href(job.id), job.id);
     let mut links = vec![json!({"rel": "self", "href": href})];
-    let mut body = json!({"completed": job.result.is_some(), "id": job.id.to_string(), "progress": job.progress(), "startTime": rfc3339(job.started)});
+    let mut body = json!({
+        "completed": job.result.is_some(),
+        "id": job.id.to_string(),
+        "progress": job.progress(),
+        "startTime": rfc3339(job.started),
+    });
     if let Some(ended) = job.ended {
         links.insert(
             0,

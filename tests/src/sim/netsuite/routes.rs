@@ -183,10 +183,16 @@ pub async fn list(
     let limit = number(&query, "limit", MAX_LIMIT)?;
     let offset = number(&query, "offset", 0)?;
     if limit == 0 || limit > MAX_LIMIT {
-        return Err(NsError::invalid_parameter(format!("Invalid value for the query parameter limit: {limit}. The value must be between 1 and {MAX_LIMIT}.")).with_error_param("limit"));
+        let detail = format!(
+            "Invalid value for the query parameter limit: {limit}. The value must be between 1 and {MAX_LIMIT}."
+        );
+        return Err(NsError::invalid_parameter(detail).with_error_param("limit"));
     }
     if offset % limit != 0 {
-        return Err(NsError::invalid_parameter(format!("Invalid value for the query parameter offset: {offset}. The offset must be a multiple of the limit {limit}.")).with_error_param("offset"));
+        let detail = format!(
+            "Invalid value for the query parameter offset: {offset}. The offset must be a multiple of the limit {limit}."
+        );
+        return Err(NsError::invalid_parameter(detail).with_error_param("offset"));
     }
     let condition = query.get("q").map(|q| filter(q)).transpose()?;
     let store = sim.store();
@@ -200,7 +206,8 @@ pub async fn list(
         .map(|r| r.id)
         .collect();
     let total = ids.len();
-    let items: Vec<Value> = ids.iter().skip(offset).take(limit).map(|id| json!({"links": [{"rel": "self", "href": store.href(rt, *id)}], "id": id.to_string()})).collect();
+    let item = |id: &u64| json!({"links": [{"rel": "self", "href": store.href(rt, *id)}], "id": id.to_string()});
+    let items: Vec<Value> = ids.iter().skip(offset).take(limit).map(item).collect();
     let has_more = offset + items.len() < total;
     let q = query
         .get("q")

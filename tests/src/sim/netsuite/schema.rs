@@ -181,7 +181,11 @@ pub fn prepare(rt: RecordType, body: &Value, strict: bool) -> Result<Prepared, N
             out.fields
                 .insert(canonical.to_owned(), check_value(kind, value, canonical)?);
         } else if strict {
-            return Err(NsError::new(400, "NONEXISTENT_FIELD", format!("Error while accessing resource: field '{name}' does not exist on record type '{}'.", rt.id())).at(name.clone()));
+            let detail = format!(
+                "Error while accessing resource: field '{name}' does not exist on record type '{}'.",
+                rt.id()
+            );
+            return Err(NsError::new(400, "NONEXISTENT_FIELD", detail).at(name.clone()));
         }
     }
     Ok(out)

@@ -212,13 +212,16 @@ impl Store {
                 )
             }
         };
-        if let Some(eid) = &prepared.external_id {
-            if self
+        if let Some(eid) = &prepared.external_id
+            && self
                 .find(rt, &Target::External(eid.clone()))
                 .is_some_and(|r| Some(r.id) != existing)
-            {
-                return Err(NsError::new(400, "USER_ERROR", format!("Error while accessing resource: A {} record with the external ID {eid} already exists.", rt.id())).at("externalId"));
-            }
+        {
+            let detail = format!(
+                "Error while accessing resource: A {} record with the external ID {eid} already exists.",
+                rt.id()
+            );
+            return Err(NsError::new(400, "USER_ERROR", detail).at("externalId"));
         }
         let fields = self.resolve(rt, prepared.fields)?;
         for required in rt.required() {
@@ -444,7 +447,8 @@ impl Store {
                             Value::Object(line)
                         })
                         .collect();
-                    json!({"links": [{"rel": "self", "href": format!("{href}/{name}")}], "items": lines, "totalResults": lines.len()})
+                    let link = json!([{"rel": "self", "href": format!("{href}/{name}")}]);
+                    json!({"links": link, "items": lines, "totalResults": lines.len()})
                 }
                 Some(Kind::Sublist) => {
                     json!({"links": [{"rel": "self", "href": format!("{href}/{name}")}]})
@@ -467,7 +471,11 @@ impl Store {
         let name = ["companyName", "entityId", "name"]
             .iter()
             .find_map(|f| rec.fields.get(*f).and_then(Value::as_str));
-        let mut out = json!({"links": [{"rel": "self", "href": self.href(target, rec.id)}], "id": rec.id.to_string(), "refName": name.map_or_else(|| rec.id.to_string(), str::to_owned)});
+        let mut out = json!({
+            "links": [{"rel": "self", "href": self.href(target, rec.id)}],
+            "id": rec.id.to_string(),
+            "refName": name.map_or_else(|| rec.id.to_string(), str::to_owned),
+        });
         if let Some(eid) = &rec.external_id {
             out["externalId"] = json!(eid);
         }
@@ -488,7 +496,8 @@ impl Store {
             Some(Value::Object(o)) => ["id", "refName", "externalId"]
                 .iter()
                 .any(|k| o.get(*k).and_then(Value::as_str) == Some(value)),
-            Some(other) => other.to_string() == value,
+            // Numbers and booleans compare by their JSON spelling.
+            Some(other) => serde_json::from_str::<Value>(value).is_ok_and(|v| v == *other),
             None => false,
         }
     }

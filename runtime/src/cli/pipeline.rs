@@ -1,0 +1,151 @@
+//! `junction run`, `junction validate` and `junction schema`: the operator's main commands.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+
+use crate::config::{self, Loaded};
+use crate::host::{Host, cache};
+use crate::pipeline::instances::HostCatalog;
+use crate::pipeline::{Engine, Options};
+use crate::store::{Durability, OpenOptions, Store};
+
+/// `junction run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Pipeline files (TOML).
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// Address to serve webhooks, /metrics and /healthz on.
+    #[arg(long, default_value = "127.0.0.1:8080", env = "JUNCTION_LISTEN")]
+    listen: SocketAddr,
+    /// The durable store.
+    #[arg(long, default_value = "sqlite://junction.db", env = "JUNCTION_STORE")]
+    store: String,
+    /// Commit durability: `full` survives power loss (default), `normal` survives a process crash.
+    #[arg(long, default_value = "full", value_parser = ["full", "normal"])]
+    durability: String,
+    /// How long a claimed delivery stays this worker's before another may take it over.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    lease: Duration,
+    /// Deliveries worked on at once.
+    #[arg(long, default_value_t = 64)]
+    max_in_flight: usize,
+    /// Compiled-component cache directory.
+    #[arg(long, env = "JUNCTION_CACHE_DIR")]
+    cache_dir: Option<PathBuf>,
+}
+
+/// `junction validate`.
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Pipeline files (TOML).
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// Print the diagnostics as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Compiled-component cache directory.
+    #[arg(long, env = "JUNCTION_CACHE_DIR")]
+    cache_dir: Option<PathBuf>,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    config::parse_duration(s).map_err(|e| e.to_string())
+}
+
+fn load(host: &Host, files: &[PathBuf]) -> Result<Loaded, config::Diagnostics> {
+    let catalog = HostCatalog::new(host.clone());
+    let cwd = std::env::current_dir().unwrap_or_default();
+    config::load(files, &|name| std::env::var(name).ok(), &catalog).map_err(|d| d.relative_to(&cwd))
+}
+
+/// Checks pipeline files and reports every problem at once.
+pub async fn validate(args: ValidateArgs) -> anyhow::Result<ExitCode> {
+    let host = Host::new(args.cache_dir.or_else(cache::default_dir))?;
+    match load(&host, &args.files) {
+        Ok(loaded) => {
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&loaded.warnings)?);
+            } else {
+                if loaded.warnings.iter().next().is_some() {
+                    eprint!("{}", loaded.warnings);
+                }
+                for plan in &loaded.plans {
+                    println!("ok: {} ({}): {} connectors, {} routes", plan.name, plan.file.display(), plan.connectors.len(), plan.routes.len());
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(diagnostics) => {
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&diagnostics)?);
+            } else {
+                eprint!("{diagnostics}");
+            }
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// Prints the JSON Schema of the pipeline format.
+pub fn schema() -> anyhow::Result<ExitCode> {
+    println!("{}", serde_json::to_string_pretty(&config::json_schema())?);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs pipelines until Ctrl-C or SIGTERM.
+pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let started = std::time::Instant::now();
+    let host = Host::new(args.cache_dir.or_else(cache::default_dir))?;
+    let loaded = match load(&host, &args.files) {
+        Ok(loaded) => loaded,
+        Err(diagnostics) => {
+            eprint!("{diagnostics}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    if loaded.warnings.iter().next().is_some() {
+        eprint!("{}", loaded.warnings);
+    }
+    let durability = if args.durability == "normal" { Durability::Normal } else { Durability::Full };
+    let store = Store::open_with(&args.store, &OpenOptions { durability, ..OpenOptions::default() }).await?;
+    let options = Options { lease: args.lease, max_in_flight: args.max_in_flight.max(1), ..Options::default() };
+    let engine = Engine::new(loaded.plans, store, &host, options).await?;
+    let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("cannot listen on {}", args.listen))?;
+    let local = listener.local_addr()?;
+    let shutdown = Arc::new(tokio::sync::Notify::new());
+    let mut workers = engine.spawn_workers(shutdown.clone());
+    let paths: Vec<&String> = engine.endpoints().keys().collect();
+    tracing::info!(listen = %local, webhooks = ?paths, startup_ms = started.elapsed().as_millis() as u64, "junction is running");
+    eprintln!("junction: listening on http://{local} (webhooks: {paths:?}); started in {} ms", started.elapsed().as_millis());
+    let app = crate::server::app(engine.clone());
+    axum::serve(listener, app).with_graceful_shutdown(stop_signal()).await?;
+    shutdown.notify_waiters();
+    workers.abort_all();
+    engine.store.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn stop_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}

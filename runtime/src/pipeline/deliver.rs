@@ -1,0 +1,201 @@
+//! Delivery: claim due deliveries (lane heads, leased), write them through the target
+//! connector, follow asynchronous jobs, confirm by read-back, and settle each one as
+//! confirmed, retried later, or dead-lettered. Retry decisions come from the error variant.
+//!
+//! Once per delivery (outside retry): planning, the idempotency key, the lane. Per attempt
+//! (inside retry): rate limit, the connector call with its sandbox limits, the attempt record.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use junction_connector_kit as kit;
+use serde_json::Value;
+
+use super::metrics::{AttemptLabels, RouteLabels};
+use super::{Engine, now_ms};
+use crate::host::{CallContext, CallError, Called, Connector};
+use crate::services::masking::mask_document;
+use crate::services::retry::{self, Class};
+use crate::store::{self, Attempt, Delivery, DeliveryState, Lease};
+
+/// How long an asynchronous job may stay pending before the write is given up as unfinished.
+const JOB_PATIENCE: Duration = Duration::from_secs(600);
+
+impl Engine {
+    /// Works one claimed delivery until its next durable state.
+    pub(crate) async fn work(self: &Arc<Self>, d: Delivery) {
+        let Some(lease) = d.lease.clone() else { return };
+        let result = match self.connector(&d.pipeline, &d.target) {
+            None => self.give_up(&d, &lease, &format!("connector `{}` is not configured in pipeline `{}`", d.target, d.pipeline)).await,
+            Some(connector) => match d.state {
+                DeliveryState::Pending | DeliveryState::InFlight => self.write(&d, &lease, &connector).await,
+                DeliveryState::AwaitingJob => self.follow_job(&d, &lease, &connector).await,
+                DeliveryState::Confirming => self.confirm(&d, &lease, &connector).await,
+                other => {
+                    tracing::warn!(delivery = d.id, state = %other, "claimed a delivery in a state with nothing to do");
+                    self.store.release(&lease).await
+                }
+            },
+        };
+        match result {
+            Ok(()) => {}
+            Err(store::Error::LeaseLost { .. }) => tracing::info!(delivery = d.id, "lease lost; another worker owns this delivery now"),
+            Err(e) => tracing::error!(delivery = d.id, error = %e, "store failed while settling a delivery; it will be reclaimed when its lease expires"),
+        }
+    }
+
+    fn ctx(d: &Delivery) -> CallContext {
+        CallContext { correlation_id: Some(d.correlation_id.clone()), traceparent: Some(super::intake::traceparent(&d.correlation_id)) }
+    }
+
+    async fn write(&self, d: &Delivery, lease: &Lease, connector: &Connector) -> store::Result<()> {
+        if let Some(limiter) = self.limiter(&d.pipeline, &d.target) {
+            limiter.until_ready().await;
+        }
+        let operation = match d.operation.as_str() {
+            "create" => kit::Operation::Create,
+            "delete" => kit::Operation::Delete,
+            "snapshot" => kit::Operation::Snapshot,
+            _ => kit::Operation::Update,
+        };
+        let write = kit::Write {
+            object: d.object.clone(),
+            key: d.key.clone(),
+            operation,
+            document: d.document.clone(),
+            effective_at: d.effective_at_ms,
+            idempotency_key: d.idempotency_key.clone(),
+            correlation_id: d.correlation_id.clone(),
+        };
+        let started = now_ms();
+        let called = connector.apply(&Self::ctx(d), write).await;
+        self.record(d, lease, started, &called, |o| match o {
+            kit::Outcome::Applied(_) => "applied",
+            kit::Outcome::Accepted(_) => "accepted",
+        })
+        .await?;
+        match called.result {
+            Ok(kit::Outcome::Applied(target_ref)) => self.store.start_confirm(lease, &target_ref, now_ms()).await,
+            Ok(kit::Outcome::Accepted(job)) => self.store.await_job(lease, &job, now_ms() + self.confirm_interval(d)).await,
+            Err(e) => self.failed(d, lease, &e, d.attempts + 1).await,
+        }
+    }
+
+    async fn follow_job(&self, d: &Delivery, lease: &Lease, connector: &Connector) -> store::Result<()> {
+        let job = d.job_ref.clone().unwrap_or_default();
+        let called = connector.job_status(&Self::ctx(d), &job).await;
+        match called.result {
+            Ok(kit::JobState::Pending) => {
+                let waited = d.first_attempt_ms.map_or(0, |t| now_ms() - t);
+                if waited > JOB_PATIENCE.as_millis() as i64 {
+                    return self.give_up(d, lease, &format!("job {job} still pending after {} s", waited / 1000)).await;
+                }
+                self.store.await_job(lease, &job, now_ms() + self.confirm_interval(d)).await
+            }
+            Ok(kit::JobState::Succeeded(target_ref)) => self.store.start_confirm(lease, &target_ref, now_ms()).await,
+            Ok(kit::JobState::Failed(e)) => self.failed(d, lease, &CallError::Connector(e), d.attempts).await,
+            // The job may be fine; asking about it failed. Ask again later.
+            Err(e) => self.failed(d, lease, &e, d.attempts).await,
+        }
+    }
+
+    async fn confirm(&self, d: &Delivery, lease: &Lease, connector: &Connector) -> store::Result<()> {
+        let called = connector.fetch(&Self::ctx(d), &d.object, &d.key).await;
+        let intended: Value = serde_json::from_str(&d.document).unwrap_or(Value::Null);
+        let fields = d.confirm.as_ref().map(|c| c.fields.clone()).unwrap_or_default();
+        let mismatch = match &called.result {
+            Ok(Some(doc)) => {
+                let actual: Value = serde_json::from_str(doc).unwrap_or(Value::Null);
+                let differing: Vec<&str> = fields
+                    .iter()
+                    .filter(|f| intended.get(f.as_str()).unwrap_or(&Value::Null) != actual.get(f.as_str()).unwrap_or(&Value::Null))
+                    .map(String::as_str)
+                    .collect();
+                if differing.is_empty() { None } else { Some(format!("read-back differs in {}", differing.join(", "))) }
+            }
+            Ok(None) if d.operation == "delete" => None,
+            Ok(None) => Some("read-back found no record".to_string()),
+            Err(e) => Some(format!("read-back failed: {e}")),
+        };
+        let target_ref = d.target_ref.clone().unwrap_or_else(|| d.key.clone());
+        let Some(reason) = mismatch else {
+            let route = RouteLabels { pipeline: d.pipeline.clone(), route: d.route.clone() };
+            if let Some(first) = d.first_attempt_ms {
+                self.metrics.confirm_latency.get_or_create(&route).observe((now_ms() - first).max(0) as f64 / 1000.0);
+            }
+            self.metrics.confirmed.get_or_create(&route).inc();
+            return self.store.confirmed(lease, &target_ref).await;
+        };
+        let deadline = d.confirm_deadline_ms.unwrap_or(0);
+        if now_ms() < deadline {
+            // Not there yet: the target may still be settling. Look again shortly.
+            return self.store.start_confirm(lease, &target_ref, now_ms() + self.confirm_interval(d)).await;
+        }
+        // The write answered success but the record does not show it (a silent drop): write
+        // again under the same key, and dead-letter "not confirmed" once attempts run out.
+        if d.attempts_exhausted() {
+            return self.give_up(d, lease, &format!("not confirmed: {reason} after {} attempts", d.attempts)).await;
+        }
+        let policy = self.retry_policy(d);
+        let wait = retry::backoff(&policy, d.attempts.max(1) as u32, None);
+        self.store.not_confirmed(lease, now_ms() + wait.as_millis() as i64, &reason).await
+    }
+
+    async fn record<T>(&self, d: &Delivery, lease: &Lease, started: i64, called: &Called<T>, outcome: impl Fn(&T) -> &'static str) -> store::Result<()> {
+        let (outcome, error_class, message) = match &called.result {
+            Ok(v) => (outcome(v), None, None),
+            Err(e) => ("failed", Some(retry::error_class(e)), Some(self.masker(&d.pipeline).text(&e.to_string()))),
+        };
+        self.metrics
+            .attempts
+            .get_or_create(&AttemptLabels {
+                pipeline: d.pipeline.clone(),
+                route: d.route.clone(),
+                outcome: outcome.to_string(),
+                error_class: error_class.unwrap_or("none").to_string(),
+            })
+            .inc();
+        let attempt = Attempt {
+            n: d.attempts + 1,
+            started_ms: started,
+            latency_ms: called.elapsed.as_millis() as i64,
+            outcome: outcome.to_string(),
+            error_class: error_class.map(str::to_string),
+            status_code: called.exchanges.last().and_then(|x| x.status).map(i32::from),
+            message,
+        };
+        self.store.record_attempt(lease, &attempt).await
+    }
+
+    async fn failed(&self, d: &Delivery, lease: &Lease, error: &CallError, attempts_so_far: i32) -> store::Result<()> {
+        let message = self.masker(&d.pipeline).text(&error.to_string());
+        match Class::of(error) {
+            Class::Permanent => self.give_up(d, lease, &format!("{}: {message}", retry::error_class(error))).await,
+            Class::Retry { .. } if attempts_so_far >= d.max_attempts => {
+                self.give_up(d, lease, &format!("attempts exhausted ({attempts_so_far}); last error {}: {message}", retry::error_class(error))).await
+            }
+            Class::Retry { after } => {
+                let wait = retry::backoff(&self.retry_policy(d), attempts_so_far.max(1) as u32, after);
+                self.store.retry_later(lease, now_ms() + wait.as_millis() as i64, &message).await
+            }
+        }
+    }
+
+    async fn give_up(&self, d: &Delivery, lease: &Lease, reason: &str) -> store::Result<()> {
+        let mut payload: Value = serde_json::from_str(&d.document).unwrap_or(Value::Null);
+        if let Some(plan) = self.plan(&d.pipeline) {
+            mask_document(&plan.masking, &d.object, &mut payload);
+        }
+        self.metrics.dead_lettered.get_or_create(&RouteLabels { pipeline: d.pipeline.clone(), route: d.route.clone() }).inc();
+        tracing::warn!(pipeline = %d.pipeline, route = %d.route, delivery = d.id, correlation_id = %d.correlation_id, reason, "dead-lettered");
+        self.store.dead_letter(lease, reason, &payload.to_string()).await.map(|_| ())
+    }
+
+    fn retry_policy(&self, d: &Delivery) -> crate::config::RetryPolicy {
+        self.plan(&d.pipeline).and_then(|p| p.route(&d.route)).map_or(crate::config::RetryPolicy::DEFAULT, |r| r.retry)
+    }
+
+    fn confirm_interval(&self, d: &Delivery) -> i64 {
+        self.plan(&d.pipeline).and_then(|p| p.route(&d.route)).map_or(500, |r| r.confirm.interval.as_millis() as i64)
+    }
+}

@@ -1,0 +1,104 @@
+//! From checked plans to running connector instances: module loading (also the
+//! [`ModuleCatalog`] that `junction validate` uses), and each connector's grants and limits.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use crate::config::{self, ModuleCatalog, ModuleInfo, ModuleRef, SettingInfo};
+use crate::host::{self, Auth, EgressPolicy, Host, InstanceSpec, Limits, Module};
+use crate::services::secret::Secret;
+
+/// Describes modules for validation by loading them through the host (and its cache).
+pub struct HostCatalog {
+    host: Host,
+    handle: tokio::runtime::Handle,
+    loaded: Mutex<BTreeMap<ModuleRef, Result<Arc<Module>, String>>>,
+}
+
+impl HostCatalog {
+    /// A catalog that loads through `host`; call from within a multi-threaded tokio runtime.
+    pub fn new(host: Host) -> Self {
+        Self { host, handle: tokio::runtime::Handle::current(), loaded: Mutex::default() }
+    }
+
+    /// The loaded module, if `describe` loaded it successfully.
+    pub fn module(&self, module: &ModuleRef) -> Option<Arc<Module>> {
+        self.loaded.lock().expect("catalog lock").get(module).and_then(|r| r.as_ref().ok().cloned())
+    }
+
+    fn load(&self, module: &ModuleRef) -> Result<Arc<Module>, String> {
+        if let Some(done) = self.loaded.lock().expect("catalog lock").get(module) {
+            return done.clone();
+        }
+        let reference = module.to_string();
+        let host = self.host.clone();
+        let result = tokio::task::block_in_place(|| self.handle.block_on(host.load(&reference, None))).map_err(|e| e.to_string());
+        self.loaded.lock().expect("catalog lock").insert(module.clone(), result.clone());
+        result
+    }
+}
+
+impl ModuleCatalog for HostCatalog {
+    fn describe(&self, module: &ModuleRef) -> Result<ModuleInfo, String> {
+        let m = self.load(module)?.manifest.clone();
+        Ok(ModuleInfo {
+            name: m.name,
+            source_objects: m.source_objects,
+            sink_objects: m.sink_objects,
+            webhooks: m.webhooks,
+            polling: m.polling,
+            async_writes: m.async_writes,
+            future_dated_writes: m.future_dated_writes,
+            settings: m.settings.into_iter().map(|s| SettingInfo { name: s.name, required: s.required, sensitive: s.sensitive }).collect(),
+            secrets: m.secrets,
+        })
+    }
+}
+
+/// The grants and limits a pipeline gives one connector.
+pub fn instance_spec(connector: &config::Connector, module: &Module) -> InstanceSpec {
+    let mut settings: BTreeMap<String, String> = connector.settings.iter().map(|(k, v)| (k.clone(), v.expose().to_string())).collect();
+    let mut allow_hosts: Vec<String> = connector.allow_hosts.iter().map(ToString::to_string).collect();
+    if let Some(url) = &connector.base_url {
+        settings.insert("base-url".into(), url.trim_end_matches('/').to_string());
+        if allow_hosts.is_empty() {
+            if let Some(host) = url.parse::<http::Uri>().ok().and_then(|u| u.host().map(str::to_string)) {
+                allow_hosts.push(host);
+            }
+        }
+    }
+    if allow_hosts.is_empty() {
+        allow_hosts = module.manifest.hosts.clone();
+    }
+    let secret = |s: &config::Secret| Secret::new(s.expose());
+    let auth = match &connector.auth {
+        config::Auth::None => Auth::None,
+        config::Auth::Bearer { secret: s } => Auth::Bearer(secret(s)),
+        config::Auth::Basic { username, password } => Auth::Basic { username: secret(username), password: secret(password) },
+        config::Auth::OAuth1Tba { realm, consumer_key, consumer_secret, token, token_secret } => Auth::OAuth1(host::oauth1::Tba {
+            realm: realm.clone(),
+            consumer_key: secret(consumer_key),
+            consumer_secret: secret(consumer_secret),
+            token: secret(token),
+            token_secret: secret(token_secret),
+        }),
+    };
+    InstanceSpec {
+        name: connector.name.clone(),
+        settings,
+        secrets: connector.secrets.iter().map(|(k, v)| (k.clone(), secret(v))).collect(),
+        egress: EgressPolicy { allow_hosts, auth, timeout: connector.limits.call_timeout },
+        limits: Limits {
+            memory_bytes: connector.limits.memory,
+            // The call deadline covers the request and the guest's work around it.
+            call_timeout: connector.limits.call_timeout + std::time::Duration::from_secs(1),
+            concurrency: connector.limits.concurrency.max(1) as usize,
+        },
+    }
+}
+
+/// Where a module reference's relative path is resolved: the pipeline file's folder.
+pub fn module_base(plan_file: &Path) -> Option<&Path> {
+    plan_file.parent()
+}

@@ -1,0 +1,328 @@
+//! The engine: intake -> plan -> deliver -> confirm -> settle, for every loaded pipeline.
+//!
+//! ```text
+//! webhook/poll -> connector.receive -> canonical check -> intake (group commit) -> 2xx
+//!   planner:   unplanned changes -> ownership, when, gates, map, key, timer -> deliveries
+//!   delivery:  claim lane heads -> apply -> (job) -> read-back -> confirmed | retry | dead letter
+//! ```
+//!
+//! Every step is a durable state in the store, so a crash at any instant resumes where it was:
+//! an unplanned change is planned again (idempotently), a delivery whose lease expired is
+//! claimed again and written under the same idempotency key.
+
+mod deliver;
+pub mod expr;
+pub mod instances;
+pub mod intake;
+pub mod metrics;
+pub mod planner;
+
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use tokio::sync::{Notify, Semaphore};
+use tokio::task::JoinSet;
+
+use crate::config::{Plan, Trigger};
+use crate::host::{CallContext, Connector, Host};
+use crate::services::masking::Masker;
+use crate::store::Store;
+pub use intake::IntakeQueue;
+pub use metrics::Metrics;
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Why the engine could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A connector module failed to load.
+    #[error("pipeline `{pipeline}`, connector `{connector}`: {source}")]
+    Module {
+        /// Pipeline name.
+        pipeline: String,
+        /// Connector name.
+        connector: String,
+        /// Why.
+        source: crate::host::Error,
+    },
+}
+
+/// Tuning for the workers.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// This worker's id in leases.
+    pub worker_id: String,
+    /// How long a claimed delivery stays ours before another worker may take it.
+    pub lease: Duration,
+    /// Deliveries worked on at once.
+    pub max_in_flight: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self { worker_id: format!("w-{}", hex::encode(rand::random::<[u8; 4]>())), lease: Duration::from_secs(30), max_in_flight: 64 }
+    }
+}
+
+/// One webhook endpoint: which pipeline and source connector it feeds.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    /// Pipeline name.
+    pub pipeline: String,
+    /// Source connector name.
+    pub connector: String,
+}
+
+/// The running engine. Shared by the server and the workers.
+pub struct Engine {
+    /// The durable store.
+    pub store: Store,
+    /// Metrics.
+    pub metrics: Metrics,
+    /// The intake committer.
+    pub intake: IntakeQueue,
+    plans: Vec<Plan>,
+    connectors: HashMap<(String, String), Connector>,
+    limiters: HashMap<(String, String), Arc<DefaultDirectRateLimiter>>,
+    maskers: HashMap<String, Arc<Masker>>,
+    endpoints: HashMap<String, Endpoint>,
+    options: Options,
+    wake_planner: Arc<Notify>,
+    wake_delivery: Arc<Notify>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").field("pipelines", &self.plans.iter().map(|p| &p.name).collect::<Vec<_>>()).finish()
+    }
+}
+
+impl Engine {
+    /// Loads every pipeline's connectors and opens intake.
+    pub async fn new(plans: Vec<Plan>, store: Store, host: &Host, options: Options) -> Result<Arc<Self>, Error> {
+        let mut connectors = HashMap::new();
+        let mut limiters = HashMap::new();
+        let mut maskers = HashMap::new();
+        let mut endpoints = HashMap::new();
+        for plan in &plans {
+            let mut literals = Vec::new();
+            for (name, c) in &plan.connectors {
+                let module = host
+                    .load(&c.module.to_string(), instances::module_base(&plan.file))
+                    .await
+                    .map_err(|source| Error::Module { pipeline: plan.name.clone(), connector: name.clone(), source })?;
+                let spec = instances::instance_spec(c, &module);
+                literals.extend(spec.secrets.values().map(|s| s.expose().to_string()));
+                literals.extend(c.settings.values().filter(|s| matches!(s, crate::config::Setting::Sensitive(_))).map(|s| s.expose().to_string()));
+                if let Some(rate) = c.limits.rate {
+                    if let Some(quota) = quota(rate.count, rate.per) {
+                        limiters.insert((plan.name.clone(), name.clone()), Arc::new(RateLimiter::direct(quota)));
+                    }
+                }
+                connectors.insert((plan.name.clone(), name.clone()), host.instantiate(module, spec));
+            }
+            maskers.insert(plan.name.clone(), Arc::new(Masker::with_literals(literals)));
+            for source in &plan.sources {
+                if let Trigger::Webhook(path) = &source.trigger {
+                    endpoints.insert(path.clone(), Endpoint { pipeline: plan.name.clone(), connector: source.connector.clone() });
+                }
+            }
+        }
+        let wake_planner = Arc::new(Notify::new());
+        let notify = wake_planner.clone();
+        let intake = IntakeQueue::start(store.clone(), move || notify.notify_one());
+        Ok(Arc::new(Self {
+            store,
+            metrics: Metrics::default(),
+            intake,
+            plans,
+            connectors,
+            limiters,
+            maskers,
+            endpoints,
+            options,
+            wake_planner,
+            wake_delivery: Arc::new(Notify::new()),
+        }))
+    }
+
+    /// The plans being run.
+    pub fn plans(&self) -> &[Plan] {
+        &self.plans
+    }
+
+    /// The plan of a pipeline.
+    pub fn plan(&self, pipeline: &str) -> Option<&Plan> {
+        self.plans.iter().find(|p| p.name == pipeline)
+    }
+
+    /// A pipeline's connector instance.
+    pub fn connector(&self, pipeline: &str, name: &str) -> Option<Connector> {
+        self.connectors.get(&(pipeline.to_string(), name.to_string())).cloned()
+    }
+
+    /// The webhook endpoints, by path.
+    pub fn endpoints(&self) -> &HashMap<String, Endpoint> {
+        &self.endpoints
+    }
+
+    /// The masker for a pipeline's free text (its secrets and sensitive settings).
+    pub fn masker(&self, pipeline: &str) -> Arc<Masker> {
+        self.maskers.get(pipeline).cloned().unwrap_or_default()
+    }
+
+    fn limiter(&self, pipeline: &str, connector: &str) -> Option<Arc<DefaultDirectRateLimiter>> {
+        self.limiters.get(&(pipeline.to_string(), connector.to_string())).cloned()
+    }
+
+    /// Starts the planner, the delivery loop and the pollers; they run until `shutdown` fires.
+    pub fn spawn_workers(self: &Arc<Self>, shutdown: Arc<Notify>) -> JoinSet<()> {
+        let mut set = JoinSet::new();
+        let engine = self.clone();
+        let stop = shutdown.clone();
+        set.spawn(async move { engine.planner_loop(stop).await });
+        let engine = self.clone();
+        let stop = shutdown.clone();
+        set.spawn(async move { engine.delivery_loop(stop).await });
+        for plan in &self.plans {
+            for source in &plan.sources {
+                if let Trigger::Poll(every) = source.trigger {
+                    for object in &source.objects {
+                        let (engine, stop) = (self.clone(), shutdown.clone());
+                        let (pipeline, connector, object) = (plan.name.clone(), source.connector.clone(), object.clone());
+                        set.spawn(async move { engine.poll_loop(stop, pipeline, connector, object, every).await });
+                    }
+                }
+            }
+        }
+        set
+    }
+
+    async fn planner_loop(self: Arc<Self>, stop: Arc<Notify>) {
+        loop {
+            let planned = match self.plan_some().await {
+                Ok(n) => n,
+                Err(e) => {
+                    tracing::error!(error = %e, "planning failed; retrying");
+                    0
+                }
+            };
+            if planned > 0 {
+                self.wake_delivery.notify_one();
+                continue;
+            }
+            tokio::select! {
+                () = stop.notified() => return,
+                () = self.wake_planner.notified() => {}
+                () = tokio::time::sleep(Duration::from_millis(200)) => {}
+            }
+        }
+    }
+
+    /// Plans up to a batch of unplanned changes; returns how many.
+    pub async fn plan_some(&self) -> Result<usize, crate::store::Error> {
+        let changes = self.store.unplanned_changes(256).await?;
+        let n = changes.len();
+        for change in changes {
+            let (deliveries, audit) = match self.plan(&change.pipeline) {
+                Some(plan) => planner::plan_change(plan, &change, now_ms()),
+                None => (vec![], vec![crate::store::NewAudit {
+                    pipeline: change.pipeline.clone(),
+                    correlation_id: change.correlation_id.clone(),
+                    object: change.object.clone(),
+                    key: change.key.clone(),
+                    event_id: Some(change.source_event_id.clone()),
+                    change_id: Some(change.id),
+                    delivery_id: None,
+                    idempotency_key: None,
+                    kind: crate::store::AuditKind::Suppressed,
+                    detail: serde_json::json!({ "reason": format!("pipeline `{}` is not loaded", change.pipeline) }),
+                }]),
+            };
+            self.store.commit_plan(change.id, deliveries, audit).await?;
+        }
+        Ok(n)
+    }
+
+    async fn delivery_loop(self: Arc<Self>, stop: Arc<Notify>) {
+        let slots = Arc::new(Semaphore::new(self.options.max_in_flight));
+        let lease_ms = self.options.lease.as_millis() as i64;
+        loop {
+            let free = slots.available_permits();
+            let claimed = if free == 0 {
+                Vec::new()
+            } else {
+                match self.store.claim_due(now_ms(), free.min(128) as u32, &self.options.worker_id, lease_ms).await {
+                    Ok(c) => c,
+                    Err(e) => {
+                        tracing::error!(error = %e, "claiming deliveries failed; retrying");
+                        Vec::new()
+                    }
+                }
+            };
+            let busy = !claimed.is_empty();
+            for d in claimed {
+                let Ok(permit) = slots.clone().acquire_owned().await else { return };
+                let engine = self.clone();
+                tokio::spawn(async move {
+                    engine.work(d).await;
+                    drop(permit);
+                    engine.wake_delivery.notify_one();
+                });
+            }
+            if busy {
+                continue;
+            }
+            tokio::select! {
+                () = stop.notified() => return,
+                () = self.wake_delivery.notified() => {}
+                () = tokio::time::sleep(Duration::from_millis(50)) => {}
+            }
+        }
+    }
+
+    async fn poll_loop(self: Arc<Self>, stop: Arc<Notify>, pipeline: String, connector_name: String, object: String, every: Duration) {
+        let Some(connector) = self.connector(&pipeline, &connector_name) else { return };
+        loop {
+            let mut wait = every;
+            match self.store.cursor(&pipeline, &connector_name, &object).await {
+                Ok(cursor) => {
+                    let called = connector.poll(&CallContext::default(), &object, cursor.as_deref(), 100).await;
+                    match called.result {
+                        Ok(page) => {
+                            let changes: Vec<_> = page.changes.into_iter().map(|c| intake::new_change(&pipeline, &connector_name, c)).collect();
+                            let next = page.next_cursor.or(cursor).unwrap_or_default();
+                            match self.store.intake_polled(&changes, &pipeline, &connector_name, &object, &next).await {
+                                Ok(_) => {
+                                    self.wake_planner.notify_one();
+                                    if page.has_more {
+                                        wait = Duration::ZERO;
+                                    }
+                                }
+                                Err(e) => tracing::error!(%pipeline, connector = %connector_name, error = %e, "storing polled changes failed"),
+                            }
+                        }
+                        Err(e) => tracing::warn!(%pipeline, connector = %connector_name, %object, error = %e, "poll failed; trying again next interval"),
+                    }
+                }
+                Err(e) => tracing::error!(error = %e, "reading the poll cursor failed"),
+            }
+            tokio::select! {
+                () = stop.notified() => return,
+                () = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+}
+
+fn quota(count: u32, per: Duration) -> Option<Quota> {
+    let count = NonZeroU32::new(count)?;
+    let period = per.checked_div(count.get())?;
+    Quota::with_period(period).map(|q| q.allow_burst(count))
+}

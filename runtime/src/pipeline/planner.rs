@@ -1,0 +1,165 @@
+//! Planning one change: which routes carry it, whether its source owns the object, the `when`
+//! filter, gates, the mapping, the effective date, and a deterministic idempotency key. The
+//! result (deliveries, suppressions, holds and their audit) is committed in one transaction.
+
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use super::expr;
+use crate::config::{ConfirmFields, FutureDated, GateTarget, Mode, Plan, Priority, Route};
+use crate::services::masking::mask_document;
+use crate::store::{AuditKind, ConfirmSpec, InitialState, NewAudit, NewDelivery, StoredChange};
+
+/// The idempotency key of a write: the same (pipeline, route, source, source event, target)
+/// always gives the same key, so a replan after a crash never becomes a second write.
+pub fn idempotency_key(pipeline: &str, route: &str, source: &str, event_id: &str, target: &str) -> String {
+    let digest = Sha256::digest(format!("{pipeline}\u{1f}{route}\u{1f}{source}\u{1f}{event_id}\u{1f}{target}"));
+    format!("jn-{}", &hex::encode(digest)[..40])
+}
+
+fn priority(p: Priority) -> i32 {
+    match p {
+        Priority::Financial => 0,
+        Priority::Normal => 1,
+        Priority::Low => 2,
+    }
+}
+
+/// Plans `change` under `plan` at `now_ms`.
+pub fn plan_change(plan: &Plan, change: &StoredChange, now_ms: i64) -> (Vec<NewDelivery>, Vec<NewAudit>) {
+    let routes: Vec<&Route> = plan.routes.iter().filter(|r| r.from == change.source && r.object == change.object).collect();
+    let audit = |kind: AuditKind, idempotency_key: Option<String>, detail: Value| NewAudit {
+        pipeline: plan.name.clone(),
+        correlation_id: change.correlation_id.clone(),
+        object: change.object.clone(),
+        key: change.key.clone(),
+        event_id: Some(change.source_event_id.clone()),
+        change_id: Some(change.id),
+        delivery_id: None,
+        idempotency_key,
+        kind,
+        detail,
+    };
+    if routes.is_empty() {
+        let reason = match plan.ownership.get(&change.object) {
+            Some(o) if o.owner != change.source => format!("not the owner: {} owns {}", o.owner, change.object),
+            _ => format!("no route carries {} from {}", change.object, change.source),
+        };
+        return (vec![], vec![audit(AuditKind::Suppressed, None, json!({ "reason": reason }))]);
+    }
+    let ctx = expr::change_value(change);
+    let mut deliveries = Vec::new();
+    let mut entries = Vec::new();
+    for route in routes {
+        let key = idempotency_key(&plan.name, &route.name, &change.source, &change.source_event_id, &route.to);
+        let (document, state) = decide(plan, route, change, &ctx);
+        let state = match (state, route.mode) {
+            (InitialState::Pending, Mode::Shadow) => InitialState::Suppressed { reason: "shadow mode: planned, not written".into() },
+            (s, _) => s,
+        };
+        let future = change.effective_at_ms.filter(|&t| t > now_ms);
+        let not_before_ms = match route.future_dated {
+            FutureDated::Hold => future,
+            FutureDated::Pass => None,
+        };
+        let mut shown = document.clone();
+        mask_document(&plan.masking, &change.object, &mut shown);
+        let (kind, detail) = match &state {
+            InitialState::Pending => (
+                AuditKind::Planned,
+                json!({ "route": route.name, "target": route.to, "document": shown, "effective_at_ms": change.effective_at_ms, "not_before_ms": not_before_ms }),
+            ),
+            InitialState::Held { reason } => (AuditKind::Held, json!({ "route": route.name, "target": route.to, "reason": reason, "document": shown })),
+            InitialState::Suppressed { reason } => (AuditKind::Suppressed, json!({ "route": route.name, "target": route.to, "reason": reason, "document": shown })),
+        };
+        entries.push(audit(kind, Some(key.clone()), detail));
+        let fields = match &route.confirm.fields {
+            ConfirmFields::All => document.as_object().map(|m| m.keys().cloned().collect()).unwrap_or_default(),
+            ConfirmFields::Only(fields) => fields.clone(),
+        };
+        deliveries.push(NewDelivery {
+            pipeline: plan.name.clone(),
+            route: route.name.clone(),
+            target: route.to.clone(),
+            object: change.object.clone(),
+            key: change.key.clone(),
+            operation: change.operation.clone(),
+            document: document.to_string(),
+            effective_at_ms: change.effective_at_ms,
+            source_version: change.source_version,
+            idempotency_key: key,
+            priority: priority(route.priority),
+            not_before_ms,
+            state,
+            correlation_id: change.correlation_id.clone(),
+            confirm: Some(ConfirmSpec { fields, within_ms: route.confirm.within.as_millis() as i64 }),
+            max_attempts: route.retry.attempts as i32,
+        });
+    }
+    (deliveries, entries)
+}
+
+/// The document to write and the delivery's initial state.
+fn decide(plan: &Plan, route: &Route, change: &StoredChange, ctx: &Value) -> (Value, InitialState) {
+    if let Some(owner) = plan.ownership.get(&change.object).map(|o| o.owner.as_str()) {
+        if owner != change.source {
+            return (Value::Null, InitialState::Suppressed { reason: format!("not the owner: {owner} owns {}", change.object) });
+        }
+    }
+    if let Some(when) = &route.when {
+        match expr::holds(when, ctx) {
+            Ok(true) => {}
+            Ok(false) => return (Value::Null, InitialState::Suppressed { reason: format!("when `{}` is false", when.source) }),
+            Err(e) => return (Value::Null, InitialState::Held { reason: format!("when: {e}") }),
+        }
+    }
+    let base = match (&ctx["after"], &ctx["before"]) {
+        (Value::Null, Value::Null) => return (Value::Null, InitialState::Suppressed { reason: "the change carries no document".into() }),
+        (Value::Null, before) => before.clone(),
+        (after, _) => after.clone(),
+    };
+    let mut document = base;
+    if let Some(map) = &route.map {
+        for (field, e) in map {
+            match expr::eval(e, ctx) {
+                Ok(v) => {
+                    if let Some(obj) = document.as_object_mut() {
+                        obj.insert(field.clone(), v);
+                    }
+                }
+                Err(err) => return (document, InitialState::Held { reason: format!("map `{field}`: {err}") }),
+            }
+        }
+    }
+    for gate in plan.gates.values() {
+        let applies = gate.before.iter().any(|t| match t {
+            GateTarget::Object(o) => *o == change.object,
+            GateTarget::Route(r) => *r == route.name,
+        });
+        if !applies {
+            continue;
+        }
+        match expr::holds(&gate.require, ctx) {
+            Ok(true) => {}
+            Ok(false) => {
+                return (document, InitialState::Held { reason: format!("gate {}: `{}` is false; resume with `junction dlq` once it passes", gate.name, gate.require.source) });
+            }
+            Err(e) => return (document, InitialState::Held { reason: format!("gate {}: {e}", gate.name) }),
+        }
+    }
+    (document, InitialState::Pending)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn idempotency_keys_are_deterministic_and_distinct() {
+        let a = idempotency_key("p", "r", "stripe", "evt_1", "netsuite");
+        assert_eq!(a, idempotency_key("p", "r", "stripe", "evt_1", "netsuite"));
+        assert_ne!(a, idempotency_key("p", "r", "stripe", "evt_2", "netsuite"));
+        assert_ne!(a, idempotency_key("p", "r2", "stripe", "evt_1", "netsuite"));
+        assert_ne!(idempotency_key("p", "ab", "c", "e", "t"), idempotency_key("p", "a", "bc", "e", "t"));
+    }
+}

@@ -2,5 +2,7 @@
 
 mod connector_netsuite;
 mod connector_stripe;
+mod pipeline_e2e;
+mod rig;
 mod sandbox;
 mod support;

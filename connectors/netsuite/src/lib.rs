@@ -77,9 +77,16 @@ impl Connector for NetSuite {
         let config = Config::from_host(host)?;
         let kind = Kind::parse(&write.object)?;
         let url = config.record_url(kind, &api::eid(&write.key)?);
+        // A delete that carries the entity's final state (Stripe's cancelled subscription, with
+        // its billing stop date) is written whole, so the read-back shows every final value;
+        // without a document the record is only closed.
+        let has_final_state = serde_json::from_str::<serde_json::Value>(&write.document)
+            .is_ok_and(|d| d.get("id").is_some());
         let (method, body) = match write.operation {
-            Operation::Delete => ("PATCH", mapping::close_record(kind, write.effective_at)),
-            Operation::Create | Operation::Update | Operation::Snapshot => (
+            Operation::Delete if !has_final_state => {
+                ("PATCH", mapping::close_record(kind, write.effective_at))
+            }
+            Operation::Create | Operation::Update | Operation::Snapshot | Operation::Delete => (
                 "PUT",
                 mapping::to_record(kind, &write.document, write.effective_at)?,
             ),

@@ -1,6 +1,7 @@
 //! The `junction` command line: one module per command group, all plain clap derive.
 
 mod connector;
+mod ops;
 mod pipeline;
 
 use std::process::ExitCode;
@@ -26,6 +27,14 @@ enum Command {
     /// Inspect and exercise connector modules.
     #[command(subcommand)]
     Connector(connector::ConnectorCommand),
+    /// Tell the story of one change or entity across systems, from the audit log.
+    Trace(ops::TraceArgs),
+    /// List, inspect and redrive dead letters.
+    #[command(subcommand)]
+    Dlq(ops::DlqCommand),
+    /// Check the tamper-evident audit log.
+    #[command(subcommand)]
+    Audit(ops::AuditCommand),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -45,6 +54,9 @@ pub fn main() -> ExitCode {
             Command::Validate(args) => pipeline::validate(args).await,
             Command::Schema => pipeline::schema(),
             Command::Connector(cmd) => connector::run(cmd).await,
+            Command::Trace(args) => ops::trace(args).await,
+            Command::Dlq(cmd) => ops::dlq(cmd).await,
+            Command::Audit(cmd) => ops::audit(cmd).await,
         }
     });
     match result {

@@ -35,7 +35,6 @@ mod plan;
 mod raw;
 mod report;
 mod schema;
-mod secret;
 mod structure;
 mod suggest;
 mod units;
@@ -47,6 +46,7 @@ mod tests;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+pub use crate::services::secret::Secret;
 pub use catalog::{ModuleCatalog, ModuleInfo, ModuleRef, SettingInfo};
 pub use diagnostics::{Diagnostic, Diagnostics, Severity, Snippet};
 pub use plan::{
@@ -55,7 +55,6 @@ pub use plan::{
     RetryPolicy, Route, Scope, Setting, Source, Trigger,
 };
 pub use schema::{OBJECTS, json_schema};
-pub use secret::Secret;
 pub use units::{Rate, UnitError, parse_duration, parse_rate, parse_size};
 
 use raw::Text;

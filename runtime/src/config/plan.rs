@@ -10,8 +10,8 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::catalog::{ModuleInfo, ModuleRef};
-use super::secret::Secret;
 use super::units::Rate;
+use crate::services::secret::Secret;
 
 /// One pipeline, ready to run. Built only when its file has no errors.
 #[derive(Debug, Clone)]

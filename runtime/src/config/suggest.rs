@@ -18,7 +18,7 @@ where
             let distance = if normalize(c) == normalized {
                 0
             } else {
-                levenshtein(&normalized, &normalize(c))
+                distance(&normalized, &normalize(c))
             };
             (distance, c)
         })
@@ -47,16 +47,25 @@ fn normalize(s: &str) -> String {
     s.to_lowercase().replace('_', "-")
 }
 
-fn levenshtein(a: &str, b: &str) -> usize {
+/// Edit distance where swapping two neighbouring letters (`emial`) costs one edit, like an
+/// insertion, deletion or substitution: the optimal string alignment distance.
+fn distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
+    // Three rows: two back (for transpositions), one back, and the current one.
+    let mut before: Vec<usize> = vec![0; b.len() + 1];
     let mut previous: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
+    for i in 0..a.len() {
         let mut current = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let substitution = previous[j] + usize::from(ca != *cb);
-            current[j + 1] = substitution.min(previous[j + 1] + 1).min(current[j] + 1);
+        for j in 0..b.len() {
+            let substitution = previous[j] + usize::from(a[i] != b[j]);
+            let mut best = substitution.min(previous[j + 1] + 1).min(current[j] + 1);
+            if i > 0 && j > 0 && a[i] == b[j - 1] && a[i - 1] == b[j] {
+                best = best.min(before[j - 1] + 1);
+            }
+            current[j + 1] = best;
         }
-        previous = current;
+        before = std::mem::replace(&mut previous, current);
     }
     previous[b.len()]
 }
@@ -72,6 +81,15 @@ mod tests {
         assert_eq!(closest("modul", keys), Some("module"));
         assert_eq!(closest("allow-host", keys), Some("allow-hosts"));
         assert_eq!(closest("timeout", keys), None);
+    }
+
+    #[test]
+    fn a_swap_of_two_letters_is_one_edit() {
+        assert_eq!(distance("emial", "email"), 1);
+        assert_eq!(distance("email", "email"), 0);
+        assert_eq!(distance("", "abc"), 3);
+        assert_eq!(distance("kitten", "sitting"), 3);
+        assert_eq!(closest("emial", ["email", "name", "phone"]), Some("email"));
     }
 
     #[test]

@@ -309,3 +309,42 @@ fn validate_changes(changes: Vec<kit::Change>) -> Result<Vec<kit::Change>, CallE
     }
     Ok(changes)
 }
+
+/// An instance kept alive across calls (no fresh store per call). Junction itself always uses
+/// a fresh instance; this exists so benchmarks can measure what reuse would save.
+pub struct WarmInstance {
+    store: Store<CallState>,
+    instance: Bindings,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for WarmInstance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WarmInstance")
+    }
+}
+
+impl Connector {
+    /// Instantiates once for repeated calls (benchmarks).
+    pub async fn warm(&self) -> Result<WarmInstance, CallError> {
+        let (state, _journal) = CallState::new(self.spec.clone(), self.masker.clone(), None, None);
+        let mut store = Store::new(&self.host.engine, state);
+        store.limiter(|s| &mut s.limiter);
+        store.set_epoch_deadline(u64::MAX / 2);
+        let instance = self.module.pre.instantiate_async(&mut store).await.map_err(|e| CallError::Host(format!("{e:#}")))?;
+        Ok(WarmInstance { store, instance, timeout: self.spec.limits.call_timeout })
+    }
+}
+
+impl WarmInstance {
+    /// `receive` on the warm instance.
+    pub async fn receive(&mut self, hook: kit::Webhook) -> Result<Vec<kit::Change>, CallError> {
+        self.store.set_epoch_deadline(self.timeout.as_millis().div_ceil(EPOCH_TICK.as_millis()).max(1) as u64);
+        match Op::Receive(bindings::webhook(hook)).run(&self.instance, &mut self.store).await {
+            Ok(Ok(Out::Changes(c))) => validate_changes(c.into_iter().map(bindings::change).collect()),
+            Ok(Ok(_)) => Err(mixed_up()),
+            Ok(Err(e)) => Err(CallError::Connector(bindings::error(e))),
+            Err(trap) => Err(CallError::Trap(format!("{trap:#}"))),
+        }
+    }
+}

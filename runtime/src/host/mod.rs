@@ -22,7 +22,7 @@ use wasmtime::{Engine, Store};
 
 pub use builtin::{builtin, builtin_names};
 pub use egress::{Auth, EgressPolicy, Exchange};
-pub use instance::{CallContext, CallError, Called, Connector};
+pub use instance::{CallContext, CallError, Called, Connector, WarmInstance};
 pub use state::{InstanceSpec, Limits};
 
 /// Why a module could not be loaded.

@@ -7,7 +7,6 @@ use std::sync::{Arc, Mutex};
 
 use crate::config::{self, ModuleCatalog, ModuleInfo, ModuleRef, SettingInfo};
 use crate::host::{self, Auth, EgressPolicy, Host, InstanceSpec, Limits, Module};
-use crate::services::secret::Secret;
 
 /// Describes modules for validation by loading them through the host (and its cache).
 pub struct HostCatalog {
@@ -71,23 +70,22 @@ pub fn instance_spec(connector: &config::Connector, module: &Module) -> Instance
     if allow_hosts.is_empty() {
         allow_hosts = module.manifest.hosts.clone();
     }
-    let secret = |s: &config::Secret| Secret::new(s.expose());
     let auth = match &connector.auth {
         config::Auth::None => Auth::None,
-        config::Auth::Bearer { secret: s } => Auth::Bearer(secret(s)),
-        config::Auth::Basic { username, password } => Auth::Basic { username: secret(username), password: secret(password) },
+        config::Auth::Bearer { secret: s } => Auth::Bearer(s.clone()),
+        config::Auth::Basic { username, password } => Auth::Basic { username: username.clone(), password: password.clone() },
         config::Auth::OAuth1Tba { realm, consumer_key, consumer_secret, token, token_secret } => Auth::OAuth1(host::oauth1::Tba {
             realm: realm.clone(),
-            consumer_key: secret(consumer_key),
-            consumer_secret: secret(consumer_secret),
-            token: secret(token),
-            token_secret: secret(token_secret),
+            consumer_key: consumer_key.clone(),
+            consumer_secret: consumer_secret.clone(),
+            token: token.clone(),
+            token_secret: token_secret.clone(),
         }),
     };
     InstanceSpec {
         name: connector.name.clone(),
         settings,
-        secrets: connector.secrets.iter().map(|(k, v)| (k.clone(), secret(v))).collect(),
+        secrets: connector.secrets.clone(),
         egress: EgressPolicy { allow_hosts, auth, timeout: connector.limits.call_timeout },
         limits: Limits {
             memory_bytes: connector.limits.memory,

@@ -36,6 +36,7 @@ mod xref;
 mod tests;
 
 use std::fmt;
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -77,6 +78,21 @@ pub enum Error {
         url: String,
         /// Why it failed.
         source: sqlx::Error,
+    },
+    /// A store opened with [`OpenOptions::create`] off does not exist.
+    #[error("no store at {}", path.display())]
+    Missing {
+        /// The database file looked for.
+        path: PathBuf,
+    },
+    /// A database that is not a store of this version (another file, or an older or newer
+    /// Junction's), seen by a read-only open, which cannot migrate it.
+    #[error("`{url}` is not a store this version can read: {reason}")]
+    NotAStore {
+        /// The URL opened.
+        url: String,
+        /// What does not match.
+        reason: String,
     },
     /// The embedded migrations could not be applied.
     #[error("cannot migrate store: {0}")]
@@ -136,6 +152,12 @@ pub struct OpenOptions {
     pub busy_timeout: Duration,
     /// Connections in the read pool (file databases only).
     pub readers: u32,
+    /// Create the database when it does not exist. On for the engine; operators' commands turn
+    /// it off, so a mistyped path is [`Error::Missing`] rather than a new empty store.
+    pub create: bool,
+    /// Open for reading only: no migrations run (the schema must be this version's) and every
+    /// write fails. For commands that only look.
+    pub read_only: bool,
 }
 
 impl Default for OpenOptions {
@@ -144,6 +166,8 @@ impl Default for OpenOptions {
             durability: Durability::Full,
             busy_timeout: Duration::from_secs(10),
             readers: 4,
+            create: true,
+            read_only: false,
         }
     }
 }
@@ -172,6 +196,14 @@ impl Store {
     /// Opens the store at `url` with `options`; see [`Store::open`].
     pub async fn open_with(url: &str, options: &OpenOptions) -> Result<Store> {
         let target = parse_url(url)?;
+        if !options.create && !target.in_memory {
+            let path = target.options.get_filename();
+            if !path.is_file() {
+                return Err(Error::Missing {
+                    path: path.to_owned(),
+                });
+            }
+        }
         let synchronous = match options.durability {
             Durability::Full => SqliteSynchronous::Full,
             Durability::Normal => SqliteSynchronous::Normal,
@@ -181,13 +213,35 @@ impl Store {
             .busy_timeout(options.busy_timeout)
             .foreign_keys(true)
             .synchronous(synchronous);
-        if !target.in_memory {
+        // A reader leaves the journal mode alone: setting it is a write.
+        if !target.in_memory && !options.read_only {
             connect = connect.journal_mode(SqliteJournalMode::Wal);
         }
         let open_error = |source| Error::Open {
             url: url.to_owned(),
             source,
         };
+
+        if options.read_only {
+            let read = SqlitePoolOptions::new()
+                .max_connections(options.readers.max(1))
+                .connect_with(connect.read_only(true).create_if_missing(false))
+                .await
+                .map_err(open_error)?;
+            if let Err(reason) = schema_is_current(&read).await {
+                read.close().await;
+                return Err(Error::NotAStore {
+                    url: url.to_owned(),
+                    reason,
+                });
+            }
+            // Writes through this pool fail: the connections are read-only.
+            return Ok(Store {
+                write: read.clone(),
+                read,
+                clock: Arc::new(system_now_ms),
+            });
+        }
 
         // One writer connection: SQLite allows one writer at a time anyway, and queueing on the
         // pool is cheaper and fairer than spinning on the database lock. It never idles out,
@@ -197,10 +251,10 @@ impl Store {
             .min_connections(1)
             .idle_timeout(None)
             .max_lifetime(None)
-            .connect_with(connect.clone().create_if_missing(true))
+            .connect_with(connect.clone().create_if_missing(options.create))
             .await
             .map_err(open_error)?;
-        sqlx::migrate!("./migrations/sqlite").run(&write).await?;
+        MIGRATOR.run(&write).await?;
 
         // An in-memory database is private to its one connection; reads share it.
         let read = if target.in_memory {
@@ -241,6 +295,56 @@ impl Store {
     async fn begin(&self) -> Result<Transaction<'static, Sqlite>> {
         Ok(self.write.begin_with("BEGIN IMMEDIATE").await?)
     }
+}
+
+/// The embedded migrations.
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// Whether the database has exactly this version's migrations applied; if not, why.
+async fn schema_is_current(pool: &SqlitePool) -> std::result::Result<(), String> {
+    let tracked: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+    )
+    .fetch_one(pool)
+    .await
+    .map_err(|e| e.to_string())?;
+    if tracked == 0 {
+        return Err("it holds no Junction schema".to_owned());
+    }
+    let applied: Vec<(i64, Vec<u8>)> = sqlx::query_as(
+        "SELECT version, checksum FROM _sqlx_migrations WHERE success ORDER BY version",
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(|e| e.to_string())?;
+    let expected: Vec<(i64, &[u8])> = MIGRATOR
+        .iter()
+        .filter(|m| m.migration_type.is_up_migration())
+        .map(|m| (m.version, m.checksum.as_ref()))
+        .collect();
+    for (version, checksum) in &expected {
+        match applied.iter().find(|(v, _)| v == version) {
+            None => {
+                return Err(format!(
+                    "migration {version} is not applied (an older Junction wrote it; \
+                     `junction run` migrates it)"
+                ));
+            }
+            Some((_, stored)) if stored.as_slice() != *checksum => {
+                return Err(format!("migration {version} differs from this version's"));
+            }
+            Some(_) => {}
+        }
+    }
+    if let Some((version, _)) = applied
+        .iter()
+        .find(|(v, _)| !expected.iter().any(|(e, _)| e == v))
+    {
+        return Err(format!(
+            "migration {version} is unknown (a newer Junction wrote it)"
+        ));
+    }
+    Ok(())
 }
 
 fn system_now_ms() -> i64 {

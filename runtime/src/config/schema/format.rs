@@ -237,7 +237,7 @@ static CONFIRM: Table = Table {
         opt(
             "fields",
             &STRINGS,
-            "Fields a read-back must show before a write counts as done (default: every mapped field).",
+            "Top-level fields of the object a read-back must show before a write counts as done (default: the mapped fields, or the whole document without `map`).",
         ),
         opt(
             "within",
@@ -308,7 +308,7 @@ static ROUTE: Table = Table {
         opt(
             "map",
             &STRING_MAP,
-            "Target field = CEL expression over `change`. Without it the document passes as is.",
+            "Target field = CEL expression over `change`, set over the source document. Without it the document passes as is.",
         ),
         opt(
             "confirm",

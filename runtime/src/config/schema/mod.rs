@@ -65,8 +65,8 @@ impl Table {
     }
 }
 
-/// Canonical objects pipelines can move.
-pub const OBJECTS: &[&str] = &["customer", "subscription", "price", "invoice", "payment"];
+/// Canonical objects pipelines can move: the ones with a schema in [`crate::canonical`].
+pub use crate::canonical::OBJECTS;
 /// Route modes.
 pub(crate) const MODES: &[&str] = &["write", "shadow"];
 /// Route priorities, highest first.

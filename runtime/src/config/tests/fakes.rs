@@ -2,7 +2,8 @@
 
 use super::super::{ModuleCatalog, ModuleInfo, ModuleRef, SettingInfo};
 
-/// Describes `builtin:stripe` and `builtin:netsuite` the way the real modules will.
+/// Describes `builtin:stripe` and `builtin:netsuite` as their real manifests do
+/// (`junction connector inspect builtin:NAME`).
 pub(super) struct FakeCatalog;
 
 impl ModuleCatalog for FakeCatalog {
@@ -22,12 +23,17 @@ pub(super) fn stripe() -> ModuleInfo {
     ModuleInfo {
         name: "stripe".into(),
         source_objects: vec!["customer".into(), "subscription".into(), "invoice".into()],
-        sink_objects: vec![],
+        sink_objects: vec!["subscription".into(), "customer".into()],
         webhooks: true,
         polling: true,
         async_writes: false,
-        future_dated_writes: false,
-        settings: vec![],
+        future_dated_writes: true,
+        settings: vec![
+            optional("base-url"),
+            optional("api-version"),
+            optional("webhook-tolerance-seconds"),
+            optional("proration-behavior"),
+        ],
         secrets: vec!["webhook".into()],
     }
 }
@@ -41,12 +47,24 @@ pub(super) fn netsuite() -> ModuleInfo {
         polling: false,
         async_writes: true,
         future_dated_writes: false,
-        settings: vec![SettingInfo {
-            name: "account".into(),
-            required: true,
-            sensitive: false,
-        }],
+        settings: vec![
+            SettingInfo {
+                name: "account".into(),
+                required: true,
+                sensitive: false,
+            },
+            optional("base-url"),
+            optional("write-mode"),
+        ],
         secrets: vec![],
+    }
+}
+
+fn optional(name: &str) -> SettingInfo {
+    SettingInfo {
+        name: name.into(),
+        required: false,
+        sensitive: false,
     }
 }
 

@@ -7,10 +7,10 @@ use toml::Spanned;
 use super::super::catalog::{ModuleInfo, ModuleRef};
 use super::super::plan::{Auth, Connector, Limits, Setting};
 use super::super::raw::{RawAuth, RawConnector, RawLimits, Text, TextMap};
-use super::super::secret::Secret;
 use super::super::suggest;
 use super::super::units::{self, RATE_HELP, SIZE_HELP};
 use super::{Declared, Validator};
+use crate::services::secret::Secret;
 
 /// WebAssembly 32-bit linear memory cannot grow past 4 GiB.
 const MAX_MEMORY: u64 = 4 << 30;
@@ -293,6 +293,22 @@ impl Validator<'_, '_> {
         let mut ok = true;
         let mut settings = BTreeMap::new();
         for (key, value) in table {
+            if key.get_ref() == BASE_URL {
+                // The runtime hands the connector's `base-url` to the module under this name
+                // and derives the allow-list from it; a second way to set it would leave the
+                // allow-list on the module's default hosts.
+                self.rep
+                    .error(
+                        key.span(),
+                        format!("`{BASE_URL}` belongs on the connector, not under settings"),
+                    )
+                    .hint(format!(
+                        "write base-url = \"...\" in [connectors.{}]: the module receives it as its `{BASE_URL}` setting, and its host is allowed",
+                        connector.get_ref()
+                    ));
+                ok = false;
+                continue;
+            }
             match info.settings.iter().find(|s| &s.name == key.get_ref()) {
                 Some(declared) => {
                     let setting = if declared.sensitive {
@@ -324,7 +340,12 @@ impl Validator<'_, '_> {
                 }
             }
         }
-        for declared in info.settings.iter().filter(|s| s.required) {
+        let has_base_url = raw.get_ref().base_url.is_some();
+        for declared in info
+            .settings
+            .iter()
+            .filter(|s| s.required && !(s.name == BASE_URL && has_base_url))
+        {
             let reported =
                 given.is_some_and(|g| self.rep.was_removed(g.span().start, &declared.name));
             if !table.contains_key(declared.name.as_str()) && !reported {
@@ -350,3 +371,6 @@ impl Validator<'_, '_> {
         ok.then_some(settings)
     }
 }
+
+/// The setting the runtime fills from the connector's `base-url` key.
+const BASE_URL: &str = "base-url";

@@ -3,6 +3,7 @@
 
 mod connectors;
 mod expr;
+mod fields;
 mod hosts;
 mod ownership;
 mod policies;

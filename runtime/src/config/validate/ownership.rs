@@ -27,7 +27,15 @@ impl Validator<'_, '_> {
                 RawOwnership::Detailed(table) => {
                     let owner_ok = table.owner.as_ref().is_some_and(|o| self.use_connector(o));
                     let mut fields_ok = true;
-                    for connector in table.fields.values() {
+                    for (field, connector) in &table.fields {
+                        if object_ok {
+                            fields_ok &= self.field(
+                                object.get_ref(),
+                                field.get_ref(),
+                                field.span(),
+                                "owned field",
+                            );
+                        }
                         fields_ok &= self.use_connector(connector);
                     }
                     match &table.owner {

@@ -38,8 +38,7 @@ impl Validator<'_, '_> {
                 } else if route_names.contains(&text) {
                     before.push(GateTarget::Route(text.to_owned()));
                 } else {
-                    let candidates = OBJECTS.iter().copied().chain(route_names.iter().copied());
-                    let hint = suggest::hint(text, candidates, "objects and routes");
+                    let hint = gate_target_hint(text, &route_names);
                     self.rep
                         .error(
                             target.span(),
@@ -97,7 +96,8 @@ impl Validator<'_, '_> {
                 continue;
             };
             let object_text = Spanned::new(key.span(), object.to_owned());
-            if self.object(&object_text) {
+            // A misspelt field would leave the real one unmasked without a word.
+            if self.object(&object_text) && self.field(object, field, key.span(), "masked field") {
                 rules.push(MaskRule {
                     object: object.to_owned(),
                     field: field.to_owned(),
@@ -174,14 +174,24 @@ impl Validator<'_, '_> {
                     }
                 }
             }
-            if let Some(fields) = &r.fields
-                && fields.get_ref().is_empty()
-            {
-                self.rep.error(
-                    fields.span(),
-                    "`fields` is empty, so nothing would be compared",
-                );
-                ok = false;
+            if let Some(fields) = &r.fields {
+                if fields.get_ref().is_empty() {
+                    self.rep.error(
+                        fields.span(),
+                        "`fields` is empty, so nothing would be compared",
+                    );
+                    ok = false;
+                }
+                if let Some(object) = &r.object {
+                    for field in fields.get_ref() {
+                        ok &= self.field(
+                            object.get_ref(),
+                            field.get_ref(),
+                            field.span(),
+                            "reconciled field",
+                        );
+                    }
+                }
             }
             let every = r.every.as_ref().and_then(|e| self.duration(e, "every"));
             let repair = r.repair.unwrap_or(false);
@@ -267,5 +277,21 @@ impl Validator<'_, '_> {
             return false;
         }
         true
+    }
+}
+
+/// Names the closest object or route, then lists both kinds apart, however many routes there
+/// are: a gate guards money movement, so the operator must see what it could guard.
+fn gate_target_hint(text: &str, route_names: &[&str]) -> String {
+    let routes = if route_names.is_empty() {
+        "none declared".to_owned()
+    } else {
+        route_names.join(", ")
+    };
+    let known = format!("objects: {}; routes: {routes}", OBJECTS.join(", "));
+    let candidates = OBJECTS.iter().copied().chain(route_names.iter().copied());
+    match suggest::closest(text, candidates) {
+        Some(best) => format!("did you mean `{best}`? {known}"),
+        None => known,
     }
 }

@@ -128,6 +128,14 @@ impl Validator<'_, '_> {
             Some(map) => {
                 let mut compiled = BTreeMap::new();
                 for (field, expression) in map.get_ref() {
+                    if let Some(object) = &r.object {
+                        ok &= self.field(
+                            object.get_ref(),
+                            field.get_ref(),
+                            field.span(),
+                            "map target",
+                        );
+                    }
                     match self.expr(expression, &format!("map.{}", field.get_ref())) {
                         Some(expr) => {
                             compiled.insert(field.get_ref().clone(), expr);
@@ -152,11 +160,12 @@ impl Validator<'_, '_> {
         let future_dated = match (&r.future_dated, accepts_future) {
             (Some(choice), Some(false)) if *choice.get_ref() == FutureDated::Pass => {
                 let name = target.as_ref().map_or("", |i| i.name.as_str());
+                // The operator's explicit choice stands (the document may carry its own dates, such
+                // as a billing stop date), but it is worth a second look.
                 self.rep
-                    .error(choice.span(), format!("module `{name}` does not accept future-dated writes"))
-                    .hint("`pass` would apply changes before their effective date; remove it to hold them until due");
-                ok = false;
-                FutureDated::Hold
+                    .warning(choice.span(), format!("module `{name}` does not take effective dates: changes pass at once"))
+                    .hint("fine when the document carries explicit dates (e.g. billing_stop_at); remove it to hold changes until due");
+                FutureDated::Pass
             }
             (Some(choice), _) => *choice.get_ref(),
             (None, Some(true)) => FutureDated::Pass,
@@ -258,22 +267,16 @@ impl Validator<'_, '_> {
                     .hint("list the fields a read-back must show, or remove `fields` to confirm every mapped field");
                 ok = false;
             }
-            if let Some(map) = &r.map {
+            // Any field of the object can be confirmed, mapped or not: `map` sets fields over
+            // the source document, and the rest of it is written too.
+            if let Some(object) = &r.object {
                 for field in fields.get_ref() {
-                    if !map.get_ref().contains_key(field.get_ref().as_str()) {
-                        let mapped: Vec<String> =
-                            map.get_ref().keys().map(|k| k.get_ref().clone()).collect();
-                        self.rep
-                            .error(
-                                field.span(),
-                                format!(
-                                    "confirm field `{}` is not written by this route",
-                                    field.get_ref()
-                                ),
-                            )
-                            .hint(list_hint("mapped fields", &mapped));
-                        ok = false;
-                    }
+                    ok &= self.field(
+                        object.get_ref(),
+                        field.get_ref(),
+                        field.span(),
+                        "confirm field",
+                    );
                 }
             }
             confirm.fields = Some(

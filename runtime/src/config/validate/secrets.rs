@@ -1,8 +1,8 @@
 //! Secret references: `env:VAR`, `file:PATH` and `literal:VALUE`, resolved at validation time.
 
 use super::super::raw::Text;
-use super::super::secret::Secret;
 use super::Validator;
+use crate::services::secret::Secret;
 
 const HELP: &str = "write env:VAR, file:PATH or literal:VALUE";
 

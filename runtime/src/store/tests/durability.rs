@@ -1,7 +1,16 @@
-//! Opening: durable files, WAL and FULL sync, clear errors for bad URLs.
+//! Opening: durable files, WAL and FULL sync, read-only opens, clear errors for bad URLs.
 
 use super::{TempDir, change};
-use crate::store::{Error, Store};
+use crate::store::{Error, OpenOptions, Store};
+
+/// How operators' read commands open a store.
+fn reader() -> OpenOptions {
+    OpenOptions {
+        create: false,
+        read_only: true,
+        ..OpenOptions::default()
+    }
+}
 
 #[tokio::test]
 async fn intake_survives_closing_and_reopening() {
@@ -112,4 +121,65 @@ async fn bad_urls_get_clear_errors() {
     let missing = format!("sqlite://{}/no/such/dir/x.db", dir.0.display());
     let err = Store::open(&missing).await.unwrap_err();
     assert!(matches!(err, Error::Open { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn a_store_that_must_exist_is_not_created() {
+    let dir = TempDir::new();
+    let path = dir.0.join("typo.db");
+    let url = format!("sqlite://{}", path.display());
+    for options in [
+        reader(),
+        OpenOptions {
+            create: false,
+            ..OpenOptions::default()
+        },
+    ] {
+        let err = Store::open_with(&url, &options).await.unwrap_err();
+        assert!(
+            matches!(&err, Error::Missing { path: p } if *p == path),
+            "{err}"
+        );
+        assert!(err.to_string().contains("typo.db"), "{err}");
+        assert!(!path.exists(), "no empty store was left behind");
+    }
+}
+
+#[tokio::test]
+async fn a_read_only_store_reads_and_refuses_writes() {
+    let dir = TempDir::new();
+    let url = dir.url("ro.db");
+    let writer = Store::open(&url).await.unwrap();
+    writer.intake(&[change("evt_1", "sub_1", 1)]).await.unwrap();
+
+    // Beside the running writer, as `junction trace` beside `junction run`.
+    let store = Store::open_with(&url, &reader()).await.unwrap();
+    assert_eq!(store.trace("sub_1").await.unwrap().len(), 1);
+    assert!(store.audit_verify().await.unwrap().is_ok());
+    assert!(store.intake(&[change("evt_2", "sub_1", 2)]).await.is_err());
+    assert_eq!(writer.trace("sub_1").await.unwrap().len(), 1);
+
+    // And after the writer closed.
+    store.close().await;
+    writer.close().await;
+    let store = Store::open_with(&url, &reader()).await.unwrap();
+    assert_eq!(store.trace("evt_1").await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_read_only_open_of_another_database_says_so() {
+    let dir = TempDir::new();
+    let url = dir.url("other.db");
+    let other = sqlx::SqlitePool::connect(&format!("{url}?mode=rwc"))
+        .await
+        .unwrap();
+    sqlx::query("CREATE TABLE notes (body TEXT)")
+        .execute(&other)
+        .await
+        .unwrap();
+    other.close().await;
+
+    let err = Store::open_with(&url, &reader()).await.unwrap_err();
+    assert!(matches!(err, Error::NotAStore { .. }), "{err}");
+    assert!(err.to_string().contains("no Junction schema"), "{err}");
 }

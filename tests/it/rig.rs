@@ -1,0 +1,141 @@
+//! An end-to-end rig: the Stripe and NetSuite simulators, and Junction running the real
+//! `pipelines/stripe-to-netsuite.toml` in-process against them (base URLs and allow-lists
+//! pointed at the simulators, secrets given through the loader's environment lookup).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use junction::config;
+use junction::pipeline::instances::HostCatalog;
+use junction::pipeline::{Engine, Options, now_ms};
+use junction::store::Store;
+use junction_tests::sim::netsuite::{NetSuiteSim, NetSuiteSimConfig};
+use junction_tests::sim::stripe::{StripeSim, StripeSimConfig, WebhookEndpoint};
+use serde_json::Value;
+use tokio::sync::Notify;
+
+use crate::support::host;
+
+pub const PIPELINE: &str = "stripe-to-netsuite";
+pub const WEBHOOK_SECRET: &str = "whsec_rig_secret_0123456789";
+
+pub struct Rig {
+    pub stripe: StripeSim,
+    pub netsuite: NetSuiteSim,
+    pub engine: Arc<Engine>,
+    pub url: String,
+    shutdown: Arc<Notify>,
+    _workers: tokio::task::JoinSet<()>,
+    pub store_path: std::path::PathBuf,
+}
+
+/// Rewrites the example pipeline for the simulators; `edit` may change timings further.
+pub fn pipeline_text(stripe_url: &str, netsuite_url: &str, edit: impl Fn(String) -> String) -> String {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../pipelines/stripe-to-netsuite.toml")).expect("example pipeline");
+    let text = text
+        .replace("base-url = \"https://api.stripe.com\"", &format!("base-url = \"{stripe_url}\""))
+        .replace("base-url = \"https://1234567.suitetalk.api.netsuite.com\"", &format!("base-url = \"{netsuite_url}\""))
+        .replace("allow-hosts = [\"api.stripe.com\"]", "allow-hosts = [\"127.0.0.1\"]")
+        .replace("allow-hosts = [\"1234567.suitetalk.api.netsuite.com\"]", "allow-hosts = [\"127.0.0.1\"]");
+    assert!(text.contains(stripe_url) && text.contains(netsuite_url), "the example pipeline's base URLs moved; update the rig");
+    edit(text)
+}
+
+/// Secrets the rig grants, as the environment would.
+pub fn env(ns: &NetSuiteSimConfig) -> impl Fn(&str) -> Option<String> + use<> {
+    let ns = ns.clone();
+    move |name: &str| match name {
+        "STRIPE_API_KEY" => Some("sk_test_junction".into()),
+        "STRIPE_WEBHOOK_SECRET" => Some(WEBHOOK_SECRET.into()),
+        "NS_CONSUMER_KEY" => Some(ns.consumer_key.clone()),
+        "NS_CONSUMER_SECRET" => Some(ns.consumer_secret.clone()),
+        "NS_TOKEN_ID" => Some(ns.token_id.clone()),
+        "NS_TOKEN_SECRET" => Some(ns.token_secret.clone()),
+        _ => None,
+    }
+}
+
+/// Test timings: confirmation windows and back-off in milliseconds rather than minutes.
+pub fn fast(text: String) -> String {
+    text.replace("within = \"2m\"", "within = \"1500ms\"")
+        .replace("interval = \"1s\"", "interval = \"100ms\"")
+        .replace("attempts = 12, initial = \"1s\", max = \"10m\"", "attempts = 4, initial = \"50ms\", max = \"400ms\"")
+}
+
+impl Rig {
+    pub async fn start(edit: impl Fn(String) -> String) -> Rig {
+        let netsuite = NetSuiteSim::start(NetSuiteSimConfig::default()).await.expect("netsuite sim");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let stripe = StripeSim::start(StripeSimConfig {
+            webhook: Some(WebhookEndpoint { url: format!("{url}/hooks/stripe"), secret: WEBHOOK_SECRET.into() }),
+            webhook_retries: 8,
+            ..StripeSimConfig::default()
+        })
+        .await
+        .expect("stripe sim");
+        let text = pipeline_text(&stripe.base_url(), netsuite.base_url(), edit);
+        let catalog = HostCatalog::new(host());
+        let file = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../pipelines/stripe-to-netsuite.toml"));
+        let loaded = config::load_str(file, &text, &env(netsuite.config()), &catalog).unwrap_or_else(|d| panic!("pipeline does not load:\n{d}"));
+        let dir = std::env::temp_dir().join(format!("junction-rig-{}-{}", std::process::id(), rand::random::<u32>()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let store_path = dir.join("junction.db");
+        let store = Store::open(&format!("sqlite://{}", store_path.display())).await.expect("store");
+        let options = Options { lease: Duration::from_secs(5), ..Options::default() };
+        let engine = Engine::new(loaded.plans, store, &host(), options).await.expect("engine starts");
+        let shutdown = Arc::new(Notify::new());
+        let workers = engine.spawn_workers(shutdown.clone());
+        let app = junction::server::app(engine.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Rig { stripe, netsuite, engine, url, shutdown, _workers: workers, store_path }
+    }
+
+    /// Waits until every event Stripe emitted was delivered and Junction has nothing left to do.
+    pub async fn drain(&self) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+        let mut quiet = 0;
+        loop {
+            let s = self.stripe.stats();
+            let st = self.engine.store.stats(now_ms()).await.expect("stats");
+            let busy = st.unplanned + st.pending + st.in_flight + st.awaiting_job + st.confirming;
+            let webhooks_settled = s.webhooks_delivered + s.webhooks_abandoned >= s.events;
+            if busy == 0 && webhooks_settled {
+                quiet += 1;
+                if quiet >= 3 {
+                    return;
+                }
+            } else {
+                quiet = 0;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "did not drain: stripe {s:?}, junction {st:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The canonical document each side holds, read through the pipeline's own connectors.
+    pub async fn read(&self, connector: &str, object: &str, key: &str) -> Option<Value> {
+        let c = self.engine.connector(PIPELINE, connector).expect("connector");
+        let doc = c.fetch(&Default::default(), object, key).await.result.expect("read back");
+        doc.map(|d| serde_json::from_str(&d).expect("json"))
+    }
+
+    /// Fields the pipeline confirms for subscriptions, compared between Stripe and NetSuite.
+    pub async fn subscription_matches(&self, id: &str) -> Result<(), String> {
+        let stripe = self.read("stripe", "subscription", id).await.ok_or("missing at stripe")?;
+        let netsuite = self.read("netsuite", "subscription", id).await.ok_or("missing at netsuite")?;
+        for f in ["status", "items", "next_billing_at", "billing_stop_at", "cancel_at_period_end"] {
+            if stripe[f] != netsuite[f] {
+                let story: Vec<String> = self.engine.store.trace(id).await.unwrap_or_default().iter().map(|e| format!("{} {}", e.kind.as_str(), e.detail)).collect();
+                return Err(format!("{id}.{f}: stripe {} vs netsuite {}\ntrace:\n{}", stripe[f], netsuite[f], story.join("\n")));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Rig {
+    fn drop(&mut self) {
+        self.shutdown.notify_waiters();
+    }
+}

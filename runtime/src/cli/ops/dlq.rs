@@ -116,7 +116,13 @@ pub(super) async fn list_to(
     };
     let letters = store.dlq_list(&filter).await?;
     if args.json {
-        write_json(out, &letters)?;
+        let mut values = Vec::with_capacity(letters.len());
+        for letter in &letters {
+            let mut value = serde_json::to_value(letter)?;
+            value["payload"] = payload_value(&letter.payload);
+            values.push(value);
+        }
+        write_json(out, &values)?;
         return Ok(ExitCode::SUCCESS);
     }
     if letters.is_empty() {
@@ -267,6 +273,7 @@ pub(super) async fn redrive_to(
     args: &RedriveArgs,
     out: &mut dyn Write,
 ) -> anyhow::Result<ExitCode> {
+    let mut skipped: Vec<DeadLetter> = Vec::new();
     let which = if args.all {
         Redrive::Matching(DlqFilter {
             pipeline: args.pipeline.clone(),
@@ -276,7 +283,6 @@ pub(super) async fn redrive_to(
     } else {
         // Check every id first: a mistyped one redrives nothing, rather than part of the list.
         let mut unknown = Vec::new();
-        let mut skipped: Vec<DeadLetter> = Vec::new();
         for &id in &args.ids {
             match store.dlq_show(id).await? {
                 None => unknown.push(id.to_string()),
@@ -292,22 +298,26 @@ pub(super) async fn redrive_to(
                 unknown.join(", ")
             );
         }
-        if !args.json {
-            for l in &skipped {
-                writeln!(
-                    out,
-                    "dead letter {}: already redriven {}; skipped",
-                    l.id,
-                    l.redriven_at_ms.map(utc).unwrap_or_default()
-                )?;
-            }
-        }
         Redrive::Ids(args.ids.clone())
     };
     let redriven = store.redrive(&which).await?;
     if args.json {
-        write_json(out, &json!({ "redriven": redriven }))?;
-    } else if redriven == 0 {
+        let skipped: Vec<i64> = skipped.iter().map(|l| l.id).collect();
+        write_json(
+            out,
+            &json!({ "redriven": redriven, "already_redriven": skipped }),
+        )?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    for l in &skipped {
+        writeln!(
+            out,
+            "dead letter {}: already redriven {}; skipped",
+            l.id,
+            l.redriven_at_ms.map(utc).unwrap_or_default()
+        )?;
+    }
+    if redriven == 0 {
         writeln!(out, "nothing to redrive")?;
     } else {
         writeln!(

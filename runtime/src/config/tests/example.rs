@@ -27,9 +27,22 @@ fn secs(n: u64) -> Duration {
 }
 
 #[test]
-fn example_pipeline_loads_without_warnings() {
+fn example_pipeline_loads_with_only_the_future_dated_note() {
     let loaded = example();
-    assert!(loaded.warnings.is_empty(), "{}", loaded.warnings);
+    // The example deliberately passes future-dated changes to NetSuite, which takes no
+    // effective dates: the documents carry their own (billing_stop_at). That is worth a note,
+    // and nothing else in the example is.
+    let warnings: Vec<_> = loaded.warnings.iter().collect();
+    assert_eq!(warnings.len(), 1, "{}", loaded.warnings);
+    assert_eq!(warnings[0].severity, Severity::Warning);
+    assert!(
+        warnings[0]
+            .snippet
+            .as_ref()
+            .is_some_and(|s| s.text == "future-dated = \"pass\""),
+        "{}",
+        loaded.warnings
+    );
     assert_eq!(loaded.plans.len(), 1);
     assert_eq!(loaded.plans[0].name, "stripe-to-netsuite");
 }
@@ -119,7 +132,14 @@ fn example_flows_ownership_and_policies() {
     assert_eq!(names, ["customer-to-netsuite", "subscription-to-billing"]);
 
     let customer = plan.route("customer-to-netsuite").expect("customer route");
-    assert_eq!(customer.confirm.fields, ConfirmFields::All);
+    assert_eq!(
+        customer.confirm.fields,
+        ConfirmFields::Only(
+            ["name", "email", "phone", "currency", "metadata"]
+                .map(String::from)
+                .to_vec()
+        )
+    );
     assert_eq!(customer.priority, Priority::Normal);
     assert!(customer.map.is_none() && customer.when.is_none());
 
@@ -155,7 +175,7 @@ fn example_flows_ownership_and_policies() {
         }
     );
     assert_eq!(billing.priority, Priority::Financial);
-    assert_eq!(billing.future_dated, FutureDated::Hold);
+    assert_eq!(billing.future_dated, FutureDated::Pass);
 
     assert_eq!(
         plan.masking,

@@ -12,7 +12,7 @@ impl ModuleCatalog for FakeCatalog {
             ModuleRef::Builtin(name) if name == "stripe" => Ok(stripe()),
             ModuleRef::Builtin(name) if name == "netsuite" => Ok(netsuite()),
             ModuleRef::Builtin(name) => Err(format!(
-                "there is no builtin connector `{name}` (builtins: netsuite, stripe)"
+                "unknown built-in connector `{name}` (built in: netsuite, stripe)"
             )),
             ModuleRef::File(_) => Err("not a WebAssembly component".into()),
         }

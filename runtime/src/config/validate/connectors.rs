@@ -24,6 +24,9 @@ impl Validator<'_, '_> {
             (Some(module), Some(written)) => match self.catalog.describe(module) {
                 Ok(info) => Some(info),
                 Err(reason) => {
+                    // Loader errors can span several lines (e.g. a byte dump); the report's
+                    // layout needs the message on one.
+                    let reason = reason.split_whitespace().collect::<Vec<_>>().join(" ");
                     self.rep.error(
                         written.span(),
                         format!("cannot load module `{}`: {reason}", written.get_ref()),
@@ -101,7 +104,15 @@ impl Validator<'_, '_> {
                 .hint("write builtin:NAME, or a path to a .wasm component");
             return None;
         }
-        let path = self.rep.file().dir().join(text);
+        // Without `.` components, so messages show `pipelines/x.wasm`, not `pipelines/./x.wasm`.
+        let path: std::path::PathBuf = self
+            .rep
+            .file()
+            .dir()
+            .join(text)
+            .components()
+            .filter(|c| !matches!(c, std::path::Component::CurDir))
+            .collect();
         if !path.is_file() {
             self.rep
                 .error(

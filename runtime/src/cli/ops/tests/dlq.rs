@@ -41,6 +41,16 @@ async fn list_and_show_a_dead_letter_with_its_history() {
     }
     assert!(out.text.contains("1 dead letter, 1 open"), "{}", out.text);
 
+    let DlqCommand::List(args) = dlq(&["list", "--json"]) else {
+        unreachable!()
+    };
+    let out = capture(&store, async |s, o| list_to(s, &args, o).await)
+        .await
+        .unwrap()
+        .json();
+    assert_eq!(out[0]["id"], f.letter);
+    assert_eq!(out[0]["payload"]["email"], MASKED_EMAIL);
+
     let DlqCommand::List(args) = dlq(&["list", "--pipeline", "other", "--json"]) else {
         unreachable!()
     };
@@ -110,19 +120,25 @@ async fn redriving_twice_redrives_once() {
         second.text
     );
 
-    let DlqCommand::Redrive(all) = dlq(&[
-        "redrive",
-        "--all",
-        "--pipeline",
-        "subs-to-billing",
-        "--json",
-    ]) else {
+    let DlqCommand::Redrive(json) = dlq(&["redrive", &id, "--json"]) else {
         unreachable!()
     };
-    let third = capture(&f.store, async |s, o| redrive_to(s, &all, o).await)
+    let third = capture(&f.store, async |s, o| redrive_to(s, &json, o).await)
+        .await
+        .unwrap()
+        .json();
+    assert_eq!(
+        third,
+        serde_json::json!({ "redriven": 0, "already_redriven": [f.letter] })
+    );
+    let DlqCommand::Redrive(all) = dlq(&["redrive", "--all", "--pipeline", "subs-to-billing"])
+    else {
+        unreachable!()
+    };
+    let fourth = capture(&f.store, async |s, o| redrive_to(s, &all, o).await)
         .await
         .unwrap();
-    assert_eq!(third.json()["redriven"], 0);
+    assert_eq!(fourth.text, "nothing to redrive\n");
 
     let store = reader(&f.url).await;
     let DlqCommand::List(open) = dlq(&["list"]) else {

@@ -139,3 +139,39 @@ impl Drop for Rig {
         self.shutdown.notify_waiters();
     }
 }
+
+/// The fields compared between Stripe and NetSuite, per object: what the pipeline confirms
+/// (plus `cancel_at_period_end` for subscriptions).
+pub fn compared_fields(object: &str) -> &'static [&'static str] {
+    match object {
+        "customer" => &["name", "email", "phone", "currency", "metadata"],
+        _ => &["status", "items", "next_billing_at", "billing_stop_at", "cancel_at_period_end"],
+    }
+}
+
+/// An engine over `text` (a [`pipeline_text`]) with no workers: its connectors read both sides,
+/// e.g. after another process ran the pipeline. Its own store is in memory.
+pub async fn reader(text: &str, ns: &NetSuiteSimConfig) -> Arc<Engine> {
+    let file = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../pipelines/stripe-to-netsuite.toml"));
+    let loaded = config::load_str(file, text, &env(ns), &HostCatalog::new(host())).unwrap_or_else(|d| panic!("pipeline does not load:\n{d}"));
+    let store = Store::open("sqlite::memory:").await.expect("store");
+    Engine::new(loaded.plans, store, &host(), Options::default()).await.expect("engine starts")
+}
+
+/// Whether Stripe and NetSuite agree on one entity, read through `engine`'s connectors; if
+/// not, which field differs and how.
+pub async fn compare(engine: &Engine, object: &str, key: &str) -> Result<(), String> {
+    let read = |connector: &'static str| async move {
+        let c = engine.connector(PIPELINE, connector).ok_or_else(|| format!("no connector {connector}"))?;
+        let doc = c.fetch(&Default::default(), object, key).await.result.map_err(|e| format!("{object} {key}: reading {connector} failed: {e}"))?;
+        let doc = doc.ok_or_else(|| format!("{object} {key}: missing at {connector}"))?;
+        serde_json::from_str::<Value>(&doc).map_err(|e| format!("{object} {key}: {connector} sent bad JSON: {e}"))
+    };
+    let (stripe, netsuite) = (read("stripe").await?, read("netsuite").await?);
+    for f in compared_fields(object) {
+        if stripe[f] != netsuite[f] {
+            return Err(format!("{object} {key}.{f}: stripe {} vs netsuite {}", stripe[f], netsuite[f]));
+        }
+    }
+    Ok(())
+}

@@ -7,6 +7,7 @@
 //! (unmasked) are never printed.
 
 mod audit;
+mod describe;
 mod dlq;
 mod format;
 mod trace;

@@ -9,6 +9,7 @@ use clap::Args;
 use serde::Serialize;
 use serde_json::Value;
 
+use super::describe::{essentials, final_state, text};
 use super::format::{Table, count, utc};
 use super::{Access, StoreArg, with_store, write_json};
 use crate::store::{AuditEntry, AuditKind, Delivery, DeliveryState, Store};
@@ -70,25 +71,25 @@ struct Story {
 
 /// A delivery's final (or current) state.
 #[derive(Serialize)]
-struct Outcome {
-    id: i64,
-    pipeline: String,
-    route: String,
-    target: String,
-    object: String,
-    key: String,
-    source_event_id: String,
-    source_version: i64,
-    idempotency_key: String,
-    state: DeliveryState,
-    reason: Option<String>,
-    attempts: i32,
-    redrives: i32,
-    target_ref: Option<String>,
-    job_ref: Option<String>,
-    next_at_ms: i64,
+pub(super) struct Outcome {
+    pub(super) id: i64,
+    pub(super) pipeline: String,
+    pub(super) route: String,
+    pub(super) target: String,
+    pub(super) object: String,
+    pub(super) key: String,
+    pub(super) source_event_id: String,
+    pub(super) source_version: i64,
+    pub(super) idempotency_key: String,
+    pub(super) state: DeliveryState,
+    pub(super) reason: Option<String>,
+    pub(super) attempts: i32,
+    pub(super) redrives: i32,
+    pub(super) target_ref: Option<String>,
+    pub(super) job_ref: Option<String>,
+    pub(super) next_at_ms: i64,
     /// The open dead letter, when the delivery is dead.
-    dead_letter_id: Option<i64>,
+    pub(super) dead_letter_id: Option<i64>,
 }
 
 /// A change with no delivery: suppressed as a whole, or not planned yet.
@@ -141,6 +142,7 @@ impl Story {
             .iter()
             .map(|e| (e.object.as_str(), e.key.as_str()))
             .collect();
+        let objects = keys.iter().map(|(o, _)| o).collect::<BTreeSet<_>>().len();
         let events: BTreeSet<&str> = self
             .entries
             .iter()
@@ -165,7 +167,11 @@ impl Story {
             let mut row = vec![utc(entry.at_ms), entry.pipeline.clone()];
             // Only when the story spans several entities or events do lines need to say which.
             if keys.len() > 1 {
-                row.push(entry.key.clone());
+                row.push(if objects > 1 {
+                    format!("{} {}", entry.object, entry.key)
+                } else {
+                    entry.key.clone()
+                });
             }
             if events.len() > 1 {
                 row.push(entry.event_id.clone().unwrap_or_default());
@@ -273,135 +279,4 @@ fn undelivered_change(entries: &[AuditEntry], change_id: i64) -> Option<Undelive
         event_id: first.event_id.clone(),
         suppressed,
     })
-}
-
-/// The summary of a delivery's state, in words.
-fn final_state(d: &Outcome) -> String {
-    let reason = d.reason.as_deref().unwrap_or("no reason recorded");
-    let attempts = count(d.attempts.into(), "attempt");
-    let mut state = match d.state {
-        DeliveryState::Confirmed => match &d.target_ref {
-            Some(target_ref) if !target_ref.is_empty() => {
-                format!("confirmed as {target_ref} after {attempts}")
-            }
-            _ => format!("confirmed after {attempts}"),
-        },
-        DeliveryState::Dead => match d.dead_letter_id {
-            Some(id) => format!(
-                "DEAD: {reason} after {attempts} (dead letter {id}: junction dlq show {id})"
-            ),
-            None => format!("DEAD: {reason} after {attempts}"),
-        },
-        DeliveryState::Suppressed => format!("suppressed: {reason}"),
-        DeliveryState::Held => format!("held: {reason}"),
-        DeliveryState::Pending if d.attempts == 0 => format!("pending, due {}", utc(d.next_at_ms)),
-        DeliveryState::Pending => format!("pending, {attempts} so far, next {}", utc(d.next_at_ms)),
-        DeliveryState::InFlight => format!("in flight, {attempts} so far"),
-        DeliveryState::AwaitingJob => format!(
-            "awaiting job {}, next check {}",
-            d.job_ref.as_deref().unwrap_or("?"),
-            utc(d.next_at_ms)
-        ),
-        DeliveryState::Confirming => format!("confirming, next read-back {}", utc(d.next_at_ms)),
-    };
-    if d.redrives > 0 {
-        state.push_str(&format!(" [redriven {}]", count(d.redrives.into(), "time")));
-    }
-    state
-}
-
-/// The essentials of one entry, from its (masked) detail, in one line.
-fn essentials(entry: &AuditEntry) -> String {
-    let d = &entry.detail;
-    let mut parts: Vec<String> = Vec::new();
-    let mut push = |part: Option<String>| parts.extend(part);
-    match entry.kind {
-        AuditKind::Received => {
-            push(entry.event_id.as_ref().map(|e| format!("event {e}")));
-            push(text(d, "operation"));
-            push(int(d, "source_version").map(|v| format!("version {v}")));
-            push(int(d, "occurred_at_ms").map(|t| format!("occurred {}", utc(t))));
-            push(int(d, "effective_at_ms").map(|t| format!("effective {}", utc(t))));
-        }
-        AuditKind::Duplicate => {
-            push(entry.event_id.as_ref().map(|e| format!("event {e} again")));
-            push(int(d, "first_change_id").map(|c| format!("already stored as change {c}")));
-        }
-        AuditKind::Planned => {
-            push(int(d, "effective_at_ms").map(|t| format!("effective {}", utc(t))));
-            push(int(d, "not_before_ms").map(|t| format!("held until {} (future-dated)", utc(t))));
-            push(document(d));
-        }
-        AuditKind::Suppressed | AuditKind::Held => {
-            push(text(d, "reason"));
-            if let (Some(version), Some(last)) =
-                (int(d, "source_version"), int(d, "last_confirmed_version"))
-            {
-                push(Some(format!(
-                    "version {version} is older than confirmed {last}"
-                )));
-            }
-            push(document(d));
-        }
-        AuditKind::Released => push(text(d, "note")),
-        AuditKind::Attempt => {
-            push(int(d, "n").map(|n| format!("#{n}")));
-            push(text(d, "outcome"));
-            push(text(d, "error_class"));
-            push(int(d, "status_code").map(|s| format!("HTTP {s}")));
-            push(int(d, "latency_ms").map(|ms| format!("{ms} ms")));
-            push(text(d, "message").map(|m| format!("\"{m}\"")));
-        }
-        AuditKind::RetryScheduled | AuditKind::NotConfirmed => {
-            push(text(d, "error"));
-            push(int(d, "next_at_ms").map(|t| format!("next try {}", utc(t))));
-            push(int(d, "attempts").map(|n| format!("after {}", count(n, "attempt"))));
-        }
-        AuditKind::Accepted => {
-            push(text(d, "job_ref").map(|j| format!("job {j}")));
-            push(int(d, "confirm_deadline_ms").map(|t| format!("confirm by {}", utc(t))));
-        }
-        AuditKind::Applied | AuditKind::JobSucceeded => {
-            push(text(d, "job_ref").map(|j| format!("job {j} done")));
-            push(text(d, "target_ref").map(|r| format!("target ref {r}")));
-            push(int(d, "confirm_deadline_ms").map(|t| format!("confirm by {}", utc(t))));
-        }
-        AuditKind::Confirmed => {
-            push(text(d, "target_ref").map(|r| format!("read back {r}")));
-            push(int(d, "source_version").map(|v| format!("version {v}")));
-            push(int(d, "attempts").map(|n| format!("after {}", count(n, "attempt"))));
-        }
-        AuditKind::DeadLettered => {
-            push(text(d, "reason"));
-            push(int(d, "attempts").map(|n| format!("after {}", count(n, "attempt"))));
-            push(int(d, "dead_letter_id").map(|id| format!("dead letter {id}")));
-        }
-        AuditKind::Redriven => {
-            push(int(d, "dead_letter_id").map(|id| format!("dead letter {id}")));
-            push(int(d, "redrives").map(|n| format!("redrive {n}")));
-        }
-        AuditKind::Replayed | AuditKind::Reconciled => push(Some(d.to_string())),
-    }
-    parts.join("  ")
-}
-
-/// A string field, or a non-null scalar as text.
-fn text(detail: &Value, field: &str) -> Option<String> {
-    match detail.get(field)? {
-        Value::Null => None,
-        Value::String(s) => Some(s.clone()),
-        other => Some(other.to_string()),
-    }
-}
-
-fn int(detail: &Value, field: &str) -> Option<i64> {
-    detail.get(field).and_then(Value::as_i64)
-}
-
-/// The masked document of a plan, as compact JSON.
-fn document(detail: &Value) -> Option<String> {
-    match detail.get("document")? {
-        Value::Null => None,
-        doc => Some(format!("document {doc}")),
-    }
 }

@@ -50,7 +50,7 @@ async fn a_missing_store_is_an_error_not_a_new_database() {
     let path = dir.join("nowhere.db");
     let url = format!("sqlite://{}", path.display());
     for access in [Access::Read, Access::Repair] {
-        let err = open(&url, access).await.err().expect("no store there");
+        let err = open(&url, access).await.expect_err("no store there");
         let message = err.to_string();
         assert!(
             message.starts_with(&format!("no store at {}", path.display())),

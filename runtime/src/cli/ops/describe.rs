@@ -1,0 +1,138 @@
+//! One-line descriptions of audit entries and delivery states, for `junction trace`.
+
+use serde_json::Value;
+
+use super::format::{count, utc};
+use super::trace::Outcome;
+use crate::store::{AuditEntry, AuditKind, DeliveryState};
+
+/// The summary of a delivery's state, in words.
+pub(super) fn final_state(d: &Outcome) -> String {
+    let reason = d.reason.as_deref().unwrap_or("no reason recorded");
+    let attempts = count(d.attempts.into(), "attempt");
+    let mut state = match d.state {
+        DeliveryState::Confirmed => match &d.target_ref {
+            Some(target_ref) if !target_ref.is_empty() => {
+                format!("confirmed as {target_ref} after {attempts}")
+            }
+            _ => format!("confirmed after {attempts}"),
+        },
+        DeliveryState::Dead => match d.dead_letter_id {
+            Some(id) => format!(
+                "DEAD: {reason} after {attempts} (dead letter {id}: junction dlq show {id})"
+            ),
+            None => format!("DEAD: {reason} after {attempts}"),
+        },
+        DeliveryState::Suppressed => format!("suppressed: {reason}"),
+        DeliveryState::Held => format!("held: {reason}"),
+        DeliveryState::Pending if d.attempts == 0 => format!("pending, due {}", utc(d.next_at_ms)),
+        DeliveryState::Pending => format!("pending, {attempts} so far, next {}", utc(d.next_at_ms)),
+        DeliveryState::InFlight => format!("in flight, {attempts} so far"),
+        DeliveryState::AwaitingJob => format!(
+            "awaiting job {}, next check {}",
+            d.job_ref.as_deref().unwrap_or("?"),
+            utc(d.next_at_ms)
+        ),
+        DeliveryState::Confirming => format!("confirming, next read-back {}", utc(d.next_at_ms)),
+    };
+    if d.redrives > 0 {
+        state.push_str(&format!(" [redriven {}]", count(d.redrives.into(), "time")));
+    }
+    state
+}
+
+/// The essentials of one entry, from its (masked) detail, in one line.
+pub(super) fn essentials(entry: &AuditEntry) -> String {
+    let d = &entry.detail;
+    let mut parts: Vec<String> = Vec::new();
+    let mut push = |part: Option<String>| parts.extend(part);
+    match entry.kind {
+        AuditKind::Received => {
+            push(entry.event_id.as_ref().map(|e| format!("event {e}")));
+            push(text(d, "operation"));
+            push(int(d, "source_version").map(|v| format!("version {v}")));
+            push(int(d, "occurred_at_ms").map(|t| format!("occurred {}", utc(t))));
+            push(int(d, "effective_at_ms").map(|t| format!("effective {}", utc(t))));
+        }
+        AuditKind::Duplicate => {
+            push(entry.event_id.as_ref().map(|e| format!("event {e} again")));
+            push(int(d, "first_change_id").map(|c| format!("already stored as change {c}")));
+        }
+        AuditKind::Planned => {
+            push(int(d, "effective_at_ms").map(|t| format!("effective {}", utc(t))));
+            push(int(d, "not_before_ms").map(|t| format!("held until {} (future-dated)", utc(t))));
+            push(document(d));
+        }
+        AuditKind::Suppressed | AuditKind::Held => {
+            push(text(d, "reason"));
+            if let (Some(version), Some(last)) =
+                (int(d, "source_version"), int(d, "last_confirmed_version"))
+            {
+                push(Some(format!(
+                    "version {version} is older than confirmed {last}"
+                )));
+            }
+            push(document(d));
+        }
+        AuditKind::Released => push(text(d, "note")),
+        AuditKind::Attempt => {
+            push(int(d, "n").map(|n| format!("#{n}")));
+            push(text(d, "outcome"));
+            push(text(d, "error_class"));
+            push(int(d, "status_code").map(|s| format!("HTTP {s}")));
+            push(int(d, "latency_ms").map(|ms| format!("{ms} ms")));
+            push(text(d, "message").map(|m| format!("\"{m}\"")));
+        }
+        AuditKind::RetryScheduled | AuditKind::NotConfirmed => {
+            push(text(d, "error"));
+            push(int(d, "next_at_ms").map(|t| format!("next try {}", utc(t))));
+            push(int(d, "attempts").map(|n| format!("after {}", count(n, "attempt"))));
+        }
+        AuditKind::Accepted => {
+            push(text(d, "job_ref").map(|j| format!("job {j}")));
+            push(int(d, "confirm_deadline_ms").map(|t| format!("confirm by {}", utc(t))));
+        }
+        AuditKind::Applied | AuditKind::JobSucceeded => {
+            push(text(d, "job_ref").map(|j| format!("job {j} done")));
+            push(text(d, "target_ref").map(|r| format!("target ref {r}")));
+            push(int(d, "confirm_deadline_ms").map(|t| format!("confirm by {}", utc(t))));
+        }
+        AuditKind::Confirmed => {
+            push(text(d, "target_ref").map(|r| format!("read back {r}")));
+            push(int(d, "source_version").map(|v| format!("version {v}")));
+            push(int(d, "attempts").map(|n| format!("after {}", count(n, "attempt"))));
+        }
+        AuditKind::DeadLettered => {
+            push(text(d, "reason"));
+            push(int(d, "attempts").map(|n| format!("after {}", count(n, "attempt"))));
+            push(int(d, "dead_letter_id").map(|id| format!("dead letter {id}")));
+        }
+        AuditKind::Redriven => {
+            push(int(d, "dead_letter_id").map(|id| format!("dead letter {id}")));
+            push(int(d, "redrives").map(|n| format!("redrive {n}")));
+        }
+        AuditKind::Replayed | AuditKind::Reconciled => push(Some(d.to_string())),
+    }
+    parts.join("  ")
+}
+
+/// A string field, or a non-null scalar as text.
+pub(super) fn text(detail: &Value, field: &str) -> Option<String> {
+    match detail.get(field)? {
+        Value::Null => None,
+        Value::String(s) => Some(s.clone()),
+        other => Some(other.to_string()),
+    }
+}
+
+fn int(detail: &Value, field: &str) -> Option<i64> {
+    detail.get(field).and_then(Value::as_i64)
+}
+
+/// The masked document of a plan, as compact JSON.
+fn document(detail: &Value) -> Option<String> {
+    match detail.get("document")? {
+        Value::Null => None,
+        doc => Some(format!("document {doc}")),
+    }
+}

@@ -1,1 +1,408 @@
-//! NetSuite connector against the NetSuite simulator.
+//! NetSuite connector against the NetSuite simulator, through the real host (the
+//! `builtin:netsuite` component). The simulator verifies every TBA signature, so each passing
+//! call also proves the host's OAuth 1.0 signing.
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::Duration;
+
+use junction::host::oauth1::Tba;
+use junction::host::{Auth, CallContext, CallError, Connector, EgressPolicy, InstanceSpec, Limits};
+use junction::services::secret::Secret;
+use junction_connector_kit::{self as kit, JobState, Operation, Outcome, Write};
+use junction_tests::sim::faults::Faults;
+use junction_tests::sim::netsuite::{NetSuiteSim, NetSuiteSimConfig};
+use serde_json::{Value, json};
+
+use crate::support::host;
+
+const CUSTOMER: &str = "cus_NsTest1";
+const SUBSCRIPTION: &str = "sub_NsTest1";
+
+/// How writes are sent (the `write-mode` setting).
+#[derive(Clone, Copy)]
+enum Mode {
+    Async,
+    Sync,
+}
+
+async fn start() -> NetSuiteSim {
+    NetSuiteSim::start(NetSuiteSimConfig::default())
+        .await
+        .expect("the NetSuite simulator starts")
+}
+
+/// The TBA credentials the simulator accepts.
+fn tba(config: &NetSuiteSimConfig) -> Tba {
+    Tba {
+        realm: config.account.clone(),
+        consumer_key: Secret::new(config.consumer_key.as_str()),
+        consumer_secret: Secret::new(config.consumer_secret.as_str()),
+        token: Secret::new(config.token_id.as_str()),
+        token_secret: Secret::new(config.token_secret.as_str()),
+    }
+}
+
+/// The NetSuite connector granted what a pipeline grants it, pointed at `sim`.
+async fn connector(sim: &NetSuiteSim, mode: Mode, tba: Tba) -> Connector {
+    let host = host();
+    let module = host
+        .load("builtin:netsuite", None)
+        .await
+        .expect("the NetSuite connector loads");
+    let mode = match mode {
+        Mode::Async => "async",
+        Mode::Sync => "sync",
+    };
+    let settings = [
+        ("account", "1234567"),
+        ("base-url", sim.base_url()),
+        ("write-mode", mode),
+    ];
+    let spec = InstanceSpec {
+        name: "netsuite".into(),
+        settings: settings
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect::<BTreeMap<_, _>>(),
+        secrets: BTreeMap::new(),
+        egress: EgressPolicy {
+            allow_hosts: vec!["127.0.0.1".into()],
+            auth: Auth::OAuth1(tba),
+            timeout: Duration::from_secs(10),
+        },
+        limits: Limits::default(),
+    };
+    host.instantiate(module, spec)
+}
+
+fn customer(id: &str) -> Value {
+    json!({
+        "id": id, "email": format!("{id}@example.com"), "name": format!("Buyer {id}"), "phone": null,
+        "currency": "usd", "address": null, "created_at": null, "deleted": false, "metadata": {"tier": "gold"},
+    })
+}
+
+/// An active subscription that bills again at the period end and is scheduled to stop later
+/// (so both `next_billing_at` and `billing_stop_at` are set, at times other than midnight).
+fn subscription(id: &str, customer_id: &str) -> Value {
+    json!({
+        "id": id, "customer_id": customer_id, "status": "active", "currency": "usd",
+        "items": [{
+            "id": "si_NsTest1", "price_id": "price_Team", "product_id": "prod_Team", "quantity": 3,
+            "unit_amount": 2000, "currency": "usd", "interval": "month", "interval_count": 1,
+        }],
+        "interval": "month",
+        "current_period_start": "2026-01-01T09:30:00Z", "current_period_end": "2026-02-01T09:30:00Z",
+        "next_billing_at": "2026-02-01T09:30:00Z", "cancel_at_period_end": false,
+        "cancel_at": "2026-06-15T12:00:00Z", "canceled_at": null, "billing_stop_at": "2026-06-15T12:00:00Z",
+        "started_at": "2026-01-01T09:30:00Z", "metadata": {"plan": "team", "seats": "3"},
+    })
+}
+
+fn write(object: &str, document: &Value, idempotency_key: &str) -> Write {
+    Write {
+        object: object.into(),
+        key: document["id"]
+            .as_str()
+            .expect("the document has an id")
+            .into(),
+        operation: Operation::Update,
+        document: document.to_string(),
+        effective_at: None,
+        idempotency_key: idempotency_key.into(),
+        correlation_id: "connector-test".into(),
+    }
+}
+
+async fn apply(
+    c: &Connector,
+    object: &str,
+    document: &Value,
+    idempotency_key: &str,
+) -> Result<Outcome, CallError> {
+    c.apply(
+        &CallContext::default(),
+        write(object, document, idempotency_key),
+    )
+    .await
+    .result
+}
+
+async fn job_status(c: &Connector, job: &str) -> JobState {
+    c.job_status(&CallContext::default(), job)
+        .await
+        .result
+        .unwrap_or_else(|e| panic!("job-status {job}: {e}"))
+}
+
+/// Asks for the job's state until it is no longer pending.
+async fn settled(c: &Connector, job: &str) -> JobState {
+    for _ in 0..300 {
+        match job_status(c, job).await {
+            JobState::Pending => tokio::time::sleep(Duration::from_millis(100)).await,
+            done => return done,
+        }
+    }
+    panic!("job {job} still pending after 30 s")
+}
+
+fn accepted(outcome: Result<Outcome, CallError>) -> String {
+    match outcome {
+        Ok(Outcome::Accepted(job)) => job,
+        other => panic!("expected an async job, got {other:?}"),
+    }
+}
+
+async fn fetch(c: &Connector, object: &str, key: &str) -> Option<Value> {
+    let found = c
+        .fetch(&CallContext::default(), object, key)
+        .await
+        .result
+        .unwrap_or_else(|e| panic!("fetch {object} {key}: {e}"));
+    found.map(|d| serde_json::from_str(&d).expect("the document is JSON"))
+}
+
+/// NetSuite's internal id of the record with this external id.
+fn internal_id(sim: &NetSuiteSim, record_type: &str, external_id: &str) -> String {
+    let record = sim
+        .record(record_type, external_id)
+        .unwrap_or_else(|| panic!("NetSuite holds no {record_type} {external_id}"));
+    record["id"]
+        .as_str()
+        .expect("records have an id")
+        .to_owned()
+}
+
+#[tokio::test]
+async fn an_async_write_is_pending_then_succeeds_and_reads_back_as_written() {
+    let sim = start().await;
+    // Long enough that the first job-status call certainly finds the job still pending.
+    sim.faults().set(Faults {
+        async_pending_ms: 2000,
+        ..Faults::default()
+    });
+    let c = connector(&sim, Mode::Async, tba(sim.config())).await;
+    let (cus, sub) = (customer(CUSTOMER), subscription(SUBSCRIPTION, CUSTOMER));
+
+    let customer_job = accepted(apply(&c, "customer", &cus, "idem-cus-1").await);
+    let subscription_job = accepted(apply(&c, "subscription", &sub, "idem-sub-1").await);
+    assert_eq!(job_status(&c, &subscription_job).await, JobState::Pending);
+    assert_eq!(
+        settled(&c, &customer_job).await,
+        JobState::Succeeded(internal_id(&sim, "customer", CUSTOMER))
+    );
+    assert_eq!(
+        settled(&c, &subscription_job).await,
+        JobState::Succeeded(internal_id(&sim, "subscription", SUBSCRIPTION))
+    );
+
+    let back = fetch(&c, "subscription", SUBSCRIPTION)
+        .await
+        .expect("the subscription was written");
+    for field in [
+        "id",
+        "customer_id",
+        "status",
+        "items",
+        "next_billing_at",
+        "billing_stop_at",
+        "metadata",
+    ] {
+        assert_eq!(
+            back[field], sub[field],
+            "subscription.{field} reads back as written\n{back}"
+        );
+    }
+    let back = fetch(&c, "customer", CUSTOMER)
+        .await
+        .expect("the customer was written");
+    for field in ["id", "email", "name", "currency", "metadata"] {
+        assert_eq!(
+            back[field], cus[field],
+            "customer.{field} reads back as written\n{back}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_same_write_under_the_same_idempotency_key_is_applied_once() {
+    let sim = start().await;
+    let c = connector(&sim, Mode::Async, tba(sim.config())).await;
+    let cus = customer(CUSTOMER);
+    let first = apply(&c, "customer", &cus, "idem-once").await;
+    let job = accepted(first.clone());
+    assert!(matches!(settled(&c, &job).await, JobState::Succeeded(_)));
+    let (writes, jobs) = (sim.applied_writes().len(), sim.jobs().len());
+
+    let again = apply(&c, "customer", &cus, "idem-once").await;
+    assert_eq!(
+        again, first,
+        "a repeated key is answered with the original job"
+    );
+    assert_eq!(sim.jobs().len(), jobs, "no second job was submitted");
+    assert_eq!(
+        sim.applied_writes().len(),
+        writes,
+        "no second write was applied"
+    );
+    let for_customer = sim
+        .applied_writes()
+        .iter()
+        .filter(|w| w.external_id.as_deref() == Some(CUSTOMER))
+        .count();
+    assert_eq!(for_customer, 1);
+}
+
+#[tokio::test]
+async fn in_sync_mode_a_write_is_applied_at_once() {
+    let sim = start().await;
+    let c = connector(&sim, Mode::Sync, tba(sim.config())).await;
+    let cus = customer(CUSTOMER);
+    let outcome = apply(&c, "customer", &cus, "idem-sync").await;
+    assert_eq!(
+        outcome,
+        Ok(Outcome::Applied(internal_id(&sim, "customer", CUSTOMER)))
+    );
+    assert!(sim.jobs().is_empty(), "no async job was involved");
+    assert_eq!(
+        fetch(&c, "customer", CUSTOMER)
+            .await
+            .map(|d| d["email"].clone()),
+        Some(cus["email"].clone())
+    );
+}
+
+#[tokio::test]
+async fn list_pages_through_every_customer_exactly_once() {
+    let sim = start().await;
+    let c = connector(&sim, Mode::Sync, tba(sim.config())).await;
+    let keys: HashSet<String> = (0..5).map(|i| format!("cus_List{i}")).collect();
+    for key in &keys {
+        assert!(matches!(
+            apply(&c, "customer", &customer(key), &format!("idem-{key}")).await,
+            Ok(Outcome::Applied(_))
+        ));
+    }
+
+    let (mut seen, mut pages, mut cursor) = (Vec::new(), 0, None::<String>);
+    loop {
+        let page = c
+            .list(&CallContext::default(), "customer", cursor.as_deref(), 2)
+            .await
+            .result
+            .expect("list");
+        pages += 1;
+        assert!(page.items.len() <= 2, "a page holds at most the limit");
+        for item in &page.items {
+            let doc: Value = serde_json::from_str(&item.document).unwrap();
+            assert_eq!(
+                (&doc["id"], &doc["email"]),
+                (
+                    &json!(item.key),
+                    &json!(format!("{}@example.com", item.key))
+                )
+            );
+        }
+        seen.extend(page.items.into_iter().map(|i| i.key));
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+        assert!(pages < 10, "paging does not end: {seen:?}");
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(seen.len(), 5, "each customer once: {seen:?}");
+    assert_eq!(seen.into_iter().collect::<HashSet<_>>(), keys);
+}
+
+#[tokio::test]
+async fn fetch_of_a_record_netsuite_does_not_hold_is_none() {
+    let sim = start().await;
+    let c = connector(&sim, Mode::Async, tba(sim.config())).await;
+    assert_eq!(fetch(&c, "customer", "cus_Missing").await, None);
+    assert_eq!(fetch(&c, "subscription", "sub_Missing").await, None);
+}
+
+#[tokio::test]
+async fn a_wrong_token_secret_is_unauthorized() {
+    let sim = start().await;
+    let wrong = Tba {
+        token_secret: Secret::new("not-the-token-secret"),
+        ..tba(sim.config())
+    };
+    let c = connector(&sim, Mode::Sync, wrong).await;
+    let err = c
+        .fetch(&CallContext::default(), "customer", CUSTOMER)
+        .await
+        .result
+        .unwrap_err();
+    assert!(
+        matches!(err, CallError::Connector(kit::Error::Unauthorized(_))),
+        "{err:?}"
+    );
+    let err = apply(&c, "customer", &customer(CUSTOMER), "idem-denied")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, CallError::Connector(kit::Error::Unauthorized(_))),
+        "{err:?}"
+    );
+    assert!(sim.stats().auth_failures >= 2 && sim.applied_writes().is_empty());
+}
+
+/// The runtime retries `not-found` and dead-letters `rejected`: a subscription that arrives
+/// before its customer must be retried, not given up on.
+#[tokio::test]
+async fn a_subscription_whose_customer_does_not_exist_yet_is_not_found() {
+    let sim = start().await;
+    let c = connector(&sim, Mode::Sync, tba(sim.config())).await;
+    let err = apply(
+        &c,
+        "subscription",
+        &subscription(SUBSCRIPTION, CUSTOMER),
+        "idem-early",
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(&err, CallError::Connector(kit::Error::NotFound(m)) if m.contains("customer")),
+        "{err:?}"
+    );
+    assert!(sim.record("subscription", SUBSCRIPTION).is_none());
+}
+
+/// The async job fails `not-found`; the runtime's retry carries the same idempotency key, and
+/// once the customer exists it must go through rather than replay the failed job forever.
+#[tokio::test]
+async fn an_async_subscription_before_its_customer_goes_through_when_retried_after_it() {
+    let sim = start().await;
+    let c = connector(&sim, Mode::Async, tba(sim.config())).await;
+    let sub = subscription(SUBSCRIPTION, CUSTOMER);
+    let job = accepted(apply(&c, "subscription", &sub, "idem-sub-early").await);
+    let failed = settled(&c, &job).await;
+    assert!(
+        matches!(failed, JobState::Failed(kit::Error::NotFound(_))),
+        "{failed:?}"
+    );
+
+    let customer_job = accepted(apply(&c, "customer", &customer(CUSTOMER), "idem-cus-late").await);
+    assert!(matches!(
+        settled(&c, &customer_job).await,
+        JobState::Succeeded(_)
+    ));
+    let retried = apply(&c, "subscription", &sub, "idem-sub-early").await;
+    assert_eq!(
+        retried,
+        Ok(Outcome::Applied(internal_id(
+            &sim,
+            "subscription",
+            SUBSCRIPTION
+        )))
+    );
+    assert_eq!(
+        fetch(&c, "subscription", SUBSCRIPTION)
+            .await
+            .map(|d| d["customer_id"].clone()),
+        Some(json!(CUSTOMER))
+    );
+}

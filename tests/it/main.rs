@@ -2,6 +2,7 @@
 
 mod connector_netsuite;
 mod connector_stripe;
+mod crash;
 mod intake;
 mod masking;
 mod pipeline_e2e;

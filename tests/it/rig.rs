@@ -17,42 +17,16 @@ use tokio::sync::Notify;
 use crate::support::host;
 
 pub const PIPELINE: &str = "stripe-to-netsuite";
-pub const WEBHOOK_SECRET: &str = "whsec_rig_secret_0123456789";
-
-pub struct Rig {
-    pub stripe: StripeSim,
-    pub netsuite: NetSuiteSim,
-    pub engine: Arc<Engine>,
-    pub url: String,
-    shutdown: Arc<Notify>,
-    _workers: tokio::task::JoinSet<()>,
-    pub store_path: std::path::PathBuf,
-}
+pub use junction_tests::demo::WEBHOOK_SECRET;
 
 /// Rewrites the example pipeline for the simulators; `edit` may change timings further.
 pub fn pipeline_text(stripe_url: &str, netsuite_url: &str, edit: impl Fn(String) -> String) -> String {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../pipelines/stripe-to-netsuite.toml")).expect("example pipeline");
-    let text = text
-        .replace("base-url = \"https://api.stripe.com\"", &format!("base-url = \"{stripe_url}\""))
-        .replace("base-url = \"https://1234567.suitetalk.api.netsuite.com\"", &format!("base-url = \"{netsuite_url}\""))
-        .replace("allow-hosts = [\"api.stripe.com\"]", "allow-hosts = [\"127.0.0.1\"]")
-        .replace("allow-hosts = [\"1234567.suitetalk.api.netsuite.com\"]", "allow-hosts = [\"127.0.0.1\"]");
-    assert!(text.contains(stripe_url) && text.contains(netsuite_url), "the example pipeline's base URLs moved; update the rig");
-    edit(text)
+    edit(junction_tests::demo::pipeline_for_simulators(stripe_url, netsuite_url).expect("example pipeline"))
 }
 
 /// Secrets the rig grants, as the environment would.
 pub fn env(ns: &NetSuiteSimConfig) -> impl Fn(&str) -> Option<String> + use<> {
-    let ns = ns.clone();
-    move |name: &str| match name {
-        "STRIPE_API_KEY" => Some("sk_test_junction".into()),
-        "STRIPE_WEBHOOK_SECRET" => Some(WEBHOOK_SECRET.into()),
-        "NS_CONSUMER_KEY" => Some(ns.consumer_key.clone()),
-        "NS_CONSUMER_SECRET" => Some(ns.consumer_secret.clone()),
-        "NS_TOKEN_ID" => Some(ns.token_id.clone()),
-        "NS_TOKEN_SECRET" => Some(ns.token_secret.clone()),
-        _ => None,
-    }
+    junction_tests::demo::simulator_env(ns)
 }
 
 /// Test timings: confirmation windows and back-off in milliseconds rather than minutes.

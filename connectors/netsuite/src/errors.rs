@@ -42,6 +42,21 @@ impl ErrorDetail {
 /// The code NetSuite answers when a write reuses an async idempotency key.
 pub const IDEMPOTENCY_ERROR: &str = "IDEMPOTENCY_ERROR";
 
+/// Reference fields naming records that pipelines themselves write to NetSuite. When one does
+/// not resolve, the record is most likely still on its way (a subscription that arrived before
+/// its customer), so the write is worth retrying once it lands rather than dead-lettering.
+const SYNCED_REFERENCES: &[&str] = &["customer"];
+
+/// Whether NetSuite refused the body because a synced reference (`o:errorPath` `customer`, or a
+/// path below it) names no record.
+fn names_missing_synced_record(detail: &ErrorDetail) -> bool {
+    let field = detail
+        .path
+        .as_deref()
+        .and_then(|p| p.split(['.', '[']).next());
+    detail.code == "INVALID_CONTENT" && field.is_some_and(|f| SYNCED_REFERENCES.contains(&f))
+}
+
 /// Classifies a non-2xx answer. The decision uses the status and `o:errorCode` only, never the
 /// detail text: a `USER_ERROR` (which also covers "record locked by a workflow") stays a
 /// rejection because nothing but its wording tells the cases apart.
@@ -64,6 +79,7 @@ pub fn classify(response: &HttpResponse) -> Error {
         // Reaching here, the duplicate key came without the original job's Location, so there
         // is nothing to follow and sending again would get the same answer.
         (_, IDEMPOTENCY_ERROR) => Error::IdempotencyMismatch(detail.message()),
+        (400, _) if names_missing_synced_record(&detail) => Error::NotFound(detail.message()),
         (400..=499, _) => Error::Rejected {
             message: detail.detail,
             field: detail.path,
@@ -81,10 +97,14 @@ mod tests {
     use super::*;
 
     fn answer(status: u16, code: &str, headers: &[(&str, &str)]) -> HttpResponse {
+        answer_at(status, code, "subscriptionLine.items[0].item", headers)
+    }
+
+    fn answer_at(status: u16, code: &str, path: &str, headers: &[(&str, &str)]) -> HttpResponse {
         let body = serde_json::json!({
             "type": "https://www.w3.org/Protocols/rfc2616/rfc2616-sec10.html",
             "title": "Error", "status": status,
-            "o:errorDetails": [{"detail": "what NetSuite said", "o:errorCode": code, "o:errorPath": "subscriptionLine.items[0].item"}],
+            "o:errorDetails": [{"detail": "what NetSuite said", "o:errorCode": code, "o:errorPath": path}],
         });
         HttpResponse {
             status,
@@ -160,6 +180,31 @@ mod tests {
                 ErrorDetail::of(&response).code
             );
         }
+    }
+
+    #[test]
+    fn a_customer_reference_that_names_no_record_is_not_found() {
+        for path in ["customer", "customer.externalId"] {
+            assert_eq!(
+                classify(&answer_at(400, "INVALID_CONTENT", path, &[])),
+                Error::NotFound("INVALID_CONTENT: what NetSuite said".into()),
+                "{path}"
+            );
+        }
+        // Items and currencies are not written by pipelines: waiting would not make them appear.
+        for path in ["subscriptionLine.items[0].item", "currency", "customerNote"] {
+            assert!(
+                matches!(
+                    classify(&answer_at(400, "INVALID_CONTENT", path, &[])),
+                    Error::Rejected { .. }
+                ),
+                "{path}"
+            );
+        }
+        assert!(matches!(
+            classify(&answer_at(400, "USER_ERROR", "customer", &[])),
+            Error::Rejected { .. }
+        ));
     }
 
     #[test]

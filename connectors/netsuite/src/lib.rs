@@ -110,13 +110,17 @@ impl Connector for NetSuite {
             return outcome(&response, &write.key);
         };
         // The key was used before (a retry after a crash or a lost answer): follow the job it
-        // started. Only if that job failed in a way a retry could fix is the write sent again,
-        // synchronously, since NetSuite would answer the same key with the same failed job;
-        // the upsert by external id makes sending it again harmless.
+        // started. Only if that job failed in a way a retry could fix (including a referenced
+        // record that did not exist yet) is the write sent again, synchronously, since NetSuite
+        // would answer the same key with the same failed job; the upsert by external id makes
+        // sending it again harmless.
         let original = jobs::job_ref(&original, &write.key);
         match jobs::job_status(host, &config, &original) {
             Ok(JobState::Failed(
-                Error::Transient { .. } | Error::RateLimited(_) | Error::Conflict(_),
+                Error::Transient { .. }
+                | Error::RateLimited(_)
+                | Error::Conflict(_)
+                | Error::NotFound(_),
             )) => {
                 host.log(Level::Info, &format!("job {original} failed and may pass now: sending the write again synchronously"));
                 outcome(&api::send(host, request(WriteMode::Sync))?, &write.key)

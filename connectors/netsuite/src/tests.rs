@@ -500,6 +500,41 @@ fn a_reused_key_whose_job_failed_transiently_is_sent_again_synchronously() {
 }
 
 #[test]
+fn a_reused_key_whose_job_found_no_customer_is_sent_again_once_it_may_exist() {
+    let host = host("async");
+    host.respond(400, &[("Location", JOB)], &idempotency_error());
+    queue_finished_job(
+        &host,
+        "failed",
+        400,
+        &[],
+        r#"{"o:errorDetails": [{"detail": "Invalid Field Value", "o:errorCode": "INVALID_CONTENT", "o:errorPath": "customer"}]}"#,
+    );
+    host.respond(
+        204,
+        &[("Location", "/services/rest/record/v1/subscription/202")],
+        "",
+    );
+    let outcome = NetSuite::apply(
+        &host,
+        write(
+            "subscription",
+            "sub_1RichTest",
+            Operation::Update,
+            &rich_subscription(),
+        ),
+    )
+    .unwrap();
+    assert_eq!(outcome, Outcome::Applied("202".into()));
+    let requests = host.requests.borrow();
+    let resend = requests.last().unwrap();
+    assert_eq!(
+        (resend.method.as_str(), header(resend, "Prefer")),
+        ("PUT", None)
+    );
+}
+
+#[test]
 fn job_status_reports_pending_success_and_failure() {
     let job = format!("{JOB}#sub_1RichTest");
     let host = host("async");

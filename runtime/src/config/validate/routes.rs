@@ -157,16 +157,9 @@ impl Validator<'_, '_> {
         let retry = self.retry(r);
 
         let accepts_future = target.as_ref().map(|info| info.future_dated_writes);
+        // An explicit `pass` stands even for a module that takes no effective dates: the
+        // operator has decided the document carries its own (e.g. a billing stop date).
         let future_dated = match (&r.future_dated, accepts_future) {
-            (Some(choice), Some(false)) if *choice.get_ref() == FutureDated::Pass => {
-                let name = target.as_ref().map_or("", |i| i.name.as_str());
-                // The operator's explicit choice stands (the document may carry its own dates, such
-                // as a billing stop date), but it is worth a second look.
-                self.rep
-                    .warning(choice.span(), format!("module `{name}` does not take effective dates: changes pass at once"))
-                    .hint("fine when the document carries explicit dates (e.g. billing_stop_at); remove it to hold changes until due");
-                FutureDated::Pass
-            }
             (Some(choice), _) => *choice.get_ref(),
             (None, Some(true)) => FutureDated::Pass,
             (None, _) => FutureDated::Hold,

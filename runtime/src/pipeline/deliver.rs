@@ -142,10 +142,18 @@ impl Engine {
     }
 
     async fn record<T>(&self, d: &Delivery, lease: &Lease, started: i64, called: &Called<T>, outcome: impl Fn(&T) -> &'static str) -> store::Result<()> {
+        // The request summary (method, URL without query, status, latency) goes with the
+        // attempt, so the trace shows what was said to the vendor.
+        let requests: Vec<String> = called
+            .exchanges
+            .iter()
+            .map(|x| format!("{} {} -> {} ({} ms)", x.method, x.url, x.status.map_or_else(|| x.error.clone().unwrap_or_default(), |s| s.to_string()), x.latency_ms))
+            .collect();
         let (outcome, error_class, message) = match &called.result {
-            Ok(v) => (outcome(v), None, None),
-            Err(e) => ("failed", Some(retry::error_class(e)), Some(self.masker(&d.pipeline).text(&e.to_string()))),
+            Ok(v) => (outcome(v), None, requests.join("; ")),
+            Err(e) => ("failed", Some(retry::error_class(e)), format!("{e}; {}", requests.join("; "))),
         };
+        let message = Some(self.masker(&d.pipeline).text(message.trim_end_matches("; "))).filter(|m| !m.is_empty());
         self.metrics
             .attempts
             .get_or_create(&AttemptLabels {

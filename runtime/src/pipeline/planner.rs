@@ -142,7 +142,7 @@ fn decide(plan: &Plan, route: &Route, change: &StoredChange, ctx: &Value) -> (Va
         match expr::holds(&gate.require, ctx) {
             Ok(true) => {}
             Ok(false) => {
-                return (document, InitialState::Held { reason: format!("gate {}: `{}` is false; resume with `junction dlq` once it passes", gate.name, gate.require.source) });
+                return (document, InitialState::Held { reason: format!("gate {}: `{}` is false: held, nothing is written", gate.name, gate.require.source) });
             }
             Err(e) => return (document, InitialState::Held { reason: format!("gate {}: {e}", gate.name) }),
         }
@@ -153,6 +153,108 @@ fn decide(plan: &Plan, route: &Route, change: &StoredChange, ctx: &Value) -> (Va
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::{ModuleCatalog, ModuleInfo, ModuleRef};
+
+    struct Catalog;
+
+    impl ModuleCatalog for Catalog {
+        fn describe(&self, module: &ModuleRef) -> Result<ModuleInfo, String> {
+            let all = ["customer", "subscription", "payment"].map(String::from).to_vec();
+            Ok(ModuleInfo { name: module.to_string(), source_objects: all.clone(), sink_objects: all, webhooks: true, ..ModuleInfo::default() })
+        }
+    }
+
+    const PIPELINE: &str = r#"
+[pipeline]
+name = "p"
+[connectors.src]
+module = "builtin:src"
+allow-hosts = ["src.example"]
+[connectors.dst]
+module = "builtin:dst"
+allow-hosts = ["dst.example"]
+[ownership]
+subscription = "src"
+payment = "src"
+[[source]]
+connector = "src"
+webhook = "/hooks/src"
+objects = ["subscription", "payment"]
+[[route]]
+name = "subs"
+from = "src"
+to = "dst"
+object = "subscription"
+when = "change.after.status != 'incomplete'"
+map = { interval = "'year'" }
+[[route]]
+name = "subs-shadow"
+from = "src"
+to = "dst"
+object = "subscription"
+mode = "shadow"
+[[route]]
+name = "payouts"
+from = "src"
+to = "dst"
+object = "payment"
+[gates.kyc]
+before = ["payment"]
+require = "change.after.kyc_status == 'verified'"
+"#;
+
+    fn plan() -> Plan {
+        let loaded = crate::config::load_str(std::path::Path::new("p.toml"), PIPELINE, &|_| None, &Catalog).unwrap_or_else(|d| panic!("{d}"));
+        loaded.plans.into_iter().next().unwrap()
+    }
+
+    fn change(object: &str, source: &str, after: serde_json::Value) -> StoredChange {
+        StoredChange {
+            id: 1,
+            pipeline: "p".into(),
+            source: source.into(),
+            source_event_id: "evt_1".into(),
+            object: object.into(),
+            key: "k1".into(),
+            operation: "update".into(),
+            before: None,
+            after: Some(after.to_string()),
+            occurred_at_ms: 1,
+            effective_at_ms: None,
+            source_version: 1,
+            metadata: "{}".into(),
+            correlation_id: "c-1".into(),
+            received_at_ms: 1,
+        }
+    }
+
+    #[test]
+    fn when_map_shadow_gates_and_ownership_decide_each_delivery() {
+        let plan = plan();
+        let sub = |status: &str| change("subscription", "src", json!({"id": "k1", "status": status, "interval": "month"}));
+
+        let (deliveries, audit) = plan_change(&plan, &sub("active"), 0);
+        assert_eq!(deliveries.len(), 2);
+        assert_eq!(deliveries[0].state, InitialState::Pending);
+        let doc: Value = serde_json::from_str(&deliveries[0].document).unwrap();
+        assert_eq!(doc["interval"], "year", "the map overrides the field");
+        assert!(matches!(&deliveries[1].state, InitialState::Suppressed { reason } if reason.contains("shadow")));
+        assert_eq!(audit.len(), 2);
+
+        let (deliveries, _) = plan_change(&plan, &sub("incomplete"), 0);
+        assert!(matches!(&deliveries[0].state, InitialState::Suppressed { reason } if reason.contains("when")));
+
+        let unverified = change("payment", "src", json!({"id": "k1", "kyc_status": "pending"}));
+        let (deliveries, _) = plan_change(&plan, &unverified, 0);
+        assert!(matches!(&deliveries[0].state, InitialState::Held { reason } if reason.contains("gate kyc")));
+        let verified = change("payment", "src", json!({"id": "k1", "kyc_status": "verified"}));
+        assert_eq!(plan_change(&plan, &verified, 0).0[0].state, InitialState::Pending);
+
+        let foreign = change("subscription", "dst", json!({"id": "k1", "status": "active"}));
+        let (deliveries, audit) = plan_change(&plan, &foreign, 0);
+        assert!(deliveries.is_empty());
+        assert!(audit[0].detail["reason"].as_str().unwrap().contains("not the owner"), "{:?}", audit[0].detail);
+    }
 
     #[test]
     fn idempotency_keys_are_deterministic_and_distinct() {

@@ -132,3 +132,47 @@ async fn an_explicitly_allowed_loopback_address_is_reachable() {
     let err = misbehave(&c, "/fetch", &format!("http://{addr}/")).await.unwrap_err();
     assert!(err.to_string().contains("status 200"), "{err}");
 }
+
+/// The host, not the guest, adds credentials and the trace context to every outbound request.
+#[tokio::test]
+async fn outbound_requests_carry_host_credentials_and_trace_context() {
+    use std::sync::{Arc, Mutex};
+    let seen: Arc<Mutex<Vec<axum::http::HeaderMap>>> = Arc::default();
+    let record = seen.clone();
+    let app = axum::Router::new().route(
+        "/",
+        axum::routing::get(move |headers: axum::http::HeaderMap| {
+            let record = record.clone();
+            async move {
+                record.lock().unwrap().push(headers);
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let host = host();
+    let module = host.load(HOSTILE, None).await.unwrap();
+    let spec = InstanceSpec {
+        name: "hostile".into(),
+        egress: EgressPolicy {
+            allow_hosts: vec!["127.0.0.1".into()],
+            auth: Auth::Bearer(junction::services::secret::Secret::new("tok_host_only")),
+            timeout: Duration::from_secs(5),
+        },
+        ..InstanceSpec::default()
+    };
+    let c = host.instantiate(module, spec);
+    let traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    let ctx = CallContext { correlation_id: Some("c-1".into()), traceparent: Some(traceparent.into()) };
+    let hook = Webhook { method: "POST".into(), path: "/fetch".into(), headers: vec![], body: format!("http://{addr}/").into_bytes() };
+    let called = c.receive(&ctx, hook).await;
+    assert!(called.result.unwrap_err().to_string().contains("status 200"));
+    assert_eq!(called.exchanges.len(), 1);
+    assert_eq!(called.exchanges[0].status, Some(200));
+    let headers = seen.lock().unwrap()[0].clone();
+    assert_eq!(headers["authorization"], "Bearer tok_host_only");
+    assert_eq!(headers["traceparent"], traceparent);
+}

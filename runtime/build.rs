@@ -16,18 +16,35 @@ fn main() {
         .filter(|name| name != "kit")
         .collect();
     names.sort();
-    let packages: Vec<String> = names.iter().map(|n| format!("junction-connector-{n}")).collect();
+    let packages: Vec<String> = names
+        .iter()
+        .map(|n| format!("junction-connector-{n}"))
+        .collect();
     let wasm = guests::build(&packages);
 
     let out = std::path::PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
-    let mut table = String::from("/// Built-in connectors: (name, component bytes).\nstatic BUILTIN_CONNECTORS: &[(&str, &[u8])] = &[\n");
+    let mut table = String::from(
+        "/// Built-in connectors: (name, component bytes).\nstatic BUILTIN_CONNECTORS: &[(&str, &[u8])] = &[\n",
+    );
     for (name, path) in names.iter().zip(&wasm) {
         let dest = out.join(format!("{name}.wasm"));
         std::fs::copy(path, &dest).unwrap_or_else(|e| panic!("copying {}: {e}", path.display()));
-        writeln!(table, "    ({name:?}, include_bytes!({:?})),", dest.display().to_string()).expect("writing to a String");
+        writeln!(
+            table,
+            "    ({name:?}, include_bytes!({:?})),",
+            dest.display().to_string()
+        )
+        .expect("writing to a String");
     }
     table.push_str("];\n");
-    std::fs::write(out.join("builtin_connectors.rs"), table).expect("writing builtin_connectors.rs");
+    std::fs::write(out.join("builtin_connectors.rs"), table)
+        .expect("writing builtin_connectors.rs");
 
-    guests::rerun_if_changed(&[root.join("connectors"), root.join("wit"), root.join("runtime").join("migrations"), root.join("Cargo.toml"), root.join("Cargo.lock")]);
+    guests::rerun_if_changed(&[
+        root.join("connectors"),
+        root.join("wit"),
+        root.join("runtime").join("migrations"),
+        root.join("Cargo.toml"),
+        root.join("Cargo.lock"),
+    ]);
 }

@@ -9,8 +9,14 @@ use std::sync::OnceLock;
 pub const OBJECTS: &[&str] = &["customer", "subscription", "price", "invoice", "payment"];
 
 const SCHEMAS: &[(&str, &str)] = &[
-    ("customer", include_str!("../../wit/schemas/customer.v1.json")),
-    ("subscription", include_str!("../../wit/schemas/subscription.v1.json")),
+    (
+        "customer",
+        include_str!("../../wit/schemas/customer.v1.json"),
+    ),
+    (
+        "subscription",
+        include_str!("../../wit/schemas/subscription.v1.json"),
+    ),
     ("price", include_str!("../../wit/schemas/price.v1.json")),
     ("invoice", include_str!("../../wit/schemas/invoice.v1.json")),
     ("payment", include_str!("../../wit/schemas/payment.v1.json")),
@@ -41,7 +47,8 @@ fn validators() -> &'static BTreeMap<&'static str, jsonschema::Validator> {
         SCHEMAS
             .iter()
             .map(|(name, text)| {
-                let schema: serde_json::Value = serde_json::from_str(text).expect("bundled schema is JSON");
+                let schema: serde_json::Value =
+                    serde_json::from_str(text).expect("bundled schema is JSON");
                 let validator = jsonschema::options()
                     .should_validate_formats(true)
                     .build(&schema)
@@ -54,13 +61,19 @@ fn validators() -> &'static BTreeMap<&'static str, jsonschema::Validator> {
 
 /// The schema text of an object kind.
 pub fn schema(object: &str) -> Option<&'static str> {
-    SCHEMAS.iter().find(|(name, _)| *name == object).map(|(_, text)| *text)
+    SCHEMAS
+        .iter()
+        .find(|(name, _)| *name == object)
+        .map(|(_, text)| *text)
 }
 
 /// Parses and validates a canonical document of kind `object`.
 pub fn validate(object: &str, document: &str) -> Result<serde_json::Value, Invalid> {
-    let validator = validators().get(object).ok_or_else(|| Invalid::UnknownObject(object.to_string()))?;
-    let value: serde_json::Value = serde_json::from_str(document).map_err(|e| Invalid::NotJson(e.to_string()))?;
+    let validator = validators()
+        .get(object)
+        .ok_or_else(|| Invalid::UnknownObject(object.to_string()))?;
+    let value: serde_json::Value =
+        serde_json::from_str(document).map_err(|e| Invalid::NotJson(e.to_string()))?;
     let problems: Vec<String> = validator
         .iter_errors(&value)
         .map(|e| {
@@ -68,7 +81,14 @@ pub fn validate(object: &str, document: &str) -> Result<serde_json::Value, Inval
             format!("{}: {e}", if path.is_empty() { "/" } else { &path })
         })
         .collect();
-    if problems.is_empty() { Ok(value) } else { Err(Invalid::Schema { object: object.to_string(), problems }) }
+    if problems.is_empty() {
+        Ok(value)
+    } else {
+        Err(Invalid::Schema {
+            object: object.to_string(),
+            problems,
+        })
+    }
 }
 
 #[cfg(test)]
@@ -81,11 +101,26 @@ mod tests {
             "items":[{"price_id":"price_1","quantity":1,"unit_amount":2000,"currency":"usd"}],
             "next_billing_at":"2026-12-01T00:00:00Z"}"#;
         assert!(validate("subscription", good).is_ok());
-        let bad = r#"{"id":"sub_1","customer_id":"cus_1","status":"alive","currency":"USD","items":[]}"#;
-        let Err(Invalid::Schema { problems, .. }) = validate("subscription", bad) else { panic!("accepted a bad document") };
-        assert!(problems.iter().any(|p| p.starts_with("/status")), "{problems:?}");
-        assert!(problems.iter().any(|p| p.starts_with("/currency")), "{problems:?}");
-        assert_eq!(validate("widget", "{}"), Err(Invalid::UnknownObject("widget".into())));
-        assert!(matches!(validate("customer", "{"), Err(Invalid::NotJson(_))));
+        let bad =
+            r#"{"id":"sub_1","customer_id":"cus_1","status":"alive","currency":"USD","items":[]}"#;
+        let Err(Invalid::Schema { problems, .. }) = validate("subscription", bad) else {
+            panic!("accepted a bad document")
+        };
+        assert!(
+            problems.iter().any(|p| p.starts_with("/status")),
+            "{problems:?}"
+        );
+        assert!(
+            problems.iter().any(|p| p.starts_with("/currency")),
+            "{problems:?}"
+        );
+        assert_eq!(
+            validate("widget", "{}"),
+            Err(Invalid::UnknownObject("widget".into()))
+        );
+        assert!(matches!(
+            validate("customer", "{"),
+            Err(Invalid::NotJson(_))
+        ));
     }
 }

@@ -27,14 +27,26 @@ fn signed(body: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn duplicates_forgeries_and_late_events() {
     let rig = Rig::start(fast).await;
-    let cus = rig.stripe.create_customer("late@example.com", "Late Ltd").unwrap();
+    let cus = rig
+        .stripe
+        .create_customer("late@example.com", "Late Ltd")
+        .unwrap();
     rig.drain().await;
-    let created = rig.stripe.events().into_iter().find(|e| e["type"] == "customer.created").expect("customer.created");
+    let created = rig
+        .stripe
+        .events()
+        .into_iter()
+        .find(|e| e["type"] == "customer.created")
+        .expect("customer.created");
     let body = created.to_string();
 
     // The simulator delivered it already: a second delivery is acknowledged as a duplicate.
     let (status, answer) = post(&rig, &body, &signed(&body)).await;
-    assert_eq!((status, answer["duplicates"].as_u64()), (200, Some(1)), "{answer}");
+    assert_eq!(
+        (status, answer["duplicates"].as_u64()),
+        (200, Some(1)),
+        "{answer}"
+    );
 
     // A forged or altered request is refused and stored nowhere.
     let forged = body.replace("Late Ltd", "Evil Ltd");
@@ -42,12 +54,34 @@ async fn duplicates_forgeries_and_late_events() {
     assert_eq!(status, 400, "{answer}");
     assert_eq!(answer["error"], "invalid-webhook");
     let story = rig.engine.store.trace(&cus).await.unwrap();
-    assert_eq!(story.iter().filter(|e| e.kind.as_str() == "received").count(), 1);
-    assert_eq!(story.iter().filter(|e| e.kind.as_str() == "duplicate").count(), 1);
+    assert_eq!(
+        story
+            .iter()
+            .filter(|e| e.kind.as_str() == "received")
+            .count(),
+        1
+    );
+    assert_eq!(
+        story
+            .iter()
+            .filter(|e| e.kind.as_str() == "duplicate")
+            .count(),
+        1
+    );
 
     // A newer change lands; then an older one arrives late under a new event id: it must not
     // overwrite the newer state.
-    rig.stripe.update_subscription_quantity(&rig.stripe.create_subscription(&cus, &[(&rig.stripe.create_price(100, "usd", "month").unwrap(), 1)]).unwrap(), 1).ok();
+    rig.stripe
+        .update_subscription_quantity(
+            &rig.stripe
+                .create_subscription(
+                    &cus,
+                    &[(&rig.stripe.create_price(100, "usd", "month").unwrap(), 1)],
+                )
+                .unwrap(),
+            1,
+        )
+        .ok();
     rig.drain().await;
     let mut late = created.clone();
     late["id"] = Value::String(format!("{}_late", created["id"].as_str().unwrap()));
@@ -58,18 +92,31 @@ async fn duplicates_forgeries_and_late_events() {
     assert_eq!(status, 200);
     rig.drain().await;
     let ns = rig.read("netsuite", "customer", &cus).await.unwrap();
-    assert_eq!(ns["name"], "Late Ltd", "a late, older change overwrote newer state");
+    assert_eq!(
+        ns["name"], "Late Ltd",
+        "a late, older change overwrote newer state"
+    );
     let story = rig.engine.store.trace(&cus).await.unwrap();
     assert!(
-        story.iter().any(|e| e.kind.as_str() == "suppressed" && e.detail.to_string().contains("stale")),
+        story
+            .iter()
+            .any(|e| e.kind.as_str() == "suppressed" && e.detail.to_string().contains("stale")),
         "the late change is suppressed as stale: {:?}",
-        story.iter().map(|e| (e.kind.as_str(), e.detail.to_string())).collect::<Vec<_>>()
+        story
+            .iter()
+            .map(|e| (e.kind.as_str(), e.detail.to_string()))
+            .collect::<Vec<_>>()
     );
 
     // Health and metrics.
     let health = reqwest::get(format!("{}/healthz", rig.url)).await.unwrap();
     assert_eq!(health.status(), 200);
-    let metrics = reqwest::get(format!("{}/metrics", rig.url)).await.unwrap().text().await.unwrap();
+    let metrics = reqwest::get(format!("{}/metrics", rig.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     for series in [
         "junction_intake_changes_total{pipeline=\"stripe-to-netsuite\",outcome=\"accepted\"}",
         "junction_intake_changes_total{pipeline=\"stripe-to-netsuite\",outcome=\"duplicate\"}",
@@ -79,34 +126,74 @@ async fn duplicates_forgeries_and_late_events() {
         "junction_deliveries_pending ",
         "junction_oldest_pending_age_seconds ",
     ] {
-        assert!(metrics.contains(series), "/metrics lacks {series}:\n{metrics}");
+        assert!(
+            metrics.contains(series),
+            "/metrics lacks {series}:\n{metrics}"
+        );
     }
-    assert!(!metrics.contains(&cus), "metrics labels must not carry entity keys");
+    assert!(
+        !metrics.contains(&cus),
+        "metrics labels must not carry entity keys"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_future_dated_change_waits_on_a_durable_timer() {
-    let rig = Rig::start(|t| fast(t).replace("future-dated = \"pass\"", "future-dated = \"hold\"")).await;
+    let rig =
+        Rig::start(|t| fast(t).replace("future-dated = \"pass\"", "future-dated = \"hold\"")).await;
     let price = rig.stripe.create_price(900, "usd", "month").unwrap();
-    let cus = rig.stripe.create_customer("later@example.com", "Later").unwrap();
-    let sub = rig.stripe.create_subscription(&cus, &[(&price, 1)]).unwrap();
+    let cus = rig
+        .stripe
+        .create_customer("later@example.com", "Later")
+        .unwrap();
+    let sub = rig
+        .stripe
+        .create_subscription(&cus, &[(&price, 1)])
+        .unwrap();
     rig.drain().await;
     rig.stripe.cancel_at_period_end(&sub).unwrap();
     // Wait until the change is planned; it must then sit on its timer, not be written.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     let held = loop {
         let d = rig.engine.store.trace(&sub).await.unwrap();
-        if let Some(p) = d.iter().rev().find(|e| e.kind.as_str() == "planned" && !e.detail["not_before_ms"].is_null()) {
+        if let Some(p) = d
+            .iter()
+            .rev()
+            .find(|e| e.kind.as_str() == "planned" && !e.detail["not_before_ms"].is_null())
+        {
             break p.detail["not_before_ms"].as_i64().unwrap();
         }
-        assert!(std::time::Instant::now() < deadline, "the cancellation was never planned with a timer");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the cancellation was never planned with a timer"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     };
-    assert!(held > now_ms() + 86_400_000, "held until the period end, weeks away");
+    assert!(
+        held > now_ms() + 86_400_000,
+        "held until the period end, weeks away"
+    );
     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-    let story: Vec<String> = rig.engine.store.trace(&sub).await.unwrap().iter().map(|e| format!("{} {}", e.kind.as_str(), e.detail)).collect();
-    let ns = rig.read("netsuite", "subscription", &sub).await.unwrap_or_else(|| panic!("no subscription at NetSuite:\n{}", story.join("\n")));
-    assert_eq!(ns["cancel_at_period_end"], false, "a future-dated change was applied early");
+    let story: Vec<String> = rig
+        .engine
+        .store
+        .trace(&sub)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| format!("{} {}", e.kind.as_str(), e.detail))
+        .collect();
+    let ns = rig
+        .read("netsuite", "subscription", &sub)
+        .await
+        .unwrap_or_else(|| panic!("no subscription at NetSuite:\n{}", story.join("\n")));
+    assert_eq!(
+        ns["cancel_at_period_end"], false,
+        "a future-dated change was applied early"
+    );
     let stats = rig.engine.store.stats(now_ms()).await.unwrap();
-    assert_eq!(stats.held, 1, "the timer-held delivery is counted as held: {stats:?}");
+    assert_eq!(
+        stats.held, 1,
+        "the timer-held delivery is counted as held: {stats:?}"
+    );
 }

@@ -45,16 +45,30 @@ async fn planted_secrets_and_personal_data_appear_in_no_output() {
     let email = "planted.person@example.org";
     let phone = "+15550001234";
     let ns = rig.netsuite.config().clone();
-    let planted_secrets = [WEBHOOK_SECRET, "sk_test_junction", ns.consumer_secret.as_str(), ns.token_secret.as_str()];
+    let planted_secrets = [
+        WEBHOOK_SECRET,
+        "sk_test_junction",
+        ns.consumer_secret.as_str(),
+        ns.token_secret.as_str(),
+    ];
 
     let price = rig.stripe.create_price(4200, "usd", "month").unwrap();
     let cus = rig.stripe.create_customer(email, "Planted Person").unwrap();
-    rig.stripe.create_subscription(&cus, &[(&price, 1)]).unwrap();
+    rig.stripe
+        .create_subscription(&cus, &[(&price, 1)])
+        .unwrap();
     rig.drain().await;
     // Make NetSuite drop writes silently so the customer's next change is dead-lettered with
     // its payload: the dead letter must hold the masked document.
-    rig.netsuite.faults().set(Faults { silent_drop_rate: 1.0, ..Faults::default() });
-    let form = format!("phone={}&email={}", phone.replace('+', "%2B"), email.replace('@', "%40"));
+    rig.netsuite.faults().set(Faults {
+        silent_drop_rate: 1.0,
+        ..Faults::default()
+    });
+    let form = format!(
+        "phone={}&email={}",
+        phone.replace('+', "%2B"),
+        email.replace('@', "%40")
+    );
     let client = reqwest::Client::new();
     let answer = client
         .post(format!("{}/v1/customers/{cus}", rig.stripe.base_url()))
@@ -71,25 +85,49 @@ async fn planted_secrets_and_personal_data_appear_in_no_output() {
     for entry in rig.engine.store.trace(&cus).await.unwrap() {
         outputs.push(("audit".into(), serde_json::to_string(&entry).unwrap()));
     }
-    let letters = rig.engine.store.dlq_list(&DlqFilter::default()).await.unwrap();
-    assert!(letters.iter().any(|l| l.key == cus), "the customer's update was dead-lettered: {letters:?}");
+    let letters = rig
+        .engine
+        .store
+        .dlq_list(&DlqFilter::default())
+        .await
+        .unwrap();
+    assert!(
+        letters.iter().any(|l| l.key == cus),
+        "the customer's update was dead-lettered: {letters:?}"
+    );
     for letter in &letters {
         let detail = rig.engine.store.dlq_show(letter.id).await.unwrap().unwrap();
-        outputs.push(("dead letter".into(), format!("{} {} {:?}", detail.letter.payload, detail.letter.reason, detail.attempts)));
+        outputs.push((
+            "dead letter".into(),
+            format!(
+                "{} {} {:?}",
+                detail.letter.payload, detail.letter.reason, detail.attempts
+            ),
+        ));
     }
     let stats = rig.engine.store.stats(now_ms()).await.ok();
     outputs.push(("metrics".into(), rig.engine.metrics.render(stats.as_ref())));
-    outputs.push(("logs".into(), String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned()));
+    outputs.push((
+        "logs".into(),
+        String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned(),
+    ));
 
     // The policy masks, it does not just drop: the dead letter still shows a phone's last 4.
-    let dead = outputs.iter().find(|(k, _)| k == "dead letter").map(|(_, v)| v.clone()).unwrap();
+    let dead = outputs
+        .iter()
+        .find(|(k, _)| k == "dead letter")
+        .map(|(_, v)| v.clone())
+        .unwrap();
     assert!(dead.contains("1234") && dead.contains("hash:"), "{dead}");
 
     for (kind, text) in &outputs {
         for secret in planted_secrets {
             assert!(!text.contains(secret), "a secret leaked into {kind}");
         }
-        assert!(!text.contains(email) && !text.contains("planted.person"), "the e-mail address leaked into {kind}: {text}");
+        assert!(
+            !text.contains(email) && !text.contains("planted.person"),
+            "the e-mail address leaked into {kind}: {text}"
+        );
         assert!(!text.contains(phone), "the phone number leaked into {kind}");
     }
 }

@@ -9,7 +9,8 @@ use junction::host::Host;
 pub fn host() -> Host {
     static HOST: OnceLock<Host> = OnceLock::new();
     HOST.get_or_init(|| {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/junction-test-cache");
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/junction-test-cache");
         Host::new(Some(dir)).expect("the wasmtime engine starts")
     })
     .clone()

@@ -5,7 +5,10 @@
 use crate::sim::netsuite::NetSuiteSimConfig;
 
 /// The example pipeline shipped in `pipelines/`.
-pub const EXAMPLE_PIPELINE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../pipelines/stripe-to-netsuite.toml");
+pub const EXAMPLE_PIPELINE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../pipelines/stripe-to-netsuite.toml"
+);
 
 /// The Stripe webhook signing secret the demo and tests use.
 pub const WEBHOOK_SECRET: &str = "whsec_rig_secret_0123456789";
@@ -15,12 +18,26 @@ pub const WEBHOOK_SECRET: &str = "whsec_rig_secret_0123456789";
 pub fn pipeline_for_simulators(stripe_url: &str, netsuite_url: &str) -> std::io::Result<String> {
     let text = std::fs::read_to_string(EXAMPLE_PIPELINE)?;
     let text = text
-        .replace("base-url = \"https://api.stripe.com\"", &format!("base-url = \"{stripe_url}\""))
-        .replace("base-url = \"https://1234567.suitetalk.api.netsuite.com\"", &format!("base-url = \"{netsuite_url}\""))
-        .replace("allow-hosts = [\"api.stripe.com\"]", "allow-hosts = [\"127.0.0.1\"]")
-        .replace("allow-hosts = [\"1234567.suitetalk.api.netsuite.com\"]", "allow-hosts = [\"127.0.0.1\"]");
+        .replace(
+            "base-url = \"https://api.stripe.com\"",
+            &format!("base-url = \"{stripe_url}\""),
+        )
+        .replace(
+            "base-url = \"https://1234567.suitetalk.api.netsuite.com\"",
+            &format!("base-url = \"{netsuite_url}\""),
+        )
+        .replace(
+            "allow-hosts = [\"api.stripe.com\"]",
+            "allow-hosts = [\"127.0.0.1\"]",
+        )
+        .replace(
+            "allow-hosts = [\"1234567.suitetalk.api.netsuite.com\"]",
+            "allow-hosts = [\"127.0.0.1\"]",
+        );
     if !(text.contains(stripe_url) && text.contains(netsuite_url)) {
-        return Err(std::io::Error::other("the example pipeline's base URLs moved; update junction_tests::demo"));
+        return Err(std::io::Error::other(
+            "the example pipeline's base URLs moved; update junction_tests::demo",
+        ));
     }
     Ok(text)
 }

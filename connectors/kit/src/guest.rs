@@ -58,14 +58,19 @@ impl Host for WasiHost {
 }
 
 fn send(request: HttpRequest) -> Result<HttpResponse, String> {
-    let (scheme, rest) = request.url.split_once("://").ok_or_else(|| format!("not an absolute URL: {}", request.url))?;
+    let (scheme, rest) = request
+        .url
+        .split_once("://")
+        .ok_or_else(|| format!("not an absolute URL: {}", request.url))?;
     let (authority, path) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/"),
     };
     let headers = http::Fields::new();
     for (name, value) in &request.headers {
-        headers.append(name, value.as_bytes()).map_err(|e| format!("header `{name}` refused: {e:?}"))?;
+        headers
+            .append(name, value.as_bytes())
+            .map_err(|e| format!("header `{name}` refused: {e:?}"))?;
     }
     let outgoing = http::OutgoingRequest::new(headers);
     let method = match request.method.as_str() {
@@ -82,16 +87,30 @@ fn send(request: HttpRequest) -> Result<HttpResponse, String> {
         "http" => http::Scheme::Http,
         other => http::Scheme::Other(other.to_string()),
     };
-    outgoing.set_method(&method).map_err(|()| "method refused".to_string())?;
-    outgoing.set_scheme(Some(&scheme)).map_err(|()| "scheme refused".to_string())?;
-    outgoing.set_authority(Some(authority)).map_err(|()| "authority refused".to_string())?;
-    outgoing.set_path_with_query(Some(path)).map_err(|()| "path refused".to_string())?;
-    let body = outgoing.body().map_err(|()| "request body already taken".to_string())?;
+    outgoing
+        .set_method(&method)
+        .map_err(|()| "method refused".to_string())?;
+    outgoing
+        .set_scheme(Some(&scheme))
+        .map_err(|()| "scheme refused".to_string())?;
+    outgoing
+        .set_authority(Some(authority))
+        .map_err(|()| "authority refused".to_string())?;
+    outgoing
+        .set_path_with_query(Some(path))
+        .map_err(|()| "path refused".to_string())?;
+    let body = outgoing
+        .body()
+        .map_err(|()| "request body already taken".to_string())?;
     let future = outgoing_handler::handle(outgoing, None).map_err(|e| describe_error(&e))?;
     {
-        let stream = body.write().map_err(|()| "request body stream already taken".to_string())?;
+        let stream = body
+            .write()
+            .map_err(|()| "request body stream already taken".to_string())?;
         for chunk in request.body.chunks(4096) {
-            stream.blocking_write_and_flush(chunk).map_err(|e| format!("writing the request body: {e:?}"))?;
+            stream
+                .blocking_write_and_flush(chunk)
+                .map_err(|e| format!("writing the request body: {e:?}"))?;
         }
     }
     http::OutgoingBody::finish(body, None).map_err(|e| describe_error(&e))?;
@@ -102,36 +121,58 @@ fn send(request: HttpRequest) -> Result<HttpResponse, String> {
             None => future.subscribe().block(),
         }
     };
-    let response = response.map_err(|()| "response already taken".to_string())?.map_err(|e| describe_error(&e))?;
+    let response = response
+        .map_err(|()| "response already taken".to_string())?
+        .map_err(|e| describe_error(&e))?;
     let status = response.status();
     let headers = response
         .headers()
         .entries()
         .into_iter()
-        .map(|(name, value)| (name.to_ascii_lowercase(), String::from_utf8_lossy(&value).into_owned()))
+        .map(|(name, value)| {
+            (
+                name.to_ascii_lowercase(),
+                String::from_utf8_lossy(&value).into_owned(),
+            )
+        })
         .collect();
-    let incoming = response.consume().map_err(|()| "response body already taken".to_string())?;
+    let incoming = response
+        .consume()
+        .map_err(|()| "response body already taken".to_string())?;
     let mut body = Vec::new();
     {
-        let stream = incoming.stream().map_err(|()| "response body stream already taken".to_string())?;
+        let stream = incoming
+            .stream()
+            .map_err(|()| "response body stream already taken".to_string())?;
         loop {
             match stream.blocking_read(64 * 1024) {
                 Ok(chunk) => body.extend_from_slice(&chunk),
                 Err(StreamError::Closed) => break,
-                Err(StreamError::LastOperationFailed(e)) => return Err(format!("reading the response body: {}", e.to_debug_string())),
+                Err(StreamError::LastOperationFailed(e)) => {
+                    return Err(format!(
+                        "reading the response body: {}",
+                        e.to_debug_string()
+                    ));
+                }
             }
         }
     }
     drop(http::IncomingBody::finish(incoming));
-    Ok(HttpResponse { status, headers, body })
+    Ok(HttpResponse {
+        status,
+        headers,
+        body,
+    })
 }
 
 fn describe_error(error: &http::ErrorCode) -> String {
     match error {
-        http::ErrorCode::HttpRequestDenied => "request denied by the Junction host (see the host log for the rule)".into(),
-        http::ErrorCode::ConnectionTimeout | http::ErrorCode::ConnectionReadTimeout | http::ErrorCode::ConnectionWriteTimeout => {
-            "timed out".into()
+        http::ErrorCode::HttpRequestDenied => {
+            "request denied by the Junction host (see the host log for the rule)".into()
         }
+        http::ErrorCode::ConnectionTimeout
+        | http::ErrorCode::ConnectionReadTimeout
+        | http::ErrorCode::ConnectionWriteTimeout => "timed out".into(),
         other => format!("{other:?}"),
     }
 }
@@ -149,7 +190,12 @@ impl<C: Connector> bindings::Guest for Export<C> {
             settings: m
                 .settings
                 .into_iter()
-                .map(|s| wit::SettingSpec { name: s.name, description: s.description, required: s.required, sensitive: s.sensitive })
+                .map(|s| wit::SettingSpec {
+                    name: s.name,
+                    description: s.description,
+                    required: s.required,
+                    sensitive: s.sensitive,
+                })
                 .collect(),
             secrets: m.secrets,
             webhooks: m.webhooks,
@@ -162,11 +208,22 @@ impl<C: Connector> bindings::Guest for Export<C> {
 
 impl<C: Connector> source::Guest for Export<C> {
     fn receive(hook: wit::Webhook) -> Result<Vec<wit::Change>, wit::Error> {
-        let hook = model::Webhook { method: hook.method, path: hook.path, headers: hook.headers, body: hook.body };
-        C::receive(&WasiHost, hook).map(|changes| changes.into_iter().map(change_out).collect()).map_err(error_out)
+        let hook = model::Webhook {
+            method: hook.method,
+            path: hook.path,
+            headers: hook.headers,
+            body: hook.body,
+        };
+        C::receive(&WasiHost, hook)
+            .map(|changes| changes.into_iter().map(change_out).collect())
+            .map_err(error_out)
     }
 
-    fn poll(object: String, cursor: Option<String>, limit: u32) -> Result<wit::ChangePage, wit::Error> {
+    fn poll(
+        object: String,
+        cursor: Option<String>,
+        limit: u32,
+    ) -> Result<wit::ChangePage, wit::Error> {
         C::poll(&WasiHost, &object, cursor, limit)
             .map(|page| wit::ChangePage {
                 changes: page.changes.into_iter().map(change_out).collect(),
@@ -210,10 +267,21 @@ impl<C: Connector> sink::Guest for Export<C> {
         C::fetch(&WasiHost, &object, &key).map_err(error_out)
     }
 
-    fn list(object: String, cursor: Option<String>, limit: u32) -> Result<wit::DocumentPage, wit::Error> {
+    fn list(
+        object: String,
+        cursor: Option<String>,
+        limit: u32,
+    ) -> Result<wit::DocumentPage, wit::Error> {
         C::list(&WasiHost, &object, cursor, limit)
             .map(|page| wit::DocumentPage {
-                items: page.items.into_iter().map(|d| wit::KeyedDocument { key: d.key, document: d.document }).collect(),
+                items: page
+                    .items
+                    .into_iter()
+                    .map(|d| wit::KeyedDocument {
+                        key: d.key,
+                        document: d.document,
+                    })
+                    .collect(),
                 next_cursor: page.next_cursor,
             })
             .map_err(error_out)
@@ -251,9 +319,17 @@ fn change_out(c: model::Change) -> wit::Change {
 
 fn error_out(e: model::Error) -> wit::Error {
     match e {
-        model::Error::Transient { message, retry_after_ms } => wit::Error::Transient(wit::TransientError { message, retry_after_ms }),
+        model::Error::Transient {
+            message,
+            retry_after_ms,
+        } => wit::Error::Transient(wit::TransientError {
+            message,
+            retry_after_ms,
+        }),
         model::Error::RateLimited(ms) => wit::Error::RateLimited(ms),
-        model::Error::Rejected { message, field } => wit::Error::Rejected(wit::Rejection { message, field }),
+        model::Error::Rejected { message, field } => {
+            wit::Error::Rejected(wit::Rejection { message, field })
+        }
         model::Error::Unauthorized(m) => wit::Error::Unauthorized(m),
         model::Error::NotFound(m) => wit::Error::NotFound(m),
         model::Error::Conflict(m) => wit::Error::Conflict(m),

@@ -16,7 +16,12 @@ pub struct HttpRequest {
 impl HttpRequest {
     /// A request with no headers and no body.
     pub fn new(method: &str, url: impl Into<String>) -> Self {
-        Self { method: method.to_string(), url: url.into(), headers: Vec::new(), body: Vec::new() }
+        Self {
+            method: method.to_string(),
+            url: url.into(),
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
     }
 
     /// Adds a header.
@@ -46,7 +51,10 @@ pub struct HttpResponse {
 impl HttpResponse {
     /// The first value of a header (case-insensitive name).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
     /// The body parsed as JSON, or `Value::Null` when it is empty or not JSON.
@@ -56,7 +64,11 @@ impl HttpResponse {
 
     /// `Retry-After` in milliseconds, when the header holds a number of seconds.
     pub fn retry_after_ms(&self) -> Option<u64> {
-        self.header("retry-after")?.trim().parse::<u64>().ok().map(|s| s.saturating_mul(1000))
+        self.header("retry-after")?
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .map(|s| s.saturating_mul(1000))
     }
 
     /// Whether the status is 2xx.

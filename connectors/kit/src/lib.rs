@@ -51,37 +51,60 @@ pub trait Connector {
     /// Verifies and decodes a webhook into canonical changes.
     fn receive(host: &dyn Host, hook: Webhook) -> Result<Vec<Change>, Error> {
         let _ = (host, hook);
-        Err(Error::Unsupported("this connector does not receive webhooks".into()))
+        Err(Error::Unsupported(
+            "this connector does not receive webhooks".into(),
+        ))
     }
 
     /// Reads changes of `object` after `cursor`.
-    fn poll(host: &dyn Host, object: &str, cursor: Option<String>, limit: u32) -> Result<ChangePage, Error> {
+    fn poll(
+        host: &dyn Host,
+        object: &str,
+        cursor: Option<String>,
+        limit: u32,
+    ) -> Result<ChangePage, Error> {
         let _ = (host, cursor, limit);
-        Err(Error::Unsupported(format!("this connector does not poll `{object}`")))
+        Err(Error::Unsupported(format!(
+            "this connector does not poll `{object}`"
+        )))
     }
 
     /// Performs one write.
     fn apply(host: &dyn Host, write: Write) -> Result<Outcome, Error> {
         let _ = host;
-        Err(Error::Unsupported(format!("this connector does not write `{}`", write.object)))
+        Err(Error::Unsupported(format!(
+            "this connector does not write `{}`",
+            write.object
+        )))
     }
 
     /// Reports the state of an asynchronous job.
     fn job_status(host: &dyn Host, job: &str) -> Result<JobState, Error> {
         let _ = (host, job);
-        Err(Error::Unsupported("this connector has no asynchronous jobs".into()))
+        Err(Error::Unsupported(
+            "this connector has no asynchronous jobs".into(),
+        ))
     }
 
     /// Reads one entity as a canonical document.
     fn fetch(host: &dyn Host, object: &str, key: &str) -> Result<Option<String>, Error> {
         let _ = (host, key);
-        Err(Error::Unsupported(format!("this connector does not read `{object}`")))
+        Err(Error::Unsupported(format!(
+            "this connector does not read `{object}`"
+        )))
     }
 
     /// Lists entities for reconciliation.
-    fn list(host: &dyn Host, object: &str, cursor: Option<String>, limit: u32) -> Result<DocumentPage, Error> {
+    fn list(
+        host: &dyn Host,
+        object: &str,
+        cursor: Option<String>,
+        limit: u32,
+    ) -> Result<DocumentPage, Error> {
         let _ = (host, cursor, limit);
-        Err(Error::Unsupported(format!("this connector does not list `{object}`")))
+        Err(Error::Unsupported(format!(
+            "this connector does not list `{object}`"
+        )))
     }
 }
 

@@ -59,7 +59,10 @@ pub struct Webhook {
 impl Webhook {
     /// The first value of a header (name compared case-insensitively).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -167,28 +170,42 @@ pub enum Error {
 impl Error {
     /// A transient error without a retry hint.
     pub fn transient(message: impl Into<String>) -> Self {
-        Error::Transient { message: message.into(), retry_after_ms: None }
+        Error::Transient {
+            message: message.into(),
+            retry_after_ms: None,
+        }
     }
 
     /// A rejection without a field.
     pub fn rejected(message: impl Into<String>) -> Self {
-        Error::Rejected { message: message.into(), field: None }
+        Error::Rejected {
+            message: message.into(),
+            field: None,
+        }
     }
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::Transient { message, retry_after_ms: Some(ms) } => write!(f, "transient: {message} (retry after {ms} ms)"),
+            Error::Transient {
+                message,
+                retry_after_ms: Some(ms),
+            } => write!(f, "transient: {message} (retry after {ms} ms)"),
             Error::Transient { message, .. } => write!(f, "transient: {message}"),
             Error::RateLimited(Some(ms)) => write!(f, "rate limited (retry after {ms} ms)"),
             Error::RateLimited(None) => write!(f, "rate limited"),
-            Error::Rejected { message, field: Some(field) } => write!(f, "rejected: {message} (field `{field}`)"),
+            Error::Rejected {
+                message,
+                field: Some(field),
+            } => write!(f, "rejected: {message} (field `{field}`)"),
             Error::Rejected { message, .. } => write!(f, "rejected: {message}"),
             Error::Unauthorized(m) => write!(f, "unauthorized: {m}"),
             Error::NotFound(m) => write!(f, "not found: {m}"),
             Error::Conflict(m) => write!(f, "conflict: {m}"),
-            Error::IdempotencyMismatch(m) => write!(f, "idempotency key reused with different parameters: {m}"),
+            Error::IdempotencyMismatch(m) => {
+                write!(f, "idempotency key reused with different parameters: {m}")
+            }
             Error::Unsupported(m) => write!(f, "unsupported: {m}"),
             Error::InvalidWebhook(m) => write!(f, "invalid webhook: {m}"),
         }

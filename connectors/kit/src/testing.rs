@@ -25,7 +25,10 @@ pub struct FakeHost {
 impl FakeHost {
     /// A host at time `now_ms` with no settings, secrets or responses.
     pub fn at(now_ms: i64) -> Self {
-        Self { now_ms, ..Self::default() }
+        Self {
+            now_ms,
+            ..Self::default()
+        }
     }
 
     /// Adds a setting.
@@ -44,7 +47,10 @@ impl FakeHost {
     pub fn respond(&self, status: u16, headers: &[(&str, &str)], body: &str) {
         self.responses.borrow_mut().push_back(Ok(HttpResponse {
             status,
-            headers: headers.iter().map(|(n, v)| (n.to_ascii_lowercase(), v.to_string())).collect(),
+            headers: headers
+                .iter()
+                .map(|(n, v)| (n.to_ascii_lowercase(), v.to_string()))
+                .collect(),
             body: body.as_bytes().to_vec(),
         }));
     }
@@ -69,23 +75,29 @@ impl Host for FakeHost {
     }
 
     fn hmac_sha256(&self, secret: &str, data: &[u8]) -> Result<Vec<u8>, String> {
-        let key = self.secrets.get(secret).ok_or_else(|| format!("unknown secret `{secret}`"))?;
+        let key = self
+            .secrets
+            .get(secret)
+            .ok_or_else(|| format!("unknown secret `{secret}`"))?;
         Ok(hmac_sha256(key, data).to_vec())
     }
 
     fn send(&self, request: HttpRequest) -> Result<HttpResponse, String> {
         self.requests.borrow_mut().push(request.clone());
-        self.responses
-            .borrow_mut()
-            .pop_front()
-            .unwrap_or_else(|| Err(format!("FakeHost: no response queued for {} {}", request.method, request.url)))
+        self.responses.borrow_mut().pop_front().unwrap_or_else(|| {
+            Err(format!(
+                "FakeHost: no response queued for {} {}",
+                request.method, request.url
+            ))
+        })
     }
 }
 
 /// HMAC-SHA256 with a key the test holds (in a component, signing is the host's job).
 pub fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
     use hmac::{Hmac, Mac};
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(key).expect("HMAC takes a key of any length");
+    let mut mac =
+        Hmac::<sha2::Sha256>::new_from_slice(key).expect("HMAC takes a key of any length");
     mac.update(data);
     mac.finalize().into_bytes().into()
 }
@@ -107,7 +119,10 @@ mod tests {
         );
         // The Stripe fact sheet's known answer.
         assert_eq!(
-            hex(&hmac_sha256(b"whsec_test_secret", br#"1700000000.{"id":"evt_test_webhook","object":"event"}"#)),
+            hex(&hmac_sha256(
+                b"whsec_test_secret",
+                br#"1700000000.{"id":"evt_test_webhook","object":"event"}"#
+            )),
             "d95c6b7477fbd7e9f90b1b0ef5f9c7ac25abca5382460e0d988c2b2a5b71b990"
         );
     }

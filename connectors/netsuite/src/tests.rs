@@ -797,10 +797,17 @@ fn delete_with_the_final_state_writes_it_whole() {
     host.respond(204, &[], "");
     let mut doc = rich_subscription();
     doc["status"] = json!("canceled");
-    NetSuite::apply(&host, write("subscription", "sub_1RichTest", Operation::Delete, &doc)).unwrap();
+    NetSuite::apply(
+        &host,
+        write("subscription", "sub_1RichTest", Operation::Delete, &doc),
+    )
+    .unwrap();
     let requests = host.requests.borrow();
     assert_eq!(requests[0].method, "PUT");
     let body = sent_body(&host, 0);
     assert_eq!(body["status"]["id"], "TERMINATED");
-    assert_eq!(body["custrecord_jn_billing_stop_at"], doc["billing_stop_at"]);
+    assert_eq!(
+        body["custrecord_jn_billing_stop_at"],
+        doc["billing_stop_at"]
+    );
 }

@@ -10,7 +10,10 @@ use clap::{Args, Subcommand, ValueEnum};
 use junction_connector_kit as kit;
 use serde_json::{Value, json};
 
-use crate::host::{Auth, CallContext, CallError, Called, Connector, EgressPolicy, Host, InstanceSpec, Limits, cache, oauth1::Tba};
+use crate::host::{
+    Auth, CallContext, CallError, Called, Connector, EgressPolicy, Host, InstanceSpec, Limits,
+    cache, oauth1::Tba,
+};
 use crate::services::secret::Secret;
 
 /// Connector subcommands.
@@ -144,42 +147,81 @@ pub async fn run(cmd: ConnectorCommand) -> anyhow::Result<ExitCode> {
             print_json(&manifest_json(&module.manifest, &module.hash));
             Ok(ExitCode::SUCCESS)
         }
-        ConnectorCommand::Receive { module, body, headers, path, grants } => {
+        ConnectorCommand::Receive {
+            module,
+            body,
+            headers,
+            path,
+            grants,
+        } => {
             let connector = instance(&module, &grants).await?;
-            let body = std::fs::read(&body).with_context(|| format!("reading the body {}", body.display()))?;
+            let body = std::fs::read(&body)
+                .with_context(|| format!("reading the body {}", body.display()))?;
             let headers = headers
                 .iter()
                 .map(|h| {
-                    let (name, value) = h.split_once(':').with_context(|| format!("header `{h}` is not `Name: value`"))?;
+                    let (name, value) = h
+                        .split_once(':')
+                        .with_context(|| format!("header `{h}` is not `Name: value`"))?;
                     Ok((name.trim().to_ascii_lowercase(), value.trim().to_string()))
                 })
                 .collect::<anyhow::Result<Vec<_>>>()?;
-            let hook = kit::Webhook { method: "POST".into(), path, headers, body };
+            let hook = kit::Webhook {
+                method: "POST".into(),
+                path,
+                headers,
+                body,
+            };
             let called = connector.receive(&CallContext::default(), hook).await;
-            Ok(report(called, |changes| Value::Array(changes.iter().map(change_json).collect())))
+            Ok(report(called, |changes| {
+                Value::Array(changes.iter().map(change_json).collect())
+            }))
         }
-        ConnectorCommand::Call { module, export, object, key, document, operation, idempotency_key, effective_at, job, cursor, limit, grants } => {
+        ConnectorCommand::Call {
+            module,
+            export,
+            object,
+            key,
+            document,
+            operation,
+            idempotency_key,
+            effective_at,
+            job,
+            cursor,
+            limit,
+            grants,
+        } => {
             let connector = instance(&module, &grants).await?;
             let ctx = CallContext::default();
-            let need = |v: Option<String>, flag: &str| v.with_context(|| format!("`{}` needs --{flag}", export_name(export)));
+            let need = |v: Option<String>, flag: &str| {
+                v.with_context(|| format!("`{}` needs --{flag}", export_name(export)))
+            };
             let code = match export {
                 Export::Fetch => {
                     let (object, key) = (need(object, "object")?, need(key, "key")?);
-                    report(connector.fetch(&ctx, &object, &key).await, |doc| doc.as_deref().map_or(Value::Null, parse_doc))
+                    report(connector.fetch(&ctx, &object, &key).await, |doc| {
+                        doc.as_deref().map_or(Value::Null, parse_doc)
+                    })
                 }
                 Export::List => {
                     let object = need(object, "object")?;
-                    report(connector.list(&ctx, &object, cursor.as_deref(), limit).await, |page| {
-                        json!({
-                            "items": page.items.iter().map(|d| json!({"key": d.key, "document": parse_doc(&d.document)})).collect::<Vec<_>>(),
-                            "next_cursor": page.next_cursor,
-                        })
-                    })
+                    report(
+                        connector
+                            .list(&ctx, &object, cursor.as_deref(), limit)
+                            .await,
+                        |page| {
+                            json!({
+                                "items": page.items.iter().map(|d| json!({"key": d.key, "document": parse_doc(&d.document)})).collect::<Vec<_>>(),
+                                "next_cursor": page.next_cursor,
+                            })
+                        },
+                    )
                 }
                 Export::Apply => {
                     let (object, key) = (need(object, "object")?, need(key, "key")?);
                     let path = document.context("`apply` needs --document")?;
-                    let document = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+                    let document = std::fs::read_to_string(&path)
+                        .with_context(|| format!("reading {}", path.display()))?;
                     let write = kit::Write {
                         object,
                         key,
@@ -191,21 +233,31 @@ pub async fn run(cmd: ConnectorCommand) -> anyhow::Result<ExitCode> {
                         },
                         document,
                         effective_at,
-                        idempotency_key: idempotency_key.unwrap_or_else(|| format!("cli-{}", hex::encode(rand::random::<[u8; 12]>()))),
+                        idempotency_key: idempotency_key.unwrap_or_else(|| {
+                            format!("cli-{}", hex::encode(rand::random::<[u8; 12]>()))
+                        }),
                         correlation_id: "cli".into(),
                     };
-                    report(connector.apply(&ctx, write).await, |outcome| match outcome {
-                        kit::Outcome::Applied(r) => json!({"applied": r}),
-                        kit::Outcome::Accepted(j) => json!({"accepted": j}),
-                    })
+                    report(
+                        connector.apply(&ctx, write).await,
+                        |outcome| match outcome {
+                            kit::Outcome::Applied(r) => json!({"applied": r}),
+                            kit::Outcome::Accepted(j) => json!({"accepted": j}),
+                        },
+                    )
                 }
                 Export::JobStatus => {
                     let job = need(job, "job")?;
-                    report(connector.job_status(&ctx, &job).await, |state| match state {
-                        kit::JobState::Pending => json!("pending"),
-                        kit::JobState::Succeeded(r) => json!({"succeeded": r}),
-                        kit::JobState::Failed(e) => json!({"failed": error_json(&CallError::Connector(e.clone()))}),
-                    })
+                    report(
+                        connector.job_status(&ctx, &job).await,
+                        |state| match state {
+                            kit::JobState::Pending => json!("pending"),
+                            kit::JobState::Succeeded(r) => json!({"succeeded": r}),
+                            kit::JobState::Failed(e) => {
+                                json!({"failed": error_json(&CallError::Connector(e.clone()))})
+                            }
+                        },
+                    )
                 }
             };
             Ok(code)
@@ -225,19 +277,29 @@ fn export_name(e: Export) -> &'static str {
 async fn instance(module: &str, grants: &Grants) -> anyhow::Result<Connector> {
     let host = Host::new(grants.cache_dir.clone().or_else(cache::default_dir))?;
     let module = host.load(module, None).await?;
-    let mut spec = InstanceSpec { name: module.manifest.name.clone(), ..InstanceSpec::default() };
+    let mut spec = InstanceSpec {
+        name: module.manifest.name.clone(),
+        ..InstanceSpec::default()
+    };
     let mut allow = grants.allow_hosts.clone();
     if let Some(url) = &grants.base_url {
-        let uri: http::Uri = url.parse().with_context(|| format!("--base-url `{url}` is not a URL"))?;
+        let uri: http::Uri = url
+            .parse()
+            .with_context(|| format!("--base-url `{url}` is not a URL"))?;
         allow.push(uri.host().context("--base-url has no host")?.to_string());
-        spec.settings.insert("base-url".into(), url.trim_end_matches('/').to_string());
+        spec.settings
+            .insert("base-url".into(), url.trim_end_matches('/').to_string());
     }
     for s in &grants.settings {
-        let (k, v) = s.split_once('=').with_context(|| format!("--setting `{s}` is not NAME=VALUE"))?;
+        let (k, v) = s
+            .split_once('=')
+            .with_context(|| format!("--setting `{s}` is not NAME=VALUE"))?;
         spec.settings.insert(k.to_string(), v.to_string());
     }
     for s in &grants.secrets {
-        let (k, r) = s.split_once('=').with_context(|| format!("--secret `{s}` is not NAME=env:VAR"))?;
+        let (k, r) = s
+            .split_once('=')
+            .with_context(|| format!("--secret `{s}` is not NAME=env:VAR"))?;
         spec.secrets.insert(k.to_string(), resolve(r)?);
     }
     let auth = match (&grants.bearer, &grants.tba) {
@@ -245,30 +307,62 @@ async fn instance(module: &str, grants: &Grants) -> anyhow::Result<Connector> {
         (Some(r), None) => Auth::Bearer(resolve(r)?),
         (None, Some(t)) => {
             let parts: Vec<&str> = t.split(',').map(str::trim).collect();
-            let [realm, ck, cs, tk, ts] = parts[..] else { bail!("--tba takes REALM,CK,CS,TOKEN,TS (5 values), got {}", parts.len()) };
-            Auth::OAuth1(Tba { realm: realm.into(), consumer_key: resolve(ck)?, consumer_secret: resolve(cs)?, token: resolve(tk)?, token_secret: resolve(ts)? })
+            let [realm, ck, cs, tk, ts] = parts[..] else {
+                bail!(
+                    "--tba takes REALM,CK,CS,TOKEN,TS (5 values), got {}",
+                    parts.len()
+                )
+            };
+            Auth::OAuth1(Tba {
+                realm: realm.into(),
+                consumer_key: resolve(ck)?,
+                consumer_secret: resolve(cs)?,
+                token: resolve(tk)?,
+                token_secret: resolve(ts)?,
+            })
         }
         (None, None) => Auth::None,
     };
-    spec.egress = EgressPolicy { allow_hosts: allow, auth, timeout: grants.timeout };
-    spec.limits = Limits { call_timeout: grants.timeout + Duration::from_secs(1), ..Limits::default() };
+    spec.egress = EgressPolicy {
+        allow_hosts: allow,
+        auth,
+        timeout: grants.timeout,
+    };
+    spec.limits = Limits {
+        call_timeout: grants.timeout + Duration::from_secs(1),
+        ..Limits::default()
+    };
     Ok(host.instantiate(module, spec))
 }
 
 /// Resolves `env:VAR` or `file:PATH`.
 fn resolve(reference: &str) -> anyhow::Result<Secret> {
     if let Some(var) = reference.strip_prefix("env:") {
-        return std::env::var(var).map(Secret::new).with_context(|| format!("environment variable `{var}` is not set"));
+        return std::env::var(var)
+            .map(Secret::new)
+            .with_context(|| format!("environment variable `{var}` is not set"));
     }
     if let Some(path) = reference.strip_prefix("file:") {
-        return std::fs::read_to_string(path).map(|s| Secret::new(s.trim_end())).with_context(|| format!("reading secret file {path}"));
+        return std::fs::read_to_string(path)
+            .map(|s| Secret::new(s.trim_end()))
+            .with_context(|| format!("reading secret file {path}"));
     }
     bail!("secret reference `{reference}` must be env:VAR or file:PATH")
 }
 
 fn report<T>(called: Called<T>, ok: impl FnOnce(&T) -> Value) -> ExitCode {
     for ex in &called.exchanges {
-        eprintln!("{} {} -> {} ({} ms){}", ex.method, ex.url, ex.status.map_or("-".into(), |s| s.to_string()), ex.latency_ms, ex.error.as_deref().map(|e| format!(" {e}")).unwrap_or_default());
+        eprintln!(
+            "{} {} -> {} ({} ms){}",
+            ex.method,
+            ex.url,
+            ex.status.map_or("-".into(), |s| s.to_string()),
+            ex.latency_ms,
+            ex.error
+                .as_deref()
+                .map(|e| format!(" {e}"))
+                .unwrap_or_default()
+        );
     }
     match &called.result {
         Ok(value) => {
@@ -287,13 +381,22 @@ fn report<T>(called: Called<T>, ok: impl FnOnce(&T) -> Value) -> ExitCode {
 pub(crate) fn error_json(e: &CallError) -> Value {
     match e {
         CallError::Connector(k) => match k {
-            kit::Error::Transient { message, retry_after_ms } => json!({"class": "transient", "message": message, "retry_after_ms": retry_after_ms}),
+            kit::Error::Transient {
+                message,
+                retry_after_ms,
+            } => {
+                json!({"class": "transient", "message": message, "retry_after_ms": retry_after_ms})
+            }
             kit::Error::RateLimited(ms) => json!({"class": "rate-limited", "retry_after_ms": ms}),
-            kit::Error::Rejected { message, field } => json!({"class": "rejected", "message": message, "field": field}),
+            kit::Error::Rejected { message, field } => {
+                json!({"class": "rejected", "message": message, "field": field})
+            }
             kit::Error::Unauthorized(m) => json!({"class": "unauthorized", "message": m}),
             kit::Error::NotFound(m) => json!({"class": "not-found", "message": m}),
             kit::Error::Conflict(m) => json!({"class": "conflict", "message": m}),
-            kit::Error::IdempotencyMismatch(m) => json!({"class": "idempotency-mismatch", "message": m}),
+            kit::Error::IdempotencyMismatch(m) => {
+                json!({"class": "idempotency-mismatch", "message": m})
+            }
             kit::Error::Unsupported(m) => json!({"class": "unsupported", "message": m}),
             kit::Error::InvalidWebhook(m) => json!({"class": "invalid-webhook", "message": m}),
         },
@@ -301,9 +404,13 @@ pub(crate) fn error_json(e: &CallError) -> Value {
         CallError::MemoryLimit(b) => json!({"class": "memory-limit", "limit_bytes": b}),
         CallError::LogFlood => json!({"class": "log-flood"}),
         CallError::Trap(m) => json!({"class": "trap", "message": m}),
-        CallError::EgressDenied { url, rule } => json!({"class": "egress-denied", "url": url, "rule": rule}),
+        CallError::EgressDenied { url, rule } => {
+            json!({"class": "egress-denied", "url": url, "rule": rule})
+        }
         CallError::ForbiddenHeader(h) => json!({"class": "forbidden-header", "header": h}),
-        CallError::InvalidDocument { direction, detail } => json!({"class": "invalid-document", "direction": direction, "message": detail}),
+        CallError::InvalidDocument { direction, detail } => {
+            json!({"class": "invalid-document", "direction": direction, "message": detail})
+        }
         CallError::Host(m) => json!({"class": "host", "message": m}),
     }
 }
@@ -346,5 +453,8 @@ fn manifest_json(m: &kit::Manifest, hash: &str) -> Value {
 }
 
 fn print_json(v: &Value) {
-    println!("{}", serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string()));
+    println!(
+        "{}",
+        serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string())
+    );
 }

@@ -77,7 +77,13 @@ pub async fn validate(args: ValidateArgs) -> anyhow::Result<ExitCode> {
                     eprint!("{}", loaded.warnings);
                 }
                 for plan in &loaded.plans {
-                    println!("ok: {} ({}): {} connectors, {} routes", plan.name, plan.file.display(), plan.connectors.len(), plan.routes.len());
+                    println!(
+                        "ok: {} ({}): {} connectors, {} routes",
+                        plan.name,
+                        plan.file.display(),
+                        plan.connectors.len(),
+                        plan.routes.len()
+                    );
                 }
             }
             Ok(ExitCode::SUCCESS)
@@ -113,19 +119,41 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     if loaded.warnings.iter().next().is_some() {
         eprint!("{}", loaded.warnings);
     }
-    let durability = if args.durability == "normal" { Durability::Normal } else { Durability::Full };
-    let store = Store::open_with(&args.store, &OpenOptions { durability, ..OpenOptions::default() }).await?;
-    let options = Options { lease: args.lease, max_in_flight: args.max_in_flight.max(1), ..Options::default() };
+    let durability = if args.durability == "normal" {
+        Durability::Normal
+    } else {
+        Durability::Full
+    };
+    let store = Store::open_with(
+        &args.store,
+        &OpenOptions {
+            durability,
+            ..OpenOptions::default()
+        },
+    )
+    .await?;
+    let options = Options {
+        lease: args.lease,
+        max_in_flight: args.max_in_flight.max(1),
+        ..Options::default()
+    };
     let engine = Engine::new(loaded.plans, store, &host, options).await?;
-    let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("cannot listen on {}", args.listen))?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
     let local = listener.local_addr()?;
     let shutdown = Arc::new(tokio::sync::Notify::new());
     let mut workers = engine.spawn_workers(shutdown.clone());
     let paths: Vec<&String> = engine.endpoints().keys().collect();
     tracing::info!(listen = %local, webhooks = ?paths, startup_ms = started.elapsed().as_millis() as u64, "junction is running");
-    eprintln!("junction: listening on http://{local} (webhooks: {paths:?}); started in {} ms", started.elapsed().as_millis());
+    eprintln!(
+        "junction: listening on http://{local} (webhooks: {paths:?}); started in {} ms",
+        started.elapsed().as_millis()
+    );
     let app = crate::server::app(engine.clone());
-    axum::serve(listener, app).with_graceful_shutdown(stop_signal()).await?;
+    axum::serve(listener, app)
+        .with_graceful_shutdown(stop_signal())
+        .await?;
     shutdown.notify_waiters();
     workers.abort_all();
     engine.store.close().await;
@@ -138,7 +166,8 @@ async fn stop_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             s.recv().await;
         }
     };

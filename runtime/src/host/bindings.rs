@@ -29,7 +29,12 @@ pub(crate) fn manifest(m: wit::Manifest) -> kit::Manifest {
         settings: m
             .settings
             .into_iter()
-            .map(|s| kit::SettingSpec { name: s.name, description: s.description, required: s.required, sensitive: s.sensitive })
+            .map(|s| kit::SettingSpec {
+                name: s.name,
+                description: s.description,
+                required: s.required,
+                sensitive: s.sensitive,
+            })
             .collect(),
         secrets: m.secrets,
         webhooks: m.webhooks,
@@ -73,7 +78,12 @@ pub(crate) fn change(c: wit::Change) -> kit::Change {
 }
 
 pub(crate) fn webhook(h: kit::Webhook) -> wit::Webhook {
-    wit::Webhook { method: h.method, path: h.path, headers: h.headers, body: h.body }
+    wit::Webhook {
+        method: h.method,
+        path: h.path,
+        headers: h.headers,
+        body: h.body,
+    }
 }
 
 pub(crate) fn write(w: kit::Write) -> wit::Write {
@@ -105,9 +115,15 @@ pub(crate) fn job_state(s: wit::JobState) -> kit::JobState {
 
 pub(crate) fn error(e: wit::Error) -> kit::Error {
     match e {
-        wit::Error::Transient(t) => kit::Error::Transient { message: t.message, retry_after_ms: t.retry_after_ms },
+        wit::Error::Transient(t) => kit::Error::Transient {
+            message: t.message,
+            retry_after_ms: t.retry_after_ms,
+        },
         wit::Error::RateLimited(ms) => kit::Error::RateLimited(ms),
-        wit::Error::Rejected(r) => kit::Error::Rejected { message: r.message, field: r.field },
+        wit::Error::Rejected(r) => kit::Error::Rejected {
+            message: r.message,
+            field: r.field,
+        },
         wit::Error::Unauthorized(m) => kit::Error::Unauthorized(m),
         wit::Error::NotFound(m) => kit::Error::NotFound(m),
         wit::Error::Conflict(m) => kit::Error::Conflict(m),
@@ -119,11 +135,22 @@ pub(crate) fn error(e: wit::Error) -> kit::Error {
 
 pub(crate) fn document_page(p: wit::DocumentPage) -> kit::DocumentPage {
     kit::DocumentPage {
-        items: p.items.into_iter().map(|d| kit::KeyedDocument { key: d.key, document: d.document }).collect(),
+        items: p
+            .items
+            .into_iter()
+            .map(|d| kit::KeyedDocument {
+                key: d.key,
+                document: d.document,
+            })
+            .collect(),
         next_cursor: p.next_cursor,
     }
 }
 
 pub(crate) fn change_page(p: wit::ChangePage) -> kit::ChangePage {
-    kit::ChangePage { changes: p.changes.into_iter().map(change).collect(), next_cursor: p.next_cursor, has_more: p.has_more }
+    kit::ChangePage {
+        changes: p.changes.into_iter().map(change).collect(),
+        next_cursor: p.next_cursor,
+        has_more: p.has_more,
+    }
 }

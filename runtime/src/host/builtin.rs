@@ -5,7 +5,10 @@ include!(concat!(env!("OUT_DIR"), "/builtin_connectors.rs"));
 
 /// The component bytes of a built-in connector.
 pub fn builtin(name: &str) -> Option<&'static [u8]> {
-    BUILTIN_CONNECTORS.iter().find(|(n, _)| *n == name).map(|(_, bytes)| *bytes)
+    BUILTIN_CONNECTORS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, bytes)| *bytes)
 }
 
 /// The names of the built-in connectors.

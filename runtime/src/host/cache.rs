@@ -26,7 +26,12 @@ pub fn module_hash(wasm: &[u8]) -> String {
 }
 
 /// Loads a compiled component from the cache, or compiles and stores it.
-pub(crate) fn load(engine: &Engine, dir: Option<&Path>, wasm: &[u8], hash: &str) -> wasmtime::Result<(Component, bool)> {
+pub(crate) fn load(
+    engine: &Engine,
+    dir: Option<&Path>,
+    wasm: &[u8],
+    hash: &str,
+) -> wasmtime::Result<(Component, bool)> {
     let Some(dir) = dir else {
         return Ok((Component::new(engine, wasm)?, false));
     };
@@ -37,11 +42,16 @@ pub(crate) fn load(engine: &Engine, dir: Option<&Path>, wasm: &[u8], hash: &str)
         // SAFETY: the file was written by `precompile_component` of an engine with the same
         // compatibility hash, into a cache directory only Junction writes; wasmtime still
         // checks the header and refuses artifacts from another version or configuration.
-        #[expect(unsafe_code, reason = "loading a precompiled component is unsafe by wasmtime's contract")]
+        #[expect(
+            unsafe_code,
+            reason = "loading a precompiled component is unsafe by wasmtime's contract"
+        )]
         let loaded = unsafe { Component::deserialize_file(engine, &path) };
         match loaded {
             Ok(component) => return Ok((component, true)),
-            Err(e) => tracing::warn!(path = %path.display(), error = %e, "ignoring an unusable cached component"),
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "ignoring an unusable cached component")
+            }
         }
     }
     let compiled = engine.precompile_component(wasm)?;
@@ -49,14 +59,23 @@ pub(crate) fn load(engine: &Engine, dir: Option<&Path>, wasm: &[u8], hash: &str)
         tracing::warn!(dir = %dir.display(), error = %e, "cannot write the component cache; continuing without it");
     }
     // SAFETY: these bytes were produced a moment ago by this very engine.
-    #[expect(unsafe_code, reason = "loading a precompiled component is unsafe by wasmtime's contract")]
+    #[expect(
+        unsafe_code,
+        reason = "loading a precompiled component is unsafe by wasmtime's contract"
+    )]
     let component = unsafe { Component::deserialize(engine, &compiled)? };
     Ok((component, false))
 }
 
 fn store_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!(".{}.{}.tmp", path.file_name().and_then(|n| n.to_str()).unwrap_or("component"), std::process::id()));
+    let tmp = dir.join(format!(
+        ".{}.{}.tmp",
+        path.file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("component"),
+        std::process::id()
+    ));
     std::fs::write(&tmp, bytes)?;
     std::fs::rename(&tmp, path)
 }

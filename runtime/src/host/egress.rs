@@ -47,7 +47,11 @@ pub struct EgressPolicy {
 
 impl Default for EgressPolicy {
     fn default() -> Self {
-        Self { allow_hosts: Vec::new(), auth: Auth::None, timeout: Duration::from_secs(30) }
+        Self {
+            allow_hosts: Vec::new(),
+            auth: Auth::None,
+            timeout: Duration::from_secs(30),
+        }
     }
 }
 
@@ -97,14 +101,22 @@ pub(crate) struct EgressHooks {
 }
 
 type SendFuture = Box<
-    dyn Future<Output = wasmtime_wasi_http::Result<(http::Response<WasiBody>, Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>)>>
-        + Send,
+    dyn Future<
+            Output = wasmtime_wasi_http::Result<(
+                http::Response<WasiBody>,
+                Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
+            )>,
+        > + Send,
 >;
 
 impl WasiHttpHooks for EgressHooks {
     fn is_forbidden_header(&mut self, name: &HeaderName) -> bool {
         if *name == AUTHORIZATION || name.as_str() == "cookie" {
-            self.journal.lock().expect("journal lock").violations.push(Violation::ForbiddenHeader(name.to_string()));
+            self.journal
+                .lock()
+                .expect("journal lock")
+                .violations
+                .push(Violation::ForbiddenHeader(name.to_string()));
             tracing::warn!(connector = %self.connector, header = %name, "connector tried to set a header only the host may set");
             return true;
         }
@@ -126,39 +138,67 @@ impl WasiHttpHooks for EgressHooks {
             let url = display_url(request.uri());
             let started = Instant::now();
             let record = |status: Option<u16>, error: Option<String>| {
-                journal.lock().expect("journal lock").exchanges.push(Exchange {
-                    method: method.clone(),
-                    url: url.clone(),
-                    status,
-                    latency_ms: started.elapsed().as_millis() as u64,
-                    error,
-                });
+                journal
+                    .lock()
+                    .expect("journal lock")
+                    .exchanges
+                    .push(Exchange {
+                        method: method.clone(),
+                        url: url.clone(),
+                        status,
+                        latency_ms: started.elapsed().as_millis() as u64,
+                        error,
+                    });
             };
             if let Err(rule) = check_destination(&policy, &mut request).await {
                 tracing::warn!(connector = %connector, %method, %url, %rule, "outbound request denied");
-                journal.lock().expect("journal lock").violations.push(Violation::EgressDenied { url: url.clone(), rule: rule.clone() });
+                journal
+                    .lock()
+                    .expect("journal lock")
+                    .violations
+                    .push(Violation::EgressDenied {
+                        url: url.clone(),
+                        rule: rule.clone(),
+                    });
                 record(None, Some(format!("denied: {rule}")));
                 return Err(wasmtime_wasi_http::Error::HttpRequestDenied);
             }
             if let Some(value) = authorization(&policy.auth, &method, request.uri()) {
-                let mut value = HeaderValue::from_str(&value).map_err(|_| wasmtime_wasi_http::Error::ConfigurationError)?;
+                let mut value = HeaderValue::from_str(&value)
+                    .map_err(|_| wasmtime_wasi_http::Error::ConfigurationError)?;
                 value.set_sensitive(true);
                 request.headers_mut().insert(AUTHORIZATION, value);
             }
-            if let Some(tp) = traceparent.as_deref().and_then(|v| HeaderValue::from_str(v).ok()) {
-                request.headers_mut().insert(HeaderName::from_static("traceparent"), tp);
+            if let Some(tp) = traceparent
+                .as_deref()
+                .and_then(|v| HeaderValue::from_str(v).ok())
+            {
+                request
+                    .headers_mut()
+                    .insert(HeaderName::from_static("traceparent"), tp);
             }
             let options = RequestOptions {
                 connect_timeout: Some(policy.timeout),
                 first_byte_timeout: Some(policy.timeout),
-                between_bytes_timeout: Some(options.and_then(|o| o.between_bytes_timeout).unwrap_or(policy.timeout)),
+                between_bytes_timeout: Some(
+                    options
+                        .and_then(|o| o.between_bytes_timeout)
+                        .unwrap_or(policy.timeout),
+                ),
             };
-            let sent = tokio::time::timeout(policy.timeout, wasmtime_wasi_http::default_send_request(request, Some(options))).await;
+            let sent = tokio::time::timeout(
+                policy.timeout,
+                wasmtime_wasi_http::default_send_request(request, Some(options)),
+            )
+            .await;
             match sent {
                 Ok(Ok((response, io))) => {
                     record(Some(response.status().as_u16()), None);
                     use http_body_util::BodyExt;
-                    Ok((response.map(BodyExt::boxed_unsync), Box::new(io) as Box<dyn Future<Output = _> + Send>))
+                    Ok((
+                        response.map(BodyExt::boxed_unsync),
+                        Box::new(io) as Box<dyn Future<Output = _> + Send>,
+                    ))
                 }
                 Ok(Err(e)) => {
                     record(None, Some(format!("{e:?}")));
@@ -174,26 +214,46 @@ impl WasiHttpHooks for EgressHooks {
 }
 
 fn display_url(uri: &http::Uri) -> String {
-    format!("{}://{}{}", uri.scheme_str().unwrap_or("https"), uri.authority().map_or("", Authority::as_str), uri.path())
+    format!(
+        "{}://{}{}",
+        uri.scheme_str().unwrap_or("https"),
+        uri.authority().map_or("", Authority::as_str),
+        uri.path()
+    )
 }
 
 /// Checks the request's destination against the policy, by name and by resolved address. For
 /// plain HTTP the request is pinned to the checked address so a second DNS answer cannot
 /// redirect it; over HTTPS the certificate check binds the connection to the name.
-async fn check_destination(policy: &EgressPolicy, request: &mut http::Request<WasiBody>) -> Result<(), String> {
+async fn check_destination(
+    policy: &EgressPolicy,
+    request: &mut http::Request<WasiBody>,
+) -> Result<(), String> {
     let uri = request.uri().clone();
     let scheme = uri.scheme().cloned().unwrap_or(Scheme::HTTPS);
     if scheme != Scheme::HTTPS && scheme != Scheme::HTTP {
         return Err(format!("scheme `{scheme}` is not allowed"));
     }
-    let host = uri.host().ok_or("request has no host")?.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+    let host = uri
+        .host()
+        .ok_or("request has no host")?
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_ascii_lowercase();
     let rule = policy
         .allow_hosts
         .iter()
         .find(|rule| host_matches(rule, &host))
-        .ok_or_else(|| format!("host `{host}` is not in allow-hosts [{}]", policy.allow_hosts.join(", ")))?;
+        .ok_or_else(|| {
+            format!(
+                "host `{host}` is not in allow-hosts [{}]",
+                policy.allow_hosts.join(", ")
+            )
+        })?;
     let literal_rule = rule.parse::<IpAddr>().is_ok() || rule.eq_ignore_ascii_case("localhost");
-    let port = uri.port_u16().unwrap_or(if scheme == Scheme::HTTPS { 443 } else { 80 });
+    let port = uri
+        .port_u16()
+        .unwrap_or(if scheme == Scheme::HTTPS { 443 } else { 80 });
     let addrs: Vec<SocketAddr> = match host.parse::<IpAddr>() {
         Ok(ip) => vec![SocketAddr::new(ip, port)],
         Err(_) => tokio::net::lookup_host((host.as_str(), port))
@@ -215,7 +275,12 @@ async fn check_destination(policy: &EgressPolicy, request: &mut http::Request<Wa
     if scheme == Scheme::HTTP && host.parse::<IpAddr>().is_err() {
         let pinned = addrs[0];
         let mut parts = uri.into_parts();
-        parts.authority = Some(pinned.to_string().parse().map_err(|_| "cannot pin the resolved address".to_string())?);
+        parts.authority = Some(
+            pinned
+                .to_string()
+                .parse()
+                .map_err(|_| "cannot pin the resolved address".to_string())?,
+        );
         *request.uri_mut() = http::Uri::from_parts(parts).map_err(|e| e.to_string())?;
     }
     Ok(())
@@ -224,7 +289,11 @@ async fn check_destination(policy: &EgressPolicy, request: &mut http::Request<Wa
 fn host_matches(rule: &str, host: &str) -> bool {
     let rule = rule.trim().to_ascii_lowercase();
     match rule.strip_prefix("*.") {
-        Some(suffix) => host.len() > suffix.len() + 1 && host.ends_with(suffix) && host[..host.len() - suffix.len()].ends_with('.'),
+        Some(suffix) => {
+            host.len() > suffix.len() + 1
+                && host.ends_with(suffix)
+                && host[..host.len() - suffix.len()].ends_with('.')
+        }
         None => rule == host,
     }
 }
@@ -263,7 +332,11 @@ fn authorization(auth: &Auth, method: &str, uri: &http::Uri) -> Option<String> {
         Auth::Bearer(token) => Some(format!("Bearer {}", token.expose())),
         Auth::Basic { username, password } => Some(format!(
             "Basic {}",
-            base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", username.expose(), password.expose()))
+            base64::engine::general_purpose::STANDARD.encode(format!(
+                "{}:{}",
+                username.expose(),
+                password.expose()
+            ))
         )),
         Auth::OAuth1(tba) => {
             let nonce: String = {
@@ -271,7 +344,9 @@ fn authorization(auth: &Auth, method: &str, uri: &http::Uri) -> Option<String> {
                 let bytes: [u8; 16] = rand::rng().random();
                 hex::encode(bytes)
             };
-            let timestamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+            let timestamp = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
             Some(tba.authorization(method, uri, &nonce, timestamp))
         }
     }
@@ -283,16 +358,40 @@ mod tests {
 
     #[test]
     fn wildcard_rules_match_subdomains_only() {
-        assert!(host_matches("*.suitetalk.api.netsuite.com", "1234567.suitetalk.api.netsuite.com"));
-        assert!(!host_matches("*.suitetalk.api.netsuite.com", "suitetalk.api.netsuite.com"));
-        assert!(!host_matches("*.suitetalk.api.netsuite.com", "evilsuitetalk.api.netsuite.com"));
+        assert!(host_matches(
+            "*.suitetalk.api.netsuite.com",
+            "1234567.suitetalk.api.netsuite.com"
+        ));
+        assert!(!host_matches(
+            "*.suitetalk.api.netsuite.com",
+            "suitetalk.api.netsuite.com"
+        ));
+        assert!(!host_matches(
+            "*.suitetalk.api.netsuite.com",
+            "evilsuitetalk.api.netsuite.com"
+        ));
         assert!(host_matches("API.stripe.com", "api.stripe.com"));
-        assert!(!host_matches("api.stripe.com", "api.stripe.com.evil.example"));
+        assert!(!host_matches(
+            "api.stripe.com",
+            "api.stripe.com.evil.example"
+        ));
     }
 
     #[test]
     fn internal_addresses_are_recognised() {
-        for ip in ["127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "0.0.0.0", "::1", "fe80::1", "fd00::1", "::ffff:127.0.0.1", "100.64.0.1"] {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "::1",
+            "fe80::1",
+            "fd00::1",
+            "::ffff:127.0.0.1",
+            "100.64.0.1",
+        ] {
             assert!(is_internal(ip.parse().unwrap()), "{ip}");
         }
         for ip in ["8.8.8.8", "54.187.174.169", "2606:4700::1111"] {

@@ -26,7 +26,9 @@ pub(crate) fn new_engine() -> wasmtime::Result<Engine> {
         .total_stacks(MAX_LIVE_INSTANCES as u32)
         .max_memory_size(MAX_MEMORY_BYTES as usize)
         .max_unused_warm_slots(32);
-    let engine = match Engine::new(&base_config().allocation_strategy(InstanceAllocationStrategy::Pooling(pool))) {
+    let engine = match Engine::new(
+        &base_config().allocation_strategy(InstanceAllocationStrategy::Pooling(pool)),
+    ) {
         Ok(engine) => engine,
         Err(e) => {
             // A machine that will not reserve the pool's address space (a tight `ulimit -v`)
@@ -41,7 +43,10 @@ pub(crate) fn new_engine() -> wasmtime::Result<Engine> {
 
 fn base_config() -> Config {
     let mut config = Config::new();
-    config.epoch_interruption(true).wasm_component_model(true).cranelift_opt_level(OptLevel::Speed);
+    config
+        .epoch_interruption(true)
+        .wasm_component_model(true)
+        .cranelift_opt_level(OptLevel::Speed);
     config
 }
 

@@ -96,20 +96,32 @@ pub struct Connector {
 
 impl std::fmt::Debug for Connector {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Connector").field("name", &self.spec.name).field("module", &self.module.reference).finish()
+        f.debug_struct("Connector")
+            .field("name", &self.spec.name)
+            .field("module", &self.module.reference)
+            .finish()
     }
 }
 
 impl Connector {
     pub(crate) fn new(host: Arc<HostInner>, module: Arc<Module>, spec: InstanceSpec) -> Self {
-        let literals = spec
-            .secrets
-            .values()
-            .map(|s| s.expose().to_string())
-            .chain(module.manifest.settings.iter().filter(|s| s.sensitive).filter_map(|s| spec.settings.get(&s.name).cloned()));
+        let literals = spec.secrets.values().map(|s| s.expose().to_string()).chain(
+            module
+                .manifest
+                .settings
+                .iter()
+                .filter(|s| s.sensitive)
+                .filter_map(|s| spec.settings.get(&s.name).cloned()),
+        );
         let masker = Arc::new(Masker::with_literals(literals));
         let permits = Arc::new(Semaphore::new(spec.limits.concurrency.max(1)));
-        Self { host, module, spec: Arc::new(spec), masker, permits }
+        Self {
+            host,
+            module,
+            spec: Arc::new(spec),
+            masker,
+            permits,
+        }
     }
 
     /// The module this instance runs.
@@ -126,17 +138,31 @@ impl Connector {
     pub async fn receive(&self, ctx: &CallContext, hook: kit::Webhook) -> Called<Vec<kit::Change>> {
         let called = self.call(ctx, Op::Receive(bindings::webhook(hook))).await;
         map_result(called, |out| match out {
-            Out::Changes(changes) => validate_changes(changes.into_iter().map(bindings::change).collect()),
+            Out::Changes(changes) => {
+                validate_changes(changes.into_iter().map(bindings::change).collect())
+            }
             _ => Err(mixed_up()),
         })
     }
 
     /// Reads changes since a cursor.
-    pub async fn poll(&self, ctx: &CallContext, object: &str, cursor: Option<&str>, limit: u32) -> Called<kit::ChangePage> {
-        let op = Op::Poll { object: object.to_string(), cursor: cursor.map(str::to_string), limit };
+    pub async fn poll(
+        &self,
+        ctx: &CallContext,
+        object: &str,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Called<kit::ChangePage> {
+        let op = Op::Poll {
+            object: object.to_string(),
+            cursor: cursor.map(str::to_string),
+            limit,
+        };
         let called = self.call(ctx, op).await;
         map_result(called, |out| {
-            let Out::ChangePage(page) = out else { return Err(mixed_up()) };
+            let Out::ChangePage(page) = out else {
+                return Err(mixed_up());
+            };
             let page = bindings::change_page(page);
             let changes = validate_changes(page.changes)?;
             Ok(kit::ChangePage { changes, ..page })
@@ -147,7 +173,15 @@ impl Connector {
     pub async fn apply(&self, ctx: &CallContext, write: kit::Write) -> Called<kit::Outcome> {
         if let Err(e) = canonical::validate(&write.object, &write.document) {
             let detail = format!("{} {}: {e}", write.object, write.key);
-            return Called { result: Err(CallError::InvalidDocument { direction: "input", detail }), exchanges: vec![], logs_dropped: 0, elapsed: Duration::ZERO };
+            return Called {
+                result: Err(CallError::InvalidDocument {
+                    direction: "input",
+                    detail,
+                }),
+                exchanges: vec![],
+                logs_dropped: 0,
+                elapsed: Duration::ZERO,
+            };
         }
         let called = self.call(ctx, Op::Apply(bindings::write(write))).await;
         map_result(called, |out| match out {
@@ -166,27 +200,61 @@ impl Connector {
     }
 
     /// Reads one entity back as a canonical document.
-    pub async fn fetch(&self, ctx: &CallContext, object: &str, key: &str) -> Called<Option<String>> {
-        let called = self.call(ctx, Op::Fetch { object: object.to_string(), key: key.to_string() }).await;
+    pub async fn fetch(
+        &self,
+        ctx: &CallContext,
+        object: &str,
+        key: &str,
+    ) -> Called<Option<String>> {
+        let called = self
+            .call(
+                ctx,
+                Op::Fetch {
+                    object: object.to_string(),
+                    key: key.to_string(),
+                },
+            )
+            .await;
         map_result(called, |out| {
-            let Out::Document(doc) = out else { return Err(mixed_up()) };
+            let Out::Document(doc) = out else {
+                return Err(mixed_up());
+            };
             if let Some(doc) = &doc {
-                canonical::validate(object, doc).map_err(|e| CallError::InvalidDocument { direction: "output", detail: format!("{object} {key}: {e}") })?;
+                canonical::validate(object, doc).map_err(|e| CallError::InvalidDocument {
+                    direction: "output",
+                    detail: format!("{object} {key}: {e}"),
+                })?;
             }
             Ok(doc)
         })
     }
 
     /// Lists entities for reconciliation.
-    pub async fn list(&self, ctx: &CallContext, object: &str, cursor: Option<&str>, limit: u32) -> Called<kit::DocumentPage> {
-        let op = Op::List { object: object.to_string(), cursor: cursor.map(str::to_string), limit };
+    pub async fn list(
+        &self,
+        ctx: &CallContext,
+        object: &str,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Called<kit::DocumentPage> {
+        let op = Op::List {
+            object: object.to_string(),
+            cursor: cursor.map(str::to_string),
+            limit,
+        };
         let called = self.call(ctx, op).await;
         map_result(called, |out| {
-            let Out::DocumentPage(page) = out else { return Err(mixed_up()) };
+            let Out::DocumentPage(page) = out else {
+                return Err(mixed_up());
+            };
             let page = bindings::document_page(page);
             for item in &page.items {
-                canonical::validate(object, &item.document)
-                    .map_err(|e| CallError::InvalidDocument { direction: "output", detail: format!("{object} {}: {e}", item.key) })?;
+                canonical::validate(object, &item.document).map_err(|e| {
+                    CallError::InvalidDocument {
+                        direction: "output",
+                        detail: format!("{object} {}: {e}", item.key),
+                    }
+                })?;
             }
             Ok(page)
         })
@@ -200,11 +268,17 @@ impl Connector {
         let Ok(_slot) = self.host.slots.acquire().await else {
             return host_failure("the host's instance pool is closed", started);
         };
-        let (state, journal) = CallState::new(self.spec.clone(), self.masker.clone(), ctx.correlation_id.clone(), ctx.traceparent.clone());
+        let (state, journal) = CallState::new(
+            self.spec.clone(),
+            self.masker.clone(),
+            ctx.correlation_id.clone(),
+            ctx.traceparent.clone(),
+        );
         let mut store = Store::new(&self.host.engine, state);
         store.limiter(|s| &mut s.limiter);
         let timeout = self.spec.limits.call_timeout;
-        store.set_epoch_deadline(timeout.as_millis().div_ceil(EPOCH_TICK.as_millis()).max(1) as u64);
+        store
+            .set_epoch_deadline(timeout.as_millis().div_ceil(EPOCH_TICK.as_millis()).max(1) as u64);
         store.epoch_deadline_trap();
 
         let pre = &self.module.pre;
@@ -220,32 +294,55 @@ impl Connector {
             Err(_) => Err(CallError::Timeout(timeout)),
             Ok(Ok(Ok(value))) => Ok(value),
             Ok(Ok(Err(e))) => Err(CallError::Connector(bindings::error(e))),
-            Ok(Err(trap)) => Err(classify_trap(&trap, store.data().limiter.exceeded, self.spec.limits, timeout)),
+            Ok(Err(trap)) => Err(classify_trap(
+                &trap,
+                store.data().limiter.exceeded,
+                self.spec.limits,
+                timeout,
+            )),
         };
         let logs_dropped = store.data().logs_dropped;
         drop(store);
         let journal = std::mem::take(&mut *journal.lock().expect("journal lock"));
         // A broken rule overrides whatever the guest made of the refusal.
         let result = match journal.violations.into_iter().next() {
-            Some(Violation::EgressDenied { url, rule }) => Err(CallError::EgressDenied { url, rule }),
+            Some(Violation::EgressDenied { url, rule }) => {
+                Err(CallError::EgressDenied { url, rule })
+            }
             Some(Violation::ForbiddenHeader(h)) => Err(CallError::ForbiddenHeader(h)),
             None => result,
         };
         if logs_dropped > 0 {
             tracing::warn!(connector = %self.spec.name, logs_dropped, "connector log lines dropped past the per-call budget");
         }
-        Called { result, exchanges: journal.exchanges, logs_dropped, elapsed: started.elapsed() }
+        Called {
+            result,
+            exchanges: journal.exchanges,
+            logs_dropped,
+            elapsed: started.elapsed(),
+        }
     }
 }
 
 /// One export call, with owned arguments.
 enum Op {
     Receive(wit::Webhook),
-    Poll { object: String, cursor: Option<String>, limit: u32 },
+    Poll {
+        object: String,
+        cursor: Option<String>,
+        limit: u32,
+    },
     Apply(wit::Write),
     JobStatus(String),
-    Fetch { object: String, key: String },
-    List { object: String, cursor: Option<String>, limit: u32 },
+    Fetch {
+        object: String,
+        key: String,
+    },
+    List {
+        object: String,
+        cursor: Option<String>,
+        limit: u32,
+    },
 }
 
 /// What an export returned.
@@ -259,15 +356,35 @@ enum Out {
 }
 
 impl Op {
-    async fn run(self, b: &Bindings, s: &mut Store<CallState>) -> wasmtime::Result<Result<Out, wit::Error>> {
+    async fn run(
+        self,
+        b: &Bindings,
+        s: &mut Store<CallState>,
+    ) -> wasmtime::Result<Result<Out, wit::Error>> {
         let (source, sink) = (b.junction_connector_source(), b.junction_connector_sink());
         Ok(match self {
             Op::Receive(hook) => source.call_receive(s, &hook).await?.map(Out::Changes),
-            Op::Poll { object, cursor, limit } => source.call_poll(s, &object, cursor.as_deref(), limit).await?.map(Out::ChangePage),
+            Op::Poll {
+                object,
+                cursor,
+                limit,
+            } => source
+                .call_poll(s, &object, cursor.as_deref(), limit)
+                .await?
+                .map(Out::ChangePage),
             Op::Apply(write) => sink.call_apply(s, &write).await?.map(Out::Outcome),
             Op::JobStatus(job) => sink.call_job_status(s, &job).await?.map(Out::JobState),
-            Op::Fetch { object, key } => sink.call_fetch(s, &object, &key).await?.map(Out::Document),
-            Op::List { object, cursor, limit } => sink.call_list(s, &object, cursor.as_deref(), limit).await?.map(Out::DocumentPage),
+            Op::Fetch { object, key } => {
+                sink.call_fetch(s, &object, &key).await?.map(Out::Document)
+            }
+            Op::List {
+                object,
+                cursor,
+                limit,
+            } => sink
+                .call_list(s, &object, cursor.as_deref(), limit)
+                .await?
+                .map(Out::DocumentPage),
         })
     }
 }
@@ -276,7 +393,12 @@ fn mixed_up() -> CallError {
     CallError::Host("an export returned another export's result".into())
 }
 
-fn classify_trap(trap: &wasmtime::Error, memory_exceeded: bool, limits: super::state::Limits, timeout: Duration) -> CallError {
+fn classify_trap(
+    trap: &wasmtime::Error,
+    memory_exceeded: bool,
+    limits: super::state::Limits,
+    timeout: Duration,
+) -> CallError {
     if memory_exceeded {
         CallError::MemoryLimit(limits.memory_bytes)
     } else if trap.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::Interrupt) {
@@ -289,20 +411,35 @@ fn classify_trap(trap: &wasmtime::Error, memory_exceeded: bool, limits: super::s
 }
 
 fn host_failure<T>(reason: &str, started: Instant) -> Called<T> {
-    Called { result: Err(CallError::Host(reason.to_string())), exchanges: vec![], logs_dropped: 0, elapsed: started.elapsed() }
+    Called {
+        result: Err(CallError::Host(reason.to_string())),
+        exchanges: vec![],
+        logs_dropped: 0,
+        elapsed: started.elapsed(),
+    }
 }
 
 fn map_result<A, B>(called: Called<A>, f: impl FnOnce(A) -> Result<B, CallError>) -> Called<B> {
-    Called { result: called.result.and_then(f), exchanges: called.exchanges, logs_dropped: called.logs_dropped, elapsed: called.elapsed }
+    Called {
+        result: called.result.and_then(f),
+        exchanges: called.exchanges,
+        logs_dropped: called.logs_dropped,
+        elapsed: called.elapsed,
+    }
 }
 
 fn validate_changes(changes: Vec<kit::Change>) -> Result<Vec<kit::Change>, CallError> {
     for (i, change) in changes.iter().enumerate() {
         for (side, doc) in [("before", &change.before), ("after", &change.after)] {
             if let Some(doc) = doc {
-                canonical::validate(&change.object, doc).map_err(|e| CallError::InvalidDocument {
-                    direction: "output",
-                    detail: format!("change {i} ({} {}) {side}: {e}", change.object, change.key),
+                canonical::validate(&change.object, doc).map_err(|e| {
+                    CallError::InvalidDocument {
+                        direction: "output",
+                        detail: format!(
+                            "change {i} ({} {}) {side}: {e}",
+                            change.object, change.key
+                        ),
+                    }
                 })?;
             }
         }
@@ -331,17 +468,36 @@ impl Connector {
         let mut store = Store::new(&self.host.engine, state);
         store.limiter(|s| &mut s.limiter);
         store.set_epoch_deadline(u64::MAX / 2);
-        let instance = self.module.pre.instantiate_async(&mut store).await.map_err(|e| CallError::Host(format!("{e:#}")))?;
-        Ok(WarmInstance { store, instance, timeout: self.spec.limits.call_timeout })
+        let instance = self
+            .module
+            .pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(|e| CallError::Host(format!("{e:#}")))?;
+        Ok(WarmInstance {
+            store,
+            instance,
+            timeout: self.spec.limits.call_timeout,
+        })
     }
 }
 
 impl WarmInstance {
     /// `receive` on the warm instance.
     pub async fn receive(&mut self, hook: kit::Webhook) -> Result<Vec<kit::Change>, CallError> {
-        self.store.set_epoch_deadline(self.timeout.as_millis().div_ceil(EPOCH_TICK.as_millis()).max(1) as u64);
-        match Op::Receive(bindings::webhook(hook)).run(&self.instance, &mut self.store).await {
-            Ok(Ok(Out::Changes(c))) => validate_changes(c.into_iter().map(bindings::change).collect()),
+        self.store.set_epoch_deadline(
+            self.timeout
+                .as_millis()
+                .div_ceil(EPOCH_TICK.as_millis())
+                .max(1) as u64,
+        );
+        match Op::Receive(bindings::webhook(hook))
+            .run(&self.instance, &mut self.store)
+            .await
+        {
+            Ok(Ok(Out::Changes(c))) => {
+                validate_changes(c.into_iter().map(bindings::change).collect())
+            }
             Ok(Ok(_)) => Err(mixed_up()),
             Ok(Err(e)) => Err(CallError::Connector(bindings::error(e))),
             Err(trap) => Err(CallError::Trap(format!("{trap:#}"))),

@@ -72,7 +72,11 @@ pub struct Module {
 
 impl std::fmt::Debug for Module {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Module").field("reference", &self.reference).field("hash", &self.hash).field("manifest", &self.manifest).finish()
+        f.debug_struct("Module")
+            .field("reference", &self.reference)
+            .field("hash", &self.hash)
+            .field("manifest", &self.manifest)
+            .finish()
     }
 }
 
@@ -91,7 +95,9 @@ pub struct Host {
 
 impl std::fmt::Debug for Host {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Host").field("cache_dir", &self.inner.cache_dir).finish()
+        f.debug_struct("Host")
+            .field("cache_dir", &self.inner.cache_dir)
+            .finish()
     }
 }
 
@@ -111,44 +117,88 @@ impl Host {
         };
         link(&mut linker).map_err(|e| Error::Engine(format!("{e:#}")))?;
         let slots = Semaphore::new(engine::MAX_LIVE_INSTANCES);
-        Ok(Self { inner: Arc::new(HostInner { engine, linker, cache_dir, slots }) })
+        Ok(Self {
+            inner: Arc::new(HostInner {
+                engine,
+                linker,
+                cache_dir,
+                slots,
+            }),
+        })
     }
 
     /// Loads `builtin:NAME` or a component file (relative paths against `base_dir`), compiling
     /// it or taking it from the cache, and reads its manifest.
-    pub async fn load(&self, reference: &str, base_dir: Option<&Path>) -> Result<Arc<Module>, Error> {
+    pub async fn load(
+        &self,
+        reference: &str,
+        base_dir: Option<&Path>,
+    ) -> Result<Arc<Module>, Error> {
         let started = Instant::now();
         let bytes: std::borrow::Cow<'static, [u8]> = match reference.strip_prefix("builtin:") {
             Some(name) => builtin(name)
-                .ok_or_else(|| Error::UnknownBuiltin { name: name.to_string(), known: builtin_names().collect::<Vec<_>>().join(", ") })?
+                .ok_or_else(|| Error::UnknownBuiltin {
+                    name: name.to_string(),
+                    known: builtin_names().collect::<Vec<_>>().join(", "),
+                })?
                 .into(),
             None => {
-                let path = base_dir.map_or_else(|| PathBuf::from(reference), |dir| dir.join(reference));
-                std::fs::read(&path).map_err(|source| Error::Read { path, source })?.into()
+                let path =
+                    base_dir.map_or_else(|| PathBuf::from(reference), |dir| dir.join(reference));
+                std::fs::read(&path)
+                    .map_err(|source| Error::Read { path, source })?
+                    .into()
             }
         };
-        let not_a_connector = |reason: String| Error::NotAConnector { module: reference.to_string(), reason };
+        let not_a_connector = |reason: String| Error::NotAConnector {
+            module: reference.to_string(),
+            reason,
+        };
         let hash = cache::module_hash(&bytes);
         let inner = self.inner.clone();
         let (component, from_cache) = {
             let hash = hash.clone();
-            tokio::task::spawn_blocking(move || cache::load(&inner.engine, inner.cache_dir.as_deref(), &bytes, &hash))
-                .await
-                .map_err(|e| not_a_connector(e.to_string()))?
-                .map_err(|e| not_a_connector(format!("{e:#}")))?
+            tokio::task::spawn_blocking(move || {
+                cache::load(&inner.engine, inner.cache_dir.as_deref(), &bytes, &hash)
+            })
+            .await
+            .map_err(|e| not_a_connector(e.to_string()))?
+            .map_err(|e| not_a_connector(format!("{e:#}")))?
         };
-        let pre = self.inner.linker.instantiate_pre(&component).map_err(|e| not_a_connector(format!("{e:#}")))?;
-        let pre = bindings::ConnectorPre::new(pre).map_err(|e| not_a_connector(format!("{e:#}")))?;
+        let pre = self
+            .inner
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| not_a_connector(format!("{e:#}")))?;
+        let pre =
+            bindings::ConnectorPre::new(pre).map_err(|e| not_a_connector(format!("{e:#}")))?;
 
-        let (state, _journal) = state::CallState::new(Arc::new(InstanceSpec::default()), Arc::default(), None, None);
+        let (state, _journal) = state::CallState::new(
+            Arc::new(InstanceSpec::default()),
+            Arc::default(),
+            None,
+            None,
+        );
         let mut store = Store::new(&self.inner.engine, state);
         store.limiter(|s| &mut s.limiter);
         store.set_epoch_deadline(500);
-        let instance = pre.instantiate_async(&mut store).await.map_err(|e| not_a_connector(format!("{e:#}")))?;
-        let manifest = instance.call_describe(&mut store).await.map_err(|e| not_a_connector(format!("describe failed: {e:#}")))?;
+        let instance = pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(|e| not_a_connector(format!("{e:#}")))?;
+        let manifest = instance
+            .call_describe(&mut store)
+            .await
+            .map_err(|e| not_a_connector(format!("describe failed: {e:#}")))?;
         let manifest = bindings::manifest(manifest);
         tracing::debug!(module = reference, %hash, from_cache, elapsed_ms = started.elapsed().as_millis() as u64, "connector module loaded");
-        Ok(Arc::new(Module { reference: reference.to_string(), hash, manifest, from_cache, pre }))
+        Ok(Arc::new(Module {
+            reference: reference.to_string(),
+            hash,
+            manifest,
+            from_cache,
+            pre,
+        }))
     }
 
     /// An instance of `module` with the grants and limits in `spec`.

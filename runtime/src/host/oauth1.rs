@@ -9,7 +9,11 @@ use sha2::Sha256;
 use crate::services::secret::Secret;
 
 /// RFC 3986 unreserved characters pass; everything else is escaped (RFC 5849 section 3.6).
-const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
 fn pct(s: &str) -> String {
     utf8_percent_encode(s, UNRESERVED).to_string()
@@ -32,7 +36,13 @@ pub struct Tba {
 
 impl Tba {
     /// The `Authorization` header value for one request.
-    pub fn authorization(&self, method: &str, uri: &http::Uri, nonce: &str, timestamp: u64) -> String {
+    pub fn authorization(
+        &self,
+        method: &str,
+        uri: &http::Uri,
+        nonce: &str,
+        timestamp: u64,
+    ) -> String {
         let timestamp = timestamp.to_string();
         let oauth: [(&str, &str); 6] = [
             ("oauth_consumer_key", self.consumer_key.expose()),
@@ -42,19 +52,44 @@ impl Tba {
             ("oauth_token", self.token.expose()),
             ("oauth_version", "1.0"),
         ];
-        let mut params: Vec<(String, String)> = oauth.iter().map(|(k, v)| (pct(k), pct(v))).collect();
-        for pair in uri.query().unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let mut params: Vec<(String, String)> =
+            oauth.iter().map(|(k, v)| (pct(k), pct(v))).collect();
+        for pair in uri
+            .query()
+            .unwrap_or("")
+            .split('&')
+            .filter(|p| !p.is_empty())
+        {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            let decode = |s: &str| percent_decode_str(&s.replace('+', " ")).decode_utf8_lossy().into_owned();
+            let decode = |s: &str| {
+                percent_decode_str(&s.replace('+', " "))
+                    .decode_utf8_lossy()
+                    .into_owned()
+            };
             params.push((pct(&decode(k)), pct(&decode(v))));
         }
         params.sort();
-        let normalized = params.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&");
-        let base = format!("{}&{}&{}", method.to_ascii_uppercase(), pct(&base_url(uri)), pct(&normalized));
-        let key = format!("{}&{}", pct(self.consumer_secret.expose()), pct(self.token_secret.expose()));
-        let mut mac = Hmac::<Sha256>::new_from_slice(key.as_bytes()).expect("HMAC takes a key of any length");
+        let normalized = params
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("&");
+        let base = format!(
+            "{}&{}&{}",
+            method.to_ascii_uppercase(),
+            pct(&base_url(uri)),
+            pct(&normalized)
+        );
+        let key = format!(
+            "{}&{}",
+            pct(self.consumer_secret.expose()),
+            pct(self.token_secret.expose())
+        );
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(key.as_bytes()).expect("HMAC takes a key of any length");
         mac.update(base.as_bytes());
-        let signature = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+        let signature =
+            base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
         let mut header = format!("OAuth realm=\"{}\"", pct(&self.realm));
         for (k, v) in oauth {
             header.push_str(&format!(", {k}=\"{}\"", pct(v)));
@@ -98,9 +133,15 @@ mod tests {
         // base64(hmac.new(key, base, hashlib.sha256).digest()).
         let uri: http::Uri = "https://1234567-sb1.suitetalk.api.netsuite.com/services/rest/record/v1/customer?limit=10&q=name IS \"A\"".replace(' ', "%20").replace('"', "%22").parse().unwrap();
         let header = creds().authorization("get", &uri, "nonce123", 1_700_000_000);
-        assert!(header.starts_with("OAuth realm=\"1234567_SB1\", oauth_consumer_key=\"ck\""), "{header}");
+        assert!(
+            header.starts_with("OAuth realm=\"1234567_SB1\", oauth_consumer_key=\"ck\""),
+            "{header}"
+        );
         assert!(header.contains("oauth_signature_method=\"HMAC-SHA256\""));
-        assert!(header.ends_with(&format!("oauth_signature=\"{}\"", pct(EXPECTED))), "{header}");
+        assert!(
+            header.ends_with(&format!("oauth_signature=\"{}\"", pct(EXPECTED))),
+            "{header}"
+        );
     }
 
     const EXPECTED: &str = "TvyvcAF19v6VCSsWvViMAGCDUkcc9JmuMG4/+TdLQwc=";
@@ -113,6 +154,10 @@ mod tests {
         let other: http::Uri = "https://a.example/x?b=2".parse().unwrap();
         assert_ne!(get, put);
         assert_ne!(get, creds().authorization("GET", &other, "n", 1));
-        assert!(!get.contains("cs secret") && !get.contains("ts/secret") && !get.contains("ts%2Fsecret"));
+        assert!(
+            !get.contains("cs secret")
+                && !get.contains("ts/secret")
+                && !get.contains("ts%2Fsecret")
+        );
     }
 }

@@ -51,7 +51,11 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { memory_bytes: 64 << 20, call_timeout: std::time::Duration::from_secs(10), concurrency: 8 }
+        Self {
+            memory_bytes: 64 << 20,
+            call_timeout: std::time::Duration::from_secs(10),
+            concurrency: 8,
+        }
     }
 }
 
@@ -69,20 +73,30 @@ pub(crate) struct CallState {
 }
 
 impl CallState {
-    pub(crate) fn new(spec: Arc<InstanceSpec>, masker: Arc<Masker>, correlation_id: Option<String>, traceparent: Option<String>) -> (Self, Arc<Mutex<Journal>>) {
+    pub(crate) fn new(
+        spec: Arc<InstanceSpec>,
+        masker: Arc<Masker>,
+        correlation_id: Option<String>,
+        traceparent: Option<String>,
+    ) -> (Self, Arc<Mutex<Journal>>) {
         let journal = Arc::new(Mutex::new(Journal::default()));
         // Nothing granted: no environment, no arguments, no preopened directories, stdin
         // closed, and socket access denied (wasmtime 48's default), so a connector can reach
         // the outside world only through the outgoing-handler hook below.
         let mut wasi = WasiCtx::builder();
-        wasi.allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false);
+        wasi.allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false);
         let hooks = EgressHooks {
             policy: Arc::new(spec.egress.clone()),
             connector: Arc::from(spec.name.as_str()),
             traceparent,
             journal: journal.clone(),
         };
-        let limiter = MemoryLimiter { cap: spec.limits.memory_bytes, exceeded: false };
+        let limiter = MemoryLimiter {
+            cap: spec.limits.memory_bytes,
+            exceeded: false,
+        };
         let state = Self {
             wasi: wasi.build(),
             http: WasiHttpCtx::new(),
@@ -101,13 +115,20 @@ impl CallState {
 
 impl WasiView for CallState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
 impl WasiHttpView for CallState {
     fn http(&mut self) -> WasiHttpCtxView<'_> {
-        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.hooks }
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.hooks,
+        }
     }
 }
 
@@ -119,7 +140,12 @@ pub(crate) struct MemoryLimiter {
 }
 
 impl ResourceLimiter for MemoryLimiter {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         if desired as u64 > self.cap {
             self.exceeded = true;
             return Ok(false);
@@ -127,7 +153,12 @@ impl ResourceLimiter for MemoryLimiter {
         Ok(true)
     }
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         Ok(desired <= 100_000)
     }
 }
@@ -161,28 +192,47 @@ impl connector::host::Host for CallState {
         let connector = self.spec.name.as_str();
         let correlation_id = self.correlation_id.as_deref().unwrap_or("-");
         match level {
-            Level::Trace => tracing::trace!(target: "junction::connector", connector, correlation_id, "{message}"),
-            Level::Debug => tracing::debug!(target: "junction::connector", connector, correlation_id, "{message}"),
-            Level::Info => tracing::info!(target: "junction::connector", connector, correlation_id, "{message}"),
-            Level::Warn => tracing::warn!(target: "junction::connector", connector, correlation_id, "{message}"),
-            Level::Error => tracing::error!(target: "junction::connector", connector, correlation_id, "{message}"),
+            Level::Trace => {
+                tracing::trace!(target: "junction::connector", connector, correlation_id, "{message}")
+            }
+            Level::Debug => {
+                tracing::debug!(target: "junction::connector", connector, correlation_id, "{message}")
+            }
+            Level::Info => {
+                tracing::info!(target: "junction::connector", connector, correlation_id, "{message}")
+            }
+            Level::Warn => {
+                tracing::warn!(target: "junction::connector", connector, correlation_id, "{message}")
+            }
+            Level::Error => {
+                tracing::error!(target: "junction::connector", connector, correlation_id, "{message}")
+            }
         }
         Ok(())
     }
 
     fn now(&mut self) -> wasmtime::Result<i64> {
-        Ok(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64))
+        Ok(std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64))
     }
 
     fn setting(&mut self, name: String) -> wasmtime::Result<Option<String>> {
         Ok(self.spec.settings.get(&name).cloned())
     }
 
-    fn hmac_sha256(&mut self, secret: String, data: Vec<u8>) -> wasmtime::Result<Result<Vec<u8>, String>> {
+    fn hmac_sha256(
+        &mut self,
+        secret: String,
+        data: Vec<u8>,
+    ) -> wasmtime::Result<Result<Vec<u8>, String>> {
         let Some(key) = self.spec.secrets.get(&secret) else {
-            return Ok(Err(format!("no secret named `{secret}` is granted to this connector")));
+            return Ok(Err(format!(
+                "no secret named `{secret}` is granted to this connector"
+            )));
         };
-        let mut mac = Hmac::<Sha256>::new_from_slice(key.expose().as_bytes()).expect("HMAC takes a key of any length");
+        let mut mac = Hmac::<Sha256>::new_from_slice(key.expose().as_bytes())
+            .expect("HMAC takes a key of any length");
         mac.update(&data);
         Ok(Ok(mac.finalize().into_bytes().to_vec()))
     }

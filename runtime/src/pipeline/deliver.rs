@@ -26,9 +26,21 @@ impl Engine {
     pub(crate) async fn work(self: &Arc<Self>, d: Delivery) {
         let Some(lease) = d.lease.clone() else { return };
         let result = match self.connector(&d.pipeline, &d.target) {
-            None => self.give_up(&d, &lease, &format!("connector `{}` is not configured in pipeline `{}`", d.target, d.pipeline)).await,
+            None => {
+                self.give_up(
+                    &d,
+                    &lease,
+                    &format!(
+                        "connector `{}` is not configured in pipeline `{}`",
+                        d.target, d.pipeline
+                    ),
+                )
+                .await
+            }
             Some(connector) => match d.state {
-                DeliveryState::Pending | DeliveryState::InFlight => self.write(&d, &lease, &connector).await,
+                DeliveryState::Pending | DeliveryState::InFlight => {
+                    self.write(&d, &lease, &connector).await
+                }
                 DeliveryState::AwaitingJob => self.follow_job(&d, &lease, &connector).await,
                 DeliveryState::Confirming => self.confirm(&d, &lease, &connector).await,
                 other => {
@@ -39,13 +51,21 @@ impl Engine {
         };
         match result {
             Ok(()) => {}
-            Err(store::Error::LeaseLost { .. }) => tracing::info!(delivery = d.id, "lease lost; another worker owns this delivery now"),
-            Err(e) => tracing::error!(delivery = d.id, error = %e, "store failed while settling a delivery; it will be reclaimed when its lease expires"),
+            Err(store::Error::LeaseLost { .. }) => tracing::info!(
+                delivery = d.id,
+                "lease lost; another worker owns this delivery now"
+            ),
+            Err(e) => {
+                tracing::error!(delivery = d.id, error = %e, "store failed while settling a delivery; it will be reclaimed when its lease expires")
+            }
         }
     }
 
     fn ctx(d: &Delivery) -> CallContext {
-        CallContext { correlation_id: Some(d.correlation_id.clone()), traceparent: Some(super::intake::traceparent(&d.correlation_id)) }
+        CallContext {
+            correlation_id: Some(d.correlation_id.clone()),
+            traceparent: Some(super::intake::traceparent(&d.correlation_id)),
+        }
     }
 
     async fn write(&self, d: &Delivery, lease: &Lease, connector: &Connector) -> store::Result<()> {
@@ -75,43 +95,83 @@ impl Engine {
         })
         .await?;
         match called.result {
-            Ok(kit::Outcome::Applied(target_ref)) => self.store.start_confirm(lease, &target_ref, now_ms()).await,
-            Ok(kit::Outcome::Accepted(job)) => self.store.await_job(lease, &job, now_ms() + self.confirm_interval(d)).await,
+            Ok(kit::Outcome::Applied(target_ref)) => {
+                self.store.start_confirm(lease, &target_ref, now_ms()).await
+            }
+            Ok(kit::Outcome::Accepted(job)) => {
+                self.store
+                    .await_job(lease, &job, now_ms() + self.confirm_interval(d))
+                    .await
+            }
             Err(e) => self.failed(d, lease, &e, d.attempts + 1).await,
         }
     }
 
-    async fn follow_job(&self, d: &Delivery, lease: &Lease, connector: &Connector) -> store::Result<()> {
+    async fn follow_job(
+        &self,
+        d: &Delivery,
+        lease: &Lease,
+        connector: &Connector,
+    ) -> store::Result<()> {
         let job = d.job_ref.clone().unwrap_or_default();
         let called = connector.job_status(&Self::ctx(d), &job).await;
         match called.result {
             Ok(kit::JobState::Pending) => {
                 let waited = d.first_attempt_ms.map_or(0, |t| now_ms() - t);
                 if waited > JOB_PATIENCE.as_millis() as i64 {
-                    return self.give_up(d, lease, &format!("job {job} still pending after {} s", waited / 1000)).await;
+                    return self
+                        .give_up(
+                            d,
+                            lease,
+                            &format!("job {job} still pending after {} s", waited / 1000),
+                        )
+                        .await;
                 }
-                self.store.await_job(lease, &job, now_ms() + self.confirm_interval(d)).await
+                self.store
+                    .await_job(lease, &job, now_ms() + self.confirm_interval(d))
+                    .await
             }
-            Ok(kit::JobState::Succeeded(target_ref)) => self.store.start_confirm(lease, &target_ref, now_ms()).await,
-            Ok(kit::JobState::Failed(e)) => self.failed(d, lease, &CallError::Connector(e), d.attempts).await,
+            Ok(kit::JobState::Succeeded(target_ref)) => {
+                self.store.start_confirm(lease, &target_ref, now_ms()).await
+            }
+            Ok(kit::JobState::Failed(e)) => {
+                self.failed(d, lease, &CallError::Connector(e), d.attempts)
+                    .await
+            }
             // The job may be fine; asking about it failed. Ask again later.
             Err(e) => self.failed(d, lease, &e, d.attempts).await,
         }
     }
 
-    async fn confirm(&self, d: &Delivery, lease: &Lease, connector: &Connector) -> store::Result<()> {
+    async fn confirm(
+        &self,
+        d: &Delivery,
+        lease: &Lease,
+        connector: &Connector,
+    ) -> store::Result<()> {
         let called = connector.fetch(&Self::ctx(d), &d.object, &d.key).await;
         let intended: Value = serde_json::from_str(&d.document).unwrap_or(Value::Null);
-        let fields = d.confirm.as_ref().map(|c| c.fields.clone()).unwrap_or_default();
+        let fields = d
+            .confirm
+            .as_ref()
+            .map(|c| c.fields.clone())
+            .unwrap_or_default();
         let mismatch = match &called.result {
             Ok(Some(doc)) => {
                 let actual: Value = serde_json::from_str(doc).unwrap_or(Value::Null);
                 let differing: Vec<&str> = fields
                     .iter()
-                    .filter(|f| intended.get(f.as_str()).unwrap_or(&Value::Null) != actual.get(f.as_str()).unwrap_or(&Value::Null))
+                    .filter(|f| {
+                        intended.get(f.as_str()).unwrap_or(&Value::Null)
+                            != actual.get(f.as_str()).unwrap_or(&Value::Null)
+                    })
                     .map(String::as_str)
                     .collect();
-                if differing.is_empty() { None } else { Some(format!("read-back differs in {}", differing.join(", "))) }
+                if differing.is_empty() {
+                    None
+                } else {
+                    Some(format!("read-back differs in {}", differing.join(", ")))
+                }
             }
             Ok(None) if d.operation == "delete" => None,
             Ok(None) => Some("read-back found no record".to_string()),
@@ -119,9 +179,15 @@ impl Engine {
         };
         let target_ref = d.target_ref.clone().unwrap_or_else(|| d.key.clone());
         let Some(reason) = mismatch else {
-            let route = RouteLabels { pipeline: d.pipeline.clone(), route: d.route.clone() };
+            let route = RouteLabels {
+                pipeline: d.pipeline.clone(),
+                route: d.route.clone(),
+            };
             if let Some(first) = d.first_attempt_ms {
-                self.metrics.confirm_latency.get_or_create(&route).observe((now_ms() - first).max(0) as f64 / 1000.0);
+                self.metrics
+                    .confirm_latency
+                    .get_or_create(&route)
+                    .observe((now_ms() - first).max(0) as f64 / 1000.0);
             }
             self.metrics.confirmed.get_or_create(&route).inc();
             return self.store.confirmed(lease, &target_ref).await;
@@ -129,31 +195,66 @@ impl Engine {
         let deadline = d.confirm_deadline_ms.unwrap_or(0);
         if now_ms() < deadline {
             // Not there yet: the target may still be settling. Look again shortly.
-            return self.store.start_confirm(lease, &target_ref, now_ms() + self.confirm_interval(d)).await;
+            return self
+                .store
+                .start_confirm(lease, &target_ref, now_ms() + self.confirm_interval(d))
+                .await;
         }
         // The write answered success but the record does not show it (a silent drop): write
         // again under the same key, and dead-letter "not confirmed" once attempts run out.
         if d.attempts_exhausted() {
-            return self.give_up(d, lease, &format!("not confirmed: {reason} after {} attempts", d.attempts)).await;
+            return self
+                .give_up(
+                    d,
+                    lease,
+                    &format!("not confirmed: {reason} after {} attempts", d.attempts),
+                )
+                .await;
         }
         let policy = self.retry_policy(d);
         let wait = retry::backoff(&policy, d.attempts.max(1) as u32, None);
-        self.store.not_confirmed(lease, now_ms() + wait.as_millis() as i64, &reason).await
+        self.store
+            .not_confirmed(lease, now_ms() + wait.as_millis() as i64, &reason)
+            .await
     }
 
-    async fn record<T>(&self, d: &Delivery, lease: &Lease, started: i64, called: &Called<T>, outcome: impl Fn(&T) -> &'static str) -> store::Result<()> {
+    async fn record<T>(
+        &self,
+        d: &Delivery,
+        lease: &Lease,
+        started: i64,
+        called: &Called<T>,
+        outcome: impl Fn(&T) -> &'static str,
+    ) -> store::Result<()> {
         // The request summary (method, URL without query, status, latency) goes with the
         // attempt, so the trace shows what was said to the vendor.
         let requests: Vec<String> = called
             .exchanges
             .iter()
-            .map(|x| format!("{} {} -> {} ({} ms)", x.method, x.url, x.status.map_or_else(|| x.error.clone().unwrap_or_default(), |s| s.to_string()), x.latency_ms))
+            .map(|x| {
+                format!(
+                    "{} {} -> {} ({} ms)",
+                    x.method,
+                    x.url,
+                    x.status
+                        .map_or_else(|| x.error.clone().unwrap_or_default(), |s| s.to_string()),
+                    x.latency_ms
+                )
+            })
             .collect();
         let (outcome, error_class, message) = match &called.result {
             Ok(v) => (outcome(v), None, requests.join("; ")),
-            Err(e) => ("failed", Some(retry::error_class(e)), format!("{e}; {}", requests.join("; "))),
+            Err(e) => (
+                "failed",
+                Some(retry::error_class(e)),
+                format!("{e}; {}", requests.join("; ")),
+            ),
         };
-        let message = Some(self.masker(&d.pipeline).text(message.trim_end_matches("; "))).filter(|m| !m.is_empty());
+        let message = Some(
+            self.masker(&d.pipeline)
+                .text(message.trim_end_matches("; ")),
+        )
+        .filter(|m| !m.is_empty());
         self.metrics
             .attempts
             .get_or_create(&AttemptLabels {
@@ -169,22 +270,50 @@ impl Engine {
             latency_ms: called.elapsed.as_millis() as i64,
             outcome: outcome.to_string(),
             error_class: error_class.map(str::to_string),
-            status_code: called.exchanges.last().and_then(|x| x.status).map(i32::from),
+            status_code: called
+                .exchanges
+                .last()
+                .and_then(|x| x.status)
+                .map(i32::from),
             message,
         };
         self.store.record_attempt(lease, &attempt).await
     }
 
-    async fn failed(&self, d: &Delivery, lease: &Lease, error: &CallError, attempts_so_far: i32) -> store::Result<()> {
+    async fn failed(
+        &self,
+        d: &Delivery,
+        lease: &Lease,
+        error: &CallError,
+        attempts_so_far: i32,
+    ) -> store::Result<()> {
         let message = self.masker(&d.pipeline).text(&error.to_string());
         match Class::of(error) {
-            Class::Permanent => self.give_up(d, lease, &format!("{}: {message}", retry::error_class(error))).await,
+            Class::Permanent => {
+                self.give_up(
+                    d,
+                    lease,
+                    &format!("{}: {message}", retry::error_class(error)),
+                )
+                .await
+            }
             Class::Retry { .. } if attempts_so_far >= d.max_attempts => {
-                self.give_up(d, lease, &format!("attempts exhausted ({attempts_so_far}); last error {}: {message}", retry::error_class(error))).await
+                self.give_up(
+                    d,
+                    lease,
+                    &format!(
+                        "attempts exhausted ({attempts_so_far}); last error {}: {message}",
+                        retry::error_class(error)
+                    ),
+                )
+                .await
             }
             Class::Retry { after } => {
-                let wait = retry::backoff(&self.retry_policy(d), attempts_so_far.max(1) as u32, after);
-                self.store.retry_later(lease, now_ms() + wait.as_millis() as i64, &message).await
+                let wait =
+                    retry::backoff(&self.retry_policy(d), attempts_so_far.max(1) as u32, after);
+                self.store
+                    .retry_later(lease, now_ms() + wait.as_millis() as i64, &message)
+                    .await
             }
         }
     }
@@ -194,16 +323,29 @@ impl Engine {
         if let Some(plan) = self.plan(&d.pipeline) {
             mask_document(&plan.masking, &d.object, &mut payload);
         }
-        self.metrics.dead_lettered.get_or_create(&RouteLabels { pipeline: d.pipeline.clone(), route: d.route.clone() }).inc();
+        self.metrics
+            .dead_lettered
+            .get_or_create(&RouteLabels {
+                pipeline: d.pipeline.clone(),
+                route: d.route.clone(),
+            })
+            .inc();
         tracing::warn!(pipeline = %d.pipeline, route = %d.route, delivery = d.id, correlation_id = %d.correlation_id, reason, "dead-lettered");
-        self.store.dead_letter(lease, reason, &payload.to_string()).await.map(|_| ())
+        self.store
+            .dead_letter(lease, reason, &payload.to_string())
+            .await
+            .map(|_| ())
     }
 
     fn retry_policy(&self, d: &Delivery) -> crate::config::RetryPolicy {
-        self.plan(&d.pipeline).and_then(|p| p.route(&d.route)).map_or(crate::config::RetryPolicy::DEFAULT, |r| r.retry)
+        self.plan(&d.pipeline)
+            .and_then(|p| p.route(&d.route))
+            .map_or(crate::config::RetryPolicy::DEFAULT, |r| r.retry)
     }
 
     fn confirm_interval(&self, d: &Delivery) -> i64 {
-        self.plan(&d.pipeline).and_then(|p| p.route(&d.route)).map_or(500, |r| r.confirm.interval.as_millis() as i64)
+        self.plan(&d.pipeline)
+            .and_then(|p| p.route(&d.route))
+            .map_or(500, |r| r.confirm.interval.as_millis() as i64)
     }
 }

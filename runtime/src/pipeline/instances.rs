@@ -18,12 +18,20 @@ pub struct HostCatalog {
 impl HostCatalog {
     /// A catalog that loads through `host`; call from within a multi-threaded tokio runtime.
     pub fn new(host: Host) -> Self {
-        Self { host, handle: tokio::runtime::Handle::current(), loaded: Mutex::default() }
+        Self {
+            host,
+            handle: tokio::runtime::Handle::current(),
+            loaded: Mutex::default(),
+        }
     }
 
     /// The loaded module, if `describe` loaded it successfully.
     pub fn module(&self, module: &ModuleRef) -> Option<Arc<Module>> {
-        self.loaded.lock().expect("catalog lock").get(module).and_then(|r| r.as_ref().ok().cloned())
+        self.loaded
+            .lock()
+            .expect("catalog lock")
+            .get(module)
+            .and_then(|r| r.as_ref().ok().cloned())
     }
 
     fn load(&self, module: &ModuleRef) -> Result<Arc<Module>, String> {
@@ -32,8 +40,13 @@ impl HostCatalog {
         }
         let reference = module.to_string();
         let host = self.host.clone();
-        let result = tokio::task::block_in_place(|| self.handle.block_on(host.load(&reference, None))).map_err(|e| e.to_string());
-        self.loaded.lock().expect("catalog lock").insert(module.clone(), result.clone());
+        let result =
+            tokio::task::block_in_place(|| self.handle.block_on(host.load(&reference, None)))
+                .map_err(|e| e.to_string());
+        self.loaded
+            .lock()
+            .expect("catalog lock")
+            .insert(module.clone(), result.clone());
         result
     }
 }
@@ -49,7 +62,15 @@ impl ModuleCatalog for HostCatalog {
             polling: m.polling,
             async_writes: m.async_writes,
             future_dated_writes: m.future_dated_writes,
-            settings: m.settings.into_iter().map(|s| SettingInfo { name: s.name, required: s.required, sensitive: s.sensitive }).collect(),
+            settings: m
+                .settings
+                .into_iter()
+                .map(|s| SettingInfo {
+                    name: s.name,
+                    required: s.required,
+                    sensitive: s.sensitive,
+                })
+                .collect(),
             secrets: m.secrets,
         })
     }
@@ -57,12 +78,24 @@ impl ModuleCatalog for HostCatalog {
 
 /// The grants and limits a pipeline gives one connector.
 pub fn instance_spec(connector: &config::Connector, module: &Module) -> InstanceSpec {
-    let mut settings: BTreeMap<String, String> = connector.settings.iter().map(|(k, v)| (k.clone(), v.expose().to_string())).collect();
-    let mut allow_hosts: Vec<String> = connector.allow_hosts.iter().map(ToString::to_string).collect();
+    let mut settings: BTreeMap<String, String> = connector
+        .settings
+        .iter()
+        .map(|(k, v)| (k.clone(), v.expose().to_string()))
+        .collect();
+    let mut allow_hosts: Vec<String> = connector
+        .allow_hosts
+        .iter()
+        .map(ToString::to_string)
+        .collect();
     if let Some(url) = &connector.base_url {
         settings.insert("base-url".into(), url.trim_end_matches('/').to_string());
         if allow_hosts.is_empty() {
-            if let Some(host) = url.parse::<http::Uri>().ok().and_then(|u| u.host().map(str::to_string)) {
+            if let Some(host) = url
+                .parse::<http::Uri>()
+                .ok()
+                .and_then(|u| u.host().map(str::to_string))
+            {
                 allow_hosts.push(host);
             }
         }
@@ -73,8 +106,17 @@ pub fn instance_spec(connector: &config::Connector, module: &Module) -> Instance
     let auth = match &connector.auth {
         config::Auth::None => Auth::None,
         config::Auth::Bearer { secret: s } => Auth::Bearer(s.clone()),
-        config::Auth::Basic { username, password } => Auth::Basic { username: username.clone(), password: password.clone() },
-        config::Auth::OAuth1Tba { realm, consumer_key, consumer_secret, token, token_secret } => Auth::OAuth1(host::oauth1::Tba {
+        config::Auth::Basic { username, password } => Auth::Basic {
+            username: username.clone(),
+            password: password.clone(),
+        },
+        config::Auth::OAuth1Tba {
+            realm,
+            consumer_key,
+            consumer_secret,
+            token,
+            token_secret,
+        } => Auth::OAuth1(host::oauth1::Tba {
             realm: realm.clone(),
             consumer_key: consumer_key.clone(),
             consumer_secret: consumer_secret.clone(),
@@ -86,7 +128,11 @@ pub fn instance_spec(connector: &config::Connector, module: &Module) -> Instance
         name: connector.name.clone(),
         settings,
         secrets: connector.secrets.clone(),
-        egress: EgressPolicy { allow_hosts, auth, timeout: connector.limits.call_timeout },
+        egress: EgressPolicy {
+            allow_hosts,
+            auth,
+            timeout: connector.limits.call_timeout,
+        },
         limits: Limits {
             memory_bytes: connector.limits.memory,
             // The call deadline covers the request and the guest's work around it.

@@ -35,7 +35,10 @@ impl IntakeQueue {
                         Err(_) => break,
                     }
                 }
-                let batch: Vec<NewChange> = waiting.iter().flat_map(|(c, _)| c.iter().cloned()).collect();
+                let batch: Vec<NewChange> = waiting
+                    .iter()
+                    .flat_map(|(c, _)| c.iter().cloned())
+                    .collect();
                 match store.intake(&batch).await {
                     Ok(results) => {
                         let mut results = results.into_iter();
@@ -63,8 +66,13 @@ impl IntakeQueue {
             return Ok(vec![]);
         }
         let (reply, answer) = oneshot::channel();
-        self.tx.send((changes, reply)).await.map_err(|_| "the intake committer has stopped".to_string())?;
-        answer.await.map_err(|_| "the intake committer has stopped".to_string())?
+        self.tx
+            .send((changes, reply))
+            .await
+            .map_err(|_| "the intake committer has stopped".to_string())?;
+        answer
+            .await
+            .map_err(|_| "the intake committer has stopped".to_string())?
     }
 }
 
@@ -82,8 +90,11 @@ pub fn traceparent(correlation_id: &str) -> String {
 
 /// A decoded change as the store keeps it.
 pub fn new_change(pipeline: &str, source: &str, c: kit::Change) -> NewChange {
-    let metadata: serde_json::Map<String, serde_json::Value> =
-        c.metadata.into_iter().map(|(k, v)| (k, serde_json::Value::String(v))).collect();
+    let metadata: serde_json::Map<String, serde_json::Value> = c
+        .metadata
+        .into_iter()
+        .map(|(k, v)| (k, serde_json::Value::String(v)))
+        .collect();
     NewChange {
         pipeline: pipeline.to_string(),
         source: source.to_string(),

@@ -73,23 +73,78 @@ impl Default for Metrics {
         let intake = Family::<IntakeLabels, Counter>::default();
         let attempts = Family::<AttemptLabels, Counter>::default();
         let confirm_latency = Family::<RouteLabels, Histogram>::new_with_constructor(|| {
-            Histogram::new([0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0])
+            Histogram::new([
+                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
+            ])
         });
         let dead_lettered = Family::<RouteLabels, Counter>::default();
         let confirmed = Family::<RouteLabels, Counter>::default();
-        registry.register("intake_changes", "Changes received by webhook or poll, by outcome", intake.clone());
-        registry.register("delivery_attempts", "Write attempts by outcome and error class", attempts.clone());
-        registry.register("confirm_latency_seconds", "From first attempt to confirmed read-back", confirm_latency.clone());
-        registry.register("dead_lettered", "Deliveries dead-lettered", dead_lettered.clone());
-        registry.register("confirmed", "Deliveries confirmed by read-back", confirmed.clone());
-        let (pending, held, in_flight, dead) = (Gauge::default(), Gauge::default(), Gauge::default(), Gauge::default());
+        registry.register(
+            "intake_changes",
+            "Changes received by webhook or poll, by outcome",
+            intake.clone(),
+        );
+        registry.register(
+            "delivery_attempts",
+            "Write attempts by outcome and error class",
+            attempts.clone(),
+        );
+        registry.register(
+            "confirm_latency_seconds",
+            "From first attempt to confirmed read-back",
+            confirm_latency.clone(),
+        );
+        registry.register(
+            "dead_lettered",
+            "Deliveries dead-lettered",
+            dead_lettered.clone(),
+        );
+        registry.register(
+            "confirmed",
+            "Deliveries confirmed by read-back",
+            confirmed.clone(),
+        );
+        let (pending, held, in_flight, dead) = (
+            Gauge::default(),
+            Gauge::default(),
+            Gauge::default(),
+            Gauge::default(),
+        );
         let oldest = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
-        registry.register("deliveries_pending", "Deliveries waiting to be written", pending.clone());
-        registry.register("deliveries_held", "Deliveries held by a gate or an evaluation problem", held.clone());
-        registry.register("deliveries_in_flight", "Deliveries being written, awaiting a job or confirming", in_flight.clone());
+        registry.register(
+            "deliveries_pending",
+            "Deliveries waiting to be written",
+            pending.clone(),
+        );
+        registry.register(
+            "deliveries_held",
+            "Deliveries held by a gate or an evaluation problem",
+            held.clone(),
+        );
+        registry.register(
+            "deliveries_in_flight",
+            "Deliveries being written, awaiting a job or confirming",
+            in_flight.clone(),
+        );
         registry.register("dead_letters", "Dead letters in the store", dead.clone());
-        registry.register("oldest_pending_age_seconds", "Age of the oldest unfinished delivery", oldest.clone());
-        Self { registry, intake, attempts, confirm_latency, dead_lettered, confirmed, pending, held, in_flight, dead, oldest_pending_age_seconds: oldest }
+        registry.register(
+            "oldest_pending_age_seconds",
+            "Age of the oldest unfinished delivery",
+            oldest.clone(),
+        );
+        Self {
+            registry,
+            intake,
+            attempts,
+            confirm_latency,
+            dead_lettered,
+            confirmed,
+            pending,
+            held,
+            in_flight,
+            dead,
+            oldest_pending_age_seconds: oldest,
+        }
     }
 }
 
@@ -99,9 +154,11 @@ impl Metrics {
         if let Some(s) = stats {
             self.pending.set(s.pending as i64);
             self.held.set(s.held as i64);
-            self.in_flight.set((s.in_flight + s.awaiting_job + s.confirming) as i64);
+            self.in_flight
+                .set((s.in_flight + s.awaiting_job + s.confirming) as i64);
             self.dead.set(s.dead as i64);
-            self.oldest_pending_age_seconds.set(s.oldest_pending_age_ms as f64 / 1000.0);
+            self.oldest_pending_age_seconds
+                .set(s.oldest_pending_age_ms as f64 / 1000.0);
         }
         let mut out = String::new();
         if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {

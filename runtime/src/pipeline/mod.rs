@@ -35,7 +35,9 @@ pub use metrics::Metrics;
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// Why the engine could not start.
@@ -66,7 +68,11 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Self { worker_id: format!("w-{}", hex::encode(rand::random::<[u8; 4]>())), lease: Duration::from_secs(30), max_in_flight: 64 }
+        Self {
+            worker_id: format!("w-{}", hex::encode(rand::random::<[u8; 4]>())),
+            lease: Duration::from_secs(30),
+            max_in_flight: 64,
+        }
     }
 }
 
@@ -99,13 +105,23 @@ pub struct Engine {
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Engine").field("pipelines", &self.plans.iter().map(|p| &p.name).collect::<Vec<_>>()).finish()
+        f.debug_struct("Engine")
+            .field(
+                "pipelines",
+                &self.plans.iter().map(|p| &p.name).collect::<Vec<_>>(),
+            )
+            .finish()
     }
 }
 
 impl Engine {
     /// Loads every pipeline's connectors and opens intake.
-    pub async fn new(plans: Vec<Plan>, store: Store, host: &Host, options: Options) -> Result<Arc<Self>, Error> {
+    pub async fn new(
+        plans: Vec<Plan>,
+        store: Store,
+        host: &Host,
+        options: Options,
+    ) -> Result<Arc<Self>, Error> {
         let mut connectors = HashMap::new();
         let mut limiters = HashMap::new();
         let mut maskers = HashMap::new();
@@ -116,21 +132,42 @@ impl Engine {
                 let module = host
                     .load(&c.module.to_string(), instances::module_base(&plan.file))
                     .await
-                    .map_err(|source| Error::Module { pipeline: plan.name.clone(), connector: name.clone(), source })?;
+                    .map_err(|source| Error::Module {
+                        pipeline: plan.name.clone(),
+                        connector: name.clone(),
+                        source,
+                    })?;
                 let spec = instances::instance_spec(c, &module);
                 literals.extend(spec.secrets.values().map(|s| s.expose().to_string()));
-                literals.extend(c.settings.values().filter(|s| matches!(s, crate::config::Setting::Sensitive(_))).map(|s| s.expose().to_string()));
+                literals.extend(
+                    c.settings
+                        .values()
+                        .filter(|s| matches!(s, crate::config::Setting::Sensitive(_)))
+                        .map(|s| s.expose().to_string()),
+                );
                 if let Some(rate) = c.limits.rate {
                     if let Some(quota) = quota(rate.count, rate.per) {
-                        limiters.insert((plan.name.clone(), name.clone()), Arc::new(RateLimiter::direct(quota)));
+                        limiters.insert(
+                            (plan.name.clone(), name.clone()),
+                            Arc::new(RateLimiter::direct(quota)),
+                        );
                     }
                 }
-                connectors.insert((plan.name.clone(), name.clone()), host.instantiate(module, spec));
+                connectors.insert(
+                    (plan.name.clone(), name.clone()),
+                    host.instantiate(module, spec),
+                );
             }
             maskers.insert(plan.name.clone(), Arc::new(Masker::with_literals(literals)));
             for source in &plan.sources {
                 if let Trigger::Webhook(path) = &source.trigger {
-                    endpoints.insert(path.clone(), Endpoint { pipeline: plan.name.clone(), connector: source.connector.clone() });
+                    endpoints.insert(
+                        path.clone(),
+                        Endpoint {
+                            pipeline: plan.name.clone(),
+                            connector: source.connector.clone(),
+                        },
+                    );
                 }
             }
         }
@@ -164,7 +201,9 @@ impl Engine {
 
     /// A pipeline's connector instance.
     pub fn connector(&self, pipeline: &str, name: &str) -> Option<Connector> {
-        self.connectors.get(&(pipeline.to_string(), name.to_string())).cloned()
+        self.connectors
+            .get(&(pipeline.to_string(), name.to_string()))
+            .cloned()
     }
 
     /// The webhook endpoints, by path.
@@ -178,7 +217,9 @@ impl Engine {
     }
 
     fn limiter(&self, pipeline: &str, connector: &str) -> Option<Arc<DefaultDirectRateLimiter>> {
-        self.limiters.get(&(pipeline.to_string(), connector.to_string())).cloned()
+        self.limiters
+            .get(&(pipeline.to_string(), connector.to_string()))
+            .cloned()
     }
 
     /// Starts the planner, the delivery loop and the pollers; they run until `shutdown` fires.
@@ -195,8 +236,13 @@ impl Engine {
                 if let Trigger::Poll(every) = source.trigger {
                     for object in &source.objects {
                         let (engine, stop) = (self.clone(), shutdown.clone());
-                        let (pipeline, connector, object) = (plan.name.clone(), source.connector.clone(), object.clone());
-                        set.spawn(async move { engine.poll_loop(stop, pipeline, connector, object, every).await });
+                        let (pipeline, connector, object) =
+                            (plan.name.clone(), source.connector.clone(), object.clone());
+                        set.spawn(async move {
+                            engine
+                                .poll_loop(stop, pipeline, connector, object, every)
+                                .await
+                        });
                     }
                 }
             }
@@ -232,18 +278,21 @@ impl Engine {
         for change in changes {
             let (deliveries, audit) = match self.plan(&change.pipeline) {
                 Some(plan) => planner::plan_change(plan, &change, now_ms()),
-                None => (vec![], vec![crate::store::NewAudit {
-                    pipeline: change.pipeline.clone(),
-                    correlation_id: change.correlation_id.clone(),
-                    object: change.object.clone(),
-                    key: change.key.clone(),
-                    event_id: Some(change.source_event_id.clone()),
-                    change_id: Some(change.id),
-                    delivery_id: None,
-                    idempotency_key: None,
-                    kind: crate::store::AuditKind::Suppressed,
-                    detail: serde_json::json!({ "reason": format!("pipeline `{}` is not loaded", change.pipeline) }),
-                }]),
+                None => (
+                    vec![],
+                    vec![crate::store::NewAudit {
+                        pipeline: change.pipeline.clone(),
+                        correlation_id: change.correlation_id.clone(),
+                        object: change.object.clone(),
+                        key: change.key.clone(),
+                        event_id: Some(change.source_event_id.clone()),
+                        change_id: Some(change.id),
+                        delivery_id: None,
+                        idempotency_key: None,
+                        kind: crate::store::AuditKind::Suppressed,
+                        detail: serde_json::json!({ "reason": format!("pipeline `{}` is not loaded", change.pipeline) }),
+                    }],
+                ),
             };
             self.store.commit_plan(change.id, deliveries, audit).await?;
         }
@@ -258,7 +307,16 @@ impl Engine {
             let claimed = if free == 0 {
                 Vec::new()
             } else {
-                match self.store.claim_due(now_ms(), free.min(128) as u32, &self.options.worker_id, lease_ms).await {
+                match self
+                    .store
+                    .claim_due(
+                        now_ms(),
+                        free.min(128) as u32,
+                        &self.options.worker_id,
+                        lease_ms,
+                    )
+                    .await
+                {
                     Ok(c) => c,
                     Err(e) => {
                         tracing::error!(error = %e, "claiming deliveries failed; retrying");
@@ -268,7 +326,9 @@ impl Engine {
             };
             let busy = !claimed.is_empty();
             for d in claimed {
-                let Ok(permit) = slots.clone().acquire_owned().await else { return };
+                let Ok(permit) = slots.clone().acquire_owned().await else {
+                    return;
+                };
                 let engine = self.clone();
                 tokio::spawn(async move {
                     engine.work(d).await;
@@ -287,28 +347,51 @@ impl Engine {
         }
     }
 
-    async fn poll_loop(self: Arc<Self>, stop: Arc<Notify>, pipeline: String, connector_name: String, object: String, every: Duration) {
-        let Some(connector) = self.connector(&pipeline, &connector_name) else { return };
+    async fn poll_loop(
+        self: Arc<Self>,
+        stop: Arc<Notify>,
+        pipeline: String,
+        connector_name: String,
+        object: String,
+        every: Duration,
+    ) {
+        let Some(connector) = self.connector(&pipeline, &connector_name) else {
+            return;
+        };
         loop {
             let mut wait = every;
             match self.store.cursor(&pipeline, &connector_name, &object).await {
                 Ok(cursor) => {
-                    let called = connector.poll(&CallContext::default(), &object, cursor.as_deref(), 100).await;
+                    let called = connector
+                        .poll(&CallContext::default(), &object, cursor.as_deref(), 100)
+                        .await;
                     match called.result {
                         Ok(page) => {
-                            let changes: Vec<_> = page.changes.into_iter().map(|c| intake::new_change(&pipeline, &connector_name, c)).collect();
+                            let changes: Vec<_> = page
+                                .changes
+                                .into_iter()
+                                .map(|c| intake::new_change(&pipeline, &connector_name, c))
+                                .collect();
                             let next = page.next_cursor.or(cursor).unwrap_or_default();
-                            match self.store.intake_polled(&changes, &pipeline, &connector_name, &object, &next).await {
+                            match self
+                                .store
+                                .intake_polled(&changes, &pipeline, &connector_name, &object, &next)
+                                .await
+                            {
                                 Ok(_) => {
                                     self.wake_planner.notify_one();
                                     if page.has_more {
                                         wait = Duration::ZERO;
                                     }
                                 }
-                                Err(e) => tracing::error!(%pipeline, connector = %connector_name, error = %e, "storing polled changes failed"),
+                                Err(e) => {
+                                    tracing::error!(%pipeline, connector = %connector_name, error = %e, "storing polled changes failed")
+                                }
                             }
                         }
-                        Err(e) => tracing::warn!(%pipeline, connector = %connector_name, %object, error = %e, "poll failed; trying again next interval"),
+                        Err(e) => {
+                            tracing::warn!(%pipeline, connector = %connector_name, %object, error = %e, "poll failed; trying again next interval")
+                        }
                     }
                 }
                 Err(e) => tracing::error!(error = %e, "reading the poll cursor failed"),

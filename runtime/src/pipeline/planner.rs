@@ -12,8 +12,16 @@ use crate::store::{AuditKind, ConfirmSpec, InitialState, NewAudit, NewDelivery, 
 
 /// The idempotency key of a write: the same (pipeline, route, source, source event, target)
 /// always gives the same key, so a replan after a crash never becomes a second write.
-pub fn idempotency_key(pipeline: &str, route: &str, source: &str, event_id: &str, target: &str) -> String {
-    let digest = Sha256::digest(format!("{pipeline}\u{1f}{route}\u{1f}{source}\u{1f}{event_id}\u{1f}{target}"));
+pub fn idempotency_key(
+    pipeline: &str,
+    route: &str,
+    source: &str,
+    event_id: &str,
+    target: &str,
+) -> String {
+    let digest = Sha256::digest(format!(
+        "{pipeline}\u{1f}{route}\u{1f}{source}\u{1f}{event_id}\u{1f}{target}"
+    ));
     format!("jn-{}", &hex::encode(digest)[..40])
 }
 
@@ -26,8 +34,16 @@ fn priority(p: Priority) -> i32 {
 }
 
 /// Plans `change` under `plan` at `now_ms`.
-pub fn plan_change(plan: &Plan, change: &StoredChange, now_ms: i64) -> (Vec<NewDelivery>, Vec<NewAudit>) {
-    let routes: Vec<&Route> = plan.routes.iter().filter(|r| r.from == change.source && r.object == change.object).collect();
+pub fn plan_change(
+    plan: &Plan,
+    change: &StoredChange,
+    now_ms: i64,
+) -> (Vec<NewDelivery>, Vec<NewAudit>) {
+    let routes: Vec<&Route> = plan
+        .routes
+        .iter()
+        .filter(|r| r.from == change.source && r.object == change.object)
+        .collect();
     let audit = |kind: AuditKind, idempotency_key: Option<String>, detail: Value| NewAudit {
         pipeline: plan.name.clone(),
         correlation_id: change.correlation_id.clone(),
@@ -42,19 +58,36 @@ pub fn plan_change(plan: &Plan, change: &StoredChange, now_ms: i64) -> (Vec<NewD
     };
     if routes.is_empty() {
         let reason = match plan.ownership.get(&change.object) {
-            Some(o) if o.owner != change.source => format!("not the owner: {} owns {}", o.owner, change.object),
+            Some(o) if o.owner != change.source => {
+                format!("not the owner: {} owns {}", o.owner, change.object)
+            }
             _ => format!("no route carries {} from {}", change.object, change.source),
         };
-        return (vec![], vec![audit(AuditKind::Suppressed, None, json!({ "reason": reason }))]);
+        return (
+            vec![],
+            vec![audit(
+                AuditKind::Suppressed,
+                None,
+                json!({ "reason": reason }),
+            )],
+        );
     }
     let ctx = expr::change_value(change);
     let mut deliveries = Vec::new();
     let mut entries = Vec::new();
     for route in routes {
-        let key = idempotency_key(&plan.name, &route.name, &change.source, &change.source_event_id, &route.to);
+        let key = idempotency_key(
+            &plan.name,
+            &route.name,
+            &change.source,
+            &change.source_event_id,
+            &route.to,
+        );
         let (document, state) = decide(plan, route, change, &ctx);
         let state = match (state, route.mode) {
-            (InitialState::Pending, Mode::Shadow) => InitialState::Suppressed { reason: "shadow mode: planned, not written".into() },
+            (InitialState::Pending, Mode::Shadow) => InitialState::Suppressed {
+                reason: "shadow mode: planned, not written".into(),
+            },
             (s, _) => s,
         };
         let future = change.effective_at_ms.filter(|&t| t > now_ms);
@@ -69,12 +102,21 @@ pub fn plan_change(plan: &Plan, change: &StoredChange, now_ms: i64) -> (Vec<NewD
                 AuditKind::Planned,
                 json!({ "route": route.name, "target": route.to, "document": shown, "effective_at_ms": change.effective_at_ms, "not_before_ms": not_before_ms }),
             ),
-            InitialState::Held { reason } => (AuditKind::Held, json!({ "route": route.name, "target": route.to, "reason": reason, "document": shown })),
-            InitialState::Suppressed { reason } => (AuditKind::Suppressed, json!({ "route": route.name, "target": route.to, "reason": reason, "document": shown })),
+            InitialState::Held { reason } => (
+                AuditKind::Held,
+                json!({ "route": route.name, "target": route.to, "reason": reason, "document": shown }),
+            ),
+            InitialState::Suppressed { reason } => (
+                AuditKind::Suppressed,
+                json!({ "route": route.name, "target": route.to, "reason": reason, "document": shown }),
+            ),
         };
         entries.push(audit(kind, Some(key.clone()), detail));
         let fields = match &route.confirm.fields {
-            ConfirmFields::All => document.as_object().map(|m| m.keys().cloned().collect()).unwrap_or_default(),
+            ConfirmFields::All => document
+                .as_object()
+                .map(|m| m.keys().cloned().collect())
+                .unwrap_or_default(),
             ConfirmFields::Only(fields) => fields.clone(),
         };
         deliveries.push(NewDelivery {
@@ -92,7 +134,10 @@ pub fn plan_change(plan: &Plan, change: &StoredChange, now_ms: i64) -> (Vec<NewD
             not_before_ms,
             state,
             correlation_id: change.correlation_id.clone(),
-            confirm: Some(ConfirmSpec { fields, within_ms: route.confirm.within.as_millis() as i64 }),
+            confirm: Some(ConfirmSpec {
+                fields,
+                within_ms: route.confirm.within.as_millis() as i64,
+            }),
             max_attempts: route.retry.attempts as i32,
         });
     }
@@ -103,18 +148,44 @@ pub fn plan_change(plan: &Plan, change: &StoredChange, now_ms: i64) -> (Vec<NewD
 fn decide(plan: &Plan, route: &Route, change: &StoredChange, ctx: &Value) -> (Value, InitialState) {
     if let Some(owner) = plan.ownership.get(&change.object).map(|o| o.owner.as_str()) {
         if owner != change.source {
-            return (Value::Null, InitialState::Suppressed { reason: format!("not the owner: {owner} owns {}", change.object) });
+            return (
+                Value::Null,
+                InitialState::Suppressed {
+                    reason: format!("not the owner: {owner} owns {}", change.object),
+                },
+            );
         }
     }
     if let Some(when) = &route.when {
         match expr::holds(when, ctx) {
             Ok(true) => {}
-            Ok(false) => return (Value::Null, InitialState::Suppressed { reason: format!("when `{}` is false", when.source) }),
-            Err(e) => return (Value::Null, InitialState::Held { reason: format!("when: {e}") }),
+            Ok(false) => {
+                return (
+                    Value::Null,
+                    InitialState::Suppressed {
+                        reason: format!("when `{}` is false", when.source),
+                    },
+                );
+            }
+            Err(e) => {
+                return (
+                    Value::Null,
+                    InitialState::Held {
+                        reason: format!("when: {e}"),
+                    },
+                );
+            }
         }
     }
     let base = match (&ctx["after"], &ctx["before"]) {
-        (Value::Null, Value::Null) => return (Value::Null, InitialState::Suppressed { reason: "the change carries no document".into() }),
+        (Value::Null, Value::Null) => {
+            return (
+                Value::Null,
+                InitialState::Suppressed {
+                    reason: "the change carries no document".into(),
+                },
+            );
+        }
         (Value::Null, before) => before.clone(),
         (after, _) => after.clone(),
     };
@@ -127,7 +198,14 @@ fn decide(plan: &Plan, route: &Route, change: &StoredChange, ctx: &Value) -> (Va
                         obj.insert(field.clone(), v);
                     }
                 }
-                Err(err) => return (document, InitialState::Held { reason: format!("map `{field}`: {err}") }),
+                Err(err) => {
+                    return (
+                        document,
+                        InitialState::Held {
+                            reason: format!("map `{field}`: {err}"),
+                        },
+                    );
+                }
             }
         }
     }
@@ -142,9 +220,24 @@ fn decide(plan: &Plan, route: &Route, change: &StoredChange, ctx: &Value) -> (Va
         match expr::holds(&gate.require, ctx) {
             Ok(true) => {}
             Ok(false) => {
-                return (document, InitialState::Held { reason: format!("gate {}: `{}` is false: held, nothing is written", gate.name, gate.require.source) });
+                return (
+                    document,
+                    InitialState::Held {
+                        reason: format!(
+                            "gate {}: `{}` is false: held, nothing is written",
+                            gate.name, gate.require.source
+                        ),
+                    },
+                );
             }
-            Err(e) => return (document, InitialState::Held { reason: format!("gate {}: {e}", gate.name) }),
+            Err(e) => {
+                return (
+                    document,
+                    InitialState::Held {
+                        reason: format!("gate {}: {e}", gate.name),
+                    },
+                );
+            }
         }
     }
     (document, InitialState::Pending)
@@ -159,8 +252,16 @@ mod tests {
 
     impl ModuleCatalog for Catalog {
         fn describe(&self, module: &ModuleRef) -> Result<ModuleInfo, String> {
-            let all = ["customer", "subscription", "payment"].map(String::from).to_vec();
-            Ok(ModuleInfo { name: module.to_string(), source_objects: all.clone(), sink_objects: all, webhooks: true, ..ModuleInfo::default() })
+            let all = ["customer", "subscription", "payment"]
+                .map(String::from)
+                .to_vec();
+            Ok(ModuleInfo {
+                name: module.to_string(),
+                source_objects: all.clone(),
+                sink_objects: all,
+                webhooks: true,
+                ..ModuleInfo::default()
+            })
         }
     }
 
@@ -204,7 +305,13 @@ require = "change.after.kyc_status == 'verified'"
 "#;
 
     fn plan() -> Plan {
-        let loaded = crate::config::load_str(std::path::Path::new("p.toml"), PIPELINE, &|_| None, &Catalog).unwrap_or_else(|d| panic!("{d}"));
+        let loaded = crate::config::load_str(
+            std::path::Path::new("p.toml"),
+            PIPELINE,
+            &|_| None,
+            &Catalog,
+        )
+        .unwrap_or_else(|d| panic!("{d}"));
         loaded.plans.into_iter().next().unwrap()
     }
 
@@ -231,29 +338,63 @@ require = "change.after.kyc_status == 'verified'"
     #[test]
     fn when_map_shadow_gates_and_ownership_decide_each_delivery() {
         let plan = plan();
-        let sub = |status: &str| change("subscription", "src", json!({"id": "k1", "status": status, "interval": "month"}));
+        let sub = |status: &str| {
+            change(
+                "subscription",
+                "src",
+                json!({"id": "k1", "status": status, "interval": "month"}),
+            )
+        };
 
         let (deliveries, audit) = plan_change(&plan, &sub("active"), 0);
         assert_eq!(deliveries.len(), 2);
         assert_eq!(deliveries[0].state, InitialState::Pending);
         let doc: Value = serde_json::from_str(&deliveries[0].document).unwrap();
         assert_eq!(doc["interval"], "year", "the map overrides the field");
-        assert!(matches!(&deliveries[1].state, InitialState::Suppressed { reason } if reason.contains("shadow")));
+        assert!(
+            matches!(&deliveries[1].state, InitialState::Suppressed { reason } if reason.contains("shadow"))
+        );
         assert_eq!(audit.len(), 2);
 
         let (deliveries, _) = plan_change(&plan, &sub("incomplete"), 0);
-        assert!(matches!(&deliveries[0].state, InitialState::Suppressed { reason } if reason.contains("when")));
+        assert!(
+            matches!(&deliveries[0].state, InitialState::Suppressed { reason } if reason.contains("when"))
+        );
 
-        let unverified = change("payment", "src", json!({"id": "k1", "kyc_status": "pending"}));
+        let unverified = change(
+            "payment",
+            "src",
+            json!({"id": "k1", "kyc_status": "pending"}),
+        );
         let (deliveries, _) = plan_change(&plan, &unverified, 0);
-        assert!(matches!(&deliveries[0].state, InitialState::Held { reason } if reason.contains("gate kyc")));
-        let verified = change("payment", "src", json!({"id": "k1", "kyc_status": "verified"}));
-        assert_eq!(plan_change(&plan, &verified, 0).0[0].state, InitialState::Pending);
+        assert!(
+            matches!(&deliveries[0].state, InitialState::Held { reason } if reason.contains("gate kyc"))
+        );
+        let verified = change(
+            "payment",
+            "src",
+            json!({"id": "k1", "kyc_status": "verified"}),
+        );
+        assert_eq!(
+            plan_change(&plan, &verified, 0).0[0].state,
+            InitialState::Pending
+        );
 
-        let foreign = change("subscription", "dst", json!({"id": "k1", "status": "active"}));
+        let foreign = change(
+            "subscription",
+            "dst",
+            json!({"id": "k1", "status": "active"}),
+        );
         let (deliveries, audit) = plan_change(&plan, &foreign, 0);
         assert!(deliveries.is_empty());
-        assert!(audit[0].detail["reason"].as_str().unwrap().contains("not the owner"), "{:?}", audit[0].detail);
+        assert!(
+            audit[0].detail["reason"]
+                .as_str()
+                .unwrap()
+                .contains("not the owner"),
+            "{:?}",
+            audit[0].detail
+        );
     }
 
     #[test]
@@ -262,6 +403,9 @@ require = "change.after.kyc_status == 'verified'"
         assert_eq!(a, idempotency_key("p", "r", "stripe", "evt_1", "netsuite"));
         assert_ne!(a, idempotency_key("p", "r", "stripe", "evt_2", "netsuite"));
         assert_ne!(a, idempotency_key("p", "r2", "stripe", "evt_1", "netsuite"));
-        assert_ne!(idempotency_key("p", "ab", "c", "e", "t"), idempotency_key("p", "a", "bc", "e", "t"));
+        assert_ne!(
+            idempotency_key("p", "ab", "c", "e", "t"),
+            idempotency_key("p", "a", "bc", "e", "t")
+        );
     }
 }

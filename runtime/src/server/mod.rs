@@ -34,37 +34,93 @@ pub fn app(engine: Arc<Engine>) -> Router {
 
 async fn healthz(State(engine): State<Arc<Engine>>) -> Response {
     match engine.store.stats(now_ms()).await {
-        Ok(s) => (StatusCode::OK, axum::Json(json!({ "status": "ok", "pending": s.pending, "dead": s.dead, "held": s.held }))).into_response(),
-        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, axum::Json(json!({ "status": "store unavailable", "error": e.to_string() }))).into_response(),
+        Ok(s) => (
+            StatusCode::OK,
+            axum::Json(
+                json!({ "status": "ok", "pending": s.pending, "dead": s.dead, "held": s.held }),
+            ),
+        )
+            .into_response(),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(json!({ "status": "store unavailable", "error": e.to_string() })),
+        )
+            .into_response(),
     }
 }
 
 async fn metrics(State(engine): State<Arc<Engine>>) -> Response {
     let stats = engine.store.stats(now_ms()).await.ok();
-    ([(axum::http::header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], engine.metrics.render(stats.as_ref())).into_response()
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        engine.metrics.render(stats.as_ref()),
+    )
+        .into_response()
 }
 
 fn problem(status: StatusCode, error: &str, detail: impl Into<String>) -> Response {
-    (status, axum::Json(json!({ "error": error, "detail": detail.into() }))).into_response()
+    (
+        status,
+        axum::Json(json!({ "error": error, "detail": detail.into() })),
+    )
+        .into_response()
 }
 
-async fn webhook(State(engine): State<Arc<Engine>>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+async fn webhook(
+    State(engine): State<Arc<Engine>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let Some(endpoint) = engine.endpoints().get(uri.path()).cloned() else {
-        return problem(StatusCode::NOT_FOUND, "not-found", format!("no webhook source listens on {}", uri.path()));
+        return problem(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            format!("no webhook source listens on {}", uri.path()),
+        );
     };
     if method != Method::POST {
-        return problem(StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed", "webhooks are POSTed");
+        return problem(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method-not-allowed",
+            "webhooks are POSTed",
+        );
     }
     let Some(connector) = engine.connector(&endpoint.pipeline, &endpoint.connector) else {
-        return problem(StatusCode::INTERNAL_SERVER_ERROR, "not-configured", "the source connector is not loaded");
+        return problem(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "not-configured",
+            "the source connector is not loaded",
+        );
     };
     let count = |outcome: &str, n: u64| {
-        engine.metrics.intake.get_or_create(&IntakeLabels { pipeline: endpoint.pipeline.clone(), outcome: outcome.to_string() }).inc_by(n);
+        engine
+            .metrics
+            .intake
+            .get_or_create(&IntakeLabels {
+                pipeline: endpoint.pipeline.clone(),
+                outcome: outcome.to_string(),
+            })
+            .inc_by(n);
     };
     let hook = junction_connector_kit::Webhook {
         method: method.to_string(),
-        path: uri.path_and_query().map_or_else(|| uri.path().to_string(), ToString::to_string),
-        headers: headers.iter().map(|(n, v)| (n.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned())).collect(),
+        path: uri
+            .path_and_query()
+            .map_or_else(|| uri.path().to_string(), ToString::to_string),
+        headers: headers
+            .iter()
+            .map(|(n, v)| {
+                (
+                    n.as_str().to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect(),
         body: body.to_vec(),
     };
     let called = connector.receive(&CallContext::default(), hook).await;
@@ -88,13 +144,22 @@ async fn webhook(State(engine): State<Arc<Engine>>, method: Method, uri: Uri, he
             return problem(StatusCode::SERVICE_UNAVAILABLE, "connector-failed", detail);
         }
     };
-    let batch: Vec<_> = changes.into_iter().map(|c| intake::new_change(&endpoint.pipeline, &endpoint.connector, c)).collect();
+    let batch: Vec<_> = changes
+        .into_iter()
+        .map(|c| intake::new_change(&endpoint.pipeline, &endpoint.connector, c))
+        .collect();
     match engine.intake.submit(batch).await {
         Ok(results) => {
             let duplicates = results.iter().filter(|r| r.is_duplicate()).count();
             count("accepted", (results.len() - duplicates) as u64);
             count("duplicate", duplicates as u64);
-            (StatusCode::OK, axum::Json(json!({ "received": results.len() - duplicates, "duplicates": duplicates }))).into_response()
+            (
+                StatusCode::OK,
+                axum::Json(
+                    json!({ "received": results.len() - duplicates, "duplicates": duplicates }),
+                ),
+            )
+                .into_response()
         }
         Err(e) => {
             count("failed", 1);

@@ -19,7 +19,11 @@ impl Masker {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        let mut literals: Vec<String> = values.into_iter().map(Into::into).filter(|v| v.len() >= 4).collect();
+        let mut literals: Vec<String> = values
+            .into_iter()
+            .map(Into::into)
+            .filter(|v| v.len() >= 4)
+            .collect();
         // Longest first, so a secret that contains another is redacted whole.
         literals.sort_by_key(|v| std::cmp::Reverse(v.len()));
         Self { literals }
@@ -58,14 +62,19 @@ fn mask_emails(input: &str) -> String {
                 start -= out[..start].chars().next_back().map_or(1, char::len_utf8);
             }
             let mut end = i + 1;
-            while end < chars.len() && (chars[end].is_ascii_alphanumeric() || chars[end] == '.' || chars[end] == '-') {
+            while end < chars.len()
+                && (chars[end].is_ascii_alphanumeric() || chars[end] == '.' || chars[end] == '-')
+            {
                 end += 1;
             }
             let domain: String = chars[i + 1..end].iter().collect();
             if start < out.len() && domain.contains('.') {
                 let local = out[start..].to_string();
                 out.truncate(start);
-                out.push_str(&format!("email:{}", &hash_token(&format!("{local}@{domain}"))[..8]));
+                out.push_str(&format!(
+                    "email:{}",
+                    &hash_token(&format!("{local}@{domain}"))[..8]
+                ));
                 i = end;
                 continue;
             }
@@ -86,19 +95,32 @@ mod tests {
         let masked = m.text("key sk_test_123456 and whsec_abcdef for jane.doe+x@example.com (ab)");
         assert!(!masked.contains("sk_test_123456") && !masked.contains("whsec_abcdef"));
         assert!(!masked.contains("jane.doe"), "{masked}");
-        assert!(masked.contains("email:") && masked.contains("(ab)"), "{masked}");
+        assert!(
+            masked.contains("email:") && masked.contains("(ab)"),
+            "{masked}"
+        );
         assert_eq!(m.text("no personal data here"), "no personal data here");
     }
 }
 
 /// Applies a pipeline's field policy to a canonical document of `object`: each rule names a
 /// top-level field (`customer.email`) and a strategy.
-pub fn mask_document(rules: &[crate::config::MaskRule], object: &str, document: &mut serde_json::Value) {
+pub fn mask_document(
+    rules: &[crate::config::MaskRule],
+    object: &str,
+    document: &mut serde_json::Value,
+) {
     use crate::config::MaskStrategy;
-    let Some(map) = document.as_object_mut() else { return };
+    let Some(map) = document.as_object_mut() else {
+        return;
+    };
     for rule in rules.iter().filter(|r| r.object == object) {
-        let Some(value) = map.get_mut(&rule.field) else { continue };
-        let Some(text) = value.as_str().map(str::to_string) else { continue };
+        let Some(value) = map.get_mut(&rule.field) else {
+            continue;
+        };
+        let Some(text) = value.as_str().map(str::to_string) else {
+            continue;
+        };
         let masked = match rule.strategy {
             MaskStrategy::Hash => format!("hash:{}", hash_token(&text)),
             MaskStrategy::Redact => "***".to_string(),
@@ -128,13 +150,28 @@ mod policy_tests {
     #[test]
     fn field_policies_apply_by_object_and_field() {
         let rules = vec![
-            MaskRule { object: "customer".into(), field: "email".into(), strategy: MaskStrategy::Hash },
-            MaskRule { object: "customer".into(), field: "phone".into(), strategy: MaskStrategy::Last4 },
-            MaskRule { object: "payment".into(), field: "account_number".into(), strategy: MaskStrategy::First6last4 },
+            MaskRule {
+                object: "customer".into(),
+                field: "email".into(),
+                strategy: MaskStrategy::Hash,
+            },
+            MaskRule {
+                object: "customer".into(),
+                field: "phone".into(),
+                strategy: MaskStrategy::Last4,
+            },
+            MaskRule {
+                object: "payment".into(),
+                field: "account_number".into(),
+                strategy: MaskStrategy::First6last4,
+            },
         ];
         let mut c = serde_json::json!({"id": "cus_1", "email": "jane@example.com", "phone": "+15551234567"});
         mask_document(&rules, "customer", &mut c);
-        assert!(c["email"].as_str().unwrap().starts_with("hash:") && !c["email"].as_str().unwrap().contains("jane"));
+        assert!(
+            c["email"].as_str().unwrap().starts_with("hash:")
+                && !c["email"].as_str().unwrap().contains("jane")
+        );
         assert_eq!(c["phone"], "********4567");
         let mut p = serde_json::json!({"account_number": "4242424242424242"});
         mask_document(&rules, "payment", &mut p);

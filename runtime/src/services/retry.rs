@@ -26,22 +26,33 @@ impl Class {
     pub fn of(error: &CallError) -> Class {
         match error {
             CallError::Connector(e) => match e {
-                kit::Error::Transient { retry_after_ms, .. } => Class::Retry { after: retry_after_ms.map(Duration::from_millis) },
-                kit::Error::RateLimited(ms) => Class::Retry { after: ms.map(Duration::from_millis) },
+                kit::Error::Transient { retry_after_ms, .. } => Class::Retry {
+                    after: retry_after_ms.map(Duration::from_millis),
+                },
+                kit::Error::RateLimited(ms) => Class::Retry {
+                    after: ms.map(Duration::from_millis),
+                },
                 kit::Error::Conflict(_) => Class::Retry { after: None },
                 // A write that names a record the target does not have yet (a subscription whose
                 // customer is still being created) can succeed once the other write lands.
                 kit::Error::NotFound(_) => Class::Retry { after: None },
                 // Credentials get rotated and fixed by operators; keep the change and wait.
-                kit::Error::Unauthorized(_) => Class::Retry { after: Some(Duration::from_secs(60)) },
-                kit::Error::Rejected { .. } | kit::Error::IdempotencyMismatch(_) | kit::Error::Unsupported(_) | kit::Error::InvalidWebhook(_) => {
-                    Class::Permanent
-                }
+                kit::Error::Unauthorized(_) => Class::Retry {
+                    after: Some(Duration::from_secs(60)),
+                },
+                kit::Error::Rejected { .. }
+                | kit::Error::IdempotencyMismatch(_)
+                | kit::Error::Unsupported(_)
+                | kit::Error::InvalidWebhook(_) => Class::Permanent,
             },
-            CallError::Timeout(_) | CallError::Trap(_) | CallError::MemoryLimit(_) | CallError::LogFlood | CallError::Host(_) => {
-                Class::Retry { after: None }
-            }
-            CallError::EgressDenied { .. } | CallError::ForbiddenHeader(_) | CallError::InvalidDocument { .. } => Class::Permanent,
+            CallError::Timeout(_)
+            | CallError::Trap(_)
+            | CallError::MemoryLimit(_)
+            | CallError::LogFlood
+            | CallError::Host(_) => Class::Retry { after: None },
+            CallError::EgressDenied { .. }
+            | CallError::ForbiddenHeader(_)
+            | CallError::InvalidDocument { .. } => Class::Permanent,
         }
     }
 }
@@ -73,11 +84,20 @@ pub fn error_class(error: &CallError) -> &'static str {
 
 /// The wait before attempt `n + 1` after `n` failed attempts (n >= 1): a draw from
 /// `[0, min(max, initial * 2^(n-1))]` with full jitter, never shorter than `Retry-After`.
-pub fn backoff(policy: &RetryPolicy, failed_attempts: u32, retry_after: Option<Duration>) -> Duration {
-    let exp = policy.initial.saturating_mul(1u32.checked_shl(failed_attempts.saturating_sub(1).min(30)).unwrap_or(u32::MAX));
+pub fn backoff(
+    policy: &RetryPolicy,
+    failed_attempts: u32,
+    retry_after: Option<Duration>,
+) -> Duration {
+    let exp = policy.initial.saturating_mul(
+        1u32.checked_shl(failed_attempts.saturating_sub(1).min(30))
+            .unwrap_or(u32::MAX),
+    );
     let ceiling = exp.min(policy.max);
     let wait = match policy.jitter {
-        Jitter::Full => Duration::from_millis(rand::rng().random_range(0..=ceiling.as_millis().max(1) as u64)),
+        Jitter::Full => {
+            Duration::from_millis(rand::rng().random_range(0..=ceiling.as_millis().max(1) as u64))
+        }
         Jitter::None => ceiling,
     };
     wait.max(retry_after.unwrap_or(Duration::ZERO))
@@ -87,14 +107,27 @@ pub fn backoff(policy: &RetryPolicy, failed_attempts: u32, retry_after: Option<D
 mod tests {
     use super::*;
 
-    const POLICY: RetryPolicy = RetryPolicy { attempts: 5, initial: Duration::from_secs(1), max: Duration::from_secs(10), jitter: Jitter::None };
+    const POLICY: RetryPolicy = RetryPolicy {
+        attempts: 5,
+        initial: Duration::from_secs(1),
+        max: Duration::from_secs(10),
+        jitter: Jitter::None,
+    };
 
     #[test]
     fn backoff_doubles_up_to_the_cap_and_honours_retry_after() {
-        let waits: Vec<u64> = (1..=6).map(|n| backoff(&POLICY, n, None).as_secs()).collect();
+        let waits: Vec<u64> = (1..=6)
+            .map(|n| backoff(&POLICY, n, None).as_secs())
+            .collect();
         assert_eq!(waits, [1, 2, 4, 8, 10, 10]);
-        assert_eq!(backoff(&POLICY, 1, Some(Duration::from_secs(30))), Duration::from_secs(30));
-        let full = RetryPolicy { jitter: Jitter::Full, ..POLICY };
+        assert_eq!(
+            backoff(&POLICY, 1, Some(Duration::from_secs(30))),
+            Duration::from_secs(30)
+        );
+        let full = RetryPolicy {
+            jitter: Jitter::Full,
+            ..POLICY
+        };
         for _ in 0..100 {
             assert!(backoff(&full, 3, None) <= Duration::from_secs(4));
         }
@@ -102,11 +135,28 @@ mod tests {
 
     #[test]
     fn the_variant_decides_not_the_message() {
-        let rejected = CallError::Connector(kit::Error::Rejected { message: "timeout, please retry".into(), field: None });
+        let rejected = CallError::Connector(kit::Error::Rejected {
+            message: "timeout, please retry".into(),
+            field: None,
+        });
         assert_eq!(Class::of(&rejected), Class::Permanent);
         let limited = CallError::Connector(kit::Error::RateLimited(Some(2000)));
-        assert_eq!(Class::of(&limited), Class::Retry { after: Some(Duration::from_secs(2)) });
-        assert_eq!(Class::of(&CallError::Timeout(Duration::from_secs(1))), Class::Retry { after: None });
-        assert_eq!(Class::of(&CallError::EgressDenied { url: "u".into(), rule: "r".into() }), Class::Permanent);
+        assert_eq!(
+            Class::of(&limited),
+            Class::Retry {
+                after: Some(Duration::from_secs(2))
+            }
+        );
+        assert_eq!(
+            Class::of(&CallError::Timeout(Duration::from_secs(1))),
+            Class::Retry { after: None }
+        );
+        assert_eq!(
+            Class::of(&CallError::EgressDenied {
+                url: "u".into(),
+                rule: "r".into()
+            }),
+            Class::Permanent
+        );
     }
 }

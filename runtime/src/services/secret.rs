@@ -38,7 +38,10 @@ mod tests {
     #[test]
     fn never_prints_its_value() {
         let s = Secret::new("sk_live_123");
-        assert_eq!(format!("{s} {s:?} {:?}", vec![s.clone()]), "*** Secret(***) [Secret(***)]");
+        assert_eq!(
+            format!("{s} {s:?} {:?}", vec![s.clone()]),
+            "*** Secret(***) [Secret(***)]"
+        );
         assert_eq!(s.expose(), "sk_live_123");
     }
 }

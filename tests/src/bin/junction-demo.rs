@@ -14,7 +14,9 @@ use junction::host::{Host, cache};
 use junction::pipeline::instances::HostCatalog;
 use junction::pipeline::{Engine, Options, now_ms};
 use junction::store::Store;
-use junction_tests::demo::{EXAMPLE_PIPELINE, WEBHOOK_SECRET, pipeline_for_simulators, simulator_env};
+use junction_tests::demo::{
+    EXAMPLE_PIPELINE, WEBHOOK_SECRET, pipeline_for_simulators, simulator_env,
+};
 use junction_tests::sim::netsuite::{NetSuiteSim, NetSuiteSimConfig};
 use junction_tests::sim::stripe::{StripeSim, StripeSimConfig, WebhookEndpoint};
 
@@ -35,12 +37,22 @@ struct Args {
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let _ = tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::try_from_env("JUNCTION_LOG").unwrap_or_else(|_| "warn".into())).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("JUNCTION_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .try_init();
     let netsuite = NetSuiteSim::start(NetSuiteSimConfig::default()).await?;
-    let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("cannot listen on {}", args.listen))?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
     let url = format!("http://{}", listener.local_addr()?);
     let stripe = StripeSim::start(StripeSimConfig {
-        webhook: Some(WebhookEndpoint { url: format!("{url}/hooks/stripe"), secret: WEBHOOK_SECRET.into() }),
+        webhook: Some(WebhookEndpoint {
+            url: format!("{url}/hooks/stripe"),
+            secret: WEBHOOK_SECRET.into(),
+        }),
         ..StripeSimConfig::default()
     })
     .await?;
@@ -50,20 +62,32 @@ async fn main() -> anyhow::Result<()> {
     let host = Host::new(cache::default_dir())?;
     let text = pipeline_for_simulators(&stripe.base_url(), netsuite.base_url())?;
     let catalog = HostCatalog::new(host.clone());
-    let loaded = junction::config::load_str(std::path::Path::new(EXAMPLE_PIPELINE), &text, &simulator_env(netsuite.config()), &catalog)
-        .map_err(|d| anyhow::anyhow!("the example pipeline does not load:\n{d}"))?;
+    let loaded = junction::config::load_str(
+        std::path::Path::new(EXAMPLE_PIPELINE),
+        &text,
+        &simulator_env(netsuite.config()),
+        &catalog,
+    )
+    .map_err(|d| anyhow::anyhow!("the example pipeline does not load:\n{d}"))?;
     let store = Store::open(&args.store).await?;
     let engine = Engine::new(loaded.plans, store, &host, Options::default()).await?;
     let shutdown = Arc::new(tokio::sync::Notify::new());
     let _workers = engine.spawn_workers(shutdown.clone());
     let app = junction::server::app(engine.clone());
     tokio::spawn(async move { axum::serve(listener, app).await });
-    println!("junction           {url} (webhooks at /hooks/stripe, store {})\n", args.store);
+    println!(
+        "junction           {url} (webhooks at /hooks/stripe, store {})\n",
+        args.store
+    );
 
     let basic = stripe.create_price(2000, "usd", "month")?;
     let pro = stripe.create_price(5000, "usd", "month")?;
     let mut subs = Vec::new();
-    for (email, name) in [("ada@example.com", "Ada Ltd"), ("grace@example.com", "Grace plc"), ("linus@example.com", "Linus AB")] {
+    for (email, name) in [
+        ("ada@example.com", "Ada Ltd"),
+        ("grace@example.com", "Grace plc"),
+        ("linus@example.com", "Linus AB"),
+    ] {
         let cus = stripe.create_customer(email, name)?;
         subs.push(stripe.create_subscription(&cus, &[(&basic, 1)])?);
     }
@@ -73,23 +97,48 @@ async fn main() -> anyhow::Result<()> {
     stripe.cancel_now(&subs[2])?;
     wait_drained(&stripe, &engine).await?;
 
-    println!("{:<32} {:<10} {:>10} {:<22} {:<22}", "subscription (at NetSuite)", "status", "amount", "next billing", "billing stops");
-    let ns = engine.connector(&engine.plans()[0].name, "netsuite").context("netsuite connector")?;
+    println!(
+        "{:<32} {:<10} {:>10} {:<22} {:<22}",
+        "subscription (at NetSuite)", "status", "amount", "next billing", "billing stops"
+    );
+    let ns = engine
+        .connector(&engine.plans()[0].name, "netsuite")
+        .context("netsuite connector")?;
     for sub in &subs {
-        let doc = ns.fetch(&Default::default(), "subscription", sub).await.result?.context("not at NetSuite")?;
+        let doc = ns
+            .fetch(&Default::default(), "subscription", sub)
+            .await
+            .result?
+            .context("not at NetSuite")?;
         let d: serde_json::Value = serde_json::from_str(&doc)?;
         println!(
             "{:<32} {:<10} {:>10} {:<22} {:<22}",
             sub,
             d["status"].as_str().unwrap_or("-"),
-            format!("{} {}", d["items"][0]["unit_amount"], d["currency"].as_str().unwrap_or("")),
+            format!(
+                "{} {}",
+                d["items"][0]["unit_amount"],
+                d["currency"].as_str().unwrap_or("")
+            ),
             d["next_billing_at"].as_str().unwrap_or("-"),
             d["billing_stop_at"].as_str().unwrap_or("-")
         );
     }
-    println!("\nthe story of {} (`junction trace {} --store {}`):", subs[0], subs[0], args.store);
+    println!(
+        "\nthe story of {} (`junction trace {} --store {}`):",
+        subs[0], subs[0], args.store
+    );
     for e in engine.store.trace(&subs[0]).await? {
-        println!("  #{:<4} {:<16} {}", e.seq, e.kind.as_str(), e.detail.get("route").or(e.detail.get("source")).and_then(|v| v.as_str()).unwrap_or(""));
+        println!(
+            "  #{:<4} {:<16} {}",
+            e.seq,
+            e.kind.as_str(),
+            e.detail
+                .get("route")
+                .or(e.detail.get("source"))
+                .and_then(|v| v.as_str())
+                .unwrap_or("")
+        );
     }
     if args.serve {
         println!("\nserving; Ctrl-C to stop");
@@ -106,7 +155,11 @@ async fn wait_drained(stripe: &StripeSim, engine: &Engine) -> anyhow::Result<()>
         let s = stripe.stats();
         let st = engine.store.stats(now_ms()).await?;
         let busy = st.unplanned + st.pending + st.in_flight + st.awaiting_job + st.confirming;
-        quiet = if busy == 0 && s.webhooks_delivered + s.webhooks_abandoned >= s.events { quiet + 1 } else { 0 };
+        quiet = if busy == 0 && s.webhooks_delivered + s.webhooks_abandoned >= s.events {
+            quiet + 1
+        } else {
+            0
+        };
         if Instant::now() > deadline {
             bail!("the pipeline did not settle within 60 s: {st:?}");
         }

@@ -67,7 +67,10 @@ pub struct FaultState {
 impl FaultState {
     /// No faults, dice seeded with `seed`.
     pub fn new(seed: u64) -> Self {
-        Self { faults: Mutex::new((Faults::default(), None)), rng: Mutex::new(StdRng::seed_from_u64(seed)) }
+        Self {
+            faults: Mutex::new((Faults::default(), None)),
+            rng: Mutex::new(StdRng::seed_from_u64(seed)),
+        }
     }
 
     /// Replaces the active faults.
@@ -82,12 +85,18 @@ impl FaultState {
 
     /// Opens an outage window that closes by itself after `ms`.
     pub fn outage_for(&self, ms: u64) {
-        self.faults.lock().expect("fault lock").1 = Some(Instant::now() + Duration::from_millis(ms));
+        self.faults.lock().expect("fault lock").1 =
+            Some(Instant::now() + Duration::from_millis(ms));
     }
 
     /// Rolls a probability.
     pub fn roll(&self, rate: f64) -> bool {
-        rate > 0.0 && self.rng.lock().expect("rng lock").random_bool(rate.min(1.0))
+        rate > 0.0
+            && self
+                .rng
+                .lock()
+                .expect("rng lock")
+                .random_bool(rate.min(1.0))
     }
 
     /// Decides the fate of one request, before it is handled.

@@ -11,7 +11,9 @@
 //! | `/authorization` | sets its own `Authorization` header |
 //! | `/log-flood` | logs a million lines |
 
-use junction_connector_kit::{Change, Connector, Error, Host, HttpRequest, Level, Manifest, Webhook};
+use junction_connector_kit::{
+    Change, Connector, Error, Host, HttpRequest, Level, Manifest, Webhook,
+};
 
 /// The hostile connector.
 pub struct Hostile;
@@ -48,7 +50,10 @@ impl Connector for Hostile {
             "/fetch" => {
                 let url = String::from_utf8_lossy(&hook.body).trim().to_string();
                 match host.send(HttpRequest::new("GET", url)) {
-                    Ok(r) => Err(Error::transient(format!("the request went through with status {}", r.status))),
+                    Ok(r) => Err(Error::transient(format!(
+                        "the request went through with status {}",
+                        r.status
+                    ))),
                     Err(e) => Err(Error::transient(e)),
                 }
             }
@@ -56,7 +61,10 @@ impl Connector for Hostile {
                 let url = String::from_utf8_lossy(&hook.body).trim().to_string();
                 let request = HttpRequest::new("GET", url).header("Authorization", "Bearer stolen");
                 match host.send(request) {
-                    Ok(r) => Err(Error::transient(format!("the request went through with status {}", r.status))),
+                    Ok(r) => Err(Error::transient(format!(
+                        "the request went through with status {}",
+                        r.status
+                    ))),
                     Err(e) => Err(Error::transient(e)),
                 }
             }

@@ -181,6 +181,20 @@ impl Junction {
     }
 }
 
+/// The first twenty of `items`, one a line, and how many more there are.
+fn listed(items: &[String]) -> String {
+    let mut text = items
+        .iter()
+        .take(20)
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join("\n");
+    if items.len() > 20 {
+        text.push_str(&format!("\n... and {} more", items.len() - 20));
+    }
+    text
+}
+
 /// A port nobody listens on now; the child binds it again after every restart.
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -378,6 +392,10 @@ async fn sigkilled_junction_loses_nothing_and_applies_nothing_twice() {
         rand::random::<u32>()
     ));
     std::fs::create_dir_all(&dir).expect("temp dir");
+    eprintln!(
+        "crash test: store and junction.log in {} (kept if the test fails)",
+        dir.display()
+    );
     let pipeline = dir.join("stripe-to-netsuite.toml");
     std::fs::write(&pipeline, &text).expect("pipeline file");
     let secrets = rig::env(netsuite.config());
@@ -467,13 +485,15 @@ async fn sigkilled_junction_loses_nothing_and_applies_nothing_twice() {
     }
     assert!(
         lost.is_empty(),
-        "{} acknowledged events are not in the store: {lost:#?}",
-        lost.len()
+        "{} acknowledged events are not in the store:\n{}",
+        lost.len(),
+        listed(&lost)
     );
     assert!(
         unsettled.is_empty(),
-        "{} events never settled: {unsettled:#?}",
-        unsettled.len()
+        "{} events never settled:\n{}",
+        unsettled.len(),
+        listed(&unsettled)
     );
     let letters = store
         .dlq_list(&DlqFilter::default())
@@ -486,7 +506,7 @@ async fn sigkilled_junction_loses_nothing_and_applies_nothing_twice() {
     assert!(
         reasons.is_empty(),
         "dead letters after the drain:\n{}",
-        reasons.join("\n")
+        listed(&reasons)
     );
     let st = store.stats(now_ms()).await.expect("stats");
     assert_eq!(st.held + st.dead, 0, "{st:?}");
@@ -514,10 +534,16 @@ async fn sigkilled_junction_loses_nothing_and_applies_nothing_twice() {
             .or_default()
             .push(w);
     }
-    let twice: Vec<_> = per_key.iter().filter(|(_, seqs)| seqs.len() > 1).collect();
+    let twice: Vec<String> = per_key
+        .iter()
+        .filter(|(_, seqs)| seqs.len() > 1)
+        .map(|(key, seqs)| format!("{key}: applied writes {seqs:?}"))
+        .collect();
     assert!(
         twice.is_empty(),
-        "idempotency keys applied more than once at NetSuite: {twice:#?}"
+        "{} idempotency keys applied more than once at NetSuite:\n{}",
+        twice.len(),
+        listed(&twice)
     );
     let mut backwards = Vec::new();
     for ((kind, record), ws) in &per_record {
@@ -544,7 +570,7 @@ async fn sigkilled_junction_loses_nothing_and_applies_nothing_twice() {
     assert!(
         backwards.is_empty(),
         "replayed or reordered writes at NetSuite:\n{}",
-        backwards.join("\n")
+        listed(&backwards)
     );
 
     // Every entity's final state at NetSuite matches Stripe's.
@@ -577,13 +603,17 @@ async fn sigkilled_junction_loses_nothing_and_applies_nothing_twice() {
         mismatches.is_empty(),
         "{} entities differ between Stripe and NetSuite:\n{}",
         mismatches.len(),
-        mismatches.join("\n")
+        listed(&mismatches)
     );
+    let log = std::fs::read_to_string(&junction.log).unwrap_or_default();
     eprintln!(
-        "crash test: {} changes, {} kills, {} NetSuite writes applied, {} webhook attempts for {} events",
+        "crash test: {} changes, {} kills ({} starts reached listening), {} NetSuite writes applied \
+         from {} async jobs, {} webhook attempts for {} events",
         changes.len(),
         scale.kills,
+        log.matches("junction: listening on").count(),
         writes.len(),
+        netsuite.stats().jobs,
         s.webhook_attempts,
         s.events
     );

@@ -19,6 +19,16 @@ use crate::support::host;
 pub const PIPELINE: &str = "stripe-to-netsuite";
 pub use junction_tests::demo::WEBHOOK_SECRET;
 
+pub struct Rig {
+    pub stripe: StripeSim,
+    pub netsuite: NetSuiteSim,
+    pub engine: Arc<Engine>,
+    pub url: String,
+    shutdown: Arc<Notify>,
+    _workers: tokio::task::JoinSet<()>,
+    pub store_path: std::path::PathBuf,
+}
+
 /// Rewrites the example pipeline for the simulators; `edit` may change timings further.
 pub fn pipeline_text(stripe_url: &str, netsuite_url: &str, edit: impl Fn(String) -> String) -> String {
     edit(junction_tests::demo::pipeline_for_simulators(stripe_url, netsuite_url).expect("example pipeline"))

@@ -30,8 +30,22 @@ pub struct Junction {
 
 impl Launch {
     /// Starts `junction run pipeline` on `store` and waits (at most 60 s) until it is healthy.
-    pub async fn start(&self, pipeline: &Path, store: &Path, log: &Path) -> anyhow::Result<Junction> {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(log).with_context(|| format!("cannot open {}", log.display()))?;
+    pub async fn start(
+        &self,
+        pipeline: &Path,
+        store: &Path,
+        log: &Path,
+    ) -> anyhow::Result<Junction> {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .with_context(|| format!("cannot open {}", log.display()))?;
+        // Another server on the port would answer /healthz for a Junction that never started.
+        drop(
+            std::net::TcpListener::bind(&self.listen)
+                .with_context(|| format!("{} is taken; pick another --port", self.listen))?,
+        );
         let spawned = Instant::now();
         let mut child = Command::new(&self.exe)
             .arg("run")
@@ -47,10 +61,18 @@ impl Launch {
             .stderr(log)
             .kill_on_drop(true)
             .spawn()
-            .with_context(|| format!("cannot start {} (build it with `cargo build --release -p junction`)", self.exe.display()))?;
+            .with_context(|| {
+                format!(
+                    "cannot start {} (build it with `cargo build --release -p junction`)",
+                    self.exe.display()
+                )
+            })?;
         let pid = child.id().context("the child has no pid")?;
         let base = format!("http://{}", self.listen);
-        let probe = reqwest::Client::builder().pool_max_idle_per_host(0).timeout(Duration::from_secs(2)).build()?;
+        let probe = reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
+            .timeout(Duration::from_secs(2))
+            .build()?;
         loop {
             if let Ok(r) = probe.get(format!("{base}/healthz")).send().await
                 && r.status().is_success()
@@ -65,14 +87,20 @@ impl Launch {
             }
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
-        Ok(Junction { startup: spawned.elapsed(), child, pid, base })
+        Ok(Junction {
+            startup: spawned.elapsed(),
+            child,
+            pid,
+            base,
+        })
     }
 }
 
 impl Junction {
     /// `VmRSS` and `VmHWM` (peak) in MiB.
     pub fn memory_mib(&self) -> (f64, f64) {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid)).unwrap_or_default();
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.pid)).unwrap_or_default();
         let field = |name: &str| {
             status
                 .lines()
@@ -84,11 +112,26 @@ impl Junction {
     }
 
     /// The sum of every series of `metric` on `/metrics` whose labels contain `labels`.
-    pub async fn metric(&self, client: &reqwest::Client, metric: &str, labels: &str) -> anyhow::Result<f64> {
-        let text = client.get(format!("{}/metrics", self.base)).send().await?.error_for_status()?.text().await?;
+    pub async fn metric(
+        &self,
+        client: &reqwest::Client,
+        metric: &str,
+        labels: &str,
+    ) -> anyhow::Result<f64> {
+        let text = client
+            .get(format!("{}/metrics", self.base))
+            .send()
+            .await?
+            .error_for_status()?
+            .text()
+            .await?;
         Ok(text
             .lines()
-            .filter(|l| l.starts_with(metric) && l[metric.len()..].starts_with(['{', ' ']) && l.contains(labels))
+            .filter(|l| {
+                l.starts_with(metric)
+                    && l[metric.len()..].starts_with(['{', ' '])
+                    && l.contains(labels)
+            })
             .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
             .sum())
     }

@@ -35,16 +35,31 @@ pub struct Templates {
 impl Templates {
     /// Renders the templates with `sim`: a customer, a subscription, and one update to it.
     pub fn from_sim(sim: &StripeSim) -> anyhow::Result<Templates> {
-        let price = sim.create_price(2000, "usd", "month").map_err(|e| anyhow!("{e}"))?;
-        let customer = sim.create_customer("load@example.com", "Load Buyer").map_err(|e| anyhow!("{e}"))?;
-        let subscription = sim.create_subscription(&customer, &[(&price, 1)]).map_err(|e| anyhow!("{e}"))?;
-        sim.update_subscription_quantity(&subscription, 2).map_err(|e| anyhow!("{e}"))?;
-        let item = sim.subscription(&subscription).map_err(|e| anyhow!("{e}"))?["items"]["data"][0]["id"]
+        let price = sim
+            .create_price(2000, "usd", "month")
+            .map_err(|e| anyhow!("{e}"))?;
+        let customer = sim
+            .create_customer("load@example.com", "Load Buyer")
+            .map_err(|e| anyhow!("{e}"))?;
+        let subscription = sim
+            .create_subscription(&customer, &[(&price, 1)])
+            .map_err(|e| anyhow!("{e}"))?;
+        sim.update_subscription_quantity(&subscription, 2)
+            .map_err(|e| anyhow!("{e}"))?;
+        let item = sim
+            .subscription(&subscription)
+            .map_err(|e| anyhow!("{e}"))?["items"]["data"][0]["id"]
             .as_str()
             .context("the simulator's subscription has no item")?
             .to_owned();
         let events = sim.events();
-        let find = |kind: &str| events.iter().find(|e| e["type"] == kind).cloned().with_context(|| format!("the simulator emitted no {kind}"));
+        let find = |kind: &str| {
+            events
+                .iter()
+                .find(|e| e["type"] == kind)
+                .cloned()
+                .with_context(|| format!("the simulator emitted no {kind}"))
+        };
         Ok(Templates {
             customer_created: find("customer.created")?,
             subscription_created: find("customer.subscription.created")?,
@@ -69,12 +84,19 @@ impl Templates {
             .replace(&self.customer, &format!("cus_L{entity:07}"))
             .replace(&self.subscription, &format!("sub_L{entity:07}"))
             .replace(&self.item, &format!("si_L{entity:07}"));
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
-        Shot { signature: sign_payload(WEBHOOK_SECRET, now, &body), body }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        Shot {
+            signature: sign_payload(WEBHOOK_SECRET, now, &body),
+            body,
+        }
     }
 
     /// `n` shots of `kind`, events `evt_<tag><i>` about entities `first..first + n`.
     pub fn shots(&self, kind: Kind, tag: &str, first: usize, n: usize) -> Vec<Shot> {
-        (0..n).map(|i| self.shot(kind, &format!("evt_{tag}{i:08}"), first + i)).collect()
+        (0..n)
+            .map(|i| self.shot(kind, &format!("evt_{tag}{i:08}"), first + i))
+            .collect()
     }
 }

@@ -63,12 +63,18 @@ impl Run {
     pub fn ms(&self, q: f64) -> f64 {
         let mut sorted = self.latencies.clone();
         sorted.sort_unstable();
-        let Some(last) = sorted.len().checked_sub(1) else { return f64::NAN };
+        let Some(last) = sorted.len().checked_sub(1) else {
+            return f64::NAN;
+        };
         sorted[((last as f64) * q).round() as usize].as_secs_f64() * 1000.0
     }
 }
 
-async fn send(client: &reqwest::Client, url: &str, shot: &Shot) -> Result<reqwest::StatusCode, reqwest::Error> {
+async fn send(
+    client: &reqwest::Client,
+    url: &str,
+    shot: &Shot,
+) -> Result<reqwest::StatusCode, reqwest::Error> {
     let response = client
         .post(url)
         .header("Content-Type", "application/json; charset=utf-8")
@@ -83,12 +89,19 @@ async fn send(client: &reqwest::Client, url: &str, shot: &Shot) -> Result<reqwes
 }
 
 /// Every shot, as fast as `senders` concurrent senders get answers; stops at `limit`.
-pub async fn burst(client: &reqwest::Client, url: &str, shots: Arc<Vec<Shot>>, senders: usize, limit: Duration) -> Run {
+pub async fn burst(
+    client: &reqwest::Client,
+    url: &str,
+    shots: Arc<Vec<Shot>>,
+    senders: usize,
+    limit: Duration,
+) -> Run {
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let mut set = JoinSet::new();
     for _ in 0..senders {
-        let (client, url, shots, next) = (client.clone(), url.to_owned(), shots.clone(), next.clone());
+        let (client, url, shots, next) =
+            (client.clone(), url.to_owned(), shots.clone(), next.clone());
         set.spawn(async move {
             let mut run = Run::default();
             loop {
@@ -112,7 +125,13 @@ pub async fn burst(client: &reqwest::Client, url: &str, shots: Arc<Vec<Shot>>, s
 
 /// The shots at `rate` per second, each on schedule whatever the answers before it (at most
 /// `max_open` outstanding); latency counts from the scheduled time.
-pub async fn steady(client: &reqwest::Client, url: &str, shots: Arc<Vec<Shot>>, rate: u32, max_open: usize) -> Run {
+pub async fn steady(
+    client: &reqwest::Client,
+    url: &str,
+    shots: Arc<Vec<Shot>>,
+    rate: u32,
+    max_open: usize,
+) -> Run {
     let period = Duration::from_secs(1) / rate.max(1);
     let open = Arc::new(Semaphore::new(max_open));
     let started = Instant::now();
@@ -120,7 +139,9 @@ pub async fn steady(client: &reqwest::Client, url: &str, shots: Arc<Vec<Shot>>, 
     for i in 0..shots.len() {
         let due = started + period * u32::try_from(i).unwrap_or(u32::MAX);
         tokio::time::sleep_until(due.into()).await;
-        let Ok(permit) = open.clone().acquire_owned().await else { break };
+        let Ok(permit) = open.clone().acquire_owned().await else {
+            break;
+        };
         let (client, url, shots) = (client.clone(), url.to_owned(), shots.clone());
         set.spawn(async move {
             let mut run = Run::default();

@@ -147,7 +147,10 @@ struct Head {
 
 /// Due deliveries that head their lane: nothing in the same (target, object, key) is ahead of
 /// them in source order among the lane's unsettled deliveries. Held and not-yet-due deliveries
-/// count as ahead, so a lane never skips past a change it has not applied.
+/// count as ahead, so a lane never skips past a change it has not applied. A delivery already
+/// written (in flight, awaiting its job, confirming) always finishes first, and while it does no
+/// other delivery of its lane is handed out, not even an older change that arrived late: that
+/// one waits, then is suppressed as stale once the newer write is confirmed.
 const DUE_HEADS: &str = "
     SELECT d.id, d.source_version, lane.last_confirmed_version
     FROM deliveries AS d
@@ -157,13 +160,19 @@ const DUE_HEADS: &str = "
     WHERE d.state IN ('pending', 'in_flight', 'awaiting_job', 'confirming')
       AND d.next_at_ms <= ?1
       AND (d.lease_until_ms IS NULL OR d.lease_until_ms <= ?1)
-      AND NOT EXISTS (
-          SELECT 1 FROM deliveries AS ahead
-          WHERE ahead.target = d.target AND ahead.object = d.object
-            AND ahead.entity_key = d.entity_key
-            AND ahead.state IN ('pending', 'held', 'in_flight', 'awaiting_job', 'confirming')
-            AND (ahead.source_version < d.source_version
-                 OR (ahead.source_version = d.source_version AND ahead.id < d.id)))
+      AND (d.state IN ('in_flight', 'awaiting_job', 'confirming')
+           OR (NOT EXISTS (
+                   SELECT 1 FROM deliveries AS ahead
+                   WHERE ahead.target = d.target AND ahead.object = d.object
+                     AND ahead.entity_key = d.entity_key
+                     AND ahead.state IN ('pending', 'held', 'in_flight', 'awaiting_job', 'confirming')
+                     AND (ahead.source_version < d.source_version
+                          OR (ahead.source_version = d.source_version AND ahead.id < d.id)))
+               AND NOT EXISTS (
+                   SELECT 1 FROM deliveries AS busy
+                   WHERE busy.target = d.target AND busy.object = d.object
+                     AND busy.entity_key = d.entity_key AND busy.id <> d.id
+                     AND busy.state IN ('in_flight', 'awaiting_job', 'confirming'))))
     ORDER BY d.priority, d.id
     LIMIT ?2";
 

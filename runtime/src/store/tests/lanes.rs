@@ -159,3 +159,34 @@ async fn stats_count_each_state() {
     assert_eq!(stats.confirmed, 1);
     assert_eq!(stats.oldest_pending_age_ms, 2_500);
 }
+
+/// Found by the crash test: Stripe retried an older event after a newer one was already being
+/// written. The older one must wait for the newer write to finish, then be suppressed as stale,
+/// never written over it.
+#[tokio::test]
+async fn an_older_change_arriving_while_a_newer_one_is_in_flight_waits_then_is_stale() {
+    let store = memory().await;
+    pending(&store, "evt_2", "sub_a", 2).await;
+    let newer = claim(&store).await;
+    assert_eq!(versions(&newer), [("sub_a", 2)]);
+    store
+        .await_job(newer[0].lease.as_ref().unwrap(), "job_2", T0)
+        .await
+        .unwrap();
+
+    let late = pending(&store, "evt_1", "sub_a", 1).await;
+    // Only the newer write's job poll is handed out; the late older change waits.
+    let claimed = claim(&store).await;
+    assert_eq!(
+        claimed.iter().map(|d| d.id).collect::<Vec<_>>(),
+        [newer[0].id]
+    );
+    confirm(&store, &claimed[0]).await;
+
+    assert!(claim(&store).await.is_empty());
+    let late = store.delivery(late.id).await.unwrap().unwrap();
+    assert_eq!(
+        (late.state, late.state_reason.as_deref()),
+        (DeliveryState::Suppressed, Some("stale"))
+    );
+}

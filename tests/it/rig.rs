@@ -30,8 +30,15 @@ pub struct Rig {
 }
 
 /// Rewrites the example pipeline for the simulators; `edit` may change timings further.
-pub fn pipeline_text(stripe_url: &str, netsuite_url: &str, edit: impl Fn(String) -> String) -> String {
-    edit(junction_tests::demo::pipeline_for_simulators(stripe_url, netsuite_url).expect("example pipeline"))
+pub fn pipeline_text(
+    stripe_url: &str,
+    netsuite_url: &str,
+    edit: impl Fn(String) -> String,
+) -> String {
+    edit(
+        junction_tests::demo::pipeline_for_simulators(stripe_url, netsuite_url)
+            .expect("example pipeline"),
+    )
 }
 
 /// Secrets the rig grants, as the environment would.
@@ -43,16 +50,24 @@ pub fn env(ns: &NetSuiteSimConfig) -> impl Fn(&str) -> Option<String> + use<> {
 pub fn fast(text: String) -> String {
     text.replace("within = \"2m\"", "within = \"1500ms\"")
         .replace("interval = \"1s\"", "interval = \"100ms\"")
-        .replace("attempts = 12, initial = \"1s\", max = \"10m\"", "attempts = 4, initial = \"50ms\", max = \"400ms\"")
+        .replace(
+            "attempts = 12, initial = \"1s\", max = \"10m\"",
+            "attempts = 4, initial = \"50ms\", max = \"400ms\"",
+        )
 }
 
 impl Rig {
     pub async fn start(edit: impl Fn(String) -> String) -> Rig {
-        let netsuite = NetSuiteSim::start(NetSuiteSimConfig::default()).await.expect("netsuite sim");
+        let netsuite = NetSuiteSim::start(NetSuiteSimConfig::default())
+            .await
+            .expect("netsuite sim");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let stripe = StripeSim::start(StripeSimConfig {
-            webhook: Some(WebhookEndpoint { url: format!("{url}/hooks/stripe"), secret: WEBHOOK_SECRET.into() }),
+            webhook: Some(WebhookEndpoint {
+                url: format!("{url}/hooks/stripe"),
+                secret: WEBHOOK_SECRET.into(),
+            }),
             webhook_retries: 8,
             ..StripeSimConfig::default()
         })
@@ -60,19 +75,42 @@ impl Rig {
         .expect("stripe sim");
         let text = pipeline_text(&stripe.base_url(), netsuite.base_url(), edit);
         let catalog = HostCatalog::new(host());
-        let file = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../pipelines/stripe-to-netsuite.toml"));
-        let loaded = config::load_str(file, &text, &env(netsuite.config()), &catalog).unwrap_or_else(|d| panic!("pipeline does not load:\n{d}"));
-        let dir = std::env::temp_dir().join(format!("junction-rig-{}-{}", std::process::id(), rand::random::<u32>()));
+        let file = std::path::Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../pipelines/stripe-to-netsuite.toml"
+        ));
+        let loaded = config::load_str(file, &text, &env(netsuite.config()), &catalog)
+            .unwrap_or_else(|d| panic!("pipeline does not load:\n{d}"));
+        let dir = std::env::temp_dir().join(format!(
+            "junction-rig-{}-{}",
+            std::process::id(),
+            rand::random::<u32>()
+        ));
         std::fs::create_dir_all(&dir).unwrap();
         let store_path = dir.join("junction.db");
-        let store = Store::open(&format!("sqlite://{}", store_path.display())).await.expect("store");
-        let options = Options { lease: Duration::from_secs(5), ..Options::default() };
-        let engine = Engine::new(loaded.plans, store, &host(), options).await.expect("engine starts");
+        let store = Store::open(&format!("sqlite://{}", store_path.display()))
+            .await
+            .expect("store");
+        let options = Options {
+            lease: Duration::from_secs(5),
+            ..Options::default()
+        };
+        let engine = Engine::new(loaded.plans, store, &host(), options)
+            .await
+            .expect("engine starts");
         let shutdown = Arc::new(Notify::new());
         let workers = engine.spawn_workers(shutdown.clone());
         let app = junction::server::app(engine.clone());
         tokio::spawn(async move { axum::serve(listener, app).await });
-        Rig { stripe, netsuite, engine, url, shutdown, _workers: workers, store_path }
+        Rig {
+            stripe,
+            netsuite,
+            engine,
+            url,
+            shutdown,
+            _workers: workers,
+            store_path,
+        }
     }
 
     /// Waits until every event Stripe emitted was delivered and Junction has nothing left to do.
@@ -92,26 +130,61 @@ impl Rig {
             } else {
                 quiet = 0;
             }
-            assert!(tokio::time::Instant::now() < deadline, "did not drain: stripe {s:?}, junction {st:?}");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "did not drain: stripe {s:?}, junction {st:?}"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 
     /// The canonical document each side holds, read through the pipeline's own connectors.
     pub async fn read(&self, connector: &str, object: &str, key: &str) -> Option<Value> {
-        let c = self.engine.connector(PIPELINE, connector).expect("connector");
-        let doc = c.fetch(&Default::default(), object, key).await.result.expect("read back");
+        let c = self
+            .engine
+            .connector(PIPELINE, connector)
+            .expect("connector");
+        let doc = c
+            .fetch(&Default::default(), object, key)
+            .await
+            .result
+            .expect("read back");
         doc.map(|d| serde_json::from_str(&d).expect("json"))
     }
 
     /// Fields the pipeline confirms for subscriptions, compared between Stripe and NetSuite.
     pub async fn subscription_matches(&self, id: &str) -> Result<(), String> {
-        let stripe = self.read("stripe", "subscription", id).await.ok_or("missing at stripe")?;
-        let netsuite = self.read("netsuite", "subscription", id).await.ok_or("missing at netsuite")?;
-        for f in ["status", "items", "next_billing_at", "billing_stop_at", "cancel_at_period_end"] {
+        let stripe = self
+            .read("stripe", "subscription", id)
+            .await
+            .ok_or("missing at stripe")?;
+        let netsuite = self
+            .read("netsuite", "subscription", id)
+            .await
+            .ok_or("missing at netsuite")?;
+        for f in [
+            "status",
+            "items",
+            "next_billing_at",
+            "billing_stop_at",
+            "cancel_at_period_end",
+        ] {
             if stripe[f] != netsuite[f] {
-                let story: Vec<String> = self.engine.store.trace(id).await.unwrap_or_default().iter().map(|e| format!("{} {}", e.kind.as_str(), e.detail)).collect();
-                return Err(format!("{id}.{f}: stripe {} vs netsuite {}\ntrace:\n{}", stripe[f], netsuite[f], story.join("\n")));
+                let story: Vec<String> = self
+                    .engine
+                    .store
+                    .trace(id)
+                    .await
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|e| format!("{} {}", e.kind.as_str(), e.detail))
+                    .collect();
+                return Err(format!(
+                    "{id}.{f}: stripe {} vs netsuite {}\ntrace:\n{}",
+                    stripe[f],
+                    netsuite[f],
+                    story.join("\n")
+                ));
             }
         }
         Ok(())
@@ -129,32 +202,54 @@ impl Drop for Rig {
 pub fn compared_fields(object: &str) -> &'static [&'static str] {
     match object {
         "customer" => &["name", "email", "phone", "currency", "metadata"],
-        _ => &["status", "items", "next_billing_at", "billing_stop_at", "cancel_at_period_end"],
+        _ => &[
+            "status",
+            "items",
+            "next_billing_at",
+            "billing_stop_at",
+            "cancel_at_period_end",
+        ],
     }
 }
 
 /// An engine over `text` (a [`pipeline_text`]) with no workers: its connectors read both sides,
 /// e.g. after another process ran the pipeline. Its own store is in memory.
 pub async fn reader(text: &str, ns: &NetSuiteSimConfig) -> Arc<Engine> {
-    let file = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../pipelines/stripe-to-netsuite.toml"));
-    let loaded = config::load_str(file, text, &env(ns), &HostCatalog::new(host())).unwrap_or_else(|d| panic!("pipeline does not load:\n{d}"));
+    let file = std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../pipelines/stripe-to-netsuite.toml"
+    ));
+    let loaded = config::load_str(file, text, &env(ns), &HostCatalog::new(host()))
+        .unwrap_or_else(|d| panic!("pipeline does not load:\n{d}"));
     let store = Store::open("sqlite::memory:").await.expect("store");
-    Engine::new(loaded.plans, store, &host(), Options::default()).await.expect("engine starts")
+    Engine::new(loaded.plans, store, &host(), Options::default())
+        .await
+        .expect("engine starts")
 }
 
 /// Whether Stripe and NetSuite agree on one entity, read through `engine`'s connectors; if
 /// not, which field differs and how.
 pub async fn compare(engine: &Engine, object: &str, key: &str) -> Result<(), String> {
     let read = |connector: &'static str| async move {
-        let c = engine.connector(PIPELINE, connector).ok_or_else(|| format!("no connector {connector}"))?;
-        let doc = c.fetch(&Default::default(), object, key).await.result.map_err(|e| format!("{object} {key}: reading {connector} failed: {e}"))?;
+        let c = engine
+            .connector(PIPELINE, connector)
+            .ok_or_else(|| format!("no connector {connector}"))?;
+        let doc = c
+            .fetch(&Default::default(), object, key)
+            .await
+            .result
+            .map_err(|e| format!("{object} {key}: reading {connector} failed: {e}"))?;
         let doc = doc.ok_or_else(|| format!("{object} {key}: missing at {connector}"))?;
-        serde_json::from_str::<Value>(&doc).map_err(|e| format!("{object} {key}: {connector} sent bad JSON: {e}"))
+        serde_json::from_str::<Value>(&doc)
+            .map_err(|e| format!("{object} {key}: {connector} sent bad JSON: {e}"))
     };
     let (stripe, netsuite) = (read("stripe").await?, read("netsuite").await?);
     for f in compared_fields(object) {
         if stripe[f] != netsuite[f] {
-            return Err(format!("{object} {key}.{f}: stripe {} vs netsuite {}", stripe[f], netsuite[f]));
+            return Err(format!(
+                "{object} {key}.{f}: stripe {} vs netsuite {}",
+                stripe[f], netsuite[f]
+            ));
         }
     }
     Ok(())

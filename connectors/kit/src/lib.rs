@@ -6,7 +6,7 @@
 //! implementation into a `junction:connector@0.1.0` component when built for `wasm32-wasip2`;
 //! natively the same code runs against any `Host` (tests, benchmarks).
 //!
-//! ```ignore
+//! ```text
 //! struct Stripe;
 //! impl junction_connector_kit::Connector for Stripe { /* ... */ }
 //! junction_connector_kit::export_connector!(Stripe);

@@ -15,8 +15,8 @@ wasmtime::component::bindgen!({
     },
 });
 
-pub(crate) use junction::connector::host::Level;
-pub(crate) use junction::connector::types as wit;
+pub(crate) use self::junction::connector::host::Level;
+pub(crate) use self::junction::connector::types as wit;
 
 pub(crate) fn manifest(m: wit::Manifest) -> kit::Manifest {
     kit::Manifest {

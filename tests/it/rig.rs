@@ -26,7 +26,6 @@ pub struct Rig {
     pub url: String,
     shutdown: Arc<Notify>,
     _workers: tokio::task::JoinSet<()>,
-    pub store_path: std::path::PathBuf,
 }
 
 /// Rewrites the example pipeline for the simulators; `edit` may change timings further.
@@ -109,7 +108,6 @@ impl Rig {
             url,
             shutdown,
             _workers: workers,
-            store_path,
         }
     }
 

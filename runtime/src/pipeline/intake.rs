@@ -5,7 +5,7 @@
 use junction_connector_kit as kit;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::store::{self, Intake, NewChange, Store};
+use crate::store::{Intake, NewChange, Store};
 
 /// Most changes committed in one transaction.
 const MAX_BATCH: usize = 512;
@@ -116,9 +116,4 @@ pub fn new_change(pipeline: &str, source: &str, c: kit::Change) -> NewChange {
         metadata: serde_json::Value::Object(metadata).to_string(),
         correlation_id: correlation_id(),
     }
-}
-
-/// A store error turned into the text an operator sees.
-pub fn describe(e: &store::Error) -> String {
-    e.to_string()
 }

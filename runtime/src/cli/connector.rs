@@ -377,42 +377,42 @@ fn report<T>(called: Called<T>, ok: impl FnOnce(&T) -> Value) -> ExitCode {
     }
 }
 
-/// A typed error as JSON: the variant as `class`, its fields beside it.
+/// A typed error as JSON: its retry class name (the same one metrics and audit rows use) as
+/// `class`, its fields beside it.
 pub(crate) fn error_json(e: &CallError) -> Value {
-    match e {
+    let mut v = match e {
         CallError::Connector(k) => match k {
             kit::Error::Transient {
                 message,
                 retry_after_ms,
             } => {
-                json!({"class": "transient", "message": message, "retry_after_ms": retry_after_ms})
+                json!({"message": message, "retry_after_ms": retry_after_ms})
             }
-            kit::Error::RateLimited(ms) => json!({"class": "rate-limited", "retry_after_ms": ms}),
+            kit::Error::RateLimited(ms) => json!({"retry_after_ms": ms}),
             kit::Error::Rejected { message, field } => {
-                json!({"class": "rejected", "message": message, "field": field})
+                json!({"message": message, "field": field})
             }
-            kit::Error::Unauthorized(m) => json!({"class": "unauthorized", "message": m}),
-            kit::Error::NotFound(m) => json!({"class": "not-found", "message": m}),
-            kit::Error::Conflict(m) => json!({"class": "conflict", "message": m}),
-            kit::Error::IdempotencyMismatch(m) => {
-                json!({"class": "idempotency-mismatch", "message": m})
-            }
-            kit::Error::Unsupported(m) => json!({"class": "unsupported", "message": m}),
-            kit::Error::InvalidWebhook(m) => json!({"class": "invalid-webhook", "message": m}),
+            kit::Error::Unauthorized(m)
+            | kit::Error::NotFound(m)
+            | kit::Error::Conflict(m)
+            | kit::Error::IdempotencyMismatch(m)
+            | kit::Error::Unsupported(m)
+            | kit::Error::InvalidWebhook(m) => json!({"message": m}),
         },
-        CallError::Timeout(d) => json!({"class": "timeout", "deadline_ms": d.as_millis() as u64}),
-        CallError::MemoryLimit(b) => json!({"class": "memory-limit", "limit_bytes": b}),
-        CallError::LogFlood => json!({"class": "log-flood"}),
-        CallError::Trap(m) => json!({"class": "trap", "message": m}),
+        CallError::Timeout(d) => json!({"deadline_ms": d.as_millis() as u64}),
+        CallError::MemoryLimit(b) => json!({"limit_bytes": b}),
+        CallError::LogFlood => json!({}),
+        CallError::Trap(m) | CallError::Host(m) => json!({"message": m}),
         CallError::EgressDenied { url, rule } => {
-            json!({"class": "egress-denied", "url": url, "rule": rule})
+            json!({"url": url, "rule": rule})
         }
-        CallError::ForbiddenHeader(h) => json!({"class": "forbidden-header", "header": h}),
+        CallError::ForbiddenHeader(h) => json!({"header": h}),
         CallError::InvalidDocument { direction, detail } => {
-            json!({"class": "invalid-document", "direction": direction, "message": detail})
+            json!({"direction": direction, "message": detail})
         }
-        CallError::Host(m) => json!({"class": "host", "message": m}),
-    }
+    };
+    v["class"] = Value::from(crate::services::retry::error_class(e));
+    v
 }
 
 fn parse_doc(text: &str) -> Value {

@@ -1,8 +1,9 @@
 //! Stripe connector against the Stripe simulator: every export through the real host (the
-//! `builtin:stripe` component), and `junction connector receive` with a webhook signed by
-//! Stripe's own Node library.
+//! `builtin:stripe` component), `junction connector receive` with a webhook signed by
+//! Stripe's own Node library, and events of one second delivered out of order.
 
 mod cli;
+mod ordering;
 mod sink;
 mod source;
 

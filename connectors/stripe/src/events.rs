@@ -66,7 +66,11 @@ fn object_of(event_type: &str) -> Option<&'static str> {
 ///   subscription (it still exists at Stripe, and sinks need its end dates to close it).
 /// - `before` is `data.object` with `data.previous_attributes` laid over it (updates only).
 /// - `source_version` is the event's `created` second: Stripe has no per-object version, and
-///   event time is what orders changes of one object (two changes in one second tie).
+///   event time is what orders changes of one object. Two changes in one second tie, and the
+///   runtime then applies them in arrival order, which Stripe does not keep: for subscriptions
+///   and customers the source side therefore replaces `after` with the object's current state
+///   ([`with_current_state`]), so whichever change of a tie is applied last carries the newest
+///   state.
 pub(crate) fn decode(event: &Value) -> Result<Option<Change>, MapError> {
     let Some(object) = event["type"].as_str().and_then(object_of) else {
         return Ok(None);
@@ -117,6 +121,53 @@ pub(crate) fn decode(event: &Value) -> Result<Option<Change>, MapError> {
         source_version: u64::try_from(created).unwrap_or(0),
         metadata: metadata(event, event_type),
     }))
+}
+
+/// Whether the source side reads the current state of this canonical object from the API
+/// when it processes an event about it (see [`with_current_state`]).
+pub(crate) fn has_current_state(object: &str) -> bool {
+    matches!(object, "subscription" | "customer")
+}
+
+/// Makes `change` (decoded from `event`) carry `current`, the object as Stripe's API returned
+/// it while the event was processed, as its `after` document.
+///
+/// Stripe "doesn't guarantee delivery of events in the order in which they're generated" and
+/// points receivers at the API for the objects' state (docs.stripe.com/webhooks, "Best
+/// practices for using webhooks" > "Event ordering"; formerly
+/// stripe.com/docs/webhooks/best-practices#event-ordering). An event's `created` has one-second
+/// resolution, so it cannot order two changes of one second either. The state fetched while an
+/// event is processed is at least as new as every event created before, so the change the
+/// runtime applies last for an object, whatever order the events came in, holds the newest
+/// state.
+///
+/// `before` stays what the event says the object was (`previous_attributes`), `occurred_at` and
+/// `source_version` stay the event's. A subscription's `effective_at` is recomputed from the
+/// current state (still only for an event that touched the cancellation), so the date and the
+/// document agree. A deleted customer is answered with a stub (`{id, deleted: true}`): the
+/// event's own object is kept, marked deleted, as the newest state.
+pub(crate) fn with_current_state(
+    change: &mut Change,
+    event: &Value,
+    current: &Value,
+) -> Result<(), MapError> {
+    if current["id"].as_str() != Some(change.key.as_str()) {
+        return Err(MapError::new("id", "the id of the event's object"));
+    }
+    let data = &event["data"]["object"];
+    let after = if change.object == "customer" && current["deleted"].as_bool() == Some(true) {
+        let mut last = canonical::customer(data)?;
+        last["deleted"] = Value::Bool(true);
+        last
+    } else {
+        canonical::of(&change.object, current)?
+    };
+    if change.object == "subscription" {
+        let previous = &event["data"]["previous_attributes"];
+        change.effective_at = effective_at(change.operation, current, previous);
+    }
+    change.after = Some(after.to_string());
+    Ok(())
 }
 
 /// When a subscription change takes business effect, if not when it happened: the end of the

@@ -4,6 +4,8 @@
 //! ```text
 //! source:  webhook --signature.rs--> events.rs --canonical.rs--> change (before/after)
 //!          poll    --api.rs GET /v1/events--> events.rs ...        (oldest first, by cursor)
+//!          then, for subscriptions and customers: api.rs GET /v1/{subscriptions,customers}/{id}
+//!          --canonical.rs--> after = the object's current state (Stripe does not keep order)
 //! sink:    write --forms.rs--> api.rs POST/DELETE (Idempotency-Key) --> applied(id)
 //!          fetch / list --api.rs GET--> canonical.rs --> documents
 //! errors:  every non-2xx answer --errors.rs--> the contract's error variant (retry class)

@@ -30,9 +30,15 @@ const PRORATION: Spec = Spec {
     description: "`proration_behavior` sent with subscription updates: create_prorations, none or always_invoice",
 };
 
+const CURRENT_STATE: Spec = Spec {
+    name: "current-state",
+    default: "fetch",
+    description: "Where a subscription or customer change's `after` document comes from: `fetch` reads the object's current state from the API for every event (Stripe's advice for events that arrive out of order; docs/stripe-mapping.md), `event` uses the object the event carries (only for a source with no API access: the newest state may then lose to an older event of the same second)",
+};
+
 /// The settings as the manifest declares them.
 pub(crate) fn specs() -> Vec<SettingSpec> {
-    [BASE_URL, API_VERSION, TOLERANCE, PRORATION]
+    [BASE_URL, API_VERSION, TOLERANCE, PRORATION, CURRENT_STATE]
         .iter()
         .map(|s| SettingSpec {
             name: s.name.into(),
@@ -89,5 +95,16 @@ pub(crate) fn proration_behavior(host: &dyn Host) -> Result<String, Error> {
             &value,
             "create_prorations, none or always_invoice",
         )),
+    }
+}
+
+/// Whether `receive` and `poll` read the current state of an event's object from the API
+/// (`current-state = "fetch"`, the default) or use the object the event carries (`"event"`).
+pub(crate) fn fetch_current_state(host: &dyn Host) -> Result<bool, Error> {
+    let value = get(host, &CURRENT_STATE);
+    match value.as_str() {
+        "fetch" => Ok(true),
+        "event" => Ok(false),
+        _ => Err(bad(&CURRENT_STATE, &value, "fetch or event")),
     }
 }

@@ -129,15 +129,23 @@ fn applied(object: &Value) -> Result<Outcome, Error> {
     Ok(Outcome::Applied(id.to_owned()))
 }
 
-fn is_deleted(object: &Value) -> bool {
+pub(crate) fn is_deleted(object: &Value) -> bool {
     object["deleted"].as_bool() == Some(true)
+}
+
+/// The Stripe object as Stripe holds it now (`GET /v1/subscriptions/{id}` or
+/// `GET /v1/customers/{id}`), or `None` when Stripe answers 404 `resource_missing`. A deleted
+/// customer comes back as Stripe's stub `{"id", "object", "deleted": true}`. Used by `fetch`
+/// (read-back) and by the source side (the current state of an event's object).
+pub(crate) fn retrieve(api: &Api<'_>, object: &str, key: &str) -> Result<Option<Value>, Error> {
+    let resource = resource(object)?;
+    api.get_if_exists(&format!("{}/{}", resource.collection, segment(key)))
 }
 
 /// Reads one subscription or customer; `None` when Stripe has none (or deleted it).
 pub(crate) fn fetch(host: &dyn Host, object: &str, key: &str) -> Result<Option<String>, Error> {
     let resource = resource(object)?;
-    let found =
-        Api::new(host).get_if_exists(&format!("{}/{}", resource.collection, segment(key)))?;
+    let found = retrieve(&Api::new(host), object, key)?;
     let Some(found) = found.filter(|f| !is_deleted(f)) else {
         return Ok(None);
     };

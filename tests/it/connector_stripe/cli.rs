@@ -1,12 +1,15 @@
 //! `junction connector receive builtin:stripe` with a webhook signed by Stripe's own Node library
-//! (`tests/sim-node/sign.mjs`), and the same body with one byte changed.
+//! (`tests/sim-node/sign.mjs`), and the same body with one byte changed. The connector reads the
+//! subscription's current state from Stripe while it decodes, so the CLI is pointed at the
+//! Stripe simulator (`--base-url`, `--bearer`), as an author would point it at Stripe's test mode.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use junction_tests::sim::stripe::StripeSimConfig;
 use serde_json::{Value, json};
 
-use super::WEBHOOK_SECRET;
+use super::{API_KEY, WEBHOOK_SECRET, start, subscribed};
 
 fn sim_node() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("sim-node")
@@ -26,40 +29,6 @@ fn require_stripe_node() {
     );
 }
 
-/// A `customer.subscription.updated` event in Stripe's published shape (`testdata/`): quantity
-/// 1 -> 3, pretty-printed as Stripe sends it.
-fn subscription_updated_event() -> String {
-    let read = |name: &str| -> Value {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../connectors/stripe/testdata")
-            .join(name);
-        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
-    };
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
-    let mut sub = read("subscription.json");
-    for field in ["cancel_at", "canceled_at", "ended_at"] {
-        sub[field] = Value::Null;
-    }
-    sub["cancel_at_period_end"] = json!(false);
-    sub["status"] = json!("active");
-    sub["start_date"] = json!(now - 86_400);
-    sub["items"]["data"][0]["current_period_start"] = json!(now - 86_400);
-    sub["items"]["data"][0]["current_period_end"] = json!(now + 29 * 86_400);
-    sub["items"]["data"][0]["quantity"] = json!(3);
-    let mut previous_items = sub["items"].clone();
-    previous_items["data"][0]["quantity"] = json!(1);
-    let mut event = read("event.json");
-    event["id"] = json!("evt_cli_quantity_update");
-    event["type"] = json!("customer.subscription.updated");
-    event["created"] = json!(now);
-    event["api_version"] = json!("2026-10-28.endive");
-    event["data"] = json!({ "object": sub, "previous_attributes": { "items": previous_items } });
-    serde_json::to_string_pretty(&event).unwrap()
-}
-
 /// `Stripe-Signature` for the file's bytes, made by `stripe.webhooks.generateTestHeaderString`.
 fn node_signature(body: &Path) -> String {
     let out = Command::new("node")
@@ -76,7 +45,7 @@ fn node_signature(body: &Path) -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
-fn cli_receive(body: &Path, signature: &str) -> Output {
+fn cli_receive(body: &Path, signature: &str, stripe_url: &str) -> Output {
     Command::new(env!("CARGO_BIN_EXE_junction-cli"))
         .args(["connector", "receive", "builtin:stripe", "--body"])
         .arg(body)
@@ -85,8 +54,13 @@ fn cli_receive(body: &Path, signature: &str) -> Output {
             &format!("Stripe-Signature: {signature}"),
             "--secret",
             "webhook=env:WH",
+            "--base-url",
+            stripe_url,
+            "--bearer",
+            "env:SK",
         ])
         .env("WH", WEBHOOK_SECRET)
+        .env("SK", API_KEY)
         .env(
             "JUNCTION_CACHE_DIR",
             Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/junction-test-cache"),
@@ -95,9 +69,20 @@ fn cli_receive(body: &Path, signature: &str) -> Output {
         .expect("the junction CLI runs")
 }
 
-#[test]
-fn the_cli_decodes_a_webhook_signed_by_stripes_node_library_and_refuses_a_changed_byte() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_decodes_a_webhook_signed_by_stripes_node_library_and_refuses_a_changed_byte() {
     require_stripe_node();
+    let sim = start(StripeSimConfig::default()).await;
+    let (_, sub) = subscribed(&sim, 1);
+    sim.update_subscription_quantity(&sub, 3).unwrap();
+    let event = sim
+        .events()
+        .into_iter()
+        .rev()
+        .find(|e| e["type"] == "customer.subscription.updated")
+        .expect("the update event");
+    // The subscription changes again before this webhook is processed.
+    sim.update_subscription_quantity(&sub, 5).unwrap();
     let dir = std::env::temp_dir().join(format!(
         "junction-cli-receive-{}-{}",
         std::process::id(),
@@ -105,11 +90,17 @@ fn the_cli_decodes_a_webhook_signed_by_stripes_node_library_and_refuses_a_change
     ));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("event.json");
-    let body = subscription_updated_event();
+    // Pretty-printed, as Stripe sends it.
+    let body = serde_json::to_string_pretty(&event).unwrap();
     std::fs::write(&file, &body).unwrap();
     let signature = node_signature(&file);
+    let run = |file: PathBuf, signature: String, url: String| {
+        tokio::task::spawn_blocking(move || cli_receive(&file, &signature, &url))
+    };
 
-    let out = cli_receive(&file, &signature);
+    let out = run(file.clone(), signature.clone(), sim.base_url())
+        .await
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -121,18 +112,15 @@ fn the_cli_decodes_a_webhook_signed_by_stripes_node_library_and_refuses_a_change
     assert_eq!(changes.as_array().map(Vec::len), Some(1), "{changes}");
     assert_eq!(
         (&change["object"], &change["key"], &change["operation"]),
-        (
-            &json!("subscription"),
-            &json!("sub_1Pgc6rB7WZ01zgkWNy0Cn5nw"),
-            &json!("update")
-        )
+        (&json!("subscription"), &json!(sub), &json!("update"))
     );
     assert_eq!(
         (
             &change["before"]["items"][0]["quantity"],
             &change["after"]["items"][0]["quantity"]
         ),
-        (&json!(1), &json!(3))
+        (&json!(1), &json!(5)),
+        "before from the event, after as Stripe holds it now"
     );
 
     let tampered = body.replacen("\"quantity\": 3", "\"quantity\": 4", 1);
@@ -146,7 +134,7 @@ fn the_cli_decodes_a_webhook_signed_by_stripes_node_library_and_refuses_a_change
         "exactly one byte differs"
     );
     std::fs::write(&file, &tampered).unwrap();
-    let out = cli_receive(&file, &signature);
+    let out = run(file, signature, sim.base_url()).await.unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         !out.status.success(),

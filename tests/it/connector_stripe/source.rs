@@ -13,18 +13,18 @@ use tokio::sync::mpsc;
 use super::{API_KEY, WEBHOOK_SECRET, connector, doc, poll, start, subscribed};
 
 /// A webhook as it reached the receiver: the exact body bytes and `Stripe-Signature`.
-struct Delivery {
-    body: Vec<u8>,
-    signature: String,
+pub(super) struct Delivery {
+    pub(super) body: Vec<u8>,
+    pub(super) signature: String,
 }
 
 impl Delivery {
-    fn event(&self) -> Value {
+    pub(super) fn event(&self) -> Value {
         serde_json::from_slice(&self.body).expect("Stripe delivers JSON")
     }
 
     /// The webhook as the runtime hands it to the connector (header names lower case).
-    fn hook(&self) -> Webhook {
+    pub(super) fn hook(&self) -> Webhook {
         Webhook {
             method: "POST".into(),
             path: "/hooks/stripe".into(),
@@ -41,7 +41,7 @@ impl Delivery {
 }
 
 /// A receiver on 127.0.0.1:0 that answers 200 and passes every delivery on; returns its URL.
-async fn receiver() -> (String, mpsc::UnboundedReceiver<Delivery>) {
+pub(super) async fn receiver() -> (String, mpsc::UnboundedReceiver<Delivery>) {
     let (tx, rx) = mpsc::unbounded_channel();
     let handler = move |headers: HeaderMap, body: Bytes| {
         let signature = headers

@@ -1,6 +1,7 @@
 //! Native tests of every export against a scripted host, with Stripe's published object shapes
 //! (`testdata/`, copied from `stripe/openapi` fixtures3.json) and the canonical JSON Schemas.
 
+mod current_state;
 mod errors;
 mod poll;
 mod receive;
@@ -49,11 +50,25 @@ pub(crate) fn hook(signature: &str, body: &str) -> Webhook {
     }
 }
 
-/// Signs `event` as Stripe would at [`NOW`] and runs `receive`.
+/// Signs `event` as Stripe would at [`NOW`] and runs `receive` on a host whose Stripe answers
+/// the read of the event's subscription or customer with the event's own object: nothing
+/// changed at Stripe since the event. (`current_state.rs` tests the read itself.)
 pub(crate) fn receive(event: &Value) -> Result<Vec<Change>, Error> {
+    let host = host();
+    let kind = event["type"].as_str().unwrap_or_default();
+    if kind.starts_with("customer.subscription.")
+        || ["customer.created", "customer.updated"].contains(&kind)
+    {
+        host.respond(200, &[], &event["data"]["object"].to_string());
+    }
+    receive_on(&host, event)
+}
+
+/// Signs `event` as Stripe would at [`NOW`] and runs `receive` on `host`.
+pub(crate) fn receive_on(host: &FakeHost, event: &Value) -> Result<Vec<Change>, Error> {
     let body = event.to_string();
     let header = format!("t={NOW},v1={}", sign(SECRET, NOW, &body));
-    Stripe::receive(&host(), hook(&header, &body))
+    Stripe::receive(host, hook(&header, &body))
 }
 
 /// One of Stripe's published example objects.
@@ -166,7 +181,8 @@ fn manifest_declares_what_the_connector_needs() {
             "base-url",
             "api-version",
             "webhook-tolerance-seconds",
-            "proration-behavior"
+            "proration-behavior",
+            "current-state"
         ]
     );
     assert!(

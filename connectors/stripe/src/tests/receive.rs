@@ -4,7 +4,9 @@ use junction_connector_kit::time::rfc3339;
 use junction_connector_kit::{Error, Operation};
 use serde_json::{Value, json};
 
-use super::{NOW, PERIOD, assert_valid, doc, event, fixture, receive, subscription};
+use super::{
+    NOW, PERIOD, assert_valid, doc, event, fixture, host, receive, receive_on, subscription,
+};
 
 fn one(event: &Value) -> junction_connector_kit::Change {
     let mut changes = receive(event).expect("event accepted");
@@ -213,16 +215,24 @@ fn customers_and_invoices_map_to_their_schemas() {
     );
     assert_eq!(doc(&created.after)["created_at"], "2009-02-13T23:31:30Z");
     assert_valid("customer", created.after.as_deref().unwrap_or_default());
-    let deleted = one(&event(
-        "evt_cd",
-        "customer.deleted",
-        fixture("customer"),
-        None,
-    ));
+    // Stripe answers a deleted customer with a stub; the event's object stays, marked deleted.
+    let host = host();
+    host.respond(
+        200,
+        &[],
+        &json!({ "id": "cus_QXg1o8vcGmoR32", "object": "customer", "deleted": true }).to_string(),
+    );
+    let mut last = fixture("customer");
+    last["email"] = json!("gone@example.com");
+    let mut changes = receive_on(&host, &event("evt_cd", "customer.deleted", last, None))
+        .expect("event accepted");
+    let deleted = changes.remove(0);
+    let after = doc(&deleted.after);
     assert_eq!(
-        (deleted.operation, doc(&deleted.after)["deleted"].clone()),
+        (deleted.operation, after["deleted"].clone()),
         (Operation::Delete, json!(true))
     );
+    assert_eq!(after["email"], "gone@example.com");
 
     let paid = one(&event("evt_inv", "invoice.paid", fixture("invoice"), None));
     let invoice = doc(&paid.after);
@@ -242,32 +252,44 @@ fn customers_and_invoices_map_to_their_schemas() {
 }
 
 #[test]
-fn unmapped_event_types_give_no_changes() {
-    assert_eq!(receive(&fixture("event")), Ok(vec![]), "plan.created");
+fn unmapped_event_types_give_no_changes_and_read_nothing() {
+    let host = host();
     assert_eq!(
-        receive(&event("evt_u", "invoice.upcoming", json!({}), None)),
+        receive_on(&host, &fixture("event")),
+        Ok(vec![]),
+        "plan.created"
+    );
+    assert_eq!(
+        receive_on(&host, &event("evt_u", "invoice.upcoming", json!({}), None)),
         Ok(vec![])
     );
     assert_eq!(
-        receive(&event("evt_s", "customer.source.created", json!({}), None)),
+        receive_on(
+            &host,
+            &event("evt_s", "customer.source.created", json!({}), None)
+        ),
         Ok(vec![])
     );
+    assert!(host.requests.borrow().is_empty());
 }
 
 #[test]
 fn a_mapped_event_missing_required_fields_is_refused() {
     let mut sub = subscription();
     sub.as_object_mut().expect("object").remove("customer");
-    match receive(&event(
-        "evt_bad",
-        "customer.subscription.created",
-        sub,
-        None,
-    )) {
+    let host = host();
+    match receive_on(
+        &host,
+        &event("evt_bad", "customer.subscription.created", sub, None),
+    ) {
         Err(Error::InvalidWebhook(reason)) => assert!(
             reason.contains("evt_bad") && reason.contains("`customer`"),
             "{reason}"
         ),
         other => panic!("expected invalid-webhook, got {other:?}"),
     }
+    assert!(
+        host.requests.borrow().is_empty(),
+        "refused before asking Stripe"
+    );
 }

@@ -1,5 +1,6 @@
 //! The `/_sim/` control API for out-of-process users (crash test, load harness): faults,
-//! the scenario actions, the clock, events and stats, as JSON. Never faulted, no auth.
+//! the scenario actions, the clock (advance, freeze, resume), webhook holds, events and stats,
+//! as JSON. Never faulted, no auth.
 
 use std::sync::Arc;
 
@@ -10,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::error::ApiError;
-use super::{ItemChange, SimState, SubChange};
+use super::{ItemChange, Release, SimState, SubChange};
 use crate::sim::faults::Faults;
 
 type Reply = Result<Json<Value>, ApiError>;
@@ -22,6 +23,10 @@ pub fn routes() -> Router<Arc<SimState>> {
         .route("/faults", get(get_faults).put(set_faults).post(set_faults))
         .route("/outage", post(outage))
         .route("/clock/advance", post(advance))
+        .route("/clock/freeze", post(freeze))
+        .route("/clock/resume", post(resume))
+        .route("/webhooks/hold", post(hold))
+        .route("/webhooks/release", post(release))
         .route("/customers", post(create_customer))
         .route("/prices", post(create_price))
         .route("/subscriptions", post(create_subscription))
@@ -65,6 +70,31 @@ struct Secs {
 async fn advance(State(s): St, Json(b): Json<Secs>) -> Json<Value> {
     s.advance_clock(b.secs);
     Json(json!({ "now": s.now() }))
+}
+
+async fn freeze(State(s): St) -> Json<Value> {
+    Json(json!({ "now": s.freeze_clock() }))
+}
+
+async fn resume(State(s): St) -> Json<Value> {
+    s.resume_clock();
+    Json(json!({ "now": s.now() }))
+}
+
+async fn hold(State(s): St) -> Json<Value> {
+    s.hold_webhooks();
+    Json(json!({ "holding": true }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReleaseIn {
+    order: Release,
+}
+
+/// `{"order": "reversed" | "as_created"}`; answers the event ids in delivery order.
+async fn release(State(s): St, Json(b): Json<ReleaseIn>) -> Json<Value> {
+    Json(json!({ "released": s.release_webhooks(b.order) }))
 }
 
 #[derive(Deserialize)]

@@ -91,7 +91,22 @@ pub struct SimState {
     faults: FaultState,
     idempotency: idempotency::Keys,
     clock_offset: AtomicI64,
+    /// The second the clock stands still at ([`SimState::freeze_clock`]), or [`RUNNING`].
+    clock_frozen_at: AtomicI64,
     http: reqwest::Client,
+}
+
+/// [`SimState::clock_frozen_at`] while the clock runs.
+const RUNNING: i64 = i64::MIN;
+
+/// The order in which [`SimState::release_webhooks`] delivers the events it held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Release {
+    /// In creation order, as Stripe usually delivers.
+    AsCreated,
+    /// Newest first: the out-of-order delivery Stripe warns about, made deterministic.
+    Reversed,
 }
 
 impl SimState {
@@ -100,12 +115,52 @@ impl SimState {
         self.store.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The simulated clock: wall time plus the offset set by [`SimState::advance_clock`].
+    /// The simulated clock: wall time (or the second it was frozen at) plus the offset set by
+    /// [`SimState::advance_clock`].
     pub fn now(&self) -> i64 {
-        let wall = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64);
-        wall + self.clock_offset.load(Ordering::Relaxed)
+        let base = match self.clock_frozen_at.load(Ordering::Relaxed) {
+            RUNNING => wall_secs(),
+            frozen => frozen,
+        };
+        base + self.clock_offset.load(Ordering::Relaxed)
+    }
+
+    /// Stops the simulated clock at the current second until [`SimState::resume_clock`]
+    /// (`advance_clock` still moves it); returns that second. Every action meanwhile happens
+    /// within one second, and its events share one `created`: Stripe gives an event's
+    /// `created` in whole seconds (API reference, "The Event object" > `created`: "Measured
+    /// in seconds since the Unix epoch"), so two changes made in one second tie. Webhook
+    /// signatures keep using the wall clock.
+    pub fn freeze_clock(&self) -> i64 {
+        let _ = self.clock_frozen_at.compare_exchange(
+            RUNNING,
+            wall_secs(),
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
+        self.now()
+    }
+
+    /// Lets the simulated clock run again (it jumps to wall time plus the offset; it never goes
+    /// back, since the frozen second was taken from wall time).
+    pub fn resume_clock(&self) {
+        self.clock_frozen_at.store(RUNNING, Ordering::Relaxed);
+    }
+
+    /// Holds every event created from now on back from webhook delivery, until
+    /// [`SimState::release_webhooks`].
+    pub fn hold_webhooks(&self) {
+        self.store().hold();
+    }
+
+    /// Delivers the held events in `order` and ends the hold; returns their ids in delivery
+    /// order. Stripe "doesn't guarantee delivery of events in the order in which they're
+    /// generated" (docs.stripe.com/webhooks, "Best practices for using webhooks" > "Event
+    /// ordering"): [`Release::Reversed`] is that case made repeatable (the `shuffle_webhooks`
+    /// fault is its random form). Each first attempt still waits for the previous one's answer,
+    /// so the receiver gets them in exactly this order unless one fails and is retried.
+    pub fn release_webhooks(&self, order: Release) -> Vec<String> {
+        self.store().release(order == Release::Reversed)
     }
 
     /// Locks the store after letting due renewals and cancellations happen.
@@ -179,6 +234,43 @@ impl SimState {
                 .unwrap_or_default()
                 .to_owned())
         })
+    }
+
+    /// Creates a recurring price of an existing product (`prod_...`, the product of another
+    /// price: see [`StripeSim::product_of`]); returns its id.
+    pub fn create_price_of(
+        &self,
+        product: &str,
+        unit_amount: i64,
+        currency: &str,
+        interval: &str,
+    ) -> Result<String, ApiError> {
+        let spec = store::PriceSpec {
+            currency: currency.to_lowercase(),
+            unit_amount,
+            recurring: Some((interval.to_owned(), 1)),
+            product: Some(product.to_owned()),
+            nickname: None,
+            metadata: None,
+        };
+        self.act(|s, o, now| {
+            Ok(s.create_price(spec, o, now)["id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned())
+        })
+    }
+
+    /// The product (`prod_...`) a price belongs to.
+    pub fn product_of(&self, price: &str) -> Option<String> {
+        self.act(|s, _, _| {
+            Ok(s.prices
+                .get(price)
+                .and_then(|p| p["product"].as_str())
+                .map(str::to_owned))
+        })
+        .ok()
+        .flatten()
     }
 
     /// Creates an active subscription with `(price, quantity)` items; returns its id.
@@ -295,6 +387,12 @@ impl SimState {
     }
 }
 
+fn wall_secs() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
 /// A running simulator. Dropping it stops the server and its background tasks.
 pub struct StripeSim {
     state: Arc<SimState>,
@@ -318,6 +416,7 @@ impl StripeSim {
             faults: FaultState::new(config.seed),
             idempotency: idempotency::Keys::default(),
             clock_offset: AtomicI64::new(0),
+            clock_frozen_at: AtomicI64::new(RUNNING),
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))
                 .build()?,

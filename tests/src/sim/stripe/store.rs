@@ -84,6 +84,8 @@ pub struct Store {
     pub api_version: String,
     endpoints: u64,
     webhook_tx: Option<UnboundedSender<String>>,
+    /// While `Some`, new events wait here instead of going to the delivery queue.
+    held: Option<Vec<String>>,
     pub(super) customers: HashMap<String, Value>,
     pub(super) customer_ids: Vec<String>,
     pub(super) prices: HashMap<String, Value>,
@@ -107,6 +109,7 @@ impl Store {
             api_version,
             endpoints: u64::from(webhook_tx.is_some()),
             webhook_tx,
+            held: None,
             customers: HashMap::new(),
             customer_ids: Vec::new(),
             prices: HashMap::new(),
@@ -149,10 +152,33 @@ impl Store {
         self.event_pos.insert(id.clone(), self.events.len());
         self.events.push(event);
         self.stats.events += 1;
-        if let Some(tx) = &self.webhook_tx {
+        if let Some(held) = &mut self.held {
+            held.push(id);
+        } else if let Some(tx) = &self.webhook_tx {
             // Sent under the store lock, so the queue holds events in creation order.
             let _ = tx.send(id);
         }
+    }
+
+    /// Keeps new events from delivery until [`Store::release`]; events already queued still go.
+    pub fn hold(&mut self) {
+        self.held.get_or_insert_with(Vec::new);
+    }
+
+    /// Ends a hold: queues the held events for delivery, newest first when `reversed`, and
+    /// returns their ids in that order. Done under the store lock, so no event created
+    /// meanwhile can slip in between them.
+    pub fn release(&mut self, reversed: bool) -> Vec<String> {
+        let mut ids = self.held.take().unwrap_or_default();
+        if reversed {
+            ids.reverse();
+        }
+        if let Some(tx) = &self.webhook_tx {
+            for id in &ids {
+                let _ = tx.send(id.clone());
+            }
+        }
+        ids
     }
 
     pub(super) fn count(&mut self, id: &str) {

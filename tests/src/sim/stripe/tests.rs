@@ -644,3 +644,89 @@ async fn the_control_api_drives_a_scenario_from_another_process() {
     let stats = json_of(http.get(control("/stats")).send().await.expect("sent")).await;
     assert_eq!(stats["mutations"][sub_id], 3);
 }
+
+#[tokio::test]
+async fn held_events_of_one_frozen_second_are_delivered_newest_first() {
+    let (url, mut deliveries) = receiver(false).await;
+    let sim = StripeSim::start(StripeSimConfig {
+        webhook: Some(WebhookEndpoint {
+            url,
+            secret: "whsec_order".into(),
+        }),
+        ..StripeSimConfig::default()
+    })
+    .await
+    .expect("start");
+    sim.hold_webhooks();
+    let second = sim.freeze_clock();
+    let (customer, monthly, _) = basics(&sim);
+    let sub = sim
+        .create_subscription(&customer, &[(&monthly, 1)])
+        .expect("subscription");
+    sim.update_subscription_quantity(&sub, 2).expect("update");
+    sim.update_subscription_quantity(&sub, 4).expect("update");
+    sim.resume_clock();
+    let events = sim.events();
+    assert!(
+        events.iter().all(|e| e["created"] == second),
+        "one second: {events:?}"
+    );
+    assert_eq!(sim.stats().webhook_attempts, 0, "nothing leaves while held");
+
+    let released = sim.release_webhooks(Release::Reversed);
+    let created: Vec<Value> = events.iter().map(|e| e["id"].clone()).collect();
+    let newest_first: Vec<Value> = created.iter().rev().cloned().collect();
+    assert_eq!(
+        released.iter().map(|id| json!(id)).collect::<Vec<_>>(),
+        newest_first
+    );
+    let mut got = Vec::new();
+    for _ in 0..created.len() {
+        let (_, body) = deliveries.recv().await.expect("a delivery");
+        let event: Value = serde_json::from_str(&body).expect("json");
+        got.push(event["id"].clone());
+    }
+    assert_eq!(got, newest_first, "delivered newest first");
+    let quantities: Vec<Value> = events
+        .iter()
+        .filter(|e| e["type"] == "customer.subscription.updated")
+        .map(|e| e["data"]["object"]["items"]["data"][0]["quantity"].clone())
+        .collect();
+    assert_eq!(quantities, [json!(2), json!(4)]);
+
+    // Released, later events go out at once, and the clock runs again.
+    sim.update_subscription_quantity(&sub, 5).expect("update");
+    let (_, body) = deliveries.recv().await.expect("a delivery");
+    let event: Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(event["data"]["object"]["items"]["data"][0]["quantity"], 5);
+    assert!(event["created"].as_i64() >= Some(second));
+}
+
+#[tokio::test]
+async fn the_control_api_holds_and_releases_webhooks_and_freezes_the_clock() {
+    let sim = start().await;
+    let http = reqwest::Client::new();
+    let post = |path: &str, body: Value| {
+        let req = http
+            .post(format!("{}/_sim{path}", sim.base_url()))
+            .json(&body);
+        async move { json_of(req.send().await.expect("sent")).await }
+    };
+    let frozen = post("/clock/freeze", json!({})).await["now"].clone();
+    assert_eq!(post("/webhooks/hold", json!({})).await["holding"], true);
+    let a = post(
+        "/customers",
+        json!({ "email": "a@example.com", "name": "A" }),
+    )
+    .await;
+    let b = post(
+        "/customers",
+        json!({ "email": "b@example.com", "name": "B" }),
+    )
+    .await;
+    assert_eq!((&a["created"], &b["created"]), (&frozen, &frozen));
+    let released = post("/webhooks/release", json!({ "order": "reversed" })).await;
+    let ids: Vec<Value> = sim.events().iter().map(|e| e["id"].clone()).rev().collect();
+    assert_eq!(released["released"], json!(ids));
+    post("/clock/resume", json!({})).await;
+}

@@ -1,5 +1,9 @@
 //! Webhook delivery as Stripe does it: each event POSTed to the endpoint, signed with
-//! `Stripe-Signature`, retried with backoff on non-2xx; faults can duplicate or shuffle deliveries.
+//! `Stripe-Signature`, retried with backoff on non-2xx; faults can duplicate or shuffle deliveries,
+//! and a test can hold events and release them in reverse (`SimState::release_webhooks`).
+//! Both follow docs.stripe.com/webhooks, "Best practices for using webhooks": "Handle duplicate
+//! events" (an endpoint may receive the same event more than once) and "Event ordering" (Stripe
+//! does not guarantee delivery in the order events are generated).
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -31,6 +35,7 @@ pub(super) fn spawn(state: Arc<SimState>, mut queue: UnboundedReceiver<String>) 
         while let Some(first) = queue.recv().await {
             let mut batch = vec![first];
             if state.faults.get().shuffle_webhooks {
+                // "Event ordering": no delivery order is guaranteed.
                 // Let a burst queue up, so there is an order to shuffle.
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 while let Ok(id) = queue.try_recv() {
@@ -48,6 +53,7 @@ pub(super) fn spawn(state: Arc<SimState>, mut queue: UnboundedReceiver<String>) 
 /// First attempt inline (so deliveries keep creation order when all goes well); retries run
 /// aside, so one failing event does not hold back the next, which is how Stripe behaves.
 async fn deliver(state: &Arc<SimState>, id: String) {
+    // "Handle duplicate events": the same event may arrive more than once.
     let duplicate = state.faults.roll(state.faults.get().duplicate_webhook_rate);
     if send(state, &id).await {
         state.store().delivered(&id);

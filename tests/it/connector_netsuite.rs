@@ -1,6 +1,8 @@
 //! NetSuite connector against the NetSuite simulator, through the real host (the
 //! `builtin:netsuite` component). The simulator verifies every TBA signature, so each passing
-//! call also proves the host's OAuth 1.0 signing.
+//! call also proves the host's OAuth 1.0 signing; it behaves as SuiteBilling is documented
+//! (subscriptions from a plan, lines changed only by dated change orders, references without
+//! external ids), independently of the connector.
 
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
@@ -10,7 +12,7 @@ use junction::host::{Auth, CallContext, CallError, Connector, EgressPolicy, Inst
 use junction::services::secret::Secret;
 use junction_connector_kit::{self as kit, JobState, Operation, Outcome, Write};
 use junction_tests::sim::faults::Faults;
-use junction_tests::sim::netsuite::{NetSuiteSim, NetSuiteSimConfig};
+use junction_tests::sim::netsuite::{NetSuiteSim, NetSuiteSimConfig, setup};
 use serde_json::{Value, json};
 
 use crate::support::host;
@@ -25,10 +27,14 @@ enum Mode {
     Sync,
 }
 
+/// A simulated account with the SuiteBilling setup and the test's products in its catalog.
 async fn start() -> NetSuiteSim {
-    NetSuiteSim::start(NetSuiteSimConfig::default())
+    let sim = NetSuiteSim::start(NetSuiteSimConfig::default())
         .await
-        .expect("the NetSuite simulator starts")
+        .expect("the NetSuite simulator starts");
+    sim.add_item("prod_Team", "Team");
+    sim.add_item("prod_Storage", "Storage");
+    sim
 }
 
 /// The TBA credentials the simulator accepts.
@@ -57,6 +63,10 @@ async fn connector(sim: &NetSuiteSim, mode: Mode, tba: Tba) -> Connector {
         ("account", "1234567"),
         ("base-url", sim.base_url()),
         ("write-mode", mode),
+        ("subscription-plan", setup::SUBSCRIPTION_PLAN),
+        ("price-book", setup::PRICE_BOOK),
+        ("initial-term", setup::INITIAL_TERM),
+        ("billing-schedule", setup::BILLING_SCHEDULE),
     ];
     let spec = InstanceSpec {
         name: "netsuite".into(),
@@ -84,6 +94,7 @@ fn customer(id: &str) -> Value {
 
 /// An active subscription that bills again at the period end and is scheduled to stop later
 /// (so both `next_billing_at` and `billing_stop_at` are set, at times other than midnight).
+/// Its stop date lies in the future (NetSuite takes terminations effective on a date).
 fn subscription(id: &str, customer_id: &str) -> Value {
     json!({
         "id": id, "customer_id": customer_id, "status": "active", "currency": "usd",
@@ -94,7 +105,7 @@ fn subscription(id: &str, customer_id: &str) -> Value {
         "interval": "month",
         "current_period_start": "2026-01-01T09:30:00Z", "current_period_end": "2026-02-01T09:30:00Z",
         "next_billing_at": "2026-02-01T09:30:00Z", "cancel_at_period_end": false,
-        "cancel_at": "2026-06-15T12:00:00Z", "canceled_at": null, "billing_stop_at": "2026-06-15T12:00:00Z",
+        "cancel_at": "2036-06-15T12:00:00Z", "canceled_at": null, "billing_stop_at": "2036-06-15T12:00:00Z",
         "started_at": "2026-01-01T09:30:00Z", "metadata": {"plan": "team", "seats": "3"},
     })
 }
@@ -109,6 +120,9 @@ fn write(object: &str, document: &Value, idempotency_key: &str) -> Write {
         operation: Operation::Update,
         document: document.to_string(),
         effective_at: None,
+        occurred_at: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64),
         idempotency_key: idempotency_key.into(),
         correlation_id: "connector-test".into(),
     }
@@ -146,6 +160,40 @@ async fn settled(c: &Connector, job: &str) -> JobState {
     panic!("job {job} still pending after 30 s")
 }
 
+/// Applies a write as the runtime does: each step's job followed until it succeeds, then the
+/// write applied again, until NetSuite needs nothing more. Answers the final job's state (or
+/// the `applied` record) and the steps' outcomes.
+async fn drive(c: &Connector, w: &Write) -> (JobState, Vec<Outcome>) {
+    let mut outcomes = Vec::new();
+    for _ in 0..10 {
+        let outcome = c
+            .apply(&CallContext::default(), w.clone())
+            .await
+            .result
+            .unwrap_or_else(|e| panic!("apply {}: {e}", w.key));
+        outcomes.push(outcome.clone());
+        match outcome {
+            Outcome::InProgress(job) => match settled(c, &job).await {
+                JobState::Succeeded(_) => continue,
+                failed => return (failed, outcomes),
+            },
+            Outcome::Accepted(job) => return (settled(c, &job).await, outcomes),
+            Outcome::Applied(id) => return (JobState::Succeeded(id), outcomes),
+        }
+    }
+    panic!("{} still in progress after 10 steps: {outcomes:?}", w.key)
+}
+
+/// What NetSuite is expected to hold after `w` (the connector's `expected`).
+async fn kept(c: &Connector, w: &Write) -> Value {
+    let doc = c
+        .expected(&CallContext::default(), w.clone())
+        .await
+        .result
+        .expect("expected");
+    serde_json::from_str(&doc).unwrap()
+}
+
 fn accepted(outcome: Result<Outcome, CallError>) -> String {
     match outcome {
         Ok(Outcome::Accepted(job)) => job,
@@ -174,49 +222,110 @@ fn internal_id(sim: &NetSuiteSim, record_type: &str, external_id: &str) -> Strin
 }
 
 #[tokio::test]
-async fn an_async_write_is_pending_then_succeeds_and_reads_back_as_written() {
+async fn a_subscription_is_made_changed_and_ended_as_suitebilling_documents_it() {
     let sim = start().await;
-    // Long enough that the first job-status call certainly finds the job still pending.
+    // Long enough that the first job-status call certainly finds a job still pending.
     sim.faults().set(Faults {
-        async_pending_ms: 2000,
+        async_pending_ms: 300,
         ..Faults::default()
     });
     let c = connector(&sim, Mode::Async, tba(sim.config())).await;
-    let (cus, sub) = (customer(CUSTOMER), subscription(SUBSCRIPTION, CUSTOMER));
+    let (cus, mut sub) = (customer(CUSTOMER), subscription(SUBSCRIPTION, CUSTOMER));
 
     let customer_job = accepted(apply(&c, "customer", &cus, "idem-cus-1").await);
-    let subscription_job = accepted(apply(&c, "subscription", &sub, "idem-sub-1").await);
-    assert_eq!(job_status(&c, &subscription_job).await, JobState::Pending);
+    assert_eq!(job_status(&c, &customer_job).await, JobState::Pending);
     assert_eq!(
         settled(&c, &customer_job).await,
         JobState::Succeeded(internal_id(&sim, "customer", CUSTOMER))
     );
-    assert_eq!(
-        settled(&c, &subscription_job).await,
-        JobState::Succeeded(internal_id(&sim, "subscription", SUBSCRIPTION))
-    );
 
+    // Created: billing account, price plan and subscription; then its line included; then
+    // activated (and its scheduled end) by change orders.
+    let w = write("subscription", &sub, "idem-sub-1");
+    let (done, outcomes) = drive(&c, &w).await;
+    assert!(matches!(done, JobState::Succeeded(_)), "{done:?}");
+    assert!(
+        outcomes
+            .iter()
+            .filter(|o| matches!(o, Outcome::InProgress(_)))
+            .count()
+            >= 2,
+        "{outcomes:?}"
+    );
     let back = fetch(&c, "subscription", SUBSCRIPTION)
         .await
-        .expect("the subscription was written");
-    for field in [
-        "id",
-        "customer_id",
-        "status",
-        "items",
-        "next_billing_at",
-        "billing_stop_at",
-        "metadata",
-    ] {
-        assert_eq!(
-            back[field], sub[field],
-            "subscription.{field} reads back as written\n{back}"
+        .expect("written");
+    assert_eq!(
+        back,
+        kept(&c, &w).await,
+        "reads back as NetSuite keeps the write"
+    );
+    assert_eq!(back["items"][0]["quantity"], 3);
+    assert_eq!(back["billing_stop_at"], "2036-06-15T00:00:00Z");
+    assert!(
+        sim.record("billingaccount", &format!("{CUSTOMER}-usd"))
+            .is_some()
+    );
+    assert!(sim.record("priceplan", "price_Team").is_some());
+    let orders = sim.records("subscriptionchangeorder");
+    let actions: Vec<&str> = orders.iter().filter_map(|o| o["action"].as_str()).collect();
+    assert_eq!(actions, ["ACTIVATE", "TERMINATE"], "{orders:#?}");
+    assert_eq!(orders[0]["effectiveDate"], "2026-01-01");
+    assert_eq!(orders[1]["effectiveDate"], "2036-06-15");
+
+    // Upgraded (a new price of the product, more seats) and a product added.
+    sub["items"][0]["price_id"] = json!("price_TeamPlus");
+    sub["items"][0]["unit_amount"] = json!(3500);
+    sub["items"][0]["quantity"] = json!(5);
+    sub["items"].as_array_mut().unwrap().push(json!({
+        "id": "si_NsTest2", "price_id": "price_Storage", "product_id": "prod_Storage", "quantity": 2,
+        "unit_amount": 700, "currency": "usd", "interval": "month", "interval_count": 1,
+    }));
+    let w = write("subscription", &sub, "idem-sub-2");
+    assert!(matches!(drive(&c, &w).await.0, JobState::Succeeded(_)));
+    let back = fetch(&c, "subscription", SUBSCRIPTION).await.unwrap();
+    assert_eq!(back, kept(&c, &w).await);
+    assert_eq!(back["items"].as_array().map(Vec::len), Some(2));
+    let orders = sim.records("subscriptionchangeorder");
+    let modify = orders
+        .iter()
+        .find(|o| o["action"] == "MODIFY_PRICING")
+        .expect("a modify pricing change order");
+    assert_eq!(modify["subline"]["items"][0]["quantityNew"], 5);
+
+    // A product removed, and the scheduled end dropped: the end is withdrawn, the line ends.
+    sub["items"].as_array_mut().unwrap().pop();
+    sub["billing_stop_at"] = Value::Null;
+    sub["cancel_at"] = Value::Null;
+    let w = write("subscription", &sub, "idem-sub-3");
+    assert!(matches!(drive(&c, &w).await.0, JobState::Succeeded(_)));
+    let back = fetch(&c, "subscription", SUBSCRIPTION).await.unwrap();
+    assert_eq!(back, kept(&c, &w).await);
+    assert_eq!(back["items"].as_array().map(Vec::len), Some(1));
+    assert!(back["billing_stop_at"].is_null(), "{back}");
+
+    // Cancelled: every line terminated on the stop date; the subscription is terminated.
+    sub["status"] = json!("canceled");
+    sub["billing_stop_at"] = json!(format!("{}T08:00:00Z", today()));
+    sub["canceled_at"] = sub["billing_stop_at"].clone();
+    let w = write("subscription", &sub, "idem-sub-4");
+    assert!(matches!(drive(&c, &w).await.0, JobState::Succeeded(_)));
+    let back = fetch(&c, "subscription", SUBSCRIPTION).await.unwrap();
+    assert_eq!(back, kept(&c, &w).await);
+    assert_eq!(back["status"], "canceled");
+
+    // Every write went asynchronously with a key; none set a status or lines directly.
+    for w in sim.applied_writes() {
+        assert!(w.idempotency_key.is_some(), "{w:?}");
+        assert!(
+            w.body.get("status").is_none() && w.body.get("subscriptionLine").is_none(),
+            "{w:?}"
         );
     }
     let back = fetch(&c, "customer", CUSTOMER)
         .await
         .expect("the customer was written");
-    for field in ["id", "email", "name", "currency", "metadata"] {
+    for field in ["id", "email", "name", "currency"] {
         assert_eq!(
             back[field], cus[field],
             "customer.{field} reads back as written\n{back}"
@@ -224,6 +333,13 @@ async fn an_async_write_is_pending_then_succeeds_and_reads_back_as_written() {
     }
 }
 
+fn today() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    junction_connector_kit::time::date(secs)
+}
 #[tokio::test]
 async fn the_same_write_under_the_same_idempotency_key_is_applied_once() {
     let sim = start().await;
@@ -371,15 +487,16 @@ async fn a_subscription_whose_customer_does_not_exist_yet_is_not_found() {
     assert!(sim.record("subscription", SUBSCRIPTION).is_none());
 }
 
-/// The async job fails `not-found`; the runtime's retry carries the same idempotency key, and
-/// once the customer exists it must go through rather than replay the failed job forever.
+/// The steps' jobs fail `not-found`; the runtime's retry carries the same idempotency key, and
+/// once the customer exists it must go through (under the keys' next generation) rather than
+/// replay the failed jobs forever.
 #[tokio::test]
 async fn an_async_subscription_before_its_customer_goes_through_when_retried_after_it() {
     let sim = start().await;
     let c = connector(&sim, Mode::Async, tba(sim.config())).await;
     let sub = subscription(SUBSCRIPTION, CUSTOMER);
-    let job = accepted(apply(&c, "subscription", &sub, "idem-sub-early").await);
-    let failed = settled(&c, &job).await;
+    let w = write("subscription", &sub, "idem-sub-early");
+    let (failed, _) = drive(&c, &w).await;
     assert!(
         matches!(failed, JobState::Failed(kit::Error::NotFound(_))),
         "{failed:?}"
@@ -390,19 +507,11 @@ async fn an_async_subscription_before_its_customer_goes_through_when_retried_aft
         settled(&c, &customer_job).await,
         JobState::Succeeded(_)
     ));
-    let retried = apply(&c, "subscription", &sub, "idem-sub-early").await;
-    assert_eq!(
-        retried,
-        Ok(Outcome::Applied(internal_id(
-            &sim,
-            "subscription",
-            SUBSCRIPTION
-        )))
-    );
-    assert_eq!(
-        fetch(&c, "subscription", SUBSCRIPTION)
-            .await
-            .map(|d| d["customer_id"].clone()),
-        Some(json!(CUSTOMER))
-    );
+    let (done, _) = drive(&c, &w).await;
+    assert!(matches!(done, JobState::Succeeded(_)), "{done:?}");
+    let back = fetch(&c, "subscription", SUBSCRIPTION)
+        .await
+        .expect("written");
+    assert_eq!(back["customer_id"], json!(CUSTOMER));
+    assert_eq!(back, kept(&c, &w).await);
 }

@@ -87,6 +87,7 @@ fn update(key: &str, document: &Value, idempotency_key: &str) -> Write {
         operation: Operation::Update,
         document: document.to_string(),
         effective_at: None,
+        occurred_at: 0,
         idempotency_key: idempotency_key.into(),
         correlation_id: "connector-test".into(),
     }

@@ -224,7 +224,12 @@ async fn killer(mut junction: Junction, kills: usize, seed: u64) -> Junction {
 /// switching, and the last update cancelling a third at period end and a third at once.
 async fn drive(stripe: Arc<SimState>, netsuite: &NetSuiteSim, scale: &Scale) -> usize {
     let basic = stripe.create_price(2000, "usd", "month").expect("price");
-    let pro = stripe.create_price(5000, "usd", "month").expect("price");
+    let product = stripe.product_of(&basic).expect("product");
+    let pro = stripe
+        .create_price_of(&product, 5000, "usd", "month")
+        .expect("price");
+    // The NetSuite account's catalog has an item for the product (operator setup).
+    netsuite.add_item(&product, "Cloud");
     let customers: Vec<String> = (0..scale.customers)
         .map(|i| {
             stripe
@@ -336,10 +341,22 @@ async fn drain(stripe: &SimState, store_path: &Path, within: Duration) {
         } else {
             quiet = 0;
         }
-        assert!(
-            Instant::now() < deadline,
-            "did not drain: stripe {s:?}, junction {st:?}"
-        );
+        if Instant::now() >= deadline {
+            let letters = store
+                .dlq_list(&junction::store::DlqFilter::default())
+                .await
+                .unwrap_or_default();
+            let reasons: Vec<String> = letters
+                .iter()
+                .take(10)
+                .map(|l| format!("{} {}: {}", l.route, l.key, l.reason))
+                .collect();
+            panic!(
+                "did not drain: junction {st:?}; {} dead letters, first:\n{}",
+                letters.len(),
+                reasons.join("\n")
+            );
+        }
         sleep(Duration::from_millis(200)).await;
     }
     store.close().await;
@@ -480,7 +497,12 @@ async fn sigkilled_junction_loses_nothing_and_applies_nothing_twice() {
             .any(|e| matches!(e.kind, AuditKind::Confirmed | AuditKind::Suppressed))
         {
             let kinds: Vec<&str> = story.iter().map(|e| e.kind.as_str()).collect();
-            unsettled.push(format!("{id}: {kinds:?}"));
+            // The last entry says why (a dead letter's reason, the last retry's error).
+            let last = story
+                .last()
+                .map(|e| e.detail.to_string())
+                .unwrap_or_default();
+            unsettled.push(format!("{id}: {kinds:?}\n    last: {last}"));
         }
     }
     assert!(
@@ -534,6 +556,20 @@ async fn sigkilled_junction_loses_nothing_and_applies_nothing_twice() {
             .or_default()
             .push(w);
     }
+    // NetSuite honours an idempotency key only on asynchronous requests; a write applied
+    // without one (the simulator records none for synchronous requests) has no protection
+    // against a repeat.
+    let keyless: Vec<String> = writes
+        .iter()
+        .filter(|w| w.idempotency_key.is_none())
+        .map(|w| format!("write {} to {} {}", w.seq, w.record_type, w.internal_id))
+        .collect();
+    assert!(
+        keyless.is_empty(),
+        "{} business writes reached NetSuite without an idempotency key:\n{}",
+        keyless.len(),
+        listed(&keyless)
+    );
     let twice: Vec<String> = per_key
         .iter()
         .filter(|(_, seqs)| seqs.len() > 1)

@@ -74,10 +74,7 @@ async fn duplicates_forgeries_and_late_events() {
     rig.stripe
         .update_subscription_quantity(
             &rig.stripe
-                .create_subscription(
-                    &cus,
-                    &[(&rig.stripe.create_price(100, "usd", "month").unwrap(), 1)],
-                )
+                .create_subscription(&cus, &[(&rig.price(100, "Starter"), 1)])
                 .unwrap(),
             1,
         )
@@ -141,7 +138,7 @@ async fn duplicates_forgeries_and_late_events() {
 async fn a_future_dated_change_waits_on_a_durable_timer() {
     let rig =
         Rig::start(|t| fast(t).replace("future-dated = \"pass\"", "future-dated = \"hold\"")).await;
-    let price = rig.stripe.create_price(900, "usd", "month").unwrap();
+    let price = rig.price(900, "Plus");
     let cus = rig
         .stripe
         .create_customer("later@example.com", "Later")

@@ -8,4 +8,5 @@ mod masking;
 mod pipeline_e2e;
 mod rig;
 mod sandbox;
+mod stripe_ordering;
 mod support;

@@ -52,7 +52,7 @@ async fn planted_secrets_and_personal_data_appear_in_no_output() {
         ns.token_secret.as_str(),
     ];
 
-    let price = rig.stripe.create_price(4200, "usd", "month").unwrap();
+    let price = rig.price(4200, "Team");
     let cus = rig.stripe.create_customer(email, "Planted Person").unwrap();
     rig.stripe
         .create_subscription(&cus, &[(&price, 1)])

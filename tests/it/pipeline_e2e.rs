@@ -1,13 +1,16 @@
 //! The first real pipeline, `pipelines/stripe-to-netsuite.toml`, end to end against the
-//! simulators: upgrade, downgrade (effective from the next period: no proration),
-//! cancellation at period end and in the current period (billing stop date set), NetSuite's
-//! asynchronous jobs pending then processed, and a silent validation drop that ends in a
-//! dead letter rather than a false "done".
+//! simulators, with NetSuite as SuiteBilling documents it (subscriptions from a plan, lines
+//! changed only by dated change orders, references without external ids): upgrade,
+//! downgrade, a product removed, cancellation at period end and in the current period
+//! (billing stop date set), asynchronous jobs pending then processed, and a silent validation
+//! drop that gets bounded corrective writes under new keys and then a dead letter rather than
+//! a false "done".
 
 use std::collections::BTreeMap;
 
 use junction::store::DlqFilter;
 use junction_tests::sim::faults::Faults;
+use junction_tests::sim::stripe::{ItemChange, SubChange};
 
 use crate::rig::{Rig, fast};
 
@@ -21,8 +24,9 @@ async fn subscription_lifecycle_reaches_billing_and_a_silent_drop_is_dead_letter
     });
 
     let s = &rig.stripe;
-    let basic = s.create_price(2000, "usd", "month").unwrap();
-    let pro = s.create_price(5000, "usd", "month").unwrap();
+    let basic = rig.price(2000, "Cloud");
+    let pro = rig.price_like(&basic, 5000);
+    let storage = rig.price(700, "Storage");
     let mut subs = Vec::new();
     for i in 0..3 {
         let cus = s
@@ -30,13 +34,47 @@ async fn subscription_lifecycle_reaches_billing_and_a_silent_drop_is_dead_letter
             .unwrap();
         subs.push(s.create_subscription(&cus, &[(&basic, 1)]).unwrap());
     }
+    // A fourth with two products; one is removed later.
+    let cus = s.create_customer("buyer3@example.com", "Buyer 3").unwrap();
+    subs.push(
+        s.create_subscription(&cus, &[(&basic, 2), (&storage, 5)])
+            .unwrap(),
+    );
     rig.drain().await;
+    for sub in &subs {
+        rig.subscription_matches(sub)
+            .await
+            .unwrap_or_else(|e| panic!("after creation: {e}"));
+    }
+    let two = rig.ns(&subs[3]).await;
+    assert_eq!(two["items"].as_array().map(Vec::len), Some(2), "{two}");
+    assert_eq!(two["status"], "active");
     s.update_subscription_price(&subs[0], &pro).unwrap(); // upgrade
     s.update_subscription_price(&subs[1], &pro).unwrap();
     s.update_subscription_quantity(&subs[1], 3).unwrap();
     s.update_subscription_price(&subs[1], &basic).unwrap(); // downgrade
     s.cancel_at_period_end(&subs[1]).unwrap(); // billing stops at period end
     s.cancel_now(&subs[2]).unwrap(); // cancellation in the current period
+    let storage_item = s.subscription(&subs[3]).unwrap()["items"]["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["price"]["id"] == storage.as_str())
+        .and_then(|i| i["id"].as_str())
+        .unwrap()
+        .to_string();
+    s.update_subscription(
+        &subs[3],
+        &SubChange {
+            items: vec![ItemChange {
+                id: Some(storage_item),
+                deleted: true,
+                ..ItemChange::default()
+            }],
+            ..SubChange::default()
+        },
+    )
+    .unwrap(); // a product removed
     rig.drain().await;
 
     for sub in &subs {
@@ -59,10 +97,30 @@ async fn subscription_lifecycle_reaches_billing_and_a_silent_drop_is_dead_letter
         downgraded["billing_stop_at"].is_string(),
         "cancel at period end must carry a billing stop date: {downgraded}"
     );
-    assert!(downgraded["next_billing_at"].is_null());
     let canceled = rig.ns(&subs[2]).await;
     assert_eq!(canceled["status"], "canceled");
     assert!(canceled["billing_stop_at"].is_string(), "{canceled}");
+    let reduced = rig.ns(&subs[3]).await;
+    assert_eq!(
+        reduced["items"].as_array().map(Vec::len),
+        Some(1),
+        "the removed product no longer bills: {reduced}"
+    );
+    assert_eq!(reduced["items"][0]["price_id"], basic.as_str());
+    // Those changes went as SuiteBilling documents them: dated change orders, never a write of
+    // the subscription's status or lines.
+    let orders = rig.netsuite.records("subscriptionchangeorder");
+    let actions: Vec<&str> = orders.iter().filter_map(|o| o["action"].as_str()).collect();
+    for action in ["ACTIVATE", "MODIFY_PRICING", "TERMINATE"] {
+        assert!(
+            actions.contains(&action),
+            "no {action} change order: {actions:?}"
+        );
+    }
+    assert!(
+        orders.iter().all(|o| o["effectiveDate"].is_string()),
+        "every change order carries its effective date"
+    );
     assert!(
         rig.netsuite.jobs().len() >= 9,
         "writes went through NetSuite's async jobs"
@@ -93,11 +151,22 @@ async fn subscription_lifecycle_reaches_billing_and_a_silent_drop_is_dead_letter
         .collect();
     assert_eq!(letters.len(), 1, "{reasons:#?}");
     assert!(
-        letters[0].reason.contains("not confirmed"),
+        letters[0].reason.contains("not confirmed") && letters[0].reason.contains("items"),
         "{}",
         letters[0].reason
     );
     assert_eq!(letters[0].route, "subscription-to-billing");
+    // Before giving up, Junction sent bounded corrective writes, each under a new key derived
+    // from the original (the original key would only replay the dropped job).
+    let story = rig.engine.store.trace(&subs[0]).await.unwrap();
+    let repairs: Vec<&serde_json::Value> = story
+        .iter()
+        .filter(|e| e.kind.as_str() == "not_confirmed")
+        .map(|e| &e.detail)
+        .collect();
+    assert_eq!(repairs.len(), 2, "{repairs:#?}");
+    assert_eq!(repairs[0]["repair"], 1);
+    assert_ne!(repairs[0]["write_key"], repairs[1]["write_key"]);
 
     // No business action happened twice at NetSuite: every idempotency key applied once.
     let mut per_key: BTreeMap<String, usize> = BTreeMap::new();

@@ -2,7 +2,7 @@
 //! pointed at local simulators, and the secrets the simulators accept. Used by the demo
 //! binary, the integration tests and the load harness.
 
-use crate::sim::netsuite::NetSuiteSimConfig;
+use crate::sim::netsuite::{NetSuiteSimConfig, setup};
 
 /// The example pipeline shipped in `pipelines/`.
 pub const EXAMPLE_PIPELINE: &str = concat!(
@@ -33,8 +33,25 @@ pub fn pipeline_for_simulators(stripe_url: &str, netsuite_url: &str) -> std::io:
         .replace(
             "allow-hosts = [\"1234567.suitetalk.api.netsuite.com\"]",
             "allow-hosts = [\"127.0.0.1\"]",
+        )
+        .replace(
+            "subscription-plan = \"101\"",
+            &format!("subscription-plan = \"{}\"", setup::SUBSCRIPTION_PLAN),
+        )
+        .replace(
+            "price-book = \"102\"",
+            &format!("price-book = \"{}\"", setup::PRICE_BOOK),
+        )
+        .replace(
+            "initial-term = \"-102\"",
+            &format!("initial-term = \"{}\"", setup::INITIAL_TERM),
+        )
+        .replace(
+            "billing-schedule = \"1\"",
+            &format!("billing-schedule = \"{}\"", setup::BILLING_SCHEDULE),
         );
-    if !(text.contains(stripe_url) && text.contains(netsuite_url)) {
+    let setup_applied = text.contains(&format!("price-book = \"{}\"", setup::PRICE_BOOK));
+    if !(text.contains(stripe_url) && text.contains(netsuite_url) && setup_applied) {
         return Err(std::io::Error::other(
             "the example pipeline's base URLs moved; update junction_tests::demo",
         ));

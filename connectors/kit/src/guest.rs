@@ -1,4 +1,4 @@
-//! The component side: generated bindings for `junction:connector@0.1.0`, the adapter that
+//! The component side: generated bindings for `junction:connector@0.2.0`, the adapter that
 //! exports any [`Connector`], and a [`Host`] backed by the component's imports.
 
 use std::marker::PhantomData;
@@ -67,6 +67,19 @@ fn send(request: HttpRequest) -> Result<HttpResponse, String> {
         None => (rest, "/"),
     };
     let headers = http::Fields::new();
+    // A body of known size goes with `Content-Length` (RFC 9110 8.6), never chunked: vendors
+    // that document no chunked requests (NetSuite, Stripe) need not accept them.
+    let has_length = request
+        .headers
+        .iter()
+        .any(|(n, _)| n.eq_ignore_ascii_case("content-length"));
+    let sends_body =
+        !request.body.is_empty() || matches!(request.method.as_str(), "POST" | "PUT" | "PATCH");
+    if sends_body && !has_length {
+        headers
+            .append("content-length", request.body.len().to_string().as_bytes())
+            .map_err(|e| format!("header `content-length` refused: {e:?}"))?;
+    }
     for (name, value) in &request.headers {
         headers
             .append(name, value.as_bytes())
@@ -236,19 +249,11 @@ impl<C: Connector> source::Guest for Export<C> {
 
 impl<C: Connector> sink::Guest for Export<C> {
     fn apply(write: wit::Write) -> Result<wit::Outcome, wit::Error> {
-        let write = model::Write {
-            object: write.object,
-            key: write.key,
-            operation: operation_in(write.operation),
-            document: write.document,
-            effective_at: write.effective_at,
-            idempotency_key: write.idempotency_key,
-            correlation_id: write.correlation_id,
-        };
-        C::apply(&WasiHost, write)
+        C::apply(&WasiHost, write_in(write))
             .map(|outcome| match outcome {
                 model::Outcome::Applied(r) => wit::Outcome::Applied(r),
                 model::Outcome::Accepted(j) => wit::Outcome::Accepted(j),
+                model::Outcome::InProgress(j) => wit::Outcome::InProgress(j),
             })
             .map_err(error_out)
     }
@@ -265,6 +270,10 @@ impl<C: Connector> sink::Guest for Export<C> {
 
     fn fetch(object: String, key: String) -> Result<Option<String>, wit::Error> {
         C::fetch(&WasiHost, &object, &key).map_err(error_out)
+    }
+
+    fn expected(write: wit::Write) -> Result<String, wit::Error> {
+        C::expected(&WasiHost, &write_in(write)).map_err(error_out)
     }
 
     fn list(
@@ -285,6 +294,19 @@ impl<C: Connector> sink::Guest for Export<C> {
                 next_cursor: page.next_cursor,
             })
             .map_err(error_out)
+    }
+}
+
+fn write_in(write: wit::Write) -> model::Write {
+    model::Write {
+        object: write.object,
+        key: write.key,
+        operation: operation_in(write.operation),
+        document: write.document,
+        effective_at: write.effective_at,
+        occurred_at: write.occurred_at,
+        idempotency_key: write.idempotency_key,
+        correlation_id: write.correlation_id,
     }
 }
 

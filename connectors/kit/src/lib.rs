@@ -3,7 +3,7 @@
 //! A connector implements [`Connector`] with plain Rust types ([`model`]) and talks to the
 //! outside world only through a [`Host`]: outbound HTTP, settings, the clock, logging and HMAC
 //! signing with secrets the connector never sees. [`export_connector!`] turns the
-//! implementation into a `junction:connector@0.1.0` component when built for `wasm32-wasip2`;
+//! implementation into a `junction:connector@0.2.0` component when built for `wasm32-wasip2`;
 //! natively the same code runs against any `Host` (tests, benchmarks).
 //!
 //! ```text
@@ -92,6 +92,14 @@ pub trait Connector {
         Err(Error::Unsupported(format!(
             "this connector does not read `{object}`"
         )))
+    }
+
+    /// The document `fetch` returns once `write` has taken effect: the write's document as
+    /// this target keeps it. Must not do I/O. The default, for targets that keep documents
+    /// exactly, is the write's own document.
+    fn expected(host: &dyn Host, write: &Write) -> Result<String, Error> {
+        let _ = host;
+        Ok(write.document.clone())
     }
 
     /// Lists entities for reconciliation.

@@ -108,6 +108,8 @@ pub struct Write {
     pub document: String,
     /// When the write takes business effect.
     pub effective_at: Option<Timestamp>,
+    /// When the change happened at the source.
+    pub occurred_at: Timestamp,
     /// Sent to the target's idempotency mechanism.
     pub idempotency_key: String,
     /// Correlates the write with its source change.
@@ -121,6 +123,9 @@ pub enum Outcome {
     Applied(String),
     /// Accepted for asynchronous processing; a job reference.
     Accepted(String),
+    /// One step of a write that takes several was accepted asynchronously (a job reference);
+    /// once the job succeeds the runtime calls `apply` again with the same write.
+    InProgress(String),
 }
 
 /// The state of an asynchronous job.

@@ -40,8 +40,8 @@ impl Kind {
 pub enum WriteMode {
     /// `Prefer: respond-async` with an idempotency key: 202 and a job.
     Async,
-    /// Plain requests answered 204 (NetSuite offers no idempotency for these; the upsert by
-    /// external id is what makes a repeat harmless).
+    /// Plain requests answered 204. NetSuite honours no idempotency key on these, so only an
+    /// account without asynchronous processing should use them.
     Sync,
 }
 
@@ -92,6 +92,11 @@ impl Config {
             self.base,
             kind.record_type()
         )
+    }
+
+    /// `{base}/services/rest/record/v1/<record type>/<id>` for any record type.
+    pub fn record_url_named(&self, record_type: &str, id: &str) -> String {
+        format!("{}/services/rest/record/v1/{record_type}/{id}", self.base)
     }
 
     /// One page of a record collection.

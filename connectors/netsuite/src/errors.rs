@@ -45,7 +45,7 @@ pub const IDEMPOTENCY_ERROR: &str = "IDEMPOTENCY_ERROR";
 /// Reference fields naming records that pipelines themselves write to NetSuite. When one does
 /// not resolve, the record is most likely still on its way (a subscription that arrived before
 /// its customer), so the write is worth retrying once it lands rather than dead-lettering.
-const SYNCED_REFERENCES: &[&str] = &["customer"];
+const SYNCED_REFERENCES: &[&str] = &["customer", "billingAccount", "pricePlan", "subscription"];
 
 /// Whether NetSuite refused the body because a synced reference (`o:errorPath` `customer`, or a
 /// path below it) names no record.

@@ -1,38 +1,49 @@
-//! Junction's NetSuite connector: a sink for canonical customers and subscriptions over the
-//! SuiteTalk REST record API.
+//! Junction's NetSuite connector: a sink for canonical customers and SuiteBilling
+//! subscriptions over the SuiteTalk REST record API, as `docs/netsuite-mapping.md` maps them.
 //!
 //! ```text
-//! apply(write) --mapping--> PUT  record/v1/<type>/eid:<key>   (upsert; delete -> PATCH close)
-//!                             202 + Location: job  -> accepted(job)  --job_status--> job/task/result
-//!                             204 + Location: id   -> applied(id)
-//! fetch/list   <--mapping-- GET  record/v1/<type>/eid:<key> | ?limit&offset
+//! customer:     PUT record/v1/customer/eid:<key>                        -> accepted(job)
+//! subscription: read it with its lines -> the next step (billing account, price plans,
+//!               subscription, lines, change orders)                      -> in-progress(job)
+//!               ... until nothing but change orders is left              -> accepted(job)
+//! job_status:   job -> task -> result
+//! fetch/list:   GET record/v1/<type>/eid:<key>, references followed to their external ids
+//! expected:     the document as NetSuite keeps it (dates, coarser status, no Stripe ids)
 //! ```
 //!
 //! Records are addressed by external id (the source system's id), so one entity always lands on
-//! one NetSuite record. Writes go asynchronously by default with `Prefer: respond-async` and the
-//! write's idempotency key, which is what makes a retry after a crash safe: NetSuite answers a
-//! repeated key with the original job, and the connector follows that job. The exact canonical
-//! values travel in custom fields (`docs/netsuite-mapping.md`) so a read-back compares equal.
+//! one NetSuite record. Writes go asynchronously with `Prefer: respond-async` and an idempotency
+//! key per step, which is what makes a retry after a crash safe: NetSuite answers a repeated key
+//! with the original job, and the connector follows that job. Junction needs no custom fields.
 //! Authentication (OAuth 1.0 TBA or an OAuth 2.0 bearer) is added by the host.
 
 mod api;
+mod billing;
 mod errors;
 mod jobs;
+mod keys;
 mod mapping;
 mod money;
+mod references;
+mod steps;
 #[cfg(test)]
 mod tests;
 
 use junction_connector_kit::form::pct;
 use junction_connector_kit::{
-    Connector, DocumentPage, Error, Host, HttpRequest, HttpResponse, JobState, KeyedDocument,
-    Level, Manifest, Operation, Outcome, SettingSpec, Write,
+    Connector, DocumentPage, Error, Host, HttpRequest, JobState, KeyedDocument, Level, Manifest,
+    Operation, Outcome, SettingSpec, Write,
 };
 
-use api::{Config, Kind, WriteMode};
+use api::{Config, Kind};
+use steps::Step;
 
 /// Most records NetSuite returns in one collection page.
 const MAX_PAGE: u64 = 1000;
+
+/// Steps of one write planned in one call when NetSuite answers them synchronously
+/// (`write-mode = sync`): a subscription takes at most five.
+const MAX_SYNC_STEPS: usize = 8;
 
 /// The NetSuite connector.
 pub struct NetSuite;
@@ -47,8 +58,8 @@ impl Connector for NetSuite {
         };
         Manifest {
             name: "netsuite".into(),
-            version: "0.1.0".into(),
-            description: "NetSuite SuiteTalk REST: customers and SuiteBilling subscriptions, upserted by external id".into(),
+            version: "0.2.0".into(),
+            description: "NetSuite SuiteTalk REST: customers, and SuiteBilling subscriptions through change orders".into(),
             source_objects: Vec::new(),
             sink_objects: vec!["customer".into(), "subscription".into()],
             hosts: vec!["*.suitetalk.api.netsuite.com".into()],
@@ -61,71 +72,60 @@ impl Connector for NetSuite {
                 ),
                 setting(
                     "write-mode",
-                    "`async` (default: Prefer: respond-async with the idempotency key) or `sync`",
+                    "`async` (default: Prefer: respond-async with the idempotency key) or `sync` (NetSuite ignores the key on synchronous requests)",
                     false,
                 ),
+                setting("subscription-plan", "Internal id of the SuiteBilling subscription plan whose members are the products sold", true),
+                setting("price-book", "Internal id of that plan's price book", true),
+                setting("initial-term", "Internal id of the subscriptions' initial term", true),
+                setting("billing-schedule", "Internal id of the billing schedule for new billing accounts", true),
             ],
             secrets: Vec::new(),
             webhooks: false,
             polling: false,
             async_writes: true,
-            future_dated_writes: false,
+            future_dated_writes: true,
         }
     }
 
     fn apply(host: &dyn Host, write: Write) -> Result<Outcome, Error> {
         let config = Config::from_host(host)?;
-        let kind = Kind::parse(&write.object)?;
-        let url = config.record_url(kind, &api::eid(&write.key)?);
-        // A delete that carries the entity's final state (Stripe's cancelled subscription, with
-        // its billing stop date) is written whole, so the read-back shows every final value;
-        // without a document the record is only closed.
-        let has_final_state = serde_json::from_str::<serde_json::Value>(&write.document)
-            .is_ok_and(|d| d.get("id").is_some());
-        let (method, body) = match write.operation {
-            Operation::Delete if !has_final_state => {
-                ("PATCH", mapping::close_record(kind, write.effective_at))
+        match Kind::parse(&write.object)? {
+            Kind::Customer => {
+                let body = mapping::customer_record(&write.document)?;
+                let step = Step {
+                    name: "customer".into(),
+                    request: HttpRequest::new(
+                        "PUT",
+                        config.record_url(Kind::Customer, &api::eid(&write.key)?),
+                    )
+                    .body(body.to_string()),
+                };
+                steps::send_all(host, &config, &write, vec![step], false)
             }
-            Operation::Create | Operation::Update | Operation::Snapshot | Operation::Delete => (
-                "PUT",
-                mapping::to_record(kind, &write.document, write.effective_at)?,
-            ),
-        };
-        let request = |mode: WriteMode| {
-            let mut request = HttpRequest::new(method, url.clone())
-                .header("Content-Type", "application/json")
-                .header("X-NetSuite-PropertyNameValidation", "error")
-                .body(body.to_string());
-            if mode == WriteMode::Async {
-                request = request.header("Prefer", "respond-async");
-                if !write.idempotency_key.is_empty() {
-                    request =
-                        request.header("X-NetSuite-Idempotency-Key", write.idempotency_key.clone());
+            Kind::Subscription => {
+                // A delete that carries no final state closes what NetSuite has.
+                let has_final_state = serde_json::from_str::<serde_json::Value>(&write.document)
+                    .is_ok_and(|d| d.get("id").is_some());
+                let write = if write.operation == Operation::Delete && !has_final_state {
+                    match billing::closing_write(host, &config, &write)? {
+                        Some(closing) => closing,
+                        None => return Ok(Outcome::Applied(write.key)),
+                    }
+                } else {
+                    write
+                };
+                for _ in 0..MAX_SYNC_STEPS {
+                    match billing::apply(host, &config, &write)? {
+                        // Every step so far was answered synchronously: plan the next at once.
+                        Outcome::InProgress(job) if job.is_empty() => continue,
+                        outcome => return Ok(outcome),
+                    }
                 }
+                Err(Error::transient(
+                    "the subscription still differs after every step NetSuite answered; trying again later",
+                ))
             }
-            request
-        };
-        let response = api::send(host, request(config.mode))?;
-        let Some(original) = replayed_job(&response) else {
-            return outcome(&response, &write.key);
-        };
-        // The key was used before (a retry after a crash or a lost answer): follow the job it
-        // started. Only if that job failed in a way a retry could fix (including a referenced
-        // record that did not exist yet) is the write sent again, synchronously, since NetSuite
-        // would answer the same key with the same failed job; the upsert by external id makes
-        // sending it again harmless.
-        let original = jobs::job_ref(&original, &write.key);
-        match jobs::job_status(host, &config, &original) {
-            Ok(JobState::Failed(
-                Error::Transient { .. }
-                | Error::RateLimited(_)
-                | Error::Conflict(_)
-                | Error::NotFound(_),
-            )) => {
-                host.log(Level::Info, &format!("job {original} failed and may pass now: sending the write again synchronously"));
-                outcome(&api::send(host, request(WriteMode::Sync))?, &write.key)
-            }
-            _ => Ok(Outcome::Accepted(original)),
         }
     }
 
@@ -135,11 +135,21 @@ impl Connector for NetSuite {
 
     fn fetch(host: &dyn Host, object: &str, key: &str) -> Result<Option<String>, Error> {
         let config = Config::from_host(host)?;
-        let kind = Kind::parse(object)?;
-        match get_record(host, &config, kind, &api::eid(key)?)? {
-            Some(record) => Ok(Some(mapping::from_record(kind, &record, key)?)),
-            None => Ok(None),
+        let eid = api::eid(key)?;
+        match Kind::parse(object)? {
+            Kind::Customer => match get_record(host, &config, Kind::Customer, &eid)? {
+                Some(record) => Ok(Some(mapping::customer_from(&record, key)?)),
+                None => Ok(None),
+            },
+            Kind::Subscription => match billing::read(host, &config, &eid)? {
+                Some(state) => Ok(Some(subscription_text(&state, key)?)),
+                None => Ok(None),
+            },
         }
+    }
+
+    fn expected(_host: &dyn Host, write: &Write) -> Result<String, Error> {
+        Ok(mapping::expected(Kind::parse(&write.object)?, write)?)
     }
 
     fn list(
@@ -171,15 +181,25 @@ impl Connector for NetSuite {
                 serde_json::Value::Number(n) => n.to_string(),
                 _ => continue,
             };
-            // Gone since the page was read: nothing to reconcile.
-            let Some(record) = get_record(host, &config, kind, &pct(&id))? else {
+            let read = match kind {
+                Kind::Customer => get_record(host, &config, kind, &pct(&id))?.map(|record| {
+                    let key = record["externalId"].as_str().map(str::to_string);
+                    (
+                        key.clone(),
+                        key.map(|k| mapping::customer_from(&record, &k)),
+                    )
+                }),
+                Kind::Subscription => billing::read(host, &config, &pct(&id))?.map(|state| {
+                    let key = state.external_id.clone();
+                    (key.clone(), key.map(|k| subscription_text(&state, &k)))
+                }),
+            };
+            // Gone since the page was read, or not made from any source entity (no external
+            // id): nothing to reconcile.
+            let Some((Some(key), Some(document))) = read else {
                 continue;
             };
-            // A record without an external id was not made from any source entity.
-            let Some(key) = record["externalId"].as_str().map(str::to_string) else {
-                continue;
-            };
-            match mapping::from_record(kind, &record, &key) {
+            match document {
                 Ok(document) => items.push(KeyedDocument { key, document }),
                 Err(e) => host.log(
                     Level::Warn,
@@ -193,7 +213,7 @@ impl Connector for NetSuite {
     }
 }
 
-/// A record with its sublists (`subscriptionLine`), or `None` if NetSuite has no such record.
+/// A record as `GET` returns it, or `None` if NetSuite has no such record.
 fn get_record(
     host: &dyn Host,
     config: &Config,
@@ -209,27 +229,9 @@ fn get_record(
     }
 }
 
-/// The original job's path when NetSuite says this idempotency key was already submitted.
-fn replayed_job(response: &HttpResponse) -> Option<String> {
-    let duplicate = matches!(response.status, 400 | 409)
-        && errors::ErrorDetail::of(response).code == errors::IDEMPOTENCY_ERROR;
-    duplicate.then(|| api::location_path(response)).flatten()
-}
-
-/// What a write's answer means: 202 a job, 2xx the record's id, anything else an error.
-fn outcome(response: &HttpResponse, key: &str) -> Result<Outcome, Error> {
-    match response.status {
-        202 => api::location_path(response)
-            .map(|path| Outcome::Accepted(jobs::job_ref(&path, key)))
-            .ok_or_else(|| {
-                Error::transient("NetSuite accepted the write (202) without a job Location")
-            }),
-        // A PATCH answers 204 without a Location: the external id names the record then.
-        200..=299 => Ok(Outcome::Applied(
-            api::location_id(response).unwrap_or_else(|| key.to_string()),
-        )),
-        _ => Err(errors::classify(response)),
-    }
+fn subscription_text(state: &billing::State, key: &str) -> Result<String, mapping::MappingError> {
+    let doc = billing::canonical(state, key)?;
+    serde_json::to_string(&doc).map_err(|e| mapping::MappingError::field("record", e.to_string()))
 }
 
 fn gcd(a: u64, b: u64) -> u64 {

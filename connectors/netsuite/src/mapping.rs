@@ -1,16 +1,16 @@
-//! Canonical documents <-> NetSuite record bodies, exactly as `docs/netsuite-mapping.md` says:
-//! the standard fields a NetSuite user sees, plus the exact canonical values in `custrecord_jn_*`
-//! / `custcol_jn_*` / `custentity_jn_*` custom fields, which are what a read-back returns.
+//! Canonical documents and what NetSuite keeps of them, as `docs/netsuite-mapping.md` says:
+//! standard fields only (Junction needs no custom fields), so what NetSuite cannot hold (a time
+//! of day, Stripe's item ids, metadata) is left out of what a read-back is expected to show.
 
 use std::collections::BTreeMap;
 
 use junction_connector_kit::Error;
+use junction_connector_kit::Write;
 use junction_connector_kit::time::{date, parse_rfc3339, rfc3339};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::api::{Kind, check_external_id};
-use crate::money;
+use crate::api::Kind;
 
 /// Why a document or a record could not be mapped.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -34,7 +34,7 @@ pub enum MappingError {
 }
 
 impl MappingError {
-    fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
+    pub fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
         MappingError::Field {
             field: field.into(),
             message: message.into(),
@@ -129,15 +129,21 @@ impl Status {
         }
     }
 
-    /// The canonical status for a NetSuite status alone (a record Junction did not write).
-    fn from_netsuite(id: &str) -> Option<Self> {
+    /// The canonical status NetSuite's subscription status reads back as.
+    pub fn from_netsuite(id: &str) -> Option<Self> {
         Some(match id.to_ascii_uppercase().as_str() {
             "ACTIVE" => Status::Active,
-            "PENDING_ACTIVATION" => Status::Incomplete,
+            "PENDING_ACTIVATION" | "DRAFT" => Status::Incomplete,
             "SUSPENDED" => Status::Paused,
-            "TERMINATED" => Status::Canceled,
+            "TERMINATED" | "CLOSED" => Status::Canceled,
             _ => return None,
         })
+    }
+
+    /// This status as NetSuite keeps it: the canonical status its NetSuite status reads
+    /// back as (`trialing` -> `active`, `past_due` -> `paused`, ...).
+    pub fn as_kept(self) -> Self {
+        Self::from_netsuite(self.netsuite()).unwrap_or(self)
     }
 }
 
@@ -151,29 +157,7 @@ pub enum Interval {
     Year,
 }
 
-impl Interval {
-    fn frequency(self) -> &'static str {
-        match self {
-            Interval::Day => "DAILY",
-            Interval::Week => "WEEKLY",
-            Interval::Month => "MONTHLY",
-            Interval::Year => "ANNUALLY",
-        }
-    }
-
-    fn from_frequency(frequency: &str) -> Option<Self> {
-        [
-            Interval::Day,
-            Interval::Week,
-            Interval::Month,
-            Interval::Year,
-        ]
-        .into_iter()
-        .find(|i| i.frequency().eq_ignore_ascii_case(frequency))
-    }
-}
-
-fn parse<T: serde::de::DeserializeOwned>(
+pub fn parse<T: serde::de::DeserializeOwned>(
     object: &'static str,
     document: &str,
 ) -> Result<T, MappingError> {
@@ -183,155 +167,153 @@ fn parse<T: serde::de::DeserializeOwned>(
     })
 }
 
-/// The UTC date of a canonical time, for NetSuite's date-only fields.
-fn date_of(field: &str, time: Option<&str>) -> Result<Value, MappingError> {
-    let Some(time) = time else {
-        return Ok(Value::Null);
-    };
+/// The UTC date (`YYYY-MM-DD`) of a canonical time, for NetSuite's date fields.
+pub fn date_of(field: &str, time: &str) -> Result<String, MappingError> {
     let seconds = parse_rfc3339(time).ok_or_else(|| {
         MappingError::field(field, format!("`{time}` is not an RFC 3339 UTC time"))
     })?;
-    Ok(json!(date(seconds)))
+    Ok(date(seconds))
 }
 
-fn effective(effective_at_ms: Option<i64>) -> Value {
-    effective_at_ms.map_or(Value::Null, |ms| json!(rfc3339(ms.div_euclid(1000))))
+/// Midnight UTC of a NetSuite date (`2026-2-5` or `2026-02-05`), as a canonical time.
+pub fn midnight(day: &str) -> Option<String> {
+    let mut parts = day.trim().splitn(3, '-');
+    let (y, m, d) = (parts.next()?, parts.next()?, parts.next()?);
+    let padded = format!("{y}-{m:0>2}-{d:0>2}T00:00:00Z");
+    parse_rfc3339(&padded).map(rfc3339)
 }
 
-fn metadata_text(metadata: &BTreeMap<String, String>) -> String {
-    serde_json::to_string(metadata).unwrap_or_else(|_| "{}".into())
+/// A canonical time as NetSuite keeps it: midnight UTC of its date.
+fn kept_time(field: &str, time: Option<&str>) -> Result<Option<String>, MappingError> {
+    time.map(|t| date_of(field, t).map(|d| midnight(&d).unwrap_or(d)))
+        .transpose()
 }
 
-/// The record body a write upserts (`PUT .../eid:<key>`). The external id is in the URL, so the
-/// body leaves `externalId` out, as NetSuite's upsert asks.
-pub fn to_record(
-    kind: Kind,
-    document: &str,
-    effective_at_ms: Option<i64>,
-) -> Result<Value, MappingError> {
-    match kind {
-        Kind::Customer => Ok(customer_record(
-            &parse("customer", document)?,
-            effective_at_ms,
-        )),
-        Kind::Subscription => {
-            subscription_record(&parse("subscription", document)?, effective_at_ms)
-        }
+/// The date a write takes effect: its explicit effective date, else when it happened.
+pub fn effective_date(write: &Write) -> String {
+    date(
+        write
+            .effective_at
+            .unwrap_or(write.occurred_at)
+            .div_euclid(1000),
+    )
+}
+
+/// The date a change other than the end of billing takes effect (a quantity, a price, a line
+/// added or removed, a suspension): the write's effective date, unless that is when billing
+/// stops (a cancellation at period end dates the write by its end), in which case the date it
+/// happened. NetSuite would refuse a change on a line already ended.
+pub fn change_date(write: &Write, stop: Option<&str>) -> String {
+    let happened = date(write.occurred_at.div_euclid(1000));
+    match (write.effective_at, stop) {
+        (Some(at), Some(stop)) if date(at.div_euclid(1000)).as_str() >= stop => happened,
+        (Some(at), _) => date(at.div_euclid(1000)),
+        (None, _) => happened,
     }
 }
 
-/// The body of a `delete` write (`PATCH`): customers become inactive, subscriptions are
-/// terminated (billing records are closed, never deleted).
-pub fn close_record(kind: Kind, effective_at_ms: Option<i64>) -> Value {
-    match kind {
+/// The date billing stops for a document that says it does: its `billing_stop_at`, else for a
+/// cancelled subscription its cancellation, else the write's effective date.
+pub fn stop_date(s: &Subscription, write: &Write) -> Result<Option<String>, MappingError> {
+    if let Some(stop) = &s.billing_stop_at {
+        return date_of("billing_stop_at", stop).map(Some);
+    }
+    if s.status.as_kept() != Status::Canceled {
+        return Ok(None);
+    }
+    match &s.canceled_at {
+        Some(at) => date_of("canceled_at", at).map(Some),
+        None => Ok(Some(effective_date(write))),
+    }
+}
+
+/// The document a read-back shows once `write` has taken effect (the contract's `expected`).
+pub fn expected(kind: Kind, write: &Write) -> Result<String, MappingError> {
+    let text = match kind {
         Kind::Customer => {
-            json!({"isInactive": true, "custentity_jn_effective_at": effective(effective_at_ms)})
+            let mut c: Customer = parse("customer", &write.document)?;
+            c.metadata = BTreeMap::new();
+            serde_json::to_value(&c)
         }
-        Kind::Subscription => json!({
-            "status": {"id": Status::Canceled.netsuite()},
-            "custrecord_jn_status": "canceled",
-            "custrecord_jn_effective_at": effective(effective_at_ms),
-        }),
-    }
+        Kind::Subscription => {
+            let s: Subscription = parse("subscription", &write.document)?;
+            serde_json::to_value(expected_subscription(&s, write)?)
+        }
+    };
+    text.map(|v| v.to_string())
+        .map_err(|e| MappingError::field("document", e.to_string()))
 }
 
-fn customer_record(c: &Customer, effective_at_ms: Option<i64>) -> Value {
-    json!({
+/// Items in the order a read-back lists them: by product, then price.
+pub fn sort_items(items: &mut [Item]) {
+    items.sort_by(|a, b| {
+        (a.product_id.as_deref(), a.price_id.as_str())
+            .cmp(&(b.product_id.as_deref(), b.price_id.as_str()))
+    });
+}
+
+fn expected_subscription(s: &Subscription, write: &Write) -> Result<Subscription, MappingError> {
+    let status = if write.operation == junction_connector_kit::Operation::Delete {
+        Status::Canceled
+    } else {
+        s.status.as_kept()
+    };
+    let mut kept = Subscription {
+        id: s.id.clone(),
+        customer_id: s.customer_id.clone(),
+        status,
+        currency: s.currency.to_ascii_lowercase(),
+        items: s
+            .items
+            .iter()
+            .filter(|i| i.quantity > 0)
+            .map(|i| Item {
+                id: None,
+                price_id: i.price_id.clone(),
+                product_id: i.product_id.clone(),
+                quantity: i.quantity,
+                unit_amount: i.unit_amount,
+                currency: i.currency.to_ascii_lowercase(),
+                interval: None,
+                interval_count: None,
+            })
+            .collect(),
+        interval: None,
+        current_period_start: None,
+        current_period_end: None,
+        next_billing_at: None,
+        cancel_at_period_end: false,
+        cancel_at: None,
+        canceled_at: None,
+        billing_stop_at: None,
+        started_at: kept_time("started_at", s.started_at.as_deref())?,
+        metadata: BTreeMap::new(),
+    };
+    let canceled = Subscription {
+        status,
+        ..s.clone()
+    };
+    kept.billing_stop_at = stop_date(&canceled, write)?.and_then(|d| midnight(&d));
+    kept.cancel_at_period_end = kept.billing_stop_at.is_some() && status != Status::Canceled;
+    sort_items(&mut kept.items);
+    Ok(kept)
+}
+
+/// The customer record body a write upserts (`PUT .../eid:<key>`); the external id is in the
+/// URL, so the body leaves `externalId` out, as NetSuite's upsert asks.
+pub fn customer_record(document: &str) -> Result<Value, MappingError> {
+    let c: Customer = parse("customer", document)?;
+    Ok(json!({
         "companyName": c.name,
         "email": c.email,
         "phone": c.phone,
         "currency": c.currency.as_ref().map(|code| json!({"refName": code.to_ascii_uppercase()})),
         "isInactive": c.deleted,
-        "custentity_jn_metadata": metadata_text(&c.metadata),
-        // Entity custom fields are `custentity_*` in NetSuite; the mapping names the effective
-        // date field for subscriptions only.
-        "custentity_jn_effective_at": effective(effective_at_ms),
-    })
-}
-
-fn subscription_record(
-    s: &Subscription,
-    effective_at_ms: Option<i64>,
-) -> Result<Value, MappingError> {
-    check_external_id(&s.customer_id, "customer_id").map_err(|_| {
-        MappingError::field(
-            "customer_id",
-            "a NetSuite external id allows only letters, digits, `_` and `-`",
-        )
-    })?;
-    let mut lines = Vec::with_capacity(s.items.len());
-    for (i, item) in s.items.iter().enumerate() {
-        let at = |name: &str| format!("items[{i}].{name}");
-        check_external_id(&item.price_id, "price_id").map_err(|_| {
-            MappingError::field(
-                at("price_id"),
-                "a NetSuite external id allows only letters, digits, `_` and `-`",
-            )
-        })?;
-        // A subscription line takes its subscription's currency; it has no currency of its own.
-        if !item.currency.eq_ignore_ascii_case(&s.currency) {
-            return Err(MappingError::field(
-                at("currency"),
-                format!(
-                    "`{}` differs from the subscription's currency `{}`",
-                    item.currency, s.currency
-                ),
-            ));
-        }
-        let rate = money::to_rate(item.unit_amount, &item.currency)
-            .map_err(|e| MappingError::field(at("unit_amount"), e.to_string()))?;
-        lines.push(json!({
-            "lineNumber": i + 1,
-            "item": {"externalId": item.price_id},
-            "quantity": item.quantity,
-            "rate": rate,
-            "custcol_jn_unit_amount": item.unit_amount,
-            "custcol_jn_product": item.product_id,
-            "custcol_jn_item_id": item.id,
-            "custcol_jn_interval": item.interval.map(|i| json!(i)),
-            "custcol_jn_interval_count": item.interval_count,
-        }));
-    }
-    money::exponent(&s.currency).map_err(|e| MappingError::field("currency", e.to_string()))?;
-    Ok(json!({
-        "name": s.id,
-        "customer": {"externalId": s.customer_id},
-        "status": {"id": s.status.netsuite()},
-        "custrecord_jn_status": s.status,
-        "currency": {"refName": s.currency.to_ascii_uppercase()},
-        "billingFrequency": s.interval.map(Interval::frequency),
-        "startDate": date_of("started_at", s.started_at.as_deref())?,
-        // Not in docs/netsuite-mapping.md: without it a start time other than midnight UTC
-        // could not be read back exactly.
-        "custrecord_jn_started_at": s.started_at,
-        "endDate": date_of("billing_stop_at", s.billing_stop_at.as_deref())?,
-        "custrecord_jn_billing_stop_at": s.billing_stop_at,
-        "nextBillDate": date_of("next_billing_at", s.next_billing_at.as_deref())?,
-        "custrecord_jn_next_billing_at": s.next_billing_at,
-        "custrecord_jn_period_start": s.current_period_start,
-        "custrecord_jn_period_end": s.current_period_end,
-        "custrecord_jn_cancel_at_period_end": s.cancel_at_period_end,
-        "custrecord_jn_cancel_at": s.cancel_at,
-        "custrecord_jn_canceled_at": s.canceled_at,
-        "subscriptionLine": {"items": lines},
-        "custrecord_jn_metadata": metadata_text(&s.metadata),
-        "custrecord_jn_effective_at": effective(effective_at_ms),
     }))
 }
 
-/// Rebuilds the canonical document (JSON text) from a record as `GET` returns it, taking the
-/// exact values from the custom fields and falling back to the standard fields for records
-/// Junction did not write. `key` is the external id the record was fetched by.
-pub fn from_record(kind: Kind, record: &Value, key: &str) -> Result<String, MappingError> {
-    let text = match kind {
-        Kind::Customer => serde_json::to_string(&customer_from(record, key)?),
-        Kind::Subscription => serde_json::to_string(&subscription_from(record, key)?),
-    };
-    text.map_err(|e| MappingError::field("record", e.to_string()))
-}
-
 /// A string field; NetSuite leaves empty fields out of a record.
-fn text(record: &Value, field: &str) -> Option<String> {
+pub fn text(record: &Value, field: &str) -> Option<String> {
     record
         .get(field)?
         .as_str()
@@ -340,7 +322,7 @@ fn text(record: &Value, field: &str) -> Option<String> {
 }
 
 /// A reference's value: `{"id": ..}`/`{"refName": ..}`/`{"externalId": ..}` or a bare value.
-fn reference(value: &Value, key: &str) -> Option<String> {
+pub fn reference(value: &Value, key: &str) -> Option<String> {
     match value {
         Value::Object(o) => o.get(key).and_then(Value::as_str).map(str::to_string),
         Value::String(s) => Some(s.clone()),
@@ -349,7 +331,8 @@ fn reference(value: &Value, key: &str) -> Option<String> {
     }
 }
 
-fn currency_of(record: &Value) -> Result<Option<String>, MappingError> {
+/// The lower-case ISO code of a record's `currency` reference (`refName`).
+pub fn currency_of(record: &Value) -> Result<Option<String>, MappingError> {
     let Some(value) = record.get("currency").filter(|v| !v.is_null()) else {
         return Ok(None);
     };
@@ -366,39 +349,9 @@ fn currency_of(record: &Value) -> Result<Option<String>, MappingError> {
     }
 }
 
-/// Metadata from its JSON text; anything but string values is dropped rather than failing the
-/// read, so a hand-edited field shows up as drift instead of an unreadable record.
-fn metadata_of(record: &Value, field: &str) -> BTreeMap<String, String> {
-    let parsed: Value = text(record, field)
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or(Value::Null);
-    parsed
-        .as_object()
-        .into_iter()
-        .flatten()
-        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
-        .collect()
-}
-
-/// The exact time from a custom field, else midnight UTC of the standard date field.
-fn time_of(record: &Value, exact: &str, standard: Option<&str>) -> Option<String> {
-    text(record, exact).or_else(|| {
-        let day = text(record, standard?)?;
-        parse_rfc3339(&format!("{day}T00:00:00Z")).map(rfc3339)
-    })
-}
-
-fn whole(value: &Value) -> Option<u64> {
-    value.as_u64().or_else(|| {
-        value
-            .as_f64()
-            .filter(|f| f.fract() == 0.0 && *f >= 0.0)
-            .map(|f| f as u64)
-    })
-}
-
-fn customer_from(record: &Value, key: &str) -> Result<Customer, MappingError> {
-    Ok(Customer {
+/// A canonical customer from a `customer` record as `GET` returns it.
+pub fn customer_from(record: &Value, key: &str) -> Result<String, MappingError> {
+    let c = Customer {
         id: text(record, "externalId").unwrap_or_else(|| key.to_string()),
         email: text(record, "email"),
         name: text(record, "companyName"),
@@ -408,106 +361,7 @@ fn customer_from(record: &Value, key: &str) -> Result<Customer, MappingError> {
             .get("isInactive")
             .and_then(Value::as_bool)
             .unwrap_or(false),
-        metadata: metadata_of(record, "custentity_jn_metadata"),
-    })
-}
-
-/// The exact status, unless NetSuite's own status no longer agrees with it (someone changed
-/// the record in NetSuite): then NetSuite's status decides.
-fn status_of(record: &Value) -> Result<Status, MappingError> {
-    let exact: Option<Status> =
-        text(record, "custrecord_jn_status").and_then(|s| serde_json::from_value(json!(s)).ok());
-    let standard = record.get("status").and_then(|v| reference(v, "id"));
-    match (exact, standard) {
-        (Some(s), Some(n)) if s.netsuite().eq_ignore_ascii_case(&n) => Ok(s),
-        (Some(s), None) => Ok(s),
-        (_, Some(n)) => Status::from_netsuite(&n).ok_or_else(|| {
-            MappingError::field(
-                "status",
-                format!("unknown NetSuite subscription status `{n}`"),
-            )
-        }),
-        (None, None) => Err(MappingError::field("status", "the record has no status")),
-    }
-}
-
-fn subscription_from(record: &Value, key: &str) -> Result<Subscription, MappingError> {
-    let currency = currency_of(record)?
-        .ok_or_else(|| MappingError::field("currency", "the record has no currency"))?;
-    let customer = record.get("customer").unwrap_or(&Value::Null);
-    let customer_id = reference(customer, "externalId")
-        .or_else(|| reference(customer, "id"))
-        .ok_or_else(|| MappingError::field("customer", "the record has no customer"))?;
-    let mut lines: Vec<&Value> = record["subscriptionLine"]["items"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .collect();
-    lines.sort_by_key(|line| line["lineNumber"].as_u64().unwrap_or(u64::MAX));
-    let items = lines
-        .into_iter()
-        .enumerate()
-        .map(|(i, line)| item_from(line, i, &currency))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Subscription {
-        id: text(record, "externalId").unwrap_or_else(|| key.to_string()),
-        customer_id,
-        status: status_of(record)?,
-        currency,
-        items,
-        interval: record
-            .get("billingFrequency")
-            .and_then(|f| reference(f, "id"))
-            .and_then(|f| Interval::from_frequency(&f)),
-        current_period_start: text(record, "custrecord_jn_period_start"),
-        current_period_end: text(record, "custrecord_jn_period_end"),
-        next_billing_at: time_of(
-            record,
-            "custrecord_jn_next_billing_at",
-            Some("nextBillDate"),
-        ),
-        cancel_at_period_end: record
-            .get("custrecord_jn_cancel_at_period_end")
-            .and_then(Value::as_bool)
-            .unwrap_or(false),
-        cancel_at: text(record, "custrecord_jn_cancel_at"),
-        canceled_at: text(record, "custrecord_jn_canceled_at"),
-        billing_stop_at: time_of(record, "custrecord_jn_billing_stop_at", Some("endDate")),
-        started_at: time_of(record, "custrecord_jn_started_at", Some("startDate")),
-        metadata: metadata_of(record, "custrecord_jn_metadata"),
-    })
-}
-
-fn item_from(line: &Value, index: usize, currency: &str) -> Result<Item, MappingError> {
-    let at = |name: &str| format!("subscriptionLine.items[{index}].{name}");
-    let item = &line["item"];
-    let price_id = reference(item, "externalId")
-        .or_else(|| reference(item, "id"))
-        .ok_or_else(|| MappingError::field(at("item"), "the line has no item"))?;
-    let quantity = whole(&line["quantity"])
-        .ok_or_else(|| MappingError::field(at("quantity"), "not a whole number"))?;
-    let unit_amount = match whole(&line["custcol_jn_unit_amount"]) {
-        Some(exact) => exact,
-        None => {
-            let rate = line["rate"]
-                .as_f64()
-                .ok_or_else(|| MappingError::field(at("rate"), "the line has no rate"))?;
-            money::to_minor(rate, currency)
-                .map_err(|e| MappingError::field(at("rate"), e.to_string()))?
-        }
+        metadata: BTreeMap::new(),
     };
-    Ok(Item {
-        id: text(line, "custcol_jn_item_id"),
-        price_id,
-        product_id: text(line, "custcol_jn_product"),
-        quantity,
-        unit_amount,
-        currency: currency.to_string(),
-        interval: line
-            .get("custcol_jn_interval")
-            .and_then(|i| serde_json::from_value(i.clone()).ok()),
-        interval_count: line["custcol_jn_interval_count"]
-            .as_u64()
-            .and_then(|n| u32::try_from(n).ok()),
-    })
+    serde_json::to_string(&c).map_err(|e| MappingError::field("record", e.to_string()))
 }

@@ -233,6 +233,7 @@ pub async fn run(cmd: ConnectorCommand) -> anyhow::Result<ExitCode> {
                         },
                         document,
                         effective_at,
+                        occurred_at: crate::pipeline::now_ms(),
                         idempotency_key: idempotency_key.unwrap_or_else(|| {
                             format!("cli-{}", hex::encode(rand::random::<[u8; 12]>()))
                         }),
@@ -243,6 +244,7 @@ pub async fn run(cmd: ConnectorCommand) -> anyhow::Result<ExitCode> {
                         |outcome| match outcome {
                             kit::Outcome::Applied(r) => json!({"applied": r}),
                             kit::Outcome::Accepted(j) => json!({"accepted": j}),
+                            kit::Outcome::InProgress(j) => json!({"in_progress": j}),
                         },
                     )
                 }

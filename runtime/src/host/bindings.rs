@@ -1,4 +1,4 @@
-//! The generated bindings for `junction:connector@0.1.0`, kept private to `host/`, and the
+//! The generated bindings for `junction:connector@0.2.0`, kept private to `host/`, and the
 //! conversions between them and the contract's plain Rust types (`junction_connector_kit`).
 
 use junction_connector_kit as kit;
@@ -93,6 +93,7 @@ pub(crate) fn write(w: kit::Write) -> wit::Write {
         operation: operation_out(w.operation),
         document: w.document,
         effective_at: w.effective_at,
+        occurred_at: w.occurred_at,
         idempotency_key: w.idempotency_key,
         correlation_id: w.correlation_id,
     }
@@ -102,6 +103,7 @@ pub(crate) fn outcome(o: wit::Outcome) -> kit::Outcome {
     match o {
         wit::Outcome::Applied(r) => kit::Outcome::Applied(r),
         wit::Outcome::Accepted(j) => kit::Outcome::Accepted(j),
+        wit::Outcome::InProgress(j) => kit::Outcome::InProgress(j),
     }
 }
 

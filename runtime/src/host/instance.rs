@@ -229,6 +229,24 @@ impl Connector {
         })
     }
 
+    /// The document a read-back shows once `write` has taken effect (the target's own
+    /// precision). Validated like every document that crosses the boundary.
+    pub async fn expected(&self, ctx: &CallContext, write: kit::Write) -> Called<String> {
+        let object = write.object.clone();
+        let key = write.key.clone();
+        let called = self.call(ctx, Op::Expected(bindings::write(write))).await;
+        map_result(called, |out| {
+            let Out::Document(Some(doc)) = out else {
+                return Err(mixed_up());
+            };
+            canonical::validate(&object, &doc).map_err(|e| CallError::InvalidDocument {
+                direction: "output",
+                detail: format!("{object} {key}: {e}"),
+            })?;
+            Ok(doc)
+        })
+    }
+
     /// Lists entities for reconciliation.
     pub async fn list(
         &self,
@@ -333,6 +351,7 @@ enum Op {
         limit: u32,
     },
     Apply(wit::Write),
+    Expected(wit::Write),
     JobStatus(String),
     Fetch {
         object: String,
@@ -373,6 +392,10 @@ impl Op {
                 .await?
                 .map(Out::ChangePage),
             Op::Apply(write) => sink.call_apply(s, &write).await?.map(Out::Outcome),
+            Op::Expected(write) => sink
+                .call_expected(s, &write)
+                .await?
+                .map(|doc| Out::Document(Some(doc))),
             Op::JobStatus(job) => sink.call_job_status(s, &job).await?.map(Out::JobState),
             Op::Fetch { object, key } => {
                 sink.call_fetch(s, &object, &key).await?.map(Out::Document)

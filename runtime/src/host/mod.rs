@@ -44,7 +44,7 @@ pub enum Error {
         /// The I/O error.
         source: std::io::Error,
     },
-    /// The bytes are not a component implementing `junction:connector@0.1.0`.
+    /// The bytes are not a component implementing `junction:connector@0.2.0`.
     #[error("{module} is not a usable Junction connector: {reason}")]
     NotAConnector {
         /// The module reference.

@@ -21,6 +21,10 @@ use crate::store::{self, Attempt, Delivery, DeliveryState, Lease};
 /// How long an asynchronous job may stay pending before the write is given up as unfinished.
 const JOB_PATIENCE: Duration = Duration::from_secs(600);
 
+/// Corrective writes after read-backs that disagreed, before the delivery is dead-lettered
+/// with the difference. A target that drops the same write twice will not take a third.
+pub const MAX_REPAIRS: i32 = 2;
+
 impl Engine {
     /// Works one claimed delivery until its next durable state.
     pub(crate) async fn work(self: &Arc<Self>, d: Delivery) {
@@ -68,40 +72,48 @@ impl Engine {
         }
     }
 
-    async fn write(&self, d: &Delivery, lease: &Lease, connector: &Connector) -> store::Result<()> {
-        if let Some(limiter) = self.limiter(&d.pipeline, &d.target) {
-            limiter.until_ready().await;
-        }
+    /// The write a delivery asks of its target, under its current key.
+    fn write_of(d: &Delivery) -> kit::Write {
         let operation = match d.operation.as_str() {
             "create" => kit::Operation::Create,
             "delete" => kit::Operation::Delete,
             "snapshot" => kit::Operation::Snapshot,
             _ => kit::Operation::Update,
         };
-        let write = kit::Write {
+        kit::Write {
             object: d.object.clone(),
             key: d.key.clone(),
             operation,
             document: d.document.clone(),
             effective_at: d.effective_at_ms,
-            idempotency_key: d.idempotency_key.clone(),
+            occurred_at: d.occurred_at_ms,
+            idempotency_key: d.write_key(),
             correlation_id: d.correlation_id.clone(),
-        };
+        }
+    }
+
+    async fn write(&self, d: &Delivery, lease: &Lease, connector: &Connector) -> store::Result<()> {
+        if let Some(limiter) = self.limiter(&d.pipeline, &d.target) {
+            limiter.until_ready().await;
+        }
         let started = now_ms();
-        let called = connector.apply(&Self::ctx(d), write).await;
+        let called = connector.apply(&Self::ctx(d), Self::write_of(d)).await;
         self.record(d, lease, started, &called, |o| match o {
             kit::Outcome::Applied(_) => "applied",
             kit::Outcome::Accepted(_) => "accepted",
+            kit::Outcome::InProgress(_) => "step_accepted",
         })
         .await?;
+        let first_check = now_ms() + self.confirm_interval(d);
         match called.result {
             Ok(kit::Outcome::Applied(target_ref)) => {
                 self.store.start_confirm(lease, &target_ref, now_ms()).await
             }
             Ok(kit::Outcome::Accepted(job)) => {
-                self.store
-                    .await_job(lease, &job, now_ms() + self.confirm_interval(d))
-                    .await
+                self.store.await_job(lease, &job, first_check, false).await
+            }
+            Ok(kit::Outcome::InProgress(job)) => {
+                self.store.await_job(lease, &job, first_check, true).await
             }
             Err(e) => self.failed(d, lease, &e, d.attempts + 1).await,
         }
@@ -128,8 +140,11 @@ impl Engine {
                         .await;
                 }
                 self.store
-                    .await_job(lease, &job, now_ms() + self.confirm_interval(d))
+                    .await_job(lease, &job, self.next_check(d, None), d.job_continues)
                     .await
+            }
+            Ok(kit::JobState::Succeeded(_)) if d.job_continues => {
+                self.store.continue_write(lease).await
             }
             Ok(kit::JobState::Succeeded(target_ref)) => {
                 self.store.start_confirm(lease, &target_ref, now_ms()).await
@@ -138,8 +153,24 @@ impl Engine {
                 self.failed(d, lease, &CallError::Connector(e), d.attempts)
                     .await
             }
-            // The job may be fine; asking about it failed. Ask again later.
-            Err(e) => self.failed(d, lease, &e, d.attempts).await,
+            // The job may be fine; asking about it failed (throttled, a timeout). Ask again
+            // later, no sooner than the vendor's Retry-After, without writing again.
+            Err(e @ CallError::Connector(kit::Error::NotFound(_))) => {
+                // The connector does not know the job reference: asking again cannot help.
+                self.failed(d, lease, &e, d.attempts).await
+            }
+            Err(e) => match Class::of(&e) {
+                Class::Retry { after } => {
+                    let waited = d.first_attempt_ms.map_or(0, |t| now_ms() - t);
+                    if waited > JOB_PATIENCE.as_millis() as i64 {
+                        return self.failed(d, lease, &e, d.attempts).await;
+                    }
+                    self.store
+                        .await_job(lease, &job, self.next_check(d, after), d.job_continues)
+                        .await
+                }
+                Class::Permanent => self.failed(d, lease, &e, d.attempts).await,
+            },
         }
     }
 
@@ -150,12 +181,29 @@ impl Engine {
         connector: &Connector,
     ) -> store::Result<()> {
         let called = connector.fetch(&Self::ctx(d), &d.object, &d.key).await;
-        let intended: Value = serde_json::from_str(&d.document).unwrap_or(Value::Null);
+        // What the read-back should show: the document as this target keeps it.
+        let expected = connector.expected(&Self::ctx(d), Self::write_of(d)).await;
+        let intended: Value = match &expected.result {
+            Ok(doc) => serde_json::from_str(doc).unwrap_or(Value::Null),
+            Err(e) => {
+                return self
+                    .give_up(
+                        d,
+                        lease,
+                        &format!(
+                            "the target connector cannot say what this write should read back as: {}",
+                            self.masker(&d.pipeline).text(&e.to_string())
+                        ),
+                    )
+                    .await;
+            }
+        };
         let fields = d
             .confirm
             .as_ref()
             .map(|c| c.fields.clone())
             .unwrap_or_default();
+        let mut read_failed: Option<&CallError> = None;
         let mismatch = match &called.result {
             Ok(Some(doc)) => {
                 let actual: Value = serde_json::from_str(doc).unwrap_or(Value::Null);
@@ -170,12 +218,15 @@ impl Engine {
                 if differing.is_empty() {
                     None
                 } else {
-                    Some(format!("read-back differs in {}", differing.join(", ")))
+                    Some(self.difference(d, &differing, &intended, &actual))
                 }
             }
             Ok(None) if d.operation == "delete" => None,
             Ok(None) => Some("read-back found no record".to_string()),
-            Err(e) => Some(format!("read-back failed: {e}")),
+            Err(e) => {
+                read_failed = Some(e);
+                Some(format!("read-back failed: {e}"))
+            }
         };
         let target_ref = d.target_ref.clone().unwrap_or_else(|| d.key.clone());
         let Some(reason) = mismatch else {
@@ -193,21 +244,43 @@ impl Engine {
             return self.store.confirmed(lease, &target_ref).await;
         };
         let deadline = d.confirm_deadline_ms.unwrap_or(0);
-        if now_ms() < deadline {
-            // Not there yet: the target may still be settling. Look again shortly.
-            return self
-                .store
-                .start_confirm(lease, &target_ref, now_ms() + self.confirm_interval(d))
-                .await;
+        let within = d.confirm.as_ref().map_or(0, |c| c.within_ms);
+        match read_failed.map(|e| (e, Class::of(e))) {
+            // The record could not be read (throttled, a timeout): that says nothing about
+            // the write, so look again, no sooner than Retry-After, for up to a second window;
+            // then the failure counts as an attempt like any other (retried under the same
+            // key, or dead-lettered once the budget is spent).
+            Some((_, Class::Retry { after })) if now_ms() < deadline + within => {
+                return self
+                    .store
+                    .start_confirm(lease, &target_ref, self.next_check(d, after))
+                    .await;
+            }
+            Some((e, _)) => return self.failed(d, lease, e, d.attempts + 1).await,
+            None if now_ms() < deadline => {
+                // Not there yet: the target may still be settling. Look again, less often
+                // the longer it takes.
+                return self
+                    .store
+                    .start_confirm(lease, &target_ref, self.next_check(d, None))
+                    .await;
+            }
+            None => {}
         }
-        // The write answered success but the record does not show it (a silent drop): write
-        // again under the same key, and dead-letter "not confirmed" once attempts run out.
-        if d.attempts_exhausted() {
+        // The target said the write succeeded but the record does not show it (a silent
+        // validation drop, a sublist that did not change). Sending the same write under the
+        // same key cannot help: the target answers the key with the original, succeeded write.
+        // A bounded number of corrective writes go under keys derived from it, each audited
+        // as a repair; then the delivery is dead-lettered with the difference.
+        if d.repairs >= MAX_REPAIRS || d.attempts_exhausted() {
             return self
                 .give_up(
                     d,
                     lease,
-                    &format!("not confirmed: {reason} after {} attempts", d.attempts),
+                    &format!(
+                        "not confirmed: {reason} after {} corrective write(s) and {} attempt(s)",
+                        d.repairs, d.attempts
+                    ),
                 )
                 .await;
         }
@@ -216,6 +289,48 @@ impl Engine {
         self.store
             .not_confirmed(lease, now_ms() + wait.as_millis() as i64, &reason)
             .await
+    }
+
+    /// What a read-back shows against what was written, field by field, masked as the
+    /// pipeline masks documents.
+    fn difference(
+        &self,
+        d: &Delivery,
+        fields: &[&str],
+        intended: &Value,
+        actual: &Value,
+    ) -> String {
+        let (mut intended, mut actual) = (intended.clone(), actual.clone());
+        if let Some(plan) = self.plan(&d.pipeline) {
+            mask_document(&plan.masking, &d.object, &mut intended);
+            mask_document(&plan.masking, &d.object, &mut actual);
+        }
+        let shown: Vec<String> = fields
+            .iter()
+            .map(|f| {
+                format!(
+                    "{f}: wrote {} read {}",
+                    intended.get(*f).unwrap_or(&Value::Null),
+                    actual.get(*f).unwrap_or(&Value::Null)
+                )
+            })
+            .collect();
+        format!("read-back differs in {}", shown.join("; "))
+    }
+
+    /// When to look again at a write still settling: paced by [`retry::check_after`] from the
+    /// start of its confirmation window.
+    fn next_check(&self, d: &Delivery, retry_after: Option<Duration>) -> i64 {
+        let now = now_ms();
+        let within = d.confirm.as_ref().map_or(0, |c| c.within_ms);
+        let started = d
+            .confirm_deadline_ms
+            .map(|deadline| deadline - within)
+            .or(d.first_attempt_ms)
+            .unwrap_or(now);
+        let elapsed = Duration::from_millis((now - started).max(0) as u64);
+        let interval = Duration::from_millis(self.confirm_interval(d).max(1) as u64);
+        now + retry::check_after(interval, elapsed, retry_after).as_millis() as i64
     }
 
     async fn record<T>(

@@ -128,6 +128,9 @@ pub fn plan_change(
             operation: change.operation.clone(),
             document: document.to_string(),
             effective_at_ms: change.effective_at_ms,
+            // Every write is dated: a target never assumes "now" (a retry a day later still
+            // dates the change when it happened).
+            occurred_at_ms: change.occurred_at_ms,
             source_version: change.source_version,
             idempotency_key: key,
             priority: priority(route.priority),

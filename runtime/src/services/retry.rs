@@ -103,9 +103,54 @@ pub fn backoff(
     wait.max(retry_after.unwrap_or(Duration::ZERO))
 }
 
+/// The longest wait between two looks at a write still settling (a job, a read-back).
+pub const MAX_CHECK_INTERVAL: Duration = Duration::from_secs(30);
+
+/// How long to wait before looking again at a write that is still settling (an async job
+/// still pending, a read-back that does not show the write yet), `elapsed` after it started:
+/// half the time waited so far, at least `interval` and at most [`MAX_CHECK_INTERVAL`], and
+/// never sooner than the vendor's `Retry-After`. Looks start at the route's interval and thin
+/// out geometrically (x1.5 per look), so a write that takes minutes costs a dozen reads, not
+/// one every interval.
+pub fn check_after(
+    interval: Duration,
+    elapsed: Duration,
+    retry_after: Option<Duration>,
+) -> Duration {
+    (elapsed / 2)
+        .clamp(interval, MAX_CHECK_INTERVAL.max(interval))
+        .max(retry_after.unwrap_or(Duration::ZERO))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn checks_thin_out_geometrically_and_honour_retry_after() {
+        let interval = Duration::from_millis(500);
+        assert_eq!(check_after(interval, Duration::ZERO, None), interval);
+        assert_eq!(
+            check_after(interval, Duration::from_secs(4), None),
+            Duration::from_secs(2)
+        );
+        assert_eq!(
+            check_after(interval, Duration::from_secs(600), None),
+            MAX_CHECK_INTERVAL
+        );
+        // A vendor that says "Retry-After: 1" is not asked again after 0.5 s.
+        assert_eq!(
+            check_after(interval, Duration::ZERO, Some(Duration::from_secs(1))),
+            Duration::from_secs(1)
+        );
+        // Over a two-minute window at a 1 s interval: a handful of looks, not 120.
+        let (mut t, mut looks) = (Duration::ZERO, 0);
+        while t < Duration::from_secs(120) {
+            t += check_after(Duration::from_secs(1), t, None);
+            looks += 1;
+        }
+        assert!(looks <= 15, "{looks} looks in two minutes");
+    }
 
     const POLICY: RetryPolicy = RetryPolicy {
         attempts: 5,

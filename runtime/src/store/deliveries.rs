@@ -14,7 +14,7 @@ macro_rules! delivery_columns {
          correlation_id, state, state_reason, not_before_ms, next_at_ms, lease_owner, \
          lease_token, lease_until_ms, attempts, max_attempts, first_attempt_ms, last_error, \
          job_ref, target_ref, confirm_fields, confirm_within_ms, confirm_deadline_ms, redrives, \
-         created_at_ms, updated_at_ms"
+         repairs, job_continues, occurred_at_ms, created_at_ms, updated_at_ms"
     };
 }
 pub(super) use delivery_columns;
@@ -55,6 +55,9 @@ pub(super) struct DeliveryRow {
     confirm_within_ms: Option<i64>,
     confirm_deadline_ms: Option<i64>,
     redrives: i32,
+    repairs: i32,
+    job_continues: bool,
+    occurred_at_ms: Option<i64>,
     created_at_ms: i64,
     updated_at_ms: i64,
 }
@@ -113,6 +116,9 @@ impl TryFrom<DeliveryRow> for Delivery {
             confirm,
             confirm_deadline_ms: row.confirm_deadline_ms,
             redrives: row.redrives,
+            repairs: row.repairs,
+            job_continues: row.job_continues,
+            occurred_at_ms: row.occurred_at_ms.unwrap_or(row.created_at_ms),
             created_at_ms: row.created_at_ms,
             updated_at_ms: row.updated_at_ms,
         })

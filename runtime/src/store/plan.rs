@@ -110,9 +110,10 @@ async fn insert_delivery(
                                  object, entity_key, operation, document, effective_at_ms,
                                  source_version, idempotency_key, priority, correlation_id,
                                  state, state_reason, not_before_ms, next_at_ms, max_attempts,
-                                 confirm_fields, confirm_within_ms, created_at_ms, updated_at_ms)
+                                 confirm_fields, confirm_within_ms, created_at_ms, updated_at_ms,
+                                 occurred_at_ms)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-                 ?18, ?19, ?20, ?21, ?22, ?23, ?23)
+                 ?18, ?19, ?20, ?21, ?22, ?23, ?23, ?24)
          ON CONFLICT (idempotency_key) DO NOTHING
          RETURNING id",
     )
@@ -139,6 +140,7 @@ async fn insert_delivery(
     .bind(confirm_fields)
     .bind(d.confirm.as_ref().map(|c| c.within_ms))
     .bind(origin.now)
+    .bind(d.occurred_at_ms)
     .fetch_optional(&mut *conn)
     .await?;
     let (delivery_id, inserted) = match inserted {

@@ -150,6 +150,8 @@ pub struct NewDelivery {
     pub document: String,
     /// The effective date passed to the target, if any.
     pub effective_at_ms: Option<i64>,
+    /// When the change happened at the source.
+    pub occurred_at_ms: i64,
     /// The source version of the change: the order within the lane.
     pub source_version: i64,
     /// Deterministic key of this write; a second plan with the same key writes nothing.
@@ -305,6 +307,8 @@ pub struct Delivery {
     pub document: String,
     /// The effective date passed to the target.
     pub effective_at_ms: Option<i64>,
+    /// When the change happened at the source, passed to the target.
+    pub occurred_at_ms: i64,
     /// The source version: order in the lane.
     pub source_version: i64,
     /// The idempotency key sent with every attempt.
@@ -333,6 +337,9 @@ pub struct Delivery {
     pub last_error: Option<String>,
     /// The target's job id for an accepted asynchronous write.
     pub job_ref: Option<String>,
+    /// Whether that job is one step of a write of several: once it succeeds the write is
+    /// applied again for the next step.
+    pub job_continues: bool,
     /// The target's id for the written record.
     pub target_ref: Option<String>,
     /// Read-back confirmation, if the route asks for it.
@@ -341,6 +348,8 @@ pub struct Delivery {
     pub confirm_deadline_ms: Option<i64>,
     /// How many times it was redriven from the dead-letter queue.
     pub redrives: i32,
+    /// Corrective writes sent after read-backs that disagreed (each under its own key).
+    pub repairs: i32,
     /// When it was planned.
     pub created_at_ms: i64,
     /// When it last changed.
@@ -351,6 +360,24 @@ impl Delivery {
     /// Whether the attempt budget is spent.
     pub fn attempts_exhausted(&self) -> bool {
         self.attempts >= self.max_attempts
+    }
+
+    /// The key the next write goes under: the delivery's idempotency key, or for a corrective
+    /// write after a read-back that disagreed, a key derived from it and the repair
+    /// generation. A target that saw the original key answers it with the original (already
+    /// applied) write, so a correction under that key could never change anything; a derived
+    /// key is new to the target yet the same after a crash.
+    pub fn write_key(&self) -> String {
+        write_key(&self.idempotency_key, self.repairs)
+    }
+}
+
+/// [`Delivery::write_key`] for a key and repair generation.
+pub fn write_key(idempotency_key: &str, repairs: i32) -> String {
+    if repairs <= 0 {
+        idempotency_key.to_string()
+    } else {
+        format!("{idempotency_key}/repair-{repairs}")
     }
 }
 

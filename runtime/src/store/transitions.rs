@@ -70,8 +70,10 @@ impl Store {
             .await
     }
 
-    /// The read-back did not show the intended values by the deadline: the delivery is written
-    /// again at `next_at_ms` (same key), as for [`Store::retry_later`].
+    /// The read-back did not show the intended values by the deadline although the target
+    /// reported success: a corrective write goes at `next_at_ms` under the next repair
+    /// generation's key ([`Delivery::write_key`]), audited as a repair with the reason (the
+    /// fields that differ).
     pub async fn not_confirmed(&self, lease: &Lease, next_at_ms: i64, reason: &str) -> Result<()> {
         self.reschedule(lease, next_at_ms, reason, AuditKind::NotConfirmed)
             .await
@@ -87,23 +89,32 @@ impl Store {
         let now = self.now();
         let mut tx = self.begin().await?;
         let delivery = leased(&mut tx, lease).await?;
+        let repair = kind == AuditKind::NotConfirmed;
         sqlx::query(
             "UPDATE deliveries
              SET state = 'pending', next_at_ms = ?2, last_error = ?3, job_ref = NULL,
                  confirm_deadline_ms = NULL, updated_at_ms = ?4,
-                 lease_owner = NULL, lease_until_ms = NULL
+                 lease_owner = NULL, lease_until_ms = NULL, repairs = repairs + ?5
              WHERE id = ?1",
         )
         .bind(delivery.id)
         .bind(next_at_ms)
         .bind(error)
         .bind(now)
+        .bind(i32::from(repair))
         .execute(&mut *tx)
         .await?;
-        let entry = delivery.audit(
-            kind,
-            json!({ "error": error, "next_at_ms": next_at_ms, "attempts": delivery.attempts }),
-        );
+        let mut detail =
+            json!({ "error": error, "next_at_ms": next_at_ms, "attempts": delivery.attempts });
+        if repair {
+            let generation = delivery.repairs + 1;
+            detail["repair"] = json!(generation);
+            detail["write_key"] = json!(super::schema::write_key(
+                &delivery.idempotency_key,
+                generation
+            ));
+        }
+        let entry = delivery.audit(kind, detail);
         audit::append(&mut tx, now, &[entry]).await?;
         tx.commit().await?;
         Ok(())
@@ -114,7 +125,16 @@ impl Store {
     ///
     /// Coming from a write, this starts the confirmation deadline (`confirm.within_ms`), which
     /// then covers the job and the read-back after it.
-    pub async fn await_job(&self, lease: &Lease, job_ref: &str, next_check_ms: i64) -> Result<()> {
+    ///
+    /// `continues` marks the job as one step of a write of several (see
+    /// [`Store::continue_write`]).
+    pub async fn await_job(
+        &self,
+        lease: &Lease,
+        job_ref: &str,
+        next_check_ms: i64,
+        continues: bool,
+    ) -> Result<()> {
         let now = self.now();
         let mut tx = self.begin().await?;
         let delivery = leased(&mut tx, lease).await?;
@@ -128,16 +148,50 @@ impl Store {
             now,
         )
         .await?;
-        sqlx::query("UPDATE deliveries SET job_ref = ?2 WHERE id = ?1")
+        sqlx::query("UPDATE deliveries SET job_ref = ?2, job_continues = ?3 WHERE id = ?1")
             .bind(delivery.id)
             .bind(job_ref)
+            .bind(continues)
             .execute(&mut *tx)
             .await?;
         if delivery.state != DeliveryState::AwaitingJob {
-            let detail = json!({ "job_ref": job_ref, "confirm_deadline_ms": deadline });
+            let detail = json!({
+                "job_ref": job_ref,
+                "confirm_deadline_ms": deadline,
+                "step_of_several": continues,
+            });
             let entry = delivery.audit(AuditKind::Accepted, detail);
             audit::append(&mut tx, now, &[entry]).await?;
         }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A job that was one step of a write of several succeeded: the write is applied again at
+    /// once (same key), and the connector sends the next step from what the target now holds.
+    /// The confirmation deadline starts again with that step.
+    pub async fn continue_write(&self, lease: &Lease) -> Result<()> {
+        let now = self.now();
+        let mut tx = self.begin().await?;
+        let delivery = leased(&mut tx, lease).await?;
+        sqlx::query(
+            "UPDATE deliveries
+             SET state = 'pending', next_at_ms = ?2, job_ref = NULL, job_continues = 0,
+                 confirm_deadline_ms = NULL, updated_at_ms = ?2,
+                 lease_owner = NULL, lease_until_ms = NULL
+             WHERE id = ?1",
+        )
+        .bind(delivery.id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        let detail = json!({ "job_ref": delivery.job_ref, "next": "the write's next step" });
+        audit::append(
+            &mut tx,
+            now,
+            &[delivery.audit(AuditKind::JobSucceeded, detail)],
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }

@@ -81,7 +81,13 @@ async fn main() -> anyhow::Result<()> {
     );
 
     let basic = stripe.create_price(2000, "usd", "month")?;
-    let pro = stripe.create_price(5000, "usd", "month")?;
+    let product = stripe
+        .product_of(&basic)
+        .ok_or_else(|| anyhow::anyhow!("the simulator's price has no product"))?;
+    let pro = stripe.create_price_of(&product, 5000, "usd", "month")?;
+    // The NetSuite account's catalog has a service sale item for the product, with the Stripe
+    // product id as its External ID: an operator's one-time setup (docs/netsuite-mapping.md).
+    netsuite.add_item(&product, "Cloud");
     let mut subs = Vec::new();
     for (email, name) in [
         ("ada@example.com", "Ada Ltd"),

@@ -31,6 +31,10 @@ struct Args {
     /// Requests in flight at once before 429s.
     #[arg(long)]
     max_concurrent: Option<usize>,
+    /// A catalog item for the SuiteBilling plan, `EXTERNAL_ID=NAME` (a Stripe product id and
+    /// a display name); repeatable. `POST /_sim/items` adds more while it runs.
+    #[arg(long = "item")]
+    item: Vec<String>,
 }
 
 #[tokio::main]
@@ -51,8 +55,13 @@ async fn main() -> anyhow::Result<()> {
         listen: args.listen,
         seed: args.seed,
         max_concurrent: args.max_concurrent,
+        custom_fields: Vec::new(),
     };
     let sim = NetSuiteSim::start(config).await?;
+    for item in &args.item {
+        let (external_id, name) = item.split_once('=').unwrap_or((item, item));
+        sim.add_item(external_id, name);
+    }
     // The base URL on stdout is the readiness signal for parent processes.
     println!("{}", sim.base_url());
     std::io::stdout().flush()?;

@@ -16,6 +16,7 @@ fn write(object: &str, key: &str, operation: Operation, document: Value) -> Writ
         operation,
         document: document.to_string(),
         effective_at: None,
+        occurred_at: 0,
         idempotency_key: "jx-route-evt_1-stripe".into(),
         correlation_id: "corr-1".into(),
     }

@@ -52,7 +52,7 @@ async fn a_write_waits_until_its_lane_head_settles_even_if_that_waits_for_a_job(
     pending(&store, "evt_b", "sub_a", 2).await;
     let head = &claim(&store).await[0];
     store
-        .await_job(head.lease.as_ref().unwrap(), "job_1", T0 + 5_000)
+        .await_job(head.lease.as_ref().unwrap(), "job_1", T0 + 5_000, false)
         .await
         .unwrap();
 
@@ -170,7 +170,7 @@ async fn an_older_change_arriving_while_a_newer_one_is_in_flight_waits_then_is_s
     let newer = claim(&store).await;
     assert_eq!(versions(&newer), [("sub_a", 2)]);
     store
-        .await_job(newer[0].lease.as_ref().unwrap(), "job_2", T0)
+        .await_job(newer[0].lease.as_ref().unwrap(), "job_2", T0, false)
         .await
         .unwrap();
 

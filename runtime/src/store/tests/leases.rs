@@ -143,7 +143,10 @@ async fn an_async_write_is_polled_then_confirmed_and_linked_across_systems() {
         .record_attempt(lease, &attempt(1, "applied"))
         .await
         .unwrap();
-    store.await_job(lease, "job_9", T0 + 100).await.unwrap();
+    store
+        .await_job(lease, "job_9", T0 + 100, false)
+        .await
+        .unwrap();
 
     let parked = store.delivery(d.id).await.unwrap().unwrap();
     assert_eq!(parked.state, DeliveryState::AwaitingJob);

@@ -61,6 +61,7 @@ pub(super) fn delivery(event: &str, key: &str, version: i64) -> NewDelivery {
         operation: "update".into(),
         document: json!({ "status": "active", "version": version }).to_string(),
         effective_at_ms: None,
+        occurred_at_ms: 1_000 + version,
         source_version: version,
         idempotency_key: idem(event),
         priority: 10,

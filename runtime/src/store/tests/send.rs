@@ -61,7 +61,7 @@ async fn store_futures_are_send() {
         s.record_attempt(&lease, &attempt).await.ok();
         s.retry_later(&lease, 0, &text).await.ok();
         s.not_confirmed(&lease, 0, &text).await.ok();
-        s.await_job(&lease, &text, 0).await.ok();
+        s.await_job(&lease, &text, 0, false).await.ok();
         s.start_confirm(&lease, &text, 0).await.ok();
         s.confirmed(&lease, &text).await.ok();
         s.dead_letter(&lease, &text, &text).await.ok();

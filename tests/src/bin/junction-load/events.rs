@@ -30,6 +30,8 @@ pub struct Templates {
     customer: String,
     subscription: String,
     item: String,
+    /// The Stripe price every templated subscription bills.
+    pub price: String,
 }
 
 impl Templates {
@@ -67,6 +69,7 @@ impl Templates {
             customer,
             subscription,
             item,
+            price,
         })
     }
 

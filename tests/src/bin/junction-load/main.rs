@@ -126,6 +126,10 @@ async fn run(args: Args) -> anyhow::Result<Report> {
     let stripe = StripeSim::start(StripeSimConfig::default()).await?;
     let templates = Templates::from_sim(&stripe)?;
     let netsuite = NetSuiteSim::start(NetSuiteSimConfig::default()).await?;
+    let product = stripe
+        .product_of(&templates.price)
+        .ok_or_else(|| anyhow::anyhow!("the simulator's price has no product"))?;
+    netsuite.add_item(&product, "Load");
     let secrets = demo::simulator_env(netsuite.config());
     let names = [
         "STRIPE_API_KEY",

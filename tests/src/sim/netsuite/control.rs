@@ -27,6 +27,7 @@ pub fn router() -> Router<Arc<Shared>> {
         .route("/_sim/applied-writes", get(applied_writes))
         .route("/_sim/jobs", get(jobs))
         .route("/_sim/stats", get(stats))
+        .route("/_sim/items", post(add_item))
 }
 
 async fn get_faults(State(sim): State<Arc<Shared>>) -> Json<Faults> {
@@ -36,6 +37,27 @@ async fn get_faults(State(sim): State<Arc<Shared>>) -> Json<Faults> {
 async fn set_faults(State(sim): State<Arc<Shared>>, Json(faults): Json<Faults>) -> Json<Faults> {
     sim.faults.set(faults);
     Json(sim.faults.get())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewItem {
+    external_id: String,
+    name: String,
+}
+
+/// Adds a catalog item and makes it a member of the setup's subscription plan (the operator's
+/// setup; see `NetSuiteSim::add_item`).
+async fn add_item(State(sim): State<Arc<Shared>>, Json(item): Json<NewItem>) -> Json<Value> {
+    let mut fields = serde_json::Map::new();
+    fields.insert("itemId".into(), Value::String(item.name));
+    let mut store = sim.store();
+    let id = store.seed(RecordType::ServiceSaleItem, &item.external_id, fields);
+    store.add_plan_member(
+        super::setup::SUBSCRIPTION_PLAN.parse().unwrap_or_default(),
+        id,
+    );
+    Json(json!({"id": id.to_string()}))
 }
 
 #[derive(Deserialize)]

@@ -22,6 +22,7 @@ struct Parts {
     detail: String,
     path: Option<String>,
     query_param: Option<String>,
+    error_header: Option<String>,
     headers: Vec<(header::HeaderName, String)>,
 }
 
@@ -62,6 +63,7 @@ impl NsError {
             detail: detail.into(),
             path: None,
             query_param: None,
+            error_header: None,
             headers: Vec::new(),
         }))
     }
@@ -75,6 +77,12 @@ impl NsError {
     /// Names the offending query parameter (`o:errorQueryParam`).
     pub fn with_error_param(mut self, name: &str) -> Self {
         self.0.query_param = Some(name.to_owned());
+        self
+    }
+
+    /// Names the offending request header (`o:errorHeader`).
+    pub fn with_error_header(mut self, name: &str) -> Self {
+        self.0.error_header = Some(name.to_owned());
         self
     }
 
@@ -141,6 +149,9 @@ impl NsError {
         }
         if let Some(param) = &self.0.query_param {
             detail["o:errorQueryParam"] = json!(param);
+        }
+        if let Some(name) = &self.0.error_header {
+            detail["o:errorHeader"] = json!(name);
         }
         json!({"type": self.0.type_uri, "title": self.0.title, "status": self.0.status, "o:errorDetails": [detail]})
     }

@@ -12,6 +12,7 @@
 //! settle lazily: whenever the state is next looked at, every job older than
 //! `async_pending_ms` is applied in submission order.
 
+mod billing;
 mod control;
 mod error;
 mod gate;
@@ -59,6 +60,20 @@ pub struct NetSuiteSimConfig {
     pub seed: u64,
     /// Requests allowed in flight at once; more get 429 (NetSuite's per-account concurrency).
     pub max_concurrent: Option<usize>,
+    /// Custom fields the account defines; a body with any other `cust*` field is refused
+    /// under `X-NetSuite-PropertyNameValidation: error`.
+    pub custom_fields: Vec<String>,
+}
+
+/// The internal ids of the SuiteBilling setup every simulated account starts with (what an
+/// operator creates once; docs/netsuite-mapping.md "Account setup"): a subscription plan whose
+/// members are the items added with [`NetSuiteSim::add_item`], its price book, a monthly
+/// billing schedule and an evergreen initial term.
+pub mod setup {
+    pub const SUBSCRIPTION_PLAN: &str = "11";
+    pub const PRICE_BOOK: &str = "12";
+    pub const BILLING_SCHEDULE: &str = "13";
+    pub const INITIAL_TERM: &str = "14";
 }
 
 impl Default for NetSuiteSimConfig {
@@ -73,6 +88,7 @@ impl Default for NetSuiteSimConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             seed: 0,
             max_concurrent: None,
+            custom_fields: Vec::new(),
         }
     }
 }
@@ -168,9 +184,12 @@ impl NetSuiteSim {
             .await
             .with_context(|| format!("binding the NetSuite simulator to {}", config.listen))?;
         let base = format!("http://{}", listener.local_addr()?);
+        let mut store = Store::new(base.clone());
+        store.custom_fields = config.custom_fields.clone();
+        seed_setup(&mut store);
         let shared = Arc::new(Shared {
             faults: FaultState::new(config.seed),
-            store: Mutex::new(Store::new(base.clone())),
+            store: Mutex::new(store),
             verifier: Verifier::new(config.tba_credentials()),
             bearer: config.bearer_token.clone(),
             slots: config.max_concurrent.map(|n| Arc::new(Semaphore::new(n))),
@@ -228,6 +247,18 @@ impl NetSuiteSim {
         store.all(rt).map(|r| store.present(rt, r, true)).collect()
     }
 
+    /// Adds a service sale item to the account's catalog and to the setup's subscription
+    /// plan, as the operator's own setup does (Junction writes no items): `external_id` is what
+    /// pipelines reference (a Stripe product id).
+    pub fn add_item(&self, external_id: &str, name: &str) -> String {
+        let mut fields = serde_json::Map::new();
+        fields.insert("itemId".into(), Value::String(name.to_owned()));
+        let mut store = self.shared.store();
+        let item = store.seed(RecordType::ServiceSaleItem, external_id, fields);
+        store.add_plan_member(setup::SUBSCRIPTION_PLAN.parse().unwrap_or_default(), item);
+        item.to_string()
+    }
+
     /// Every write that changed state, in order.
     pub fn applied_writes(&self) -> Vec<AppliedWrite> {
         self.shared.store().applied().to_vec()
@@ -240,6 +271,54 @@ impl NetSuiteSim {
     pub fn stats(&self) -> SimStats {
         self.shared.store().stats.clone()
     }
+}
+
+/// The account's SuiteBilling setup records (see [`setup`]).
+fn seed_setup(store: &mut Store) {
+    let named = |pairs: &[(&str, Value)]| -> serde_json::Map<String, Value> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect()
+    };
+    let id = |s: &str| s.parse::<u64>().unwrap_or_default();
+    store.seed_at(
+        RecordType::SubscriptionTerm,
+        id(setup::INITIAL_TERM),
+        None,
+        named(&[("name", Value::from("Evergreen"))]),
+    );
+    store.seed_at(
+        RecordType::BillingSchedule,
+        id(setup::BILLING_SCHEDULE),
+        None,
+        named(&[("name", Value::from("Monthly"))]),
+    );
+    store.seed_at(
+        RecordType::SubscriptionPlan,
+        id(setup::SUBSCRIPTION_PLAN),
+        None,
+        named(&[
+            ("itemId", Value::from("Junction plan")),
+            (
+                "initialTerm",
+                serde_json::json!({"id": setup::INITIAL_TERM}),
+            ),
+            ("member", serde_json::json!({"items": []})),
+        ]),
+    );
+    store.seed_at(
+        RecordType::PriceBook,
+        id(setup::PRICE_BOOK),
+        None,
+        named(&[
+            ("name", Value::from("Standard")),
+            (
+                "subscriptionPlan",
+                serde_json::json!({"id": setup::SUBSCRIPTION_PLAN}),
+            ),
+        ]),
+    );
 }
 
 impl Drop for NetSuiteSim {

@@ -36,6 +36,7 @@ fn write(
     rt: &str,
     op: WriteOp,
     headers: &HeaderMap,
+    query: &HashMap<String, String>,
     body: &[u8],
 ) -> Result<Response, NsError> {
     let rt = record_type(rt)?;
@@ -46,21 +47,38 @@ fn write(
             NsError::invalid_content(format!("The request body is not valid JSON: {e}"), "")
         })?
     };
-    let write = Write {
-        rt,
-        op,
-        body,
-        strict: header(headers, "x-netsuite-propertynamevalidation")
-            .is_some_and(|v| v.eq_ignore_ascii_case("error")),
-        idempotency_key: header(headers, "x-netsuite-idempotency-key").map(str::to_owned),
-        job: None,
-    };
     let respond_async = headers
         .get_all("prefer")
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .any(|p| p.trim().eq_ignore_ascii_case("respond-async"));
+    // "Asynchronous Request Idempotency": the key is honoured only together with
+    // `Prefer: respond-async`; synchronous requests have no idempotency mechanism, so the
+    // simulator ignores (and does not record) a key sent with one.
+    let idempotency_key = match header(headers, "x-netsuite-idempotency-key") {
+        Some(key) if respond_async => Some(idempotency_key(key)?),
+        _ => None,
+    };
+    let write = Write {
+        rt,
+        op,
+        body,
+        strict: header(headers, "x-netsuite-propertynamevalidation")
+            .is_some_and(|v| v.eq_ignore_ascii_case("error")),
+        idempotency_key,
+        job: None,
+        // "Replacing a Sublist": `?replace=a,b` names the sublists sent whole.
+        replace: query
+            .get("replace")
+            .map(|r| {
+                r.split(',')
+                    .map(|n| n.trim().to_owned())
+                    .filter(|n| !n.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default(),
+    };
     let mut store = sim.store();
     Ok(if respond_async {
         store.submit(write)
@@ -69,18 +87,41 @@ fn write(
     })
 }
 
+/// The documentation gives the key as a UUID (RFC 4122); it is silent on other values, so the
+/// simulator takes the strictest reading and refuses them, naming the header.
+fn idempotency_key(key: &str) -> Result<String, NsError> {
+    let hex =
+        |part: &str, len: usize| part.len() == len && part.bytes().all(|b| b.is_ascii_hexdigit());
+    let parts: Vec<&str> = key.split('-').collect();
+    let is_uuid = parts.len() == 5
+        && [8, 4, 4, 4, 12]
+            .iter()
+            .zip(&parts)
+            .all(|(len, part)| hex(part, *len));
+    if is_uuid {
+        Ok(key.to_ascii_lowercase())
+    } else {
+        Err(NsError::invalid_parameter(format!(
+            "Invalid value for the header X-NetSuite-Idempotency-Key: {key}. The value must be a UUID."
+        ))
+        .with_error_header("X-NetSuite-Idempotency-Key"))
+    }
+}
+
 pub async fn create(
     State(sim): State<Arc<Shared>>,
     Path(rt): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, NsError> {
-    write(&sim, &rt, WriteOp::Create, &headers, &body)
+    write(&sim, &rt, WriteOp::Create, &headers, &query, &body)
 }
 
 pub async fn patch(
     State(sim): State<Arc<Shared>>,
     Path((rt, id)): Path<(String, String)>,
+    Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, NsError> {
@@ -89,6 +130,7 @@ pub async fn patch(
         &rt,
         WriteOp::Update(Target::parse(&id)?),
         &headers,
+        &query,
         &body,
     )
 }
@@ -97,6 +139,7 @@ pub async fn patch(
 pub async fn put(
     State(sim): State<Arc<Shared>>,
     Path((rt, id)): Path<(String, String)>,
+    Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, NsError> {
@@ -105,12 +148,13 @@ pub async fn put(
             "PUT (upsert) requires an external ID in the URL: eid:<value>.",
         ));
     };
-    write(&sim, &rt, WriteOp::Upsert(eid), &headers, &body)
+    write(&sim, &rt, WriteOp::Upsert(eid), &headers, &query, &body)
 }
 
 pub async fn delete(
     State(sim): State<Arc<Shared>>,
     Path((rt, id)): Path<(String, String)>,
+    Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, NsError> {
@@ -119,6 +163,7 @@ pub async fn delete(
         &rt,
         WriteOp::Delete(Target::parse(&id)?),
         &headers,
+        &query,
         &body,
     )
 }
@@ -140,7 +185,19 @@ pub async fn get_one(
             rt.id()
         ))
     })?;
-    Ok(SimResponse::ok(store.present(rt, rec, expand)))
+    let mut record = store.present(rt, rec, expand);
+    // `?fields=a,b` returns only those fields (with the record's id and links).
+    if let Some(wanted) = query.get("fields") {
+        let wanted: Vec<&str> = wanted.split(',').map(str::trim).collect();
+        if let Some(fields) = record.as_object_mut() {
+            fields.retain(|name, _| {
+                name == "id"
+                    || name == "links"
+                    || wanted.iter().any(|w| w.eq_ignore_ascii_case(name))
+            });
+        }
+    }
+    Ok(SimResponse::ok(record))
 }
 
 fn number(query: &HashMap<String, String>, name: &str, default: usize) -> Result<usize, NsError> {

@@ -9,6 +9,29 @@ use super::error::NsError;
 pub enum RecordType {
     Customer,
     Subscription,
+    /// `servicesaleitem` ("Service Sale Item", REST record article_79140109160): the items a
+    /// subscription line bills. The account's catalog: set up by the operator, never by a
+    /// pipeline.
+    ServiceSaleItem,
+    /// `billingaccount` ("Billing Account"): whom and on which schedule a subscription bills.
+    BillingAccount,
+    /// `subscriptionplan` ("Subscription Plan"): the items (members) a subscription's lines
+    /// are made from. Account setup.
+    SubscriptionPlan,
+    /// `pricebook` ("Price Book"): the prices of a plan. Account setup.
+    PriceBook,
+    /// `priceplan` ("Price Plan"): one price, in tiers.
+    PricePlan,
+    /// `billingschedule`: when billing accounts bill. Account setup.
+    BillingSchedule,
+    /// The subscription term a subscription starts with (`initialTerm`). Account setup.
+    SubscriptionTerm,
+    /// `subscriptionline` ("Subscription Line"): one line of a subscription, made from a plan
+    /// member when the subscription is created; never created or deleted directly.
+    SubscriptionLine,
+    /// `subscriptionchangeorder` ("Change Order"): a dated change of lines' status, quantity
+    /// or price.
+    ChangeOrder,
 }
 
 /// What a field holds, for validation.
@@ -42,21 +65,28 @@ const CUSTOMER_FIELDS: &[(&str, Kind)] = &[
     ("terms", Kind::Ref(None)),
 ];
 
+/// The subscription's writable fields (REST sample in "Subscription"). `status` and the
+/// `subscriptionLine` sublist are NetSuite's own: see [`READ_ONLY`].
 const SUBSCRIPTION_FIELDS: &[(&str, Kind)] = &[
     ("name", Kind::Text),
     ("customer", Kind::Ref(Some(RecordType::Customer))),
-    ("status", Kind::Ref(None)),
     ("currency", Kind::Ref(None)),
-    ("billingFrequency", Kind::Text),
     ("startDate", Kind::Date),
     ("endDate", Kind::Date),
-    ("nextBillDate", Kind::Date),
-    ("subscriptionLine", Kind::Sublist),
-    ("billingAccount", Kind::Ref(None)),
-    ("subscriptionPlan", Kind::Ref(None)),
-    ("priceBook", Kind::Ref(None)),
-    ("initialTerm", Kind::Ref(None)),
-    ("billingSchedule", Kind::Ref(None)),
+    (
+        "billingAccount",
+        Kind::Ref(Some(RecordType::BillingAccount)),
+    ),
+    (
+        "subscriptionPlan",
+        Kind::Ref(Some(RecordType::SubscriptionPlan)),
+    ),
+    ("priceBook", Kind::Ref(Some(RecordType::PriceBook))),
+    ("initialTerm", Kind::Ref(Some(RecordType::SubscriptionTerm))),
+    (
+        "billingSchedule",
+        Kind::Ref(Some(RecordType::BillingSchedule)),
+    ),
     ("defaultRenewalTerm", Kind::Ref(None)),
     ("defaultRenewalPriceBook", Kind::Ref(None)),
     ("defaultRenewalPlan", Kind::Ref(None)),
@@ -69,11 +99,124 @@ const SUBSCRIPTION_FIELDS: &[(&str, Kind)] = &[
     ("memo", Kind::Text),
 ];
 
+const BILLING_ACCOUNT_FIELDS: &[(&str, Kind)] = &[
+    ("name", Kind::Text),
+    ("customer", Kind::Ref(Some(RecordType::Customer))),
+    ("currency", Kind::Ref(None)),
+    (
+        "billingSchedule",
+        Kind::Ref(Some(RecordType::BillingSchedule)),
+    ),
+    ("startDate", Kind::Date),
+    ("memo", Kind::Text),
+];
+
+const SUBSCRIPTION_PLAN_FIELDS: &[(&str, Kind)] = &[
+    ("itemId", Kind::Text),
+    ("initialTerm", Kind::Ref(Some(RecordType::SubscriptionTerm))),
+    ("member", Kind::Sublist),
+];
+
+const PRICE_BOOK_FIELDS: &[(&str, Kind)] = &[
+    ("name", Kind::Text),
+    (
+        "subscriptionPlan",
+        Kind::Ref(Some(RecordType::SubscriptionPlan)),
+    ),
+    ("currency", Kind::Ref(None)),
+];
+
+const PRICE_PLAN_FIELDS: &[(&str, Kind)] = &[
+    ("currency", Kind::Ref(None)),
+    ("pricePlanType", Kind::Text),
+    ("priceTiers", Kind::Sublist),
+];
+
+const NAMED_FIELDS: &[(&str, Kind)] = &[("name", Kind::Text)];
+
+/// What "Subscription Line" lets a client update ("you can update some of the fields"; the
+/// sample names `subscriptionlinestatus`, `proratestartdate`, `prorateenddate`,
+/// `includeinrenewal`); quantity and price plan only while the line is not yet active.
+const SUBSCRIPTION_LINE_FIELDS: &[(&str, Kind)] = &[
+    ("subscription", Kind::Ref(Some(RecordType::Subscription))),
+    ("item", Kind::Ref(Some(RecordType::ServiceSaleItem))),
+    ("lineNumber", Kind::Number),
+    ("subscriptionLineStatus", Kind::Text),
+    ("quantity", Kind::Number),
+    ("pricePlan", Kind::Ref(Some(RecordType::PricePlan))),
+    ("prorateStartDate", Kind::Bool),
+    ("prorateEndDate", Kind::Bool),
+    ("includeInRenewal", Kind::Bool),
+];
+
+const CHANGE_ORDER_FIELDS: &[(&str, Kind)] = &[
+    ("action", Kind::Text),
+    ("subscription", Kind::Ref(Some(RecordType::Subscription))),
+    ("customer", Kind::Ref(Some(RecordType::Customer))),
+    (
+        "billingAccount",
+        Kind::Ref(Some(RecordType::BillingAccount)),
+    ),
+    ("effectiveDate", Kind::Date),
+    ("memo", Kind::Text),
+    ("subline", Kind::Sublist),
+];
+
+/// Fields NetSuite computes: a body that sets one is refused (the documentation gives no
+/// answer for this; the simulator takes the strictest reading).
+pub const READ_ONLY: &[(RecordType, &str)] = &[
+    (RecordType::Subscription, "status"),
+    (RecordType::Subscription, "subscriptionLine"),
+    (RecordType::SubscriptionLine, "subscription"),
+    (RecordType::SubscriptionLine, "item"),
+    (RecordType::SubscriptionLine, "lineNumber"),
+];
+
+const SERVICE_SALE_ITEM_FIELDS: &[(&str, Kind)] = &[
+    ("itemId", Kind::Text),
+    ("displayName", Kind::Text),
+    ("description", Kind::Text),
+    ("isInactive", Kind::Bool),
+    ("subsidiary", Kind::Ref(None)),
+];
+
+/// Fields of sublist lines that reference held records, by (record type, sublist, field).
+const LINE_REFERENCES: &[(RecordType, &str, &str, RecordType)] = &[
+    (
+        RecordType::SubscriptionPlan,
+        "member",
+        "item",
+        RecordType::ServiceSaleItem,
+    ),
+    (
+        RecordType::ChangeOrder,
+        "subline",
+        "pricePlanNew",
+        RecordType::PricePlan,
+    ),
+];
+
+/// The key field of a keyed sublist: "Updating a Sublist" merges a line whose key matches an
+/// existing line into it and appends every other line.
+pub const LINE_KEY: &str = "sequence";
+
 /// Custom field prefixes NetSuite always accepts (entity, custom record, line, body fields).
 const CUSTOM_PREFIXES: &[&str] = &["custentity_", "custrecord_", "custcol_", "custbody_"];
 
 impl RecordType {
-    pub const ALL: [RecordType; 2] = [RecordType::Customer, RecordType::Subscription];
+    pub const ALL: [RecordType; 11] = [
+        RecordType::Customer,
+        RecordType::Subscription,
+        RecordType::ServiceSaleItem,
+        RecordType::BillingAccount,
+        RecordType::SubscriptionPlan,
+        RecordType::PriceBook,
+        RecordType::PricePlan,
+        RecordType::BillingSchedule,
+        RecordType::SubscriptionTerm,
+        RecordType::SubscriptionLine,
+        RecordType::ChangeOrder,
+    ];
 
     /// Record type ids are case-insensitive in URLs.
     pub fn parse(s: &str) -> Option<Self> {
@@ -86,13 +229,40 @@ impl RecordType {
         match self {
             RecordType::Customer => "customer",
             RecordType::Subscription => "subscription",
+            RecordType::ServiceSaleItem => "servicesaleitem",
+            RecordType::BillingAccount => "billingaccount",
+            RecordType::SubscriptionPlan => "subscriptionplan",
+            RecordType::PriceBook => "pricebook",
+            RecordType::PricePlan => "priceplan",
+            RecordType::BillingSchedule => "billingschedule",
+            RecordType::SubscriptionTerm => "subscriptionterm",
+            RecordType::SubscriptionLine => "subscriptionline",
+            RecordType::ChangeOrder => "subscriptionchangeorder",
         }
+    }
+
+    /// The held record type a sublist line's field references, if any.
+    pub fn line_reference(self, sublist: &str, field: &str) -> Option<RecordType> {
+        LINE_REFERENCES
+            .iter()
+            .find(|(rt, s, f, _)| {
+                *rt == self && s.eq_ignore_ascii_case(sublist) && f.eq_ignore_ascii_case(field)
+            })
+            .map(|(_, _, _, target)| *target)
     }
 
     fn fields(self) -> &'static [(&'static str, Kind)] {
         match self {
             RecordType::Customer => CUSTOMER_FIELDS,
             RecordType::Subscription => SUBSCRIPTION_FIELDS,
+            RecordType::ServiceSaleItem => SERVICE_SALE_ITEM_FIELDS,
+            RecordType::BillingAccount => BILLING_ACCOUNT_FIELDS,
+            RecordType::SubscriptionPlan => SUBSCRIPTION_PLAN_FIELDS,
+            RecordType::PriceBook => PRICE_BOOK_FIELDS,
+            RecordType::PricePlan => PRICE_PLAN_FIELDS,
+            RecordType::BillingSchedule | RecordType::SubscriptionTerm => NAMED_FIELDS,
+            RecordType::SubscriptionLine => SUBSCRIPTION_LINE_FIELDS,
+            RecordType::ChangeOrder => CHANGE_ORDER_FIELDS,
         }
     }
 
@@ -108,7 +278,25 @@ impl RecordType {
     pub fn required(self) -> &'static [&'static str] {
         match self {
             RecordType::Customer => &[],
-            RecordType::Subscription => &["customer"],
+            // "Subscription": a subscription needs a billing account, a plan, a price book
+            // and an initial term (and the customer and start date they bill from).
+            RecordType::Subscription => &[
+                "customer",
+                "billingAccount",
+                "subscriptionPlan",
+                "priceBook",
+                "initialTerm",
+                "startDate",
+            ],
+            RecordType::ServiceSaleItem => &["itemId"],
+            RecordType::BillingAccount => &["customer", "currency", "billingSchedule", "startDate"],
+            RecordType::PricePlan => &["currency", "priceTiers"],
+            RecordType::ChangeOrder => &["action", "subscription", "effectiveDate", "subline"],
+            RecordType::SubscriptionPlan
+            | RecordType::PriceBook
+            | RecordType::BillingSchedule
+            | RecordType::SubscriptionTerm
+            | RecordType::SubscriptionLine => &[],
         }
     }
 }
@@ -151,7 +339,12 @@ pub struct Prepared {
 
 /// Validates a write body. Unknown fields are refused when `strict` (the
 /// `X-NetSuite-PropertyNameValidation: error` header) and otherwise ignored, as NetSuite does.
-pub fn prepare(rt: RecordType, body: &Value, strict: bool) -> Result<Prepared, NsError> {
+pub fn prepare(
+    rt: RecordType,
+    body: &Value,
+    strict: bool,
+    custom_fields: &[String],
+) -> Result<Prepared, NsError> {
     let Some(object) = body.as_object() else {
         return Err(NsError::invalid_content(
             "The request body must be a JSON object.",
@@ -175,6 +368,25 @@ pub fn prepare(rt: RecordType, body: &Value, strict: bool) -> Result<Prepared, N
             out.external_id = Some(eid);
         } else if name == "id" || name == "links" {
             // Read-only in NetSuite; a client echoing a fetched record back is not an error.
+        } else if let Some((_, field)) = READ_ONLY
+            .iter()
+            .find(|(t, f)| *t == rt && f.eq_ignore_ascii_case(name))
+        {
+            let detail = format!(
+                "Error while accessing resource: the field {field} of a {} is set by NetSuite and cannot be written.",
+                rt.id()
+            );
+            return Err(NsError::new(400, "USER_ERROR", detail).at(*field));
+        } else if is_custom(name) && !custom_fields.iter().any(|f| f.eq_ignore_ascii_case(name)) {
+            // A custom field exists only once the account defines it: without it NetSuite
+            // knows no such property.
+            if strict {
+                let detail = format!(
+                    "Error while accessing resource: field '{name}' does not exist on record type '{}'.",
+                    rt.id()
+                );
+                return Err(NsError::new(400, "NONEXISTENT_FIELD", detail).at(name.clone()));
+            }
         } else if is_custom(name) {
             out.fields.insert(name.clone(), value.clone());
         } else if let Some((canonical, kind)) = rt.field(name) {

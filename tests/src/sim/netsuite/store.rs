@@ -99,6 +99,8 @@ pub struct Write {
     pub strict: bool,
     pub idempotency_key: Option<String>,
     pub job: Option<u64>,
+    /// Sublists named by `?replace=` ("Replacing a Sublist"): replaced whole instead of merged.
+    pub replace: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -113,6 +115,8 @@ pub struct Store {
     pub next_job: u64,
     pub idempotency: HashMap<String, u64>,
     pub stats: SimStats,
+    /// Custom fields the account defines (none unless a test sets them up).
+    pub custom_fields: Vec<String>,
 }
 
 fn missing(rt: RecordType, target: &Target) -> NsError {
@@ -150,6 +154,7 @@ impl Store {
             next_job: 1,
             idempotency: HashMap::new(),
             stats: SimStats::default(),
+            custom_fields: Vec::new(),
         }
     }
 
@@ -189,16 +194,17 @@ impl Store {
 
     fn try_execute(&mut self, w: &Write, faults: &FaultState) -> Result<SimResponse, NsError> {
         let rt = w.rt;
+        let custom = self.custom_fields.clone();
         let (existing, prepared) = match &w.op {
             WriteOp::Delete(target) => return self.delete(w, target, faults),
-            WriteOp::Create => (None, schema::prepare(rt, &w.body, w.strict)?),
+            WriteOp::Create => (None, schema::prepare(rt, &w.body, w.strict, &custom)?),
             WriteOp::Update(target) => {
                 let id = self.find(rt, target).ok_or_else(|| missing(rt, target))?.id;
-                (Some(id), schema::prepare(rt, &w.body, w.strict)?)
+                (Some(id), schema::prepare(rt, &w.body, w.strict, &custom)?)
             }
             WriteOp::Upsert(eid) => {
                 schema::check_external_id(eid, "externalId")?;
-                let mut p = schema::prepare(rt, &w.body, w.strict)?;
+                let mut p = schema::prepare(rt, &w.body, w.strict, &custom)?;
                 if p.external_id.as_ref().is_some_and(|given| given != eid) {
                     return Err(NsError::invalid_content(
                         "The externalId in the body differs from the eid: in the URL.",
@@ -233,39 +239,54 @@ impl Store {
                 ));
             }
         }
+        self.billing_rules(rt, w, existing, &fields)?;
         if faults.roll(faults.get().silent_drop_rate) {
             self.stats.silent_drops += 1;
             let id = existing.unwrap_or_else(|| self.alloc());
             return Ok(self.success(w, rt, id));
         }
         let now = SystemTime::now();
-        let (id, action, changed) =
-            match existing.and_then(|id| self.records.get_mut(&rt)?.get_mut(&id)) {
-                Some(rec) => {
-                    let before = (rec.external_id.clone(), rec.fields.clone());
-                    rec.fields.extend(fields);
-                    if prepared.external_id.is_some() {
-                        rec.external_id = prepared.external_id.clone();
+        let (id, action, changed) = match existing
+            .and_then(|id| self.records.get_mut(&rt)?.get_mut(&id))
+        {
+            Some(rec) => {
+                let before = (rec.external_id.clone(), rec.fields.clone());
+                for (name, value) in fields {
+                    let replace = w.replace.iter().any(|r| r.eq_ignore_ascii_case(&name));
+                    match (rt.field(&name), rec.fields.get_mut(&name)) {
+                        (Some((_, Kind::Sublist)), Some(old)) if !replace && !value.is_null() => {
+                            merge_lines(old, &value);
+                        }
+                        _ => {
+                            rec.fields.insert(name, value);
+                        }
                     }
-                    let changed = before != (rec.external_id.clone(), rec.fields.clone());
-                    if changed {
-                        rec.modified = now;
-                    }
-                    (rec.id, WriteAction::Update, changed)
                 }
-                None => {
-                    let id = self.alloc();
-                    let rec = StoredRecord {
-                        id,
-                        external_id: prepared.external_id.clone(),
-                        fields,
-                        created: now,
-                        modified: now,
-                    };
-                    self.records.entry(rt).or_default().insert(id, rec);
-                    (id, WriteAction::Create, true)
+                if prepared.external_id.is_some() {
+                    rec.external_id = prepared.external_id.clone();
                 }
-            };
+                let changed = before != (rec.external_id.clone(), rec.fields.clone());
+                if changed {
+                    rec.modified = now;
+                }
+                (rec.id, WriteAction::Update, changed)
+            }
+            None => {
+                let id = self.alloc();
+                let rec = StoredRecord {
+                    id,
+                    external_id: prepared.external_id.clone(),
+                    fields,
+                    created: now,
+                    modified: now,
+                };
+                self.records.entry(rt).or_default().insert(id, rec);
+                (id, WriteAction::Create, true)
+            }
+        };
+        if rt == RecordType::Subscription && action == WriteAction::Create {
+            self.create_lines(id);
+        }
         if changed {
             self.log(w, action, id, prepared.external_id);
         } else {
@@ -282,6 +303,7 @@ impl Store {
     ) -> Result<SimResponse, NsError> {
         let rt = w.rt;
         let id = self.find(rt, target).ok_or_else(|| missing(rt, target))?.id;
+        self.billing_delete(rt, id)?;
         let referenced = rt == RecordType::Customer
             && self.all(RecordType::Subscription).any(|s| {
                 s.fields.get("customer").and_then(|c| c.get("id")) == Some(&json!(id.to_string()))
@@ -353,38 +375,34 @@ impl Store {
         for (name, value) in fields.iter_mut() {
             match rt.field(name).map(|(_, kind)| kind) {
                 Some(Kind::Ref(Some(target))) if value.is_object() => {
-                    let by_id = value
-                        .get("id")
-                        .and_then(Value::as_str)
-                        .map(|id| id.parse().map(Target::Internal).ok());
-                    let by_eid = value
-                        .get("externalId")
-                        .and_then(Value::as_str)
-                        .map(|e| Target::External(e.to_owned()));
-                    let found =
-                        |t: Option<Target>| t.and_then(|t| self.find(target, &t)).map(|r| r.id);
-                    let id = match (by_id, by_eid) {
-                        (Some(i), Some(e)) => found(i).filter(|id| Some(*id) == found(Some(e))),
-                        (Some(i), None) => found(i),
-                        (None, e) => found(e),
-                    };
+                    let id = self.held_id(target, value);
                     *value =
                         json!({ "id": id.ok_or_else(|| schema::wrong(value, name))?.to_string() });
                 }
                 Some(Kind::Ref(None)) => self.intern(name, value),
                 Some(Kind::Sublist) => {
-                    for line in value
+                    let sublist = name.clone();
+                    for (i, line) in value
                         .get_mut("items")
                         .and_then(Value::as_array_mut)
                         .into_iter()
                         .flatten()
+                        .enumerate()
                     {
                         for (k, v) in line.as_object_mut().into_iter().flatten() {
-                            if v.get("id").is_some()
+                            let is_ref = v.get("id").is_some()
                                 || v.get("externalId").is_some()
-                                || v.get("refName").is_some()
-                            {
-                                self.intern(k, v);
+                                || v.get("refName").is_some();
+                            match rt.line_reference(&sublist, k) {
+                                Some(target) if is_ref => {
+                                    let path = format!("{sublist}.items[{i}].{k}");
+                                    let id = self
+                                        .held_id(target, v)
+                                        .ok_or_else(|| schema::wrong(v, &path))?;
+                                    *v = json!({ "id": id.to_string() });
+                                }
+                                _ if is_ref => self.intern(k, v),
+                                _ => {}
                             }
                         }
                     }
@@ -393,6 +411,105 @@ impl Store {
             }
         }
         Ok(fields)
+    }
+
+    /// The internal id a reference to a held record type names (`{"id"}`, `{"externalId"}`,
+    /// or both, which must agree), if that record exists.
+    fn held_id(&self, target: RecordType, value: &Value) -> Option<u64> {
+        let by_id = value
+            .get("id")
+            .and_then(Value::as_str)
+            .map(|id| id.parse().map(Target::Internal).ok());
+        let by_eid = value
+            .get("externalId")
+            .and_then(Value::as_str)
+            .map(|e| Target::External(e.to_owned()));
+        let found = |t: Option<Target>| t.and_then(|t| self.find(target, &t)).map(|r| r.id);
+        match (by_id, by_eid) {
+            (Some(i), Some(e)) => found(i).filter(|id| Some(*id) == found(Some(e))),
+            (Some(i), None) => found(i),
+            (None, e) => found(e),
+        }
+    }
+
+    /// Stores a new record as NetSuite itself does (lines made from a plan): no write logged.
+    pub fn insert_record(
+        &mut self,
+        rt: RecordType,
+        external_id: Option<String>,
+        fields: Map<String, Value>,
+    ) -> u64 {
+        let id = self.alloc();
+        self.seed_at(rt, id, external_id, fields);
+        id
+    }
+
+    /// Stores a record under a chosen internal id (the account's setup records).
+    pub fn seed_at(
+        &mut self,
+        rt: RecordType,
+        id: u64,
+        external_id: Option<String>,
+        fields: Map<String, Value>,
+    ) {
+        let now = SystemTime::now();
+        let rec = StoredRecord {
+            id,
+            external_id,
+            fields,
+            created: now,
+            modified: now,
+        };
+        self.records.entry(rt).or_default().insert(id, rec);
+    }
+
+    /// A held reference as `GET` shows it, if `value` names an existing record.
+    pub fn held_ref(&self, target: RecordType, value: &Value) -> Option<Value> {
+        let id: u64 = value.get("id")?.as_str()?.parse().ok()?;
+        self.find(target, &Target::Internal(id))?;
+        Some(self.present_held_ref(target, value))
+    }
+
+    /// Adds a record the way the account's own users would (the item catalog): no write is
+    /// logged, no fault rolled. Answers the internal id.
+    pub fn seed(&mut self, rt: RecordType, external_id: &str, fields: Map<String, Value>) -> u64 {
+        if let Some(existing) = self.find(rt, &Target::External(external_id.to_owned())) {
+            return existing.id;
+        }
+        self.insert_record(rt, Some(external_id.to_owned()), fields)
+    }
+
+    /// Appends an item to a plan's members (optional), and gives every subscription on that
+    /// plan its line for it, as NetSuite does when a plan gains a member.
+    pub fn add_plan_member(&mut self, plan: u64, item: u64) {
+        let Some(rec) = self
+            .records
+            .get_mut(&RecordType::SubscriptionPlan)
+            .and_then(|t| t.get_mut(&plan))
+        else {
+            return;
+        };
+        let members = rec
+            .fields
+            .entry("member")
+            .or_insert_with(|| json!({"items": []}));
+        if let Some(items) = members["items"].as_array_mut() {
+            let entry = json!({"item": {"id": item.to_string()}, "isRequired": false});
+            if !items.iter().any(|m| m["item"] == entry["item"]) {
+                items.push(entry);
+            }
+        }
+        let subscriptions: Vec<u64> = self
+            .all(RecordType::Subscription)
+            .filter(|s| {
+                s.fields.get("subscriptionPlan").and_then(|p| p.get("id"))
+                    == Some(&json!(plan.to_string()))
+            })
+            .map(|s| s.id)
+            .collect();
+        for s in subscriptions {
+            self.create_lines(s);
+        }
     }
 
     fn intern(&mut self, field: &str, value: &mut Value) {
@@ -440,8 +557,11 @@ impl Store {
                         .map(|line| {
                             let mut line: Map<String, Value> =
                                 line.as_object().cloned().unwrap_or_default();
-                            for v in line.values_mut().filter(|v| v.get("id").is_some()) {
-                                *v = present_ref(v);
+                            for (k, v) in line.iter_mut().filter(|(_, v)| v.get("id").is_some()) {
+                                *v = match rt.line_reference(name, k) {
+                                    Some(target) => self.present_held_ref(target, v),
+                                    None => present_ref(v),
+                                };
                             }
                             line.insert("links".into(), json!([]));
                             Value::Object(line)
@@ -457,6 +577,7 @@ impl Store {
             };
             out.insert(name.clone(), shown);
         }
+        self.present_billing(rt, rec, &mut out, expand);
         Value::Object(out)
     }
 
@@ -468,18 +589,16 @@ impl Store {
         let Some(rec) = id.and_then(|id| self.find(target, &Target::Internal(id))) else {
             return present_ref(value);
         };
-        let name = ["companyName", "entityId", "name"]
+        let name = ["companyName", "entityId", "itemId", "name"]
             .iter()
             .find_map(|f| rec.fields.get(*f).and_then(Value::as_str));
-        let mut out = json!({
+        // "Format of Selects and References": a reference is its id, its refName and links;
+        // the referenced record's external id is not part of it.
+        json!({
             "links": [{"rel": "self", "href": self.href(target, rec.id)}],
             "id": rec.id.to_string(),
             "refName": name.map_or_else(|| rec.id.to_string(), str::to_owned),
-        });
-        if let Some(eid) = &rec.external_id {
-            out["externalId"] = json!(eid);
-        }
-        out
+        })
     }
 
     /// Does `rec` satisfy the collection filter `field IS value`?
@@ -507,9 +626,11 @@ impl Store {
 /// `refName` (a list label for select values) and empty links.
 fn present_ref(value: &Value) -> Value {
     let mut out = value.as_object().cloned().unwrap_or_default();
+    // Shown as NetSuite shows references: id, refName, links; no external id.
+    let external_id = out.remove("externalId");
     if !out.contains_key("refName") {
-        let name = out
-            .get("externalId")
+        let name = external_id
+            .as_ref()
             .or_else(|| out.get("id"))
             .and_then(Value::as_str)
             .map(label)
@@ -518,4 +639,31 @@ fn present_ref(value: &Value) -> Value {
     }
     out.insert("links".into(), json!([]));
     Value::Object(out)
+}
+
+/// "Updating a Sublist": a line whose key (`lineNumber`) matches an existing line is merged into
+/// it; every other line is appended. Lines are never removed this way: that takes
+/// `?replace=<sublist>` ("Replacing a Sublist").
+pub fn merge_lines(existing: &mut Value, update: &Value) {
+    let incoming = update["items"].as_array().cloned().unwrap_or_default();
+    let Some(lines) = existing.get_mut("items").and_then(Value::as_array_mut) else {
+        *existing = update.clone();
+        return;
+    };
+    for line in incoming {
+        let key = line.get(schema::LINE_KEY).filter(|k| !k.is_null()).cloned();
+        let matching = key.and_then(|key| {
+            lines
+                .iter_mut()
+                .find(|l| l.get(schema::LINE_KEY) == Some(&key))
+        });
+        match (matching, line.as_object()) {
+            (Some(old), Some(fields)) => {
+                if let Some(old) = old.as_object_mut() {
+                    old.extend(fields.clone());
+                }
+            }
+            _ => lines.push(line),
+        }
+    }
 }

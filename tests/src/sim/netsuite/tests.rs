@@ -92,7 +92,61 @@ async fn error(resp: Response) -> (StatusCode, Value) {
 }
 
 fn customer(name: &str) -> Value {
-    json!({"companyName": name, "email": "a@example.com", "currency": {"refName": "USD"}, "custentity_jn_metadata": "{}"})
+    json!({"companyName": name, "email": "a@example.com", "currency": {"refName": "USD"}})
+}
+
+/// A customer, its billing account and a catalog item: what a subscription needs first.
+async fn billing_setup(h: &Harness) {
+    assert_eq!(
+        h.upsert("record/v1/customer/eid:cus_9", customer("Nine"))
+            .await
+            .status(),
+        StatusCode::NO_CONTENT
+    );
+    let account = json!({"customer": {"externalId": "cus_9"}, "currency": {"refName": "USD"},
+                         "billingSchedule": {"id": setup::BILLING_SCHEDULE}, "startDate": "2026-01-15"});
+    assert_eq!(
+        h.upsert("record/v1/billingaccount/eid:cus_9-usd", account)
+            .await
+            .status(),
+        StatusCode::NO_CONTENT
+    );
+    h.sim.add_item("prod_cloud", "Cloud");
+    h.sim.add_item("prod_storage", "Storage");
+    let plan = json!({"currency": {"refName": "USD"}, "pricePlanType": "2",
+                      "priceTiers": {"items": [{"fromVal": 0, "value": 20.0}]}});
+    assert_eq!(
+        h.upsert("record/v1/priceplan/eid:price_1", plan)
+            .await
+            .status(),
+        StatusCode::NO_CONTENT
+    );
+}
+
+fn subscription_body() -> Value {
+    json!({"name": "sub_1", "customer": {"externalId": "cus_9"}, "billingAccount": {"externalId": "cus_9-usd"},
+           "subscriptionPlan": {"id": setup::SUBSCRIPTION_PLAN}, "priceBook": {"id": setup::PRICE_BOOK},
+           "initialTerm": {"id": setup::INITIAL_TERM}, "currency": {"refName": "USD"}, "startDate": "2026-01-15"})
+}
+
+/// Creates a change order synchronously; its answer.
+async fn change_order(h: &Harness, body: Value) -> Response {
+    h.req(Method::POST, "record/v1/subscriptionchangeorder")
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+fn day(offset_days: i64) -> String {
+    let t =
+        SystemTime::now() + std::time::Duration::from_secs((offset_days.max(0) * 86_400) as u64);
+    let t = if offset_days < 0 {
+        SystemTime::now() - std::time::Duration::from_secs((-offset_days * 86_400) as u64)
+    } else {
+        t
+    };
+    rfc3339(t)[..10].to_string()
 }
 
 #[tokio::test]
@@ -295,44 +349,74 @@ async fn eid_upsert_creates_then_updates_one_record() {
 }
 
 #[tokio::test]
-async fn subscription_needs_an_existing_customer() {
+async fn a_subscription_needs_its_suitebilling_records_and_gets_its_lines_from_the_plan() {
     let h = Harness::start().await;
-    let sub = json!({
-        "name": "sub_1", "customer": {"externalId": "cus_9"}, "status": {"id": "PENDING_ACTIVATION"},
-        "startDate": "2026-01-15", "billingFrequency": "MONTHLY", "custrecord_jn_status": "incomplete",
-        "subscriptionLine": {"items": [{"lineNumber": 1, "item": {"externalId": "price_1"}, "quantity": 2, "rate": 20.0, "custcol_jn_unit_amount": 2000}]},
-    });
+    // Referenced records must exist (customer, billing account): none is invented.
     let (status, detail) = error(
-        h.upsert("record/v1/subscription/eid:sub_1", sub.clone())
+        h.upsert("record/v1/subscription/eid:sub_1", subscription_body())
             .await,
     )
     .await;
     assert_eq!(
-        (
-            status,
-            detail["o:errorCode"].as_str(),
-            detail["o:errorPath"].as_str()
-        ),
-        (
-            StatusCode::BAD_REQUEST,
-            Some("INVALID_CONTENT"),
-            Some("customer")
-        )
+        (status, detail["o:errorCode"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("INVALID_CONTENT"))
     );
     assert!(
-        h.sim.records("customer").is_empty(),
-        "no customer is invented"
+        matches!(
+            detail["o:errorPath"].as_str(),
+            Some("customer" | "billingAccount")
+        ),
+        "{detail}"
     );
-    assert!(h.sim.applied_writes().is_empty());
-
+    assert!(h.sim.records("customer").is_empty());
+    billing_setup(&h).await;
+    // "Subscription": a billing account, a plan, a price book and an initial term are needed.
+    for field in [
+        "billingAccount",
+        "subscriptionPlan",
+        "priceBook",
+        "initialTerm",
+    ] {
+        let mut partial = subscription_body();
+        partial.as_object_mut().unwrap().remove(field);
+        let (status, detail) =
+            error(h.upsert("record/v1/subscription/eid:sub_1", partial).await).await;
+        assert_eq!(
+            (
+                status,
+                detail["o:errorCode"].as_str(),
+                detail["o:errorPath"].as_str()
+            ),
+            (
+                StatusCode::BAD_REQUEST,
+                Some("INVALID_CONTENT"),
+                Some(field)
+            )
+        );
+    }
+    // The status and the lines are NetSuite's: a body that sets them is refused.
+    for (field, value) in [
+        ("status", json!({"id": "ACTIVE"})),
+        (
+            "subscriptionLine",
+            json!({"items": [{"item": {"externalId": "prod_cloud"}}]}),
+        ),
+    ] {
+        let mut body = subscription_body();
+        body[field] = value;
+        let (status, detail) =
+            error(h.upsert("record/v1/subscription/eid:sub_1", body).await).await;
+        assert_eq!(
+            (
+                status,
+                detail["o:errorCode"].as_str(),
+                detail["o:errorPath"].as_str()
+            ),
+            (StatusCode::BAD_REQUEST, Some("USER_ERROR"), Some(field))
+        );
+    }
     assert_eq!(
-        h.upsert("record/v1/customer/eid:cus_9", customer("Nine"))
-            .await
-            .status(),
-        StatusCode::NO_CONTENT
-    );
-    assert_eq!(
-        h.upsert("record/v1/subscription/eid:sub_1", sub)
+        h.upsert("record/v1/subscription/eid:sub_1", subscription_body())
             .await
             .status(),
         StatusCode::NO_CONTENT
@@ -340,29 +424,48 @@ async fn subscription_needs_an_existing_customer() {
     let rec = h
         .get("record/v1/subscription/eid:sub_1?expandSubResources=true")
         .await;
+    // "Format of Selects and References": id, refName and links; no external id.
     let customer_id = h.sim.record("customer", "cus_9").unwrap()["id"].clone();
     assert_eq!(rec["customer"]["id"], customer_id);
-    assert_eq!(
-        (
-            rec["customer"]["externalId"].as_str(),
-            rec["customer"]["refName"].as_str()
-        ),
-        (Some("cus_9"), Some("Nine"))
+    assert_eq!(rec["customer"]["refName"], "Nine");
+    assert!(
+        rec["customer"].get("externalId").is_none(),
+        "{}",
+        rec["customer"]
     );
-    assert_eq!(
-        (
-            rec["status"]["id"].as_str(),
-            rec["status"]["refName"].as_str()
-        ),
-        (Some("PENDING_ACTIVATION"), Some("Pending Activation"))
+    assert!(
+        rec["customer"]["links"][0]["href"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/customer/{}", customer_id.as_str().unwrap()))
     );
-    let line = &rec["subscriptionLine"]["items"][0];
+    assert_eq!(rec["status"]["id"], "DRAFT");
+    let lines = rec["subscriptionLine"]["items"].as_array().unwrap();
+    assert_eq!(lines.len(), 2, "one line per plan member");
     assert_eq!(
-        (
-            line["item"]["externalId"].as_str(),
-            line["custcol_jn_unit_amount"].as_i64()
-        ),
-        (Some("price_1"), Some(2000))
+        lines
+            .iter()
+            .map(|l| (
+                l["lineNumber"].as_u64(),
+                l["status"]["id"].as_str(),
+                l["item"]["refName"].as_str()
+            ))
+            .collect::<Vec<_>>(),
+        [
+            (Some(1), Some("NOT_INCLUDED"), Some("Cloud")),
+            (Some(2), Some("NOT_INCLUDED"), Some("Storage"))
+        ]
+    );
+    assert!(lines[0]["item"].get("externalId").is_none());
+    // Following a reference's link gives the record's external id.
+    let href = lines[0]["item"]["links"][0]["href"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let path = href.split("/services/rest/").nth(1).unwrap().to_string();
+    assert_eq!(
+        h.get(&format!("{path}?fields=externalId")).await["externalId"],
+        "prod_cloud"
     );
     // Without expandSubResources a sublist is only a link, as in NetSuite.
     let collapsed = h.get("record/v1/subscription/eid:sub_1").await;
@@ -383,43 +486,222 @@ async fn subscription_needs_an_existing_customer() {
 }
 
 #[tokio::test]
-async fn unknown_fields_are_refused_only_under_strict_validation() {
+async fn lines_change_only_through_change_orders_effective_on_their_date() {
     let h = Harness::start().await;
-    let body =
-        json!({"companyName": "Acme", "nickname": "A", "custentity_jn_metadata": "{\"k\":1}"});
-    let strict = h
-        .req(Method::PUT, "record/v1/customer/eid:cus_2")
-        .header("X-NetSuite-PropertyNameValidation", "error")
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let (status, detail) = error(strict).await;
+    billing_setup(&h).await;
     assert_eq!(
-        (
-            status,
-            detail["o:errorCode"].as_str(),
-            detail["o:errorPath"].as_str()
-        ),
-        (
-            StatusCode::BAD_REQUEST,
-            Some("NONEXISTENT_FIELD"),
-            Some("nickname")
-        )
-    );
-
-    assert_eq!(
-        h.upsert("record/v1/customer/eid:cus_2", body)
+        h.upsert("record/v1/subscription/eid:sub_1", subscription_body())
             .await
             .status(),
         StatusCode::NO_CONTENT
     );
-    let rec = h.sim.record("customer", "cus_2").unwrap();
-    assert!(
-        rec.get("nickname").is_none(),
-        "ignored, as NetSuite does without the header"
+    let rec = h
+        .get("record/v1/subscription/eid:sub_1?expandSubResources=true")
+        .await;
+    let sub_id = rec["id"].as_str().unwrap().to_string();
+    let line_id = rec["subscriptionLine"]["items"][0]["subscriptionLine"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let line_path = format!("record/v1/subscriptionline/{line_id}");
+    // "Subscription Line": not created or deleted directly.
+    let created = h
+        .req(Method::POST, "record/v1/subscriptionline")
+        .json(&json!({"quantity": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error(created).await.1["o:errorCode"], "USER_ERROR");
+    let deleted = h.req(Method::DELETE, &line_path).send().await.unwrap();
+    assert_eq!(error(deleted).await.1["o:errorCode"], "USER_ERROR");
+    // Activation needs the line in Pending Activation first.
+    let activate = |date: String| {
+        json!({"action": "ACTIVATE", "subscription": {"id": sub_id}, "effectiveDate": date,
+                                         "subline": {"items": [{"sequence": 1, "apply": true}]}})
+    };
+    assert_eq!(
+        error(change_order(&h, activate(day(0))).await).await.1["o:errorCode"],
+        "USER_ERROR"
     );
-    assert_eq!(rec["custentity_jn_metadata"], "{\"k\":1}");
+    let pending = json!({"subscriptionLineStatus": "PENDING_ACTIVATION", "quantity": 2, "pricePlan": {"externalId": "price_1"}});
+    let patched = h
+        .req(Method::PATCH, &line_path)
+        .json(&pending)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(patched.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        change_order(&h, activate(day(0))).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    let line = h.get(&line_path).await;
+    assert_eq!(
+        (
+            line["subscriptionLineStatus"]["id"].as_str(),
+            line["quantity"].as_u64()
+        ),
+        (Some("ACTIVE"), Some(2))
+    );
+    assert_eq!(
+        h.get("record/v1/subscription/eid:sub_1").await["status"]["id"],
+        "ACTIVE"
+    );
+    // Once active, quantity and price change only through a change order.
+    let direct = h
+        .req(Method::PATCH, &line_path)
+        .json(&json!({"quantity": 5}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error(direct).await.1["o:errorCode"], "USER_ERROR");
+    let modify = |q: u64| {
+        json!({"action": "MODIFY_PRICING", "subscription": {"id": sub_id}, "effectiveDate": day(0),
+                                 "subline": {"items": [{"sequence": 1, "apply": true, "quantityNew": q}]}})
+    };
+    let first = change_order(&h, modify(5)).await;
+    assert_eq!(first.status(), StatusCode::NO_CONTENT);
+    let order_path = location(&first)
+        .split("/services/rest/")
+        .nth(1)
+        .unwrap()
+        .to_string();
+    assert_eq!(h.get(&line_path).await["quantity"], 5);
+    // "Only one change order of a specific type per subscription line item per date".
+    assert_eq!(
+        error(change_order(&h, modify(6)).await).await.1["o:errorCode"],
+        "USER_ERROR"
+    );
+    // Updating that day's order merges its keyed sublist line ("Updating a Sublist").
+    let update = json!({"subline": {"items": [{"sequence": 1, "quantityNew": 6}]}});
+    let updated = h
+        .req(Method::PATCH, &order_path)
+        .json(&update)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(updated.status(), StatusCode::NO_CONTENT);
+    assert_eq!(h.get(&line_path).await["quantity"], 6);
+    let order = h
+        .get(&format!("{order_path}?expandSubResources=true"))
+        .await;
+    assert_eq!(
+        order["subline"]["items"][0]["apply"], true,
+        "merged, not replaced"
+    );
+    // A termination ahead: the line bills until then, and shows when it ends.
+    let terminate = json!({"action": "TERMINATE", "subscription": {"id": sub_id}, "effectiveDate": day(30),
+                           "subline": {"items": [{"sequence": 1, "apply": true}]}});
+    let ahead = change_order(&h, terminate).await;
+    assert_eq!(ahead.status(), StatusCode::NO_CONTENT);
+    let line = h.get(&line_path).await;
+    assert_eq!(
+        (
+            line["subscriptionLineStatus"]["id"].as_str(),
+            line["endDate"].as_str()
+        ),
+        (Some("ACTIVE"), Some(&*day(30)))
+    );
+    assert_eq!(
+        h.get("record/v1/subscription/eid:sub_1").await["endDate"],
+        day(30)
+    );
+    // Not yet in effect, it can be withdrawn; one in effect cannot.
+    let ahead_path = location(&ahead)
+        .split("/services/rest/")
+        .nth(1)
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        h.req(Method::DELETE, &ahead_path)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        error(h.req(Method::DELETE, &order_path).send().await.unwrap())
+            .await
+            .1["o:errorCode"],
+        "USER_ERROR"
+    );
+    let now = json!({"action": "TERMINATE", "subscription": {"id": sub_id}, "effectiveDate": day(0),
+                     "subline": {"items": [{"sequence": 1, "apply": true}]}});
+    assert_eq!(change_order(&h, now).await.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        h.get(&line_path).await["subscriptionLineStatus"]["id"],
+        "TERMINATED"
+    );
+    assert_eq!(
+        h.get("record/v1/subscription/eid:sub_1").await["status"]["id"],
+        "TERMINATED"
+    );
+    let suspend = json!({"action": "SUSPEND", "subscription": {"id": sub_id}, "effectiveDate": day(0),
+                         "subline": {"items": [{"sequence": 1, "apply": true}]}});
+    assert_eq!(
+        error(change_order(&h, suspend).await).await.1["o:errorCode"],
+        "USER_ERROR",
+        "a terminated line stays ended"
+    );
+}
+#[tokio::test]
+async fn unknown_and_undefined_custom_fields_are_refused_only_under_strict_validation() {
+    let h = Harness::start().await;
+    for field in ["nickname", "custentity_jn_metadata"] {
+        let body = json!({"companyName": "Acme", field: "x"});
+        let strict = h
+            .req(Method::PUT, "record/v1/customer/eid:cus_2")
+            .header("X-NetSuite-PropertyNameValidation", "error")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let (status, detail) = error(strict).await;
+        assert_eq!(
+            (
+                status,
+                detail["o:errorCode"].as_str(),
+                detail["o:errorPath"].as_str()
+            ),
+            (
+                StatusCode::BAD_REQUEST,
+                Some("NONEXISTENT_FIELD"),
+                Some(field)
+            ),
+            "the account defines no such field"
+        );
+        assert_eq!(
+            h.upsert("record/v1/customer/eid:cus_2", body)
+                .await
+                .status(),
+            StatusCode::NO_CONTENT
+        );
+        let rec = h.sim.record("customer", "cus_2").unwrap();
+        assert!(
+            rec.get(field).is_none(),
+            "ignored, as NetSuite does without the header"
+        );
+    }
+
+    // An account that defines the custom field keeps it.
+    let defined = Harness::with(NetSuiteSimConfig {
+        custom_fields: vec!["custentity_segment".into()],
+        ..NetSuiteSimConfig::default()
+    })
+    .await;
+    let strict = defined
+        .req(Method::PUT, "record/v1/customer/eid:cus_3")
+        .header("X-NetSuite-PropertyNameValidation", "error")
+        .json(&json!({"companyName": "Acme", "custentity_segment": "smb"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(strict.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        defined.sim.record("customer", "cus_3").unwrap()["custentity_segment"],
+        "smb"
+    );
 
     let (status, detail) = error(
         h.upsert("record/v1/customer/eid:cus_2", json!({"isInactive": "yes"}))
@@ -431,7 +713,6 @@ async fn unknown_fields_are_refused_only_under_strict_validation() {
         (StatusCode::BAD_REQUEST, Some("isInactive"))
     );
 }
-
 #[tokio::test]
 async fn collections_page_with_links_and_refuse_misaligned_offsets() {
     let h = Harness::start().await;
@@ -591,14 +872,29 @@ async fn async_write_runs_as_a_job_and_replays_its_result() {
 #[tokio::test]
 async fn duplicate_idempotency_key_is_refused_and_applied_once() {
     let h = Harness::start().await;
-    let send = |name: &str| {
+    const KEY: &str = "3f1c9a52-5d1e-4b7a-9c33-1d2e4f5a6b7c";
+    let send = |name: &str, key: &str| {
         h.req(Method::PUT, "record/v1/customer/eid:cus_i")
             .header("Prefer", "respond-async")
-            .header("X-NetSuite-Idempotency-Key", "key-1")
+            .header("X-NetSuite-Idempotency-Key", key)
             .json(&customer(name))
             .send()
     };
-    let first = send("First").await.unwrap();
+    // The documentation gives the key as a UUID; anything else is refused, naming the header.
+    let (status, detail) = error(send("First", "key-1").await.unwrap()).await;
+    assert_eq!(
+        (
+            status,
+            detail["o:errorCode"].as_str(),
+            detail["o:errorHeader"].as_str()
+        ),
+        (
+            StatusCode::BAD_REQUEST,
+            Some("INVALID_PARAMETER"),
+            Some("X-NetSuite-Idempotency-Key")
+        )
+    );
+    let first = send("First", KEY).await.unwrap();
     assert_eq!(first.status(), StatusCode::ACCEPTED);
     let job = location(&first);
     assert_eq!(
@@ -606,7 +902,7 @@ async fn duplicate_idempotency_key_is_refused_and_applied_once() {
         "succeeded"
     );
 
-    let again = send("Second").await.unwrap();
+    let again = send("Second", KEY).await.unwrap();
     assert_eq!(location(&again), job);
     assert_eq!(again.headers()["preference-applied"], "respond-async");
     let body: Value = again.json().await.unwrap();
@@ -626,15 +922,26 @@ async fn duplicate_idempotency_key_is_refused_and_applied_once() {
             writes[0].idempotency_key.as_deref(),
             writes[0].job_id.is_some()
         ),
-        (Some("key-1"), true)
+        (Some(KEY), true)
     );
     assert_eq!(
         h.sim.record("customer", "cus_i").unwrap()["companyName"],
         "First"
     );
     assert_eq!(h.sim.jobs().len(), 1);
-}
 
+    // A synchronous request has no idempotency: its key is ignored, and the write is recorded
+    // as made without one.
+    let sync = h
+        .req(Method::PUT, "record/v1/customer/eid:cus_j")
+        .header("X-NetSuite-Idempotency-Key", KEY)
+        .json(&customer("Sync"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sync.status(), StatusCode::NO_CONTENT);
+    assert_eq!(h.sim.applied_writes()[1].idempotency_key, None);
+}
 #[tokio::test]
 async fn silent_drop_answers_success_but_changes_nothing() {
     let h = Harness::start().await;

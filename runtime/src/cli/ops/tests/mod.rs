@@ -186,6 +186,7 @@ async fn receive_and_plan(store: &Store, event: &str, key: &str) {
         operation: "update".into(),
         document: document.to_string(),
         effective_at_ms: Some(T0 + 86_400_000),
+        occurred_at_ms: T0 - 5_000,
         source_version: 1,
         idempotency_key: idempotency_key.clone(),
         priority: 0,

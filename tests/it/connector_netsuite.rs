@@ -333,6 +333,51 @@ async fn a_subscription_is_made_changed_and_ended_as_suitebilling_documents_it()
     }
 }
 
+/// A busy day: the quantity rises and the price switches back and forth, each change its own
+/// write. NetSuite allows one modify pricing change order per line and date, so every change
+/// after the first updates that day's order; the last one is what NetSuite bills.
+#[tokio::test]
+async fn many_changes_on_one_day_update_that_days_change_order() {
+    let sim = start().await;
+    let c = connector(&sim, Mode::Async, tba(sim.config())).await;
+    let customer_job = accepted(apply(&c, "customer", &customer(CUSTOMER), "idem-cus").await);
+    assert!(matches!(
+        settled(&c, &customer_job).await,
+        JobState::Succeeded(_)
+    ));
+    let mut sub = subscription(SUBSCRIPTION, CUSTOMER);
+    assert!(matches!(
+        drive(&c, &write("subscription", &sub, "idem-day-0"))
+            .await
+            .0,
+        JobState::Succeeded(_)
+    ));
+    for (n, (quantity, price, amount)) in [
+        (4, "price_TeamPlus", 3500),
+        (5, "price_Team", 2000),
+        (6, "price_TeamPlus", 3500),
+        (7, "price_Team", 2000),
+        (8, "price_TeamPlus", 3500),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        sub["items"][0]["quantity"] = json!(quantity);
+        sub["items"][0]["price_id"] = json!(price);
+        sub["items"][0]["unit_amount"] = json!(amount);
+        let w = write("subscription", &sub, &format!("idem-day-{}", n + 1));
+        assert!(matches!(drive(&c, &w).await.0, JobState::Succeeded(_)));
+        let back = fetch(&c, "subscription", SUBSCRIPTION).await.unwrap();
+        assert_eq!(back, kept(&c, &w).await, "after change {}", n + 1);
+    }
+    let modifies = sim
+        .records("subscriptionchangeorder")
+        .into_iter()
+        .filter(|o| o["action"] == "MODIFY_PRICING")
+        .count();
+    assert_eq!(modifies, 1, "one modify pricing change order for the day");
+}
+
 fn today() -> String {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -71,9 +71,6 @@ pub struct State {
     pub currency: Option<String>,
     pub start_date: Option<String>,
     pub lines: Vec<Line>,
-    /// For a terminated subscription: the lines its last termination ended (the change order
-    /// with the latest date, then the latest made), which are what it billed last.
-    pub final_lines: Option<Vec<u64>>,
 }
 
 /// Reads a subscription (by `eid:<key>` or internal id) with its lines, their items and
@@ -126,27 +123,14 @@ pub fn read(host: &dyn Host, config: &Config, id: &str) -> Result<Option<State>,
         Some(c) => resolver.external_id(c)?,
         None => None,
     };
-    let internal_id = mapping::reference(&record["id"], "id").unwrap_or_default();
-    let status = mapping::reference(&record["status"], "id").unwrap_or_default();
-    let final_lines = if status.eq_ignore_ascii_case("TERMINATED") {
-        let orders = change_orders(host, config, &internal_id)?;
-        orders
-            .iter()
-            .filter(|o| o.action == "TERMINATE")
-            .max_by_key(|o| (o.date.clone(), o.id.parse::<u64>().unwrap_or_default()))
-            .map(|o| o.sequences.clone())
-    } else {
-        None
-    };
     Ok(Some(State {
-        internal_id,
+        internal_id: mapping::reference(&record["id"], "id").unwrap_or_default(),
         external_id: mapping::text(&record, "externalId"),
         customer,
-        status,
+        status: mapping::reference(&record["status"], "id").unwrap_or_default(),
         currency,
         start_date: mapping::text(&record, "startDate"),
         lines,
-        final_lines,
     }))
 }
 
@@ -189,21 +173,9 @@ pub fn canonical(state: &State, key: &str) -> Result<Subscription, MappingError>
             format!("unknown NetSuite subscription status `{}`", state.status),
         )
     })?;
-    // Lines in billing; for a terminated subscription, the lines its last termination ended.
+    // What bills from now on: the lines in billing (none once terminated).
+    let billing: Vec<&Line> = state.lines.iter().filter(|l| l.in_billing()).collect();
     let last_end = state.lines.iter().filter_map(|l| l.end.clone()).max();
-    let billing: Vec<&Line> = if status == Status::Canceled {
-        state
-            .lines
-            .iter()
-            .filter(|l| l.start.is_some() && l.end.is_some())
-            .filter(|l| match &state.final_lines {
-                Some(numbers) => numbers.contains(&l.number),
-                None => l.end == last_end,
-            })
-            .collect()
-    } else {
-        state.lines.iter().filter(|l| l.in_billing()).collect()
-    };
     let mut items = Vec::with_capacity(billing.len());
     for line in &billing {
         let (price_id, unit_amount) = line.price.clone().ok_or_else(|| {
@@ -224,8 +196,11 @@ pub fn canonical(state: &State, key: &str) -> Result<Subscription, MappingError>
         });
     }
     mapping::sort_items(&mut items);
+    // Billing stops when the last line in billing ends, or, once terminated, ended.
     let ends: Vec<Option<&String>> = billing.iter().map(|l| l.end.as_ref()).collect();
-    let billing_stop_at = if !ends.is_empty() && ends.iter().all(Option::is_some) {
+    let billing_stop_at = if status == Status::Canceled {
+        last_end.as_deref().and_then(mapping::midnight)
+    } else if !ends.is_empty() && ends.iter().all(Option::is_some) {
         ends.into_iter()
             .flatten()
             .max()
@@ -742,7 +717,11 @@ fn price_plan_step(
         name: format!("price-plan-{price}"),
         request: HttpRequest::new(
             "PUT",
-            config.record_url_named("priceplan", &api::eid(price)?),
+            // "Replacing a Sublist": sent again (a retry), the tiers replace rather than add.
+            format!(
+                "{}?replace=priceTiers",
+                config.record_url_named("priceplan", &api::eid(price)?)
+            ),
         )
         .body(
             json!({

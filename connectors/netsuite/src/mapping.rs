@@ -258,13 +258,19 @@ fn expected_subscription(s: &Subscription, write: &Write) -> Result<Subscription
     } else {
         s.status.as_kept()
     };
+    // What bills from now on: nothing once the subscription has ended. (NetSuite keeps the
+    // lines that billed until then, but cannot hold a change made on the day it ended.)
+    let billing = if status == Status::Canceled {
+        &[][..]
+    } else {
+        &s.items[..]
+    };
     let mut kept = Subscription {
         id: s.id.clone(),
         customer_id: s.customer_id.clone(),
         status,
         currency: s.currency.to_ascii_lowercase(),
-        items: s
-            .items
+        items: billing
             .iter()
             .filter(|i| i.quantity > 0)
             .map(|i| Item {

@@ -122,7 +122,7 @@ fn example_flows_ownership_and_policies() {
     assert_eq!(
         customer.confirm.fields,
         ConfirmFields::Only(
-            ["name", "email", "phone", "currency", "metadata"]
+            ["name", "email", "phone", "currency"]
                 .map(String::from)
                 .to_vec()
         )
@@ -144,7 +144,7 @@ fn example_flows_ownership_and_policies() {
         billing.confirm,
         Confirm {
             fields: ConfirmFields::Only(
-                ["status", "items", "next_billing_at", "billing_stop_at"]
+                ["status", "items", "started_at", "billing_stop_at"]
                     .map(String::from)
                     .to_vec()
             ),
@@ -268,7 +268,7 @@ secrets = { webhook = "file:webhook-secret.txt" }
 
 [connectors.netsuite]
 module = "builtin:netsuite"
-settings = { account = "1" }
+settings = { account = "1", subscription-plan = "101", price-book = "102", initial-term = "-102", billing-schedule = "1" }
 
 [ownership]
 customer = "stripe"

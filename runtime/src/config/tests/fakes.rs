@@ -33,6 +33,7 @@ pub(super) fn stripe() -> ModuleInfo {
             optional("api-version"),
             optional("webhook-tolerance-seconds"),
             optional("proration-behavior"),
+            optional("current-state"),
         ],
         secrets: vec!["webhook".into()],
     }
@@ -46,17 +47,25 @@ pub(super) fn netsuite() -> ModuleInfo {
         webhooks: false,
         polling: false,
         async_writes: true,
-        future_dated_writes: false,
+        future_dated_writes: true,
         settings: vec![
-            SettingInfo {
-                name: "account".into(),
-                required: true,
-                sensitive: false,
-            },
+            required("account"),
             optional("base-url"),
             optional("write-mode"),
+            required("subscription-plan"),
+            required("price-book"),
+            required("initial-term"),
+            required("billing-schedule"),
         ],
         secrets: vec![],
+    }
+}
+
+fn required(name: &str) -> SettingInfo {
+    SettingInfo {
+        name: name.into(),
+        required: true,
+        sensitive: false,
     }
 }
 

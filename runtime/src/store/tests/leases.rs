@@ -222,3 +222,76 @@ async fn a_write_that_never_shows_up_is_written_again() {
     let last = store.trace("evt_a").await.unwrap().pop().unwrap();
     assert_eq!(last.kind, AuditKind::NotConfirmed);
 }
+
+#[tokio::test]
+async fn a_write_that_did_not_show_is_corrected_under_a_derived_key_and_steps_continue() {
+    let store = memory().await;
+    let d = pending(&store, "evt_r", "sub_r", 1).await;
+    assert_eq!(
+        d.write_key(),
+        d.idempotency_key,
+        "the first write goes under the key"
+    );
+
+    // A step of several: its job succeeding sends the write back for its next step.
+    let claimed = store.claim_due(T0, 10, "w1", 1_000).await.unwrap();
+    let lease = claimed[0].lease.clone().unwrap();
+    store
+        .await_job(&lease, "job_1", T0 + 10, true)
+        .await
+        .unwrap();
+    let waiting = store.delivery(d.id).await.unwrap().unwrap();
+    assert!(waiting.job_continues);
+    let claimed = store.claim_due(T0 + 10, 10, "w1", 1_000).await.unwrap();
+    let lease = claimed[0].lease.clone().unwrap();
+    store.continue_write(&lease).await.unwrap();
+    let next = store.delivery(d.id).await.unwrap().unwrap();
+    assert_eq!(
+        (next.state, next.job_ref.as_deref(), next.job_continues),
+        (DeliveryState::Pending, None, false)
+    );
+    assert_eq!(
+        next.write_key(),
+        d.idempotency_key,
+        "the same write, the same key"
+    );
+
+    // The read-back disagreed: each correction goes under its own key, derived from the
+    // original (the original would only replay the write the target already took).
+    let mut keys = vec![next.write_key()];
+    for repair in 1..=2 {
+        let claimed = store
+            .claim_due(T0 + 100_000, 10, "w1", 1_000)
+            .await
+            .unwrap();
+        let lease = claimed[0].lease.clone().unwrap();
+        store.start_confirm(&lease, "ns_1", T0).await.unwrap();
+        let claimed = store
+            .claim_due(T0 + 100_000, 10, "w1", 1_000)
+            .await
+            .unwrap();
+        let lease = claimed[0].lease.clone().unwrap();
+        store
+            .not_confirmed(&lease, T0, "read-back differs in items")
+            .await
+            .unwrap();
+        let after = store.delivery(d.id).await.unwrap().unwrap();
+        assert_eq!(after.repairs, repair);
+        assert_eq!(
+            after.write_key(),
+            format!("{}/repair-{repair}", d.idempotency_key)
+        );
+        keys.push(after.write_key());
+    }
+    keys.dedup();
+    assert_eq!(keys.len(), 3);
+    let story = store.trace("sub_r").await.unwrap();
+    let repairs: Vec<&serde_json::Value> = story
+        .iter()
+        .filter(|e| e.kind == AuditKind::NotConfirmed)
+        .map(|e| &e.detail)
+        .collect();
+    assert_eq!(repairs.len(), 2);
+    assert_eq!(repairs[1]["repair"], 2);
+    assert_eq!(repairs[1]["write_key"], keys[2].as_str());
+}

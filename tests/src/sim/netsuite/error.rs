@@ -42,6 +42,10 @@ impl NsError {
                 "Not Found",
                 "https://www.w3.org/Protocols/rfc2616/rfc2616-sec10.html#sec10.4.5",
             ),
+            411 => (
+                "Length Required",
+                "https://www.w3.org/Protocols/rfc2616/rfc2616-sec10.html#sec10.4.12",
+            ),
             429 => (
                 "Too Many Requests",
                 "https://tools.ietf.org/html/rfc6585#section-4",

@@ -1,5 +1,5 @@
 //! The middleware in front of `/services/rest/`, in order: concurrency cap, injected faults,
-//! authentication (OAuth 2.0 bearer or TBA).
+//! authentication (OAuth 2.0 bearer or TBA), a request body of declared length.
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -81,6 +81,18 @@ pub async fn gate(State(sim): State<Arc<Shared>>, req: Request, next: Next) -> R
     if let Err(reason) = authenticate(&sim, &req) {
         tracing::debug!(%reason, "netsuite sim refused login");
         return refused(|s| s.auth_failures += 1, NsError::invalid_login());
+    }
+    // The REST documentation describes request bodies of known size (its request size limit
+    // is stated in bytes) and never chunked transfer encoding: the strictest reading refuses
+    // a body sent without Content-Length, as "411 Length Required".
+    let has_body = matches!(req.method().as_str(), "POST" | "PUT" | "PATCH");
+    if has_body && !req.headers().contains_key(header::CONTENT_LENGTH) {
+        return NsError::new(
+            411,
+            "INVALID_REQUEST",
+            "A request body must be sent with a Content-Length header.",
+        )
+        .into_response();
     }
     next.run(req).await
 }

@@ -1139,3 +1139,76 @@ async fn concurrency_cap_answers_429() {
     );
     hanging.abort();
 }
+
+#[tokio::test]
+async fn sublists_merge_by_key_unless_replaced_and_bodies_need_a_length() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let h = Harness::start().await;
+    let tiers =
+        |items: Value| json!({"currency": {"refName": "USD"}, "priceTiers": {"items": items}});
+    let put = |query: &str, body: Value| {
+        h.req(
+            Method::PUT,
+            &format!("record/v1/priceplan/eid:price_t{query}"),
+        )
+        .json(&body)
+        .send()
+    };
+    let first = put(
+        "",
+        tiers(json!([{"sequence": 1, "fromVal": 0, "value": 10.0}])),
+    )
+    .await
+    .unwrap();
+    assert_eq!(first.status(), StatusCode::NO_CONTENT);
+    // "Updating a Sublist": a keyed line merges, another is added.
+    let merged = put(
+        "",
+        tiers(
+            json!([{"sequence": 1, "value": 12.0}, {"sequence": 2, "fromVal": 10, "value": 9.0}]),
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(merged.status(), StatusCode::NO_CONTENT);
+    let rec = h
+        .get("record/v1/priceplan/eid:price_t?expandSubResources=true")
+        .await;
+    let values: Vec<(Option<u64>, Option<f64>)> = rec["priceTiers"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["fromVal"].as_u64(), t["value"].as_f64()))
+        .collect();
+    assert_eq!(values, [(Some(0), Some(12.0)), (Some(10), Some(9.0))]);
+    // "Replacing a Sublist": `?replace=` sends it whole.
+    let replaced = put(
+        "?replace=priceTiers",
+        tiers(json!([{"sequence": 1, "fromVal": 0, "value": 15.0}])),
+    )
+    .await
+    .unwrap();
+    assert_eq!(replaced.status(), StatusCode::NO_CONTENT);
+    let rec = h
+        .get("record/v1/priceplan/eid:price_t?expandSubResources=true")
+        .await;
+    assert_eq!(rec["priceTiers"]["items"].as_array().map(Vec::len), Some(1));
+
+    // A body sent chunked, without Content-Length, is refused.
+    let path = "/services/rest/record/v1/customer/eid:cus_chunked";
+    let url = format!("{}{path}", h.sim.base_url());
+    let authority = h.sim.base_url().trim_start_matches("http://").to_string();
+    let auth = h.auth(&Method::PUT, &url);
+    let body = r#"{"companyName": "Chunked"}"#;
+    let request = format!(
+        "PUT {path} HTTP/1.1\r\nHost: {authority}\r\nAuthorization: {auth}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n{:x}\r\n{body}\r\n0\r\n\r\n",
+        body.len()
+    );
+    let mut stream = tokio::net::TcpStream::connect(&authority).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 411"), "{answer}");
+    assert!(h.sim.record("customer", "cus_chunked").is_none());
+}

@@ -105,7 +105,7 @@ async fn main() -> anyhow::Result<()> {
 
     println!(
         "{:<32} {:<10} {:>10} {:<22} {:<22}",
-        "subscription (at NetSuite)", "status", "amount", "next billing", "billing stops"
+        "subscription (at NetSuite)", "status", "billing", "started", "billing stops"
     );
     let ns = engine
         .connector(&engine.plans()[0].name, "netsuite")
@@ -121,12 +121,16 @@ async fn main() -> anyhow::Result<()> {
             "{:<32} {:<10} {:>10} {:<22} {:<22}",
             sub,
             d["status"].as_str().unwrap_or("-"),
-            format!(
-                "{} {}",
-                d["items"][0]["unit_amount"],
-                d["currency"].as_str().unwrap_or("")
-            ),
-            d["next_billing_at"].as_str().unwrap_or("-"),
+            // What NetSuite bills from now on (a subscription that ended bills nothing).
+            match d["items"][0]["unit_amount"].as_u64() {
+                Some(amount) => format!(
+                    "{amount} {} x{}",
+                    d["currency"].as_str().unwrap_or(""),
+                    d["items"][0]["quantity"]
+                ),
+                None => "-".into(),
+            },
+            d["started_at"].as_str().unwrap_or("-"),
             d["billing_stop_at"].as_str().unwrap_or("-")
         );
     }

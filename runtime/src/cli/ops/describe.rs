@@ -85,15 +85,28 @@ pub(super) fn essentials(entry: &AuditEntry) -> String {
         }
         AuditKind::RetryScheduled | AuditKind::NotConfirmed => {
             push(text(d, "error"));
+            push(int(d, "repair").map(|n| format!("corrective write {n}")));
+            push(text(d, "write_key").map(|k| format!("under key {k}")));
             push(int(d, "next_at_ms").map(|t| format!("next try {}", utc(t))));
             push(int(d, "attempts").map(|n| format!("after {}", count(n, "attempt"))));
         }
         AuditKind::Accepted => {
-            push(text(d, "job_ref").map(|j| format!("job {j}")));
+            let step = d
+                .get("step_of_several")
+                .and_then(serde_json::Value::as_bool)
+                == Some(true);
+            push(text(d, "job_ref").map(|j| {
+                if step {
+                    format!("job {j}, one step of several")
+                } else {
+                    format!("job {j}")
+                }
+            }));
             push(int(d, "confirm_deadline_ms").map(|t| format!("confirm by {}", utc(t))));
         }
         AuditKind::Applied | AuditKind::JobSucceeded => {
             push(text(d, "job_ref").map(|j| format!("job {j} done")));
+            push(text(d, "next"));
             push(text(d, "target_ref").map(|r| format!("target ref {r}")));
             push(int(d, "confirm_deadline_ms").map(|t| format!("confirm by {}", utc(t))));
         }

@@ -378,6 +378,61 @@ async fn many_changes_on_one_day_update_that_days_change_order() {
     assert_eq!(modifies, 1, "one modify pricing change order for the day");
 }
 
+/// Unpaid, then paid, then unpaid and cancelled: SUSPEND and REACTIVATE change orders, and a
+/// suspended line reactivated before it is terminated ("to terminate a subscription line
+/// item, it must have a status of Active or Pending Activation").
+#[tokio::test]
+async fn a_subscription_that_stops_being_paid_is_suspended_resumed_and_ended() {
+    let sim = start().await;
+    let c = connector(&sim, Mode::Async, tba(sim.config())).await;
+    let customer_job = accepted(apply(&c, "customer", &customer(CUSTOMER), "idem-cus").await);
+    assert!(matches!(
+        settled(&c, &customer_job).await,
+        JobState::Succeeded(_)
+    ));
+    let mut sub = subscription(SUBSCRIPTION, CUSTOMER);
+    sub["billing_stop_at"] = Value::Null;
+    sub["cancel_at"] = Value::Null;
+    let steps = [
+        ("past_due", "paused", "SUSPEND"),
+        ("active", "active", "REACTIVATE"),
+        ("unpaid", "paused", "SUSPEND"),
+        ("canceled", "canceled", "TERMINATE"),
+    ];
+    for (n, (status, kept_as, action)) in steps.into_iter().enumerate() {
+        sub["status"] = json!(status);
+        if status == "canceled" {
+            sub["billing_stop_at"] = json!(format!("{}T08:00:00Z", today()));
+        }
+        // One change a day, the last today: NetSuite takes one change order of a kind per
+        // line and date.
+        let mut w = write("subscription", &sub, &format!("idem-pay-{n}"));
+        w.occurred_at -= (3 - n as i64) * 86_400_000;
+        let (done, _) = drive(&c, &w).await;
+        assert!(matches!(done, JobState::Succeeded(_)), "{status}: {done:?}");
+        let back = fetch(&c, "subscription", SUBSCRIPTION).await.unwrap();
+        assert_eq!(back, kept(&c, &w).await, "{status}");
+        assert_eq!(back["status"], kept_as);
+        let actions: Vec<String> = sim
+            .records("subscriptionchangeorder")
+            .iter()
+            .filter_map(|o| o["action"].as_str().map(str::to_string))
+            .collect();
+        assert!(actions.iter().any(|a| a == action), "{status}: {actions:?}");
+    }
+    // The last suspension was lifted before the line could end.
+    let actions: Vec<String> = sim
+        .records("subscriptionchangeorder")
+        .iter()
+        .filter_map(|o| o["action"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(
+        actions.iter().filter(|a| *a == "REACTIVATE").count(),
+        2,
+        "{actions:?}"
+    );
+}
+
 fn today() -> String {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

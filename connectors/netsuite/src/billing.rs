@@ -574,6 +574,14 @@ pub fn apply(host: &dyn Host, config: &Config, write: &Write) -> Result<Outcome,
             None => {}
         }
     }
+    // A line activated now can be suspended only once it is active: the suspension is the
+    // next step.
+    let suspend_next = suspended_wanted && !activate.sublines.is_empty();
+    if suspend_next {
+        let existing = change_orders(host, config, &state.internal_id)?;
+        let step = order_step(config, &state, activate, &existing);
+        return steps::send_all(host, config, write, vec![step], true);
+    }
     let orders: Vec<Order> = [activate, modify, suspend, reactivate]
         .into_iter()
         .chain(terminate.into_values())

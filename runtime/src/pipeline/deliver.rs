@@ -185,7 +185,15 @@ impl Engine {
         let expected = connector.expected(&Self::ctx(d), Self::write_of(d)).await;
         let intended: Value = match &expected.result {
             Ok(doc) => serde_json::from_str(doc).unwrap_or(Value::Null),
+            // A trap or a timeout may pass: look again later. A refusal will not.
             Err(e) => {
+                if let Class::Retry { after } = Class::of(e) {
+                    let target_ref = d.target_ref.clone().unwrap_or_else(|| d.key.clone());
+                    return self
+                        .store
+                        .start_confirm(lease, &target_ref, self.next_check(d, after))
+                        .await;
+                }
                 return self
                     .give_up(
                         d,

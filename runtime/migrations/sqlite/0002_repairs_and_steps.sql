@@ -7,6 +7,10 @@ ALTER TABLE deliveries ADD COLUMN repairs INTEGER NOT NULL DEFAULT 0;
 -- the write is applied again for the next step instead of being confirmed.
 ALTER TABLE deliveries ADD COLUMN job_continues INTEGER NOT NULL DEFAULT 0;
 
+-- Steps of such a write that succeeded: recorded as attempts, but not failures, so they do not
+-- use up the retry budget.
+ALTER TABLE deliveries ADD COLUMN steps INTEGER NOT NULL DEFAULT 0;
+
 -- When the change happened at the source, passed to the target with every write (null for
 -- deliveries planned before this column: their creation time stands in).
 ALTER TABLE deliveries ADD COLUMN occurred_at_ms INTEGER;

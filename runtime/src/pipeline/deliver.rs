@@ -420,7 +420,7 @@ impl Engine {
                 )
                 .await
             }
-            Class::Retry { .. } if attempts_so_far >= d.max_attempts => {
+            Class::Retry { .. } if attempts_so_far - d.steps >= d.max_attempts => {
                 self.give_up(
                     d,
                     lease,

@@ -188,7 +188,7 @@ impl Store {
                 .await?;
             let row: DeliveryRow = sqlx::query_as(concat!(
                 "UPDATE deliveries
-                 SET state = 'pending', state_reason = NULL, attempts = 0, redrives = redrives + 1,
+                 SET state = 'pending', state_reason = NULL, attempts = 0, steps = 0, redrives = redrives + 1,
                      next_at_ms = ?2, job_ref = NULL, confirm_deadline_ms = NULL,
                      lease_owner = NULL, lease_until_ms = NULL, updated_at_ms = ?2
                  WHERE id = ?1

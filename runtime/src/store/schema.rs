@@ -340,6 +340,8 @@ pub struct Delivery {
     /// Whether that job is one step of a write of several: once it succeeds the write is
     /// applied again for the next step.
     pub job_continues: bool,
+    /// Steps of a write of several that succeeded (attempts that were not failures).
+    pub steps: i32,
     /// The target's id for the written record.
     pub target_ref: Option<String>,
     /// Read-back confirmation, if the route asks for it.
@@ -357,9 +359,10 @@ pub struct Delivery {
 }
 
 impl Delivery {
-    /// Whether the attempt budget is spent.
+    /// Whether the attempt budget is spent. Steps of a write of several that succeeded do
+    /// not count against it.
     pub fn attempts_exhausted(&self) -> bool {
-        self.attempts >= self.max_attempts
+        self.attempts - self.steps >= self.max_attempts
     }
 
     /// The key the next write goes under: the delivery's idempotency key, or for a corrective

@@ -177,7 +177,7 @@ impl Store {
         sqlx::query(
             "UPDATE deliveries
              SET state = 'pending', next_at_ms = ?2, job_ref = NULL, job_continues = 0,
-                 confirm_deadline_ms = NULL, updated_at_ms = ?2,
+                 confirm_deadline_ms = NULL, updated_at_ms = ?2, steps = steps + 1,
                  lease_owner = NULL, lease_until_ms = NULL
              WHERE id = ?1",
         )

@@ -255,6 +255,7 @@ async fn a_write_that_did_not_show_is_corrected_under_a_derived_key_and_steps_co
         d.idempotency_key,
         "the same write, the same key"
     );
+    assert_eq!(next.steps, 1, "a step that succeeded is not a failure");
 
     // The read-back disagreed: each correction goes under its own key, derived from the
     // original (the original would only replay the write the target already took).

@@ -30,7 +30,7 @@ fn main() {
         panic!("{}", missing.join("\n"));
     }
 
-    let components = ["hostile"];
+    let components = ["hostile", "slow-describe"];
     let packages: Vec<String> = components
         .iter()
         .map(|c| format!("junction-test-{c}"))
@@ -39,7 +39,7 @@ fn main() {
     for (name, path) in components.iter().zip(&wasm) {
         println!(
             "cargo:rustc-env=JUNCTION_TEST_COMPONENT_{}={}",
-            name.to_uppercase(),
+            name.to_uppercase().replace('-', "_"),
             path.display()
         );
     }

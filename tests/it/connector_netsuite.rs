@@ -8,7 +8,9 @@ use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
 use junction::host::oauth1::Tba;
-use junction::host::{Auth, CallContext, CallError, Connector, EgressPolicy, InstanceSpec, Limits};
+use junction::host::{
+    Auth, CallContext, CallError, Connector, EgressPolicy, InstanceSpec, Limits, Origin,
+};
 use junction::services::secret::Secret;
 use junction_connector_kit::{self as kit, JobState, Operation, Outcome, Write};
 use junction_tests::sim::faults::Faults;
@@ -78,6 +80,7 @@ async fn connector(sim: &NetSuiteSim, mode: Mode, tba: Tba) -> Connector {
         egress: EgressPolicy {
             allow_hosts: vec!["127.0.0.1".into()],
             auth: Auth::OAuth1(tba),
+            credential_origins: vec![Origin::of_url(sim.base_url()).expect("simulator URL")],
             timeout: Duration::from_secs(10),
         },
         limits: Limits::default(),

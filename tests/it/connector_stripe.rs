@@ -10,7 +10,7 @@ mod source;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use junction::host::{Auth, CallContext, Connector, EgressPolicy, InstanceSpec, Limits};
+use junction::host::{Auth, CallContext, Connector, EgressPolicy, InstanceSpec, Limits, Origin};
 use junction::services::secret::Secret;
 use junction_connector_kit::{ChangePage, Operation, Write};
 use junction_tests::sim::stripe::{StripeSim, StripeSimConfig};
@@ -35,6 +35,7 @@ async fn connector(sim: &StripeSim, api_key: &str) -> Connector {
         egress: EgressPolicy {
             allow_hosts: vec!["127.0.0.1".into()],
             auth: Auth::Bearer(Secret::new(api_key)),
+            credential_origins: vec![Origin::of_url(&sim.base_url()).expect("simulator URL")],
             timeout: Duration::from_secs(10),
         },
         limits: Limits::default(),

@@ -3,10 +3,12 @@
 
 use std::time::Duration;
 
-use junction::host::{Auth, CallContext, CallError, Connector, EgressPolicy, InstanceSpec, Limits};
+use junction::host::{
+    Auth, CallContext, CallError, Connector, EgressPolicy, InstanceSpec, Limits, Origin,
+};
 use junction_connector_kit::Webhook;
 
-use crate::support::{HOSTILE, host};
+use crate::support::{HOSTILE, SLOW_DESCRIBE, host};
 
 async fn hostile(allow_hosts: &[&str]) -> Connector {
     let host = host();
@@ -19,12 +21,14 @@ async fn hostile(allow_hosts: &[&str]) -> Connector {
         egress: EgressPolicy {
             allow_hosts: allow_hosts.iter().map(|h| h.to_string()).collect(),
             auth: Auth::None,
+            credential_origins: Vec::new(),
             timeout: Duration::from_secs(10),
         },
         limits: Limits {
             memory_bytes: 32 << 20,
             call_timeout: Duration::from_millis(1500),
             concurrency: 2,
+            ..Limits::default()
         },
         ..InstanceSpec::default()
     };
@@ -220,6 +224,7 @@ async fn outbound_requests_carry_host_credentials_and_trace_context() {
         egress: EgressPolicy {
             allow_hosts: vec!["127.0.0.1".into()],
             auth: Auth::Bearer(junction::services::secret::Secret::new("tok_host_only")),
+            credential_origins: vec![Origin::of_url(&format!("http://{addr}")).unwrap()],
             timeout: Duration::from_secs(5),
         },
         ..InstanceSpec::default()
@@ -249,4 +254,219 @@ async fn outbound_requests_carry_host_credentials_and_trace_context() {
     let headers = seen.lock().unwrap()[0].clone();
     assert_eq!(headers["authorization"], "Bearer tok_host_only");
     assert_eq!(headers["traceparent"], traceparent);
+}
+
+/// wasi:http `fields` live in the host, not in guest memory: 8 KiB headers created without end
+/// must stop at the instance's memory cap, not grow the host (1 GB in 0.6 s before).
+#[tokio::test]
+async fn host_side_resources_count_against_the_memory_cap() {
+    let c = hostile(&[]).await;
+    assert_eq!(
+        misbehave(&c, "/fields", "").await,
+        Err(CallError::MemoryLimit(32 << 20))
+    );
+    still_serves(&c).await;
+}
+
+/// One call opening 3,000 requests at once is stopped at its request budget; the server never
+/// sees more connections than the budget lets through.
+#[tokio::test]
+async fn a_call_cannot_open_thousands_of_requests() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let counter = accepted.clone();
+    let _server = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
+            held.push(socket);
+        }
+    });
+    let c = hostile(&["127.0.0.1"]).await;
+    let err = misbehave(&c, "/requests", &format!("http://{addr}/"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, CallError::EgressDenied { rule, .. } if rule.contains("waiting for an answer at once")),
+        "{err:?}"
+    );
+    let limit = Limits::default().requests_in_flight;
+    assert!(
+        accepted.load(Ordering::SeqCst) <= limit,
+        "{} connections for a budget of {limit}",
+        accepted.load(Ordering::SeqCst)
+    );
+    still_serves(&c).await;
+}
+
+/// A guest waiting on a clock is blocked in a host call, where epochs do not reach it: the
+/// call's outer deadline does.
+#[tokio::test]
+async fn a_guest_waiting_on_a_clock_is_stopped_at_the_deadline() {
+    let c = hostile(&[]).await;
+    assert_eq!(
+        misbehave(&c, "/wait", "").await,
+        Err(CallError::Timeout(Duration::from_millis(1500)))
+    );
+    still_serves(&c).await;
+}
+
+/// `describe()` has a deadline too: a module that waits in it cannot hang `inspect`, `validate`
+/// or start-up.
+#[tokio::test]
+async fn a_module_whose_describe_never_answers_is_refused_at_its_deadline() {
+    let err = host().load(SLOW_DESCRIBE, None).await.unwrap_err();
+    assert!(
+        err.to_string().contains("describe() did not answer within"),
+        "{err}"
+    );
+}
+
+/// Credentials belong to the base URL's exact origin: another port of an allowed host gets
+/// the request without them.
+#[tokio::test]
+async fn credentials_go_only_to_their_origin() {
+    use std::sync::{Arc, Mutex};
+    let seen: Arc<Mutex<Vec<(u16, Option<String>)>>> = Arc::default();
+    let mut addrs = Vec::new();
+    for _ in 0..2 {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        addrs.push(listener.local_addr().unwrap());
+        let record = seen.clone();
+        let app = axum::Router::new().route(
+            "/",
+            axum::routing::get(move |headers: axum::http::HeaderMap| {
+                let record = record.clone();
+                async move {
+                    let auth = headers
+                        .get("authorization")
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_string);
+                    record.lock().unwrap().push((port, auth));
+                    "ok"
+                }
+            }),
+        );
+        tokio::spawn(async move { axum::serve(listener, app).await });
+    }
+    let host = host();
+    let module = host.load(HOSTILE, None).await.unwrap();
+    let spec = InstanceSpec {
+        name: "hostile".into(),
+        egress: EgressPolicy {
+            allow_hosts: vec!["127.0.0.1".into()],
+            auth: Auth::Bearer(junction::services::secret::Secret::new("tok_origin_bound")),
+            credential_origins: vec![Origin::of_url(&format!("http://{}", addrs[0])).unwrap()],
+            timeout: Duration::from_secs(5),
+        },
+        ..InstanceSpec::default()
+    };
+    let c = host.instantiate(module, spec);
+    for addr in &addrs {
+        let err = misbehave(&c, "/fetch", &format!("http://{addr}/"))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("status 200"), "{err}");
+    }
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(
+        seen,
+        [
+            (addrs[0].port(), Some("Bearer tok_origin_bound".to_string())),
+            (addrs[1].port(), None),
+        ]
+    );
+}
+
+/// Four guests spinning at once do not stall the server: `/healthz` and webhook intake keep
+/// answering well before any guest's deadline (they yield to the runtime at every epoch tick
+/// instead of holding a worker thread until stopped).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spinning_guests_do_not_stall_the_server_or_intake() {
+    let rig = crate::rig::Rig::start(crate::rig::fast).await;
+    let host = host();
+    let module = host.load(HOSTILE, None).await.unwrap();
+    let deadline = Duration::from_secs(4);
+    let spec = InstanceSpec {
+        name: "hostile".into(),
+        limits: Limits {
+            call_timeout: deadline,
+            concurrency: 4,
+            ..Limits::default()
+        },
+        ..InstanceSpec::default()
+    };
+    let c = host.instantiate(module, spec);
+    let spinning: Vec<_> = (0..4)
+        .map(|_| {
+            let c = c.clone();
+            tokio::spawn(async move { misbehave(&c, "/loop", "").await })
+        })
+        .collect();
+    // Let all four reach their loops.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let http = reqwest::Client::new();
+    let mut seen = Vec::new();
+    for _ in 0..5 {
+        let asked = std::time::Instant::now();
+        let health = http
+            .get(format!("{}/healthz", rig.url))
+            .send()
+            .await
+            .unwrap();
+        assert!(health.status().is_success());
+        seen.push(("healthz", asked.elapsed()));
+    }
+    // Intake: a signed Stripe webhook is verified by the Stripe connector (itself a guest),
+    // stored and acknowledged.
+    let event = serde_json::json!({
+        "id": "evt_spin_1", "object": "event", "type": "customer.created", "created": 1_700_000_000,
+        "api_version": "2025-03-31.basil", "livemode": false, "pending_webhooks": 1,
+        "data": {"object": {"id": "cus_spin", "object": "customer", "email": "spin@example.com",
+                             "name": "Spin", "created": 1_700_000_000, "metadata": {}}},
+    })
+    .to_string();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let signature =
+        junction_tests::sim::stripe::sign_payload(crate::rig::WEBHOOK_SECRET, now, &event);
+    let asked = std::time::Instant::now();
+    let ack = http
+        .post(format!("{}/hooks/stripe", rig.url))
+        .header("stripe-signature", signature)
+        .header("content-type", "application/json")
+        .body(event)
+        .send()
+        .await
+        .unwrap();
+    assert!(ack.status().is_success(), "{}", ack.status());
+    seen.push(("intake", asked.elapsed()));
+    let stats = rig
+        .engine
+        .store
+        .stats(junction::pipeline::now_ms())
+        .await
+        .unwrap();
+    for task in &spinning {
+        assert!(
+            !task.is_finished(),
+            "the guests were still spinning during the probes"
+        );
+    }
+    for (what, took) in &seen {
+        assert!(
+            *took < deadline / 2,
+            "{what} waited {took:?} while four guests spun (their deadline is {deadline:?})"
+        );
+    }
+    eprintln!("while four guests spun: {seen:?}; store {stats:?}");
+    for task in spinning {
+        assert_eq!(task.await.unwrap(), Err(CallError::Timeout(deadline)));
+    }
 }

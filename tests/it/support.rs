@@ -18,3 +18,5 @@ pub fn host() -> Host {
 
 /// The hostile test component built by `tests/build.rs`.
 pub const HOSTILE: &str = env!("JUNCTION_TEST_COMPONENT_HOSTILE");
+/// A component whose `describe()` never answers.
+pub const SLOW_DESCRIBE: &str = env!("JUNCTION_TEST_COMPONENT_SLOW_DESCRIBE");

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use crate::host::{
     Auth, CallContext, CallError, Called, Connector, EgressPolicy, Host, InstanceSpec, Limits,
-    cache, oauth1::Tba,
+    Origin, cache, oauth1::Tba,
 };
 use crate::services::secret::Secret;
 
@@ -325,9 +325,16 @@ async fn instance(module: &str, grants: &Grants) -> anyhow::Result<Connector> {
         }
         (None, None) => Auth::None,
     };
+    let credential_origins = spec
+        .settings
+        .get("base-url")
+        .and_then(|url| Origin::of_url(url).ok())
+        .into_iter()
+        .collect();
     spec.egress = EgressPolicy {
         allow_hosts: allow,
         auth,
+        credential_origins,
         timeout: grants.timeout,
     };
     spec.limits = Limits {

@@ -1,8 +1,10 @@
-//! The one hook every outbound guest request passes: allow-list by host name and by resolved
-//! address, host-side authentication, the trace-context header, a timeout, and a journal of
-//! method, URL, status and latency for the audit trail.
+//! The one hook every outbound guest request passes: a budget of requests per call, allow-list
+//! by host name and by resolved address, host-side authentication bound to the credentials'
+//! origin, the trace-context header, a timeout, and a journal of method, URL, status and
+//! latency for the audit trail.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -39,8 +41,13 @@ pub struct EgressPolicy {
     /// private and link-local addresses are reachable only through a rule that names them
     /// literally (`127.0.0.1`, `localhost`): a name that merely resolves there is refused.
     pub allow_hosts: Vec<String>,
-    /// Credentials added to every request.
+    /// Credentials added to requests to `credential_origins`, and to no others.
     pub auth: Auth,
+    /// The exact origins (scheme, host, port) the credentials belong to: the connector's
+    /// `base-url` (and an OAuth token endpoint). A request to another scheme or port of an
+    /// allowed host goes without them, and so does plain HTTP to anything but a loopback
+    /// address the pipeline names.
+    pub credential_origins: Vec<Origin>,
     /// Deadline for each request, from connect to the response head.
     pub timeout: Duration,
 }
@@ -50,8 +57,109 @@ impl Default for EgressPolicy {
         Self {
             allow_hosts: Vec::new(),
             auth: Auth::None,
+            credential_origins: Vec::new(),
             timeout: Duration::from_secs(30),
         }
+    }
+}
+
+/// A URL's origin: scheme, host (lower case, without brackets) and port (the scheme's default
+/// when the URL gives none).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    /// `https` or `http`.
+    pub scheme: String,
+    /// The host.
+    pub host: String,
+    /// The port.
+    pub port: u16,
+}
+
+impl Origin {
+    /// The origin of an absolute `http(s)://` URL.
+    pub fn of_url(url: &str) -> Result<Origin, String> {
+        let uri: http::Uri = url
+            .parse()
+            .map_err(|e| format!("`{url}` is not a URL: {e}"))?;
+        Origin::of_uri(&uri).ok_or_else(|| format!("`{url}` is not an absolute http(s) URL"))
+    }
+
+    fn of_uri(uri: &http::Uri) -> Option<Origin> {
+        let scheme = uri.scheme_str()?.to_ascii_lowercase();
+        let default_port = match scheme.as_str() {
+            "https" => 443,
+            "http" => 80,
+            _ => return None,
+        };
+        let host = uri
+            .host()?
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_ascii_lowercase();
+        Some(Origin {
+            port: uri.port_u16().unwrap_or(default_port),
+            scheme,
+            host,
+        })
+    }
+
+    /// Whether credentials may travel to this origin at all: over HTTPS, or over plain HTTP to
+    /// a loopback address (a simulator the pipeline names), never in clear text elsewhere.
+    fn may_carry_credentials(&self) -> bool {
+        self.scheme == "https"
+            || self.host == "localhost"
+            || self.host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    }
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}://{}:{}", self.scheme, self.host, self.port)
+    }
+}
+
+/// The outbound requests one call may still make: a total, and a number waiting for an answer
+/// at once. A connector that opens thousands of connections is stopped at the budget.
+#[derive(Debug)]
+pub(crate) struct RequestBudget {
+    total: usize,
+    in_flight: usize,
+    sent: AtomicUsize,
+    waiting: AtomicUsize,
+}
+
+impl RequestBudget {
+    pub(crate) fn new(total: usize, in_flight: usize) -> Self {
+        Self {
+            total: total.max(1),
+            in_flight: in_flight.max(1),
+            sent: AtomicUsize::new(0),
+            waiting: AtomicUsize::new(0),
+        }
+    }
+
+    /// Takes one request from the budget, or says which limit it would break.
+    fn take(self: &Arc<Self>) -> Result<InFlight, String> {
+        if self.sent.fetch_add(1, Ordering::SeqCst) >= self.total {
+            return Err(format!("more than {} requests in one call", self.total));
+        }
+        if self.waiting.fetch_add(1, Ordering::SeqCst) >= self.in_flight {
+            self.waiting.fetch_sub(1, Ordering::SeqCst);
+            return Err(format!(
+                "more than {} requests waiting for an answer at once",
+                self.in_flight
+            ));
+        }
+        Ok(InFlight(self.clone()))
+    }
+}
+
+/// A request waiting for its answer; gives its place back when dropped.
+struct InFlight(Arc<RequestBudget>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.waiting.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -98,6 +206,7 @@ pub(crate) struct EgressHooks {
     pub connector: Arc<str>,
     pub traceparent: Option<String>,
     pub journal: Arc<Mutex<Journal>>,
+    pub budget: Arc<RequestBudget>,
 }
 
 type SendFuture = Box<
@@ -133,9 +242,12 @@ impl WasiHttpHooks for EgressHooks {
         let journal = self.journal.clone();
         let connector = self.connector.clone();
         let traceparent = self.traceparent.clone();
+        let budget = self.budget.clone();
         Box::new(async move {
             let method = request.method().to_string();
             let url = display_url(request.uri());
+            // The origin as the guest addressed it (plain HTTP is pinned to an address below).
+            let origin = Origin::of_uri(request.uri());
             let started = Instant::now();
             let record = |status: Option<u16>, error: Option<String>| {
                 journal
@@ -150,6 +262,20 @@ impl WasiHttpHooks for EgressHooks {
                         error,
                     });
             };
+            let _in_flight = match budget.take() {
+                Ok(taken) => taken,
+                Err(rule) => {
+                    tracing::warn!(connector = %connector, %method, %url, %rule, "outbound request refused: request budget spent");
+                    journal.lock().expect("journal lock").violations.push(
+                        Violation::EgressDenied {
+                            url: url.clone(),
+                            rule: rule.clone(),
+                        },
+                    );
+                    record(None, Some(format!("denied: {rule}")));
+                    return Err(wasmtime_wasi_http::Error::HttpRequestDenied);
+                }
+            };
             if let Err(rule) = check_destination(&policy, &mut request).await {
                 tracing::warn!(connector = %connector, %method, %url, %rule, "outbound request denied");
                 journal
@@ -163,7 +289,16 @@ impl WasiHttpHooks for EgressHooks {
                 record(None, Some(format!("denied: {rule}")));
                 return Err(wasmtime_wasi_http::Error::HttpRequestDenied);
             }
-            if let Some(value) = authorization(&policy.auth, &method, request.uri()) {
+            let credentials_belong_here = origin.as_ref().is_some_and(|o| {
+                o.may_carry_credentials() && policy.credential_origins.contains(o)
+            });
+            if !credentials_belong_here && !matches!(policy.auth, Auth::None) {
+                tracing::debug!(connector = %connector, %method, %url, "request sent without credentials: not their origin");
+            }
+            let signed = credentials_belong_here
+                .then(|| authorization(&policy.auth, &method, request.uri()))
+                .flatten();
+            if let Some(value) = signed {
                 let mut value = HeaderValue::from_str(&value)
                     .map_err(|_| wasmtime_wasi_http::Error::ConfigurationError)?;
                 value.set_sensitive(true);
@@ -298,6 +433,13 @@ fn host_matches(rule: &str, host: &str) -> bool {
     }
 }
 
+/// Whether a host name is an internal address literal (or `localhost`): reachable only through
+/// an allow-hosts rule that names it.
+pub fn is_internal_host(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost") || host.parse::<IpAddr>().is_ok_and(is_internal)
+}
+
 /// Loopback, private, link-local (cloud metadata lives at 169.254.169.254), shared, unspecified,
 /// multicast and the IPv6 equivalents.
 fn is_internal(ip: IpAddr) -> bool {
@@ -375,6 +517,31 @@ mod tests {
             "api.stripe.com",
             "api.stripe.com.evil.example"
         ));
+    }
+
+    #[test]
+    fn credentials_travel_over_https_or_to_loopback_only() {
+        let origin = |url: &str| Origin::of_url(url).unwrap();
+        assert_eq!(
+            origin("https://API.stripe.com/v1"),
+            Origin {
+                scheme: "https".into(),
+                host: "api.stripe.com".into(),
+                port: 443
+            }
+        );
+        assert_eq!(origin("http://127.0.0.1:4010").port, 4010);
+        assert!(origin("https://api.stripe.com").may_carry_credentials());
+        assert!(origin("http://127.0.0.1:4010").may_carry_credentials());
+        assert!(origin("http://[::1]:4010").may_carry_credentials());
+        assert!(origin("http://localhost:4010").may_carry_credentials());
+        assert!(!origin("http://api.stripe.com").may_carry_credentials());
+        assert!(!origin("http://10.0.0.5:8080").may_carry_credentials());
+        assert_ne!(
+            origin("https://api.stripe.com"),
+            origin("https://api.stripe.com:8443")
+        );
+        assert!(Origin::of_url("ftp://api.stripe.com").is_err());
     }
 
     #[test]

@@ -14,6 +14,24 @@ pub(crate) const MAX_LIVE_INSTANCES: usize = 256;
 /// The largest memory any connector instance may be granted.
 pub(crate) const MAX_MEMORY_BYTES: u64 = 512 << 20;
 
+/// Stops a store's wasm at `deadline`, and until then makes it yield to the async runtime at
+/// every epoch tick: a guest that computes (or spins) shares the tokio workers with the
+/// server, intake and the store instead of holding one until its deadline.
+pub(crate) fn arm_deadline<T: 'static>(store: &mut wasmtime::Store<T>, timeout: Duration) {
+    let deadline = std::time::Instant::now() + timeout;
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(move |_| {
+        if std::time::Instant::now() >= deadline {
+            Ok(wasmtime::UpdateDeadline::Interrupt)
+        } else {
+            Ok(wasmtime::UpdateDeadline::YieldCustom(
+                1,
+                Box::pin(tokio::task::yield_now()),
+            ))
+        }
+    });
+}
+
 pub(crate) fn new_engine() -> wasmtime::Result<Engine> {
     let mut pool = PoolingAllocationConfig::default();
     pool.total_component_instances(MAX_LIVE_INSTANCES as u32)

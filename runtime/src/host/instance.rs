@@ -295,9 +295,7 @@ impl Connector {
         let mut store = Store::new(&self.host.engine, state);
         store.limiter(|s| &mut s.limiter);
         let timeout = self.spec.limits.call_timeout;
-        store
-            .set_epoch_deadline(timeout.as_millis().div_ceil(EPOCH_TICK.as_millis()).max(1) as u64);
-        store.epoch_deadline_trap();
+        super::engine::arm_deadline(&mut store, timeout);
 
         let pre = &self.module.pre;
         let run = async {
@@ -422,7 +420,15 @@ fn classify_trap(
     limits: super::state::Limits,
     timeout: Duration,
 ) -> CallError {
-    if memory_exceeded {
+    // Host-side resources (headers, fields, streams, requests) count against the memory cap:
+    // a guest that fills its resource table has used its share of host memory.
+    let table_full = trap.chain().any(|e| {
+        matches!(
+            e.downcast_ref::<wasmtime::component::ResourceTableError>(),
+            Some(wasmtime::component::ResourceTableError::Full)
+        )
+    });
+    if memory_exceeded || table_full {
         CallError::MemoryLimit(limits.memory_bytes)
     } else if trap.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::Interrupt) {
         CallError::Timeout(timeout)

@@ -21,7 +21,7 @@ use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Engine, Store};
 
 pub use builtin::{builtin, builtin_names};
-pub use egress::{Auth, EgressPolicy, Exchange};
+pub use egress::{Auth, EgressPolicy, Exchange, Origin, is_internal_host};
 pub use instance::{CallContext, CallError, Called, Connector, WarmInstance};
 pub use state::{InstanceSpec, Limits};
 
@@ -101,6 +101,50 @@ impl std::fmt::Debug for Host {
     }
 }
 
+/// How long a module's `describe()` may take.
+pub const DESCRIBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The largest module file Junction reads (componentize-py output is ~18 MB).
+pub const MAX_MODULE_BYTES: u64 = 256 << 20;
+
+/// Reads a component file: a regular file (not a FIFO or a device), at most
+/// [`MAX_MODULE_BYTES`], starting with the WebAssembly magic, checked before the rest is read.
+fn read_module(path: &Path) -> Result<Vec<u8>, Error> {
+    use std::io::Read as _;
+    let failed = |source: std::io::Error| Error::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let refused = |reason: String| Error::NotAConnector {
+        module: path.display().to_string(),
+        reason,
+    };
+    let meta = std::fs::metadata(path).map_err(failed)?;
+    if !meta.is_file() {
+        return Err(refused("it is not a regular file".into()));
+    }
+    if meta.len() > MAX_MODULE_BYTES {
+        return Err(refused(format!(
+            "it has {} bytes, more than the {MAX_MODULE_BYTES} a module may have",
+            meta.len()
+        )));
+    }
+    let mut file = std::fs::File::open(path).map_err(failed)?;
+    let mut magic = [0u8; 4];
+    file.read_exact(&mut magic)
+        .map_err(|_| refused("it is too short to be a WebAssembly component".into()))?;
+    if magic != *b"\0asm" {
+        return Err(refused(
+            "it does not start with the WebAssembly magic bytes (\\0asm)".into(),
+        ));
+    }
+    let mut bytes = magic.to_vec();
+    file.take(MAX_MODULE_BYTES)
+        .read_to_end(&mut bytes)
+        .map_err(failed)?;
+    Ok(bytes)
+}
+
 impl Host {
     /// A host whose compiled components are cached in `cache_dir` (none: compile every time).
     pub fn new(cache_dir: Option<PathBuf>) -> Result<Self, Error> {
@@ -145,9 +189,7 @@ impl Host {
             None => {
                 let path =
                     base_dir.map_or_else(|| PathBuf::from(reference), |dir| dir.join(reference));
-                std::fs::read(&path)
-                    .map_err(|source| Error::Read { path, source })?
-                    .into()
+                read_module(&path)?.into()
             }
         };
         let not_a_connector = |reason: String| Error::NotAConnector {
@@ -181,15 +223,23 @@ impl Host {
         );
         let mut store = Store::new(&self.inner.engine, state);
         store.limiter(|s| &mut s.limiter);
-        store.set_epoch_deadline(500);
-        let instance = pre
-            .instantiate_async(&mut store)
-            .await
-            .map_err(|e| not_a_connector(format!("{e:#}")))?;
-        let manifest = instance
-            .call_describe(&mut store)
-            .await
-            .map_err(|e| not_a_connector(format!("describe failed: {e:#}")))?;
+        // `describe()` must not do I/O; a module that computes or waits anyway (a clock, a
+        // request) is stopped at this deadline, so `inspect`, `validate` and start-up never hang.
+        engine::arm_deadline(&mut store, DESCRIBE_TIMEOUT);
+        let described = tokio::time::timeout(DESCRIBE_TIMEOUT + engine::EPOCH_TICK * 5, async {
+            let instance = pre.instantiate_async(&mut store).await?;
+            instance.call_describe(&mut store).await
+        })
+        .await;
+        let manifest = match described {
+            Ok(Ok(manifest)) => manifest,
+            Ok(Err(e)) => return Err(not_a_connector(format!("describe failed: {e:#}"))),
+            Err(_) => {
+                return Err(not_a_connector(format!(
+                    "describe() did not answer within {DESCRIBE_TIMEOUT:?} (it must not do I/O)"
+                )));
+            }
+        };
         let manifest = bindings::manifest(manifest);
         tracing::debug!(module = reference, %hash, from_cache, elapsed_ms = started.elapsed().as_millis() as u64, "connector module loaded");
         Ok(Arc::new(Module {

@@ -23,6 +23,18 @@ pub(crate) const LOG_FLOOD_LINES: u32 = 10_000;
 /// Longer log lines are cut.
 const LOG_LINE_BYTES: usize = 4096;
 
+/// The most header bytes one `fields` resource may hold (wasi:http's default is 128 KiB; vendor
+/// APIs need a few hundred bytes).
+pub(crate) const FIELD_BYTES: usize = 16 << 10;
+
+/// Host-side resources a call may hold at once (fields, requests, bodies, streams, pollables):
+/// a quarter of the instance's memory cap in `FIELD_BYTES`-sized units, at least 64 and at most
+/// 4,096. Host memory a guest can make the host hold is so bounded by its own cap, and freed
+/// with the store when the call ends.
+pub(crate) fn resource_cap(memory_bytes: u64) -> usize {
+    ((memory_bytes / 4) as usize / FIELD_BYTES).clamp(64, 4096)
+}
+
 /// Everything about a connector instance that does not change between calls.
 #[derive(Debug, Clone, Default)]
 pub struct InstanceSpec {
@@ -47,6 +59,10 @@ pub struct Limits {
     pub call_timeout: std::time::Duration,
     /// Calls in flight at once on this instance.
     pub concurrency: usize,
+    /// Outbound requests one call may make in all.
+    pub requests_per_call: usize,
+    /// Outbound requests one call may have waiting for an answer at once.
+    pub requests_in_flight: usize,
 }
 
 impl Default for Limits {
@@ -55,6 +71,8 @@ impl Default for Limits {
             memory_bytes: 64 << 20,
             call_timeout: std::time::Duration::from_secs(10),
             concurrency: 8,
+            requests_per_call: 256,
+            requests_in_flight: 8,
         }
     }
 }
@@ -92,15 +110,23 @@ impl CallState {
             connector: Arc::from(spec.name.as_str()),
             traceparent,
             journal: journal.clone(),
+            budget: Arc::new(super::egress::RequestBudget::new(
+                spec.limits.requests_per_call,
+                spec.limits.requests_in_flight,
+            )),
         };
         let limiter = MemoryLimiter {
             cap: spec.limits.memory_bytes,
             exceeded: false,
         };
+        let mut http = WasiHttpCtx::new();
+        http.set_field_size_limit(FIELD_BYTES);
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(resource_cap(spec.limits.memory_bytes));
         let state = Self {
             wasi: wasi.build(),
-            http: WasiHttpCtx::new(),
-            table: ResourceTable::new(),
+            http,
+            table,
             hooks,
             limiter,
             spec,

@@ -83,26 +83,18 @@ pub fn instance_spec(connector: &config::Connector, module: &Module) -> Instance
         .iter()
         .map(|(k, v)| (k.clone(), v.expose().to_string()))
         .collect();
-    let mut allow_hosts: Vec<String> = connector
+    let allow: Vec<String> = connector
         .allow_hosts
         .iter()
         .map(ToString::to_string)
         .collect();
+    let (allow_hosts, credential_origins) = grants(&allow, connector.base_url.as_deref());
     if let Some(url) = &connector.base_url {
         settings.insert("base-url".into(), url.trim_end_matches('/').to_string());
-        if allow_hosts.is_empty() {
-            if let Some(host) = url
-                .parse::<http::Uri>()
-                .ok()
-                .and_then(|u| u.host().map(str::to_string))
-            {
-                allow_hosts.push(host);
-            }
-        }
     }
-    if allow_hosts.is_empty() {
-        allow_hosts = module.manifest.hosts.clone();
-    }
+    // The module's manifest lists the hosts it calls (`junction connector inspect`), but it
+    // grants nothing: only the pipeline does, so a module cannot widen its own reach.
+    let _ = &module.manifest.hosts;
     let auth = match &connector.auth {
         config::Auth::None => Auth::None,
         config::Auth::Bearer { secret: s } => Auth::Bearer(s.clone()),
@@ -131,6 +123,7 @@ pub fn instance_spec(connector: &config::Connector, module: &Module) -> Instance
         egress: EgressPolicy {
             allow_hosts,
             auth,
+            credential_origins,
             timeout: connector.limits.call_timeout,
         },
         limits: Limits {
@@ -138,11 +131,56 @@ pub fn instance_spec(connector: &config::Connector, module: &Module) -> Instance
             // The call deadline covers the request and the guest's work around it.
             call_timeout: connector.limits.call_timeout + std::time::Duration::from_secs(1),
             concurrency: connector.limits.concurrency.max(1) as usize,
+            ..Limits::default()
         },
     }
+}
+
+/// The hosts a pipeline grants a connector, and the origin its credentials belong to. The
+/// grant is the pipeline's `allow-hosts`, or without them its `base-url`'s host unless that is
+/// an internal address (loopback, private, link-local: reachable only when `allow-hosts` names
+/// it). The credentials belong to the `base-url`'s exact origin.
+fn grants(allow_hosts: &[String], base_url: Option<&str>) -> (Vec<String>, Vec<host::Origin>) {
+    let origin = base_url.and_then(|url| host::Origin::of_url(url).ok());
+    let mut hosts = allow_hosts.to_vec();
+    if hosts.is_empty()
+        && let Some(origin) = &origin
+        && !host::is_internal_host(&origin.host)
+    {
+        hosts.push(origin.host.clone());
+    }
+    (hosts, origin.into_iter().collect())
 }
 
 /// Where a module reference's relative path is resolved: the pipeline file's folder.
 pub fn module_base(plan_file: &Path) -> Option<&Path> {
     plan_file.parent()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::grants;
+
+    #[test]
+    fn only_the_pipeline_grants_hosts_and_internal_ones_only_by_name() {
+        let none: &[String] = &[];
+        let (hosts, origins) = grants(none, Some("https://api.stripe.com"));
+        assert_eq!(hosts, ["api.stripe.com"]);
+        assert_eq!(origins.len(), 1);
+        // Nothing named, nothing granted (a module's own manifest hosts do not count).
+        assert_eq!(grants(none, None), (vec![], vec![]));
+        // An internal base URL is not reachable unless allow-hosts names it.
+        for internal in [
+            "http://127.0.0.1:4010",
+            "http://169.254.169.254",
+            "http://localhost:1",
+        ] {
+            assert!(grants(none, Some(internal)).0.is_empty(), "{internal}");
+        }
+        let named = ["127.0.0.1".to_string()];
+        assert_eq!(
+            grants(&named, Some("http://127.0.0.1:4010")).0,
+            ["127.0.0.1"]
+        );
+    }
 }

@@ -10,6 +10,9 @@
 //! | `/fetch` | sends a GET to the URL in the body |
 //! | `/authorization` | sets its own `Authorization` header |
 //! | `/log-flood` | logs a million lines |
+//! | `/fields` | creates wasi:http `fields` with big headers and never drops them |
+//! | `/requests` | opens 3,000 requests at once to the URL in the body, awaiting none |
+//! | `/wait` | waits on a clock for an hour (a guest blocked in a host call, not computing) |
 
 use junction_connector_kit::{
     Change, Connector, Error, Host, HttpRequest, Level, Manifest, Webhook,
@@ -68,6 +71,19 @@ impl Connector for Hostile {
                     Err(e) => Err(Error::transient(e)),
                 }
             }
+            "/fields" => {
+                bombs::fields();
+                Ok(Vec::new())
+            }
+            "/requests" => {
+                let url = String::from_utf8_lossy(&hook.body).trim().to_string();
+                bombs::requests(&url);
+                Ok(Vec::new())
+            }
+            "/wait" => {
+                bombs::wait();
+                Ok(Vec::new())
+            }
             "/log-flood" => {
                 for i in 0..1_000_000 {
                     host.log(Level::Info, &format!("flood line {i}"));
@@ -76,6 +92,64 @@ impl Connector for Hostile {
             }
             other => Err(Error::rejected(format!("unknown misbehaviour `{other}`"))),
         }
+    }
+}
+
+/// Misbehaviours that need the component's own wasi imports (no-ops natively).
+mod bombs {
+    #[cfg(target_family = "wasm")]
+    use junction_connector_kit::guest::bindings::wasi;
+
+    /// Header sets of 8 KiB each, kept alive: the host holds them, not guest memory.
+    pub fn fields() {
+        #[cfg(target_family = "wasm")]
+        {
+            let value = vec![b'x'; 8 << 10];
+            let mut kept = Vec::new();
+            loop {
+                let fields = wasi::http::types::Fields::new();
+                let _ = fields.append("x-bomb", &value);
+                kept.push(fields);
+                std::hint::black_box(&kept);
+            }
+        }
+    }
+
+    /// Thousands of requests in flight at once, none awaited.
+    pub fn requests(url: &str) {
+        #[cfg(target_family = "wasm")]
+        {
+            use wasi::http::{outgoing_handler, types};
+            let (scheme, rest) = url.split_once("://").unwrap_or(("http", url));
+            let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+            let mut pending = Vec::new();
+            for _ in 0..3_000 {
+                let request = types::OutgoingRequest::new(types::Fields::new());
+                let _ = request.set_scheme(Some(&if scheme == "https" {
+                    types::Scheme::Https
+                } else {
+                    types::Scheme::Http
+                }));
+                let _ = request.set_authority(Some(authority));
+                let _ = request.set_path_with_query(Some(if path.is_empty() { "/" } else { path }));
+                match outgoing_handler::handle(request, None) {
+                    Ok(future) => pending.push(future),
+                    Err(_) => break,
+                }
+            }
+            for future in &pending {
+                future.subscribe().block();
+            }
+        }
+        #[cfg(not(target_family = "wasm"))]
+        let _ = url;
+    }
+
+    /// Blocks on the monotonic clock for an hour: epochs cannot interrupt a guest waiting in a
+    /// host call, only the call's outer deadline can.
+    pub fn wait() {
+        #[cfg(target_family = "wasm")]
+        wasi::clocks::monotonic_clock::subscribe_duration(3_600_000_000_000).block();
     }
 }
 

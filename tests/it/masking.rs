@@ -48,7 +48,9 @@ async fn planted_secrets_and_personal_data_appear_in_no_output() {
     let planted_secrets = [
         WEBHOOK_SECRET,
         "sk_test_junction",
+        ns.consumer_key.as_str(),
         ns.consumer_secret.as_str(),
+        ns.token_id.as_str(),
         ns.token_secret.as_str(),
     ];
 
@@ -80,6 +82,30 @@ async fn planted_secrets_and_personal_data_appear_in_no_output() {
         .unwrap();
     assert!(answer.status().is_success(), "{:?}", answer.text().await);
     rig.drain().await;
+    // Now NetSuite answers every request with an error that quotes the credentials it was
+    // sent (as is and URL-encoded): the attempts, the dead letter and the logs must not repeat
+    // them.
+    rig.netsuite.faults().set(Faults {
+        echo_credentials_rate: 1.0,
+        ..Faults::default()
+    });
+    let answer = client
+        .post(format!("{}/v1/customers/{cus}", rig.stripe.base_url()))
+        .bearer_auth("sk_test_junction")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!(
+            "name=Renamed&metadata[note]={}",
+            "write%20to%20".to_owned() + &email.replace('@', "%40")
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert!(answer.status().is_success(), "{:?}", answer.text().await);
+    rig.drain().await;
+    assert!(
+        rig.netsuite.stats().server_errors > 0,
+        "NetSuite echoed the credentials"
+    );
 
     let mut outputs: Vec<(String, String)> = Vec::new();
     for entry in rig.engine.store.trace(&cus).await.unwrap() {
@@ -120,9 +146,24 @@ async fn planted_secrets_and_personal_data_appear_in_no_output() {
         .unwrap();
     assert!(dead.contains("1234") && dead.contains("hash:"), "{dead}");
 
+    let echoed = outputs
+        .iter()
+        .any(|(kind, text)| kind == "dead letter" && text.contains("simulated-echo"));
+    assert!(
+        echoed,
+        "the echoing answer reached a dead letter: {outputs:?}"
+    );
     for (kind, text) in &outputs {
         for secret in planted_secrets {
-            assert!(!text.contains(secret), "a secret leaked into {kind}");
+            assert!(
+                !text.contains(secret),
+                "a secret leaked into {kind}: {text}"
+            );
+            let encoded = junction_tests::sim::netsuite::percent_encode(secret);
+            assert!(
+                !text.contains(&encoded),
+                "a URL-encoded secret leaked into {kind}"
+            );
         }
         assert!(
             !text.contains(email) && !text.contains("planted.person"),

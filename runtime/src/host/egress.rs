@@ -34,6 +34,28 @@ pub enum Auth {
     OAuth1(Tba),
 }
 
+impl Auth {
+    /// Every credential value, for masking: tokens, keys, secrets, and the `user:password` a
+    /// Basic header encodes.
+    pub fn values(&self) -> Vec<String> {
+        match self {
+            Auth::None => Vec::new(),
+            Auth::Bearer(token) => vec![token.expose().to_string()],
+            Auth::Basic { username, password } => vec![
+                username.expose().to_string(),
+                password.expose().to_string(),
+                format!("{}:{}", username.expose(), password.expose()),
+            ],
+            Auth::OAuth1(tba) => vec![
+                tba.consumer_key.expose().to_string(),
+                tba.consumer_secret.expose().to_string(),
+                tba.token.expose().to_string(),
+                tba.token_secret.expose().to_string(),
+            ],
+        }
+    }
+}
+
 /// Where a connector instance may send requests, and how.
 #[derive(Debug, Clone)]
 pub struct EgressPolicy {

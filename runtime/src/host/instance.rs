@@ -105,7 +105,7 @@ impl std::fmt::Debug for Connector {
 
 impl Connector {
     pub(crate) fn new(host: Arc<HostInner>, module: Arc<Module>, spec: InstanceSpec) -> Self {
-        let literals = spec.secrets.values().map(|s| s.expose().to_string()).chain(
+        let literals = spec.secret_values().into_iter().chain(
             module
                 .manifest
                 .settings

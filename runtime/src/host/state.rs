@@ -50,6 +50,18 @@ pub struct InstanceSpec {
     pub limits: Limits,
 }
 
+impl InstanceSpec {
+    /// Every secret value this instance holds (granted secrets and credentials), which must be
+    /// masked wherever it could appear.
+    pub fn secret_values(&self) -> Vec<String> {
+        self.secrets
+            .values()
+            .map(|s| s.expose().to_string())
+            .chain(self.egress.auth.values())
+            .collect()
+    }
+}
+
 /// Per-instance sandbox limits.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {

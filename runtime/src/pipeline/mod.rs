@@ -138,7 +138,7 @@ impl Engine {
                         source,
                     })?;
                 let spec = instances::instance_spec(c, &module);
-                literals.extend(spec.secrets.values().map(|s| s.expose().to_string()));
+                literals.extend(spec.secret_values());
                 literals.extend(
                     c.settings
                         .values()

@@ -1,6 +1,8 @@
 //! Masking: the one path from record data and connector output to logs, audit rows, dead
-//! letters and views. Secret values and sensitive settings are always redacted; e-mail
-//! addresses in free text are hashed, so operators can still correlate them.
+//! letters and views. Secret values, credentials and sensitive settings are always redacted, in
+//! any letter case and as a vendor might echo them (as is, base64, URL-encoded); e-mail
+//! addresses in free text and in any field of a document are hashed, so operators can still
+//! correlate them.
 
 use sha2::{Digest, Sha256};
 
@@ -23,22 +25,71 @@ impl Masker {
             .into_iter()
             .map(Into::into)
             .filter(|v| v.len() >= 4)
+            .flat_map(|v| encodings(&v))
+            .map(|v| v.to_ascii_lowercase())
             .collect();
         // Longest first, so a secret that contains another is redacted whole.
         literals.sort_by_key(|v| std::cmp::Reverse(v.len()));
+        literals.dedup();
         Self { literals }
     }
 
-    /// Masks free text: literals become `***`, e-mail addresses become `email:<hash8>`.
+    /// Masks free text: literals become `***` (matched without regard to ASCII case),
+    /// e-mail addresses become `email:<hash8>`.
     pub fn text(&self, input: &str) -> String {
         let mut out = input.to_string();
         for literal in &self.literals {
-            if out.contains(literal.as_str()) {
-                out = out.replace(literal.as_str(), "***");
-            }
+            out = replace_ignoring_case(&out, literal, "***");
         }
         mask_emails(&out)
     }
+}
+
+/// A value as it may come back from a vendor that echoes a request: as is, base64 (standard
+/// and URL-safe, with and without padding) and percent-encoded (path and form style).
+fn encodings(value: &str) -> Vec<String> {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+    let bytes = value.as_bytes();
+    let mut out = vec![value.to_string()];
+    for engine in [&STANDARD, &STANDARD_NO_PAD, &URL_SAFE, &URL_SAFE_NO_PAD] {
+        out.push(engine.encode(bytes));
+    }
+    const UNRESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_')
+        .remove(b'~');
+    let encoded = percent_encoding::utf8_percent_encode(value, UNRESERVED).to_string();
+    out.push(encoded.replace("%20", "+"));
+    out.push(encoded);
+    out.retain(|v| v.len() >= 4);
+    out
+}
+
+/// `haystack` with every ASCII-case-insensitive occurrence of `needle` (already lower case)
+/// replaced.
+fn replace_ignoring_case(haystack: &str, needle: &str, with: &str) -> String {
+    if needle.is_empty() {
+        return haystack.to_string();
+    }
+    // ASCII lower-casing keeps byte offsets, so positions found in it hold in the original.
+    let lower = haystack.to_ascii_lowercase();
+    if !lower.contains(needle) {
+        return haystack.to_string();
+    }
+    let mut out = String::with_capacity(haystack.len());
+    let mut last = 0;
+    for (at, _) in lower.match_indices(needle) {
+        if at < last {
+            continue;
+        }
+        out.push_str(&haystack[last..at]);
+        out.push_str(with);
+        last = at + needle.len();
+    }
+    out.push_str(&haystack[last..]);
+    out
 }
 
 /// A short, stable, non-reversible token for a personal value (`hash` policy).
@@ -90,6 +141,33 @@ mod tests {
     use super::*;
 
     #[test]
+    fn redacts_credentials_in_any_case_and_as_vendors_echo_them() {
+        use base64::Engine as _;
+        let m = Masker::with_literals(["ck_Secret-Key.1", "user:p@ss word"]);
+        let b64 = base64::engine::general_purpose::STANDARD.encode("user:p@ss word");
+        for echoed in [
+            "consumer key ck_Secret-Key.1 refused".to_string(),
+            "CONSUMER KEY CK_SECRET-KEY.1".to_string(),
+            format!("Authorization: Basic {b64}"),
+            "oauth_consumer_key=\"ck_Secret-Key.1\"".to_string(),
+            "user%3Ap%40ss%20word".to_string(),
+            "user%3Ap%40ss+word".to_string(),
+            format!(
+                "{}",
+                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode("ck_Secret-Key.1")
+            ),
+        ] {
+            let masked = m.text(&echoed);
+            assert!(masked.contains("***"), "{echoed} -> {masked}");
+            assert!(
+                !masked.to_ascii_lowercase().contains("ck_secret-key.1"),
+                "{masked}"
+            );
+            assert!(!masked.contains(&b64), "{masked}");
+        }
+    }
+
+    #[test]
     fn redacts_literals_and_emails() {
         let m = Masker::with_literals(["whsec_abcdef", "sk_test_123456", "ab"]);
         let masked = m.text("key sk_test_123456 and whsec_abcdef for jane.doe+x@example.com (ab)");
@@ -104,7 +182,8 @@ mod tests {
 }
 
 /// Applies a pipeline's field policy to a canonical document of `object`: each rule names a
-/// top-level field (`customer.email`) and a strategy.
+/// top-level field (`customer.email`) and a strategy. Every other string, at any depth
+/// (`metadata.note`), has its e-mail addresses hashed as free text is.
 pub fn mask_document(
     rules: &[crate::config::MaskRule],
     object: &str,
@@ -114,6 +193,14 @@ pub fn mask_document(
     let Some(map) = document.as_object_mut() else {
         return;
     };
+    for (field, value) in map.iter_mut() {
+        if !rules
+            .iter()
+            .any(|r| r.object == object && r.field == *field)
+        {
+            mask_nested_emails(value);
+        }
+    }
     for rule in rules.iter().filter(|r| r.object == object) {
         let Some(value) = map.get_mut(&rule.field) else {
             continue;
@@ -128,6 +215,15 @@ pub fn mask_document(
             MaskStrategy::First6last4 => keep(&text, 6, 4),
         };
         *value = serde_json::Value::String(masked);
+    }
+}
+
+fn mask_nested_emails(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::String(s) if s.contains('@') => *s = mask_emails(s),
+        serde_json::Value::Array(items) => items.iter_mut().for_each(mask_nested_emails),
+        serde_json::Value::Object(fields) => fields.values_mut().for_each(mask_nested_emails),
+        _ => {}
     }
 }
 
@@ -177,5 +273,15 @@ mod policy_tests {
         mask_document(&rules, "payment", &mut p);
         assert_eq!(p["account_number"], "424242******4242");
         assert_eq!(c["id"], "cus_1");
+    }
+
+    #[test]
+    fn emails_below_the_top_level_are_masked_too() {
+        let mut s = serde_json::json!({"id": "sub_1", "metadata": {"note": "call jane@example.com"},
+                                       "items": [{"contact": "ops@example.org"}]});
+        mask_document(&[], "subscription", &mut s);
+        let text = s.to_string();
+        assert!(!text.contains("jane@") && !text.contains("ops@"), "{text}");
+        assert!(text.contains("email:"), "{text}");
     }
 }

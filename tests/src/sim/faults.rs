@@ -40,6 +40,9 @@ pub struct Faults {
     pub duplicate_webhook_rate: f64,
     /// Deliver queued webhooks in a shuffled order.
     pub shuffle_webhooks: bool,
+    /// Share of requests answered 500 with an error that quotes the request's Authorization
+    /// header, as is and URL-encoded (vendors that echo what they received into error text).
+    pub echo_credentials_rate: f64,
 }
 
 /// What the fault dice decided for one request.

@@ -82,6 +82,21 @@ pub async fn gate(State(sim): State<Arc<Shared>>, req: Request, next: Next) -> R
         tracing::debug!(%reason, "netsuite sim refused login");
         return refused(|s| s.auth_failures += 1, NsError::invalid_login());
     }
+    if sim.faults.roll(sim.faults.get().echo_credentials_rate) {
+        let auth = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let encoded = super::tba::percent_encode(&auth);
+        return refused(
+            |s| s.server_errors += 1,
+            NsError::unexpected(&format!(
+                "Error ID: simulated-echo. Request header Authorization: {auth} ({encoded})"
+            )),
+        );
+    }
     // The REST documentation describes request bodies of known size (its request size limit
     // is stated in bytes) and never chunked transfer encoding: the strictest reading refuses
     // a body sent without Content-Length, as "411 Length Required".

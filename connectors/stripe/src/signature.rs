@@ -7,8 +7,8 @@ use junction_connector_kit::{Error, Host, Webhook};
 pub(crate) const SECRET: &str = "webhook";
 
 /// Accepts `hook` when any `v1` signature in its `Stripe-Signature` header is the HMAC of
-/// `"{t}.{body}"` and `t` is at most `tolerance_secs` old (0: any age). Future timestamps pass,
-/// as they do in stripe-node.
+/// `"{t}.{body}"` and `t` is within `tolerance_secs` of the host's clock, in the past or in the
+/// future (0: any time).
 pub(crate) fn verify(host: &dyn Host, hook: &Webhook, tolerance_secs: i64) -> Result<(), Error> {
     let header = hook
         .header("stripe-signature")
@@ -42,10 +42,21 @@ pub(crate) fn verify(host: &dyn Host, hook: &Webhook, tolerance_secs: i64) -> Re
             "no signature matches the body (wrong secret, or the body was altered)".into(),
         ));
     }
-    let age = host.now_ms().div_euclid(1000) - t;
+    // Saturating: `t` is whatever the sender wrote, `i64::MIN` included.
+    let age = host.now_ms().div_euclid(1000).saturating_sub(t);
     if tolerance_secs > 0 && age > tolerance_secs {
         return Err(invalid(format!(
             "the signed timestamp is {age} s old, more than the {tolerance_secs} s tolerance"
+        )));
+    }
+    // stripe-node checks the age only, so a signature stamped years ahead stays valid for
+    // years. Junction deliberately refuses it too: the tolerance bounds how long a captured
+    // request can be replayed, and a future stamp would stretch that window without limit;
+    // clocks that disagree by less than the tolerance still pass.
+    if tolerance_secs > 0 && age < -tolerance_secs {
+        return Err(invalid(format!(
+            "the signed timestamp is {} s in the future, more than the {tolerance_secs} s tolerance",
+            age.saturating_neg()
         )));
     }
     Ok(())

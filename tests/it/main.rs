@@ -4,6 +4,7 @@ mod connector_netsuite;
 mod connector_stripe;
 mod crash;
 mod intake;
+mod listener;
 mod masking;
 mod pipeline_e2e;
 mod rig;

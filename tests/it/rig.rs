@@ -100,7 +100,12 @@ impl Rig {
         let shutdown = Arc::new(Notify::new());
         let workers = engine.spawn_workers(shutdown.clone());
         let app = junction::server::app(engine.clone());
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        tokio::spawn(junction::server::serve(
+            listener,
+            app,
+            junction::server::ListenLimits::default(),
+            std::future::pending(),
+        ));
         Rig {
             stripe,
             netsuite,

@@ -470,3 +470,15 @@ async fn spinning_guests_do_not_stall_the_server_or_intake() {
         assert_eq!(task.await.unwrap(), Err(CallError::Timeout(deadline)));
     }
 }
+
+/// One webhook may not become thousands of stored changes: the call is refused whole.
+#[tokio::test]
+async fn one_webhook_cannot_become_thousands_of_changes() {
+    let c = hostile(&[]).await;
+    let err = misbehave(&c, "/many", "").await.unwrap_err();
+    assert!(
+        matches!(&err, CallError::InvalidDocument { detail, .. } if detail.contains("5000 changes")),
+        "{err:?}"
+    );
+    still_serves(&c).await;
+}

@@ -36,6 +36,10 @@ pub struct RunArgs {
     /// Deliveries worked on at once.
     #[arg(long, default_value_t = 64)]
     max_in_flight: usize,
+    /// Webhook connections open at once (default: 1,024, or half the descriptor limit);
+    /// more are answered 503 and closed.
+    #[arg(long)]
+    max_connections: Option<usize>,
     /// Compiled-component cache directory.
     #[arg(long, env = "JUNCTION_CACHE_DIR")]
     cache_dir: Option<PathBuf>,
@@ -151,9 +155,13 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         started.elapsed().as_millis()
     );
     let app = crate::server::app(engine.clone());
-    axum::serve(listener, app)
-        .with_graceful_shutdown(stop_signal())
-        .await?;
+    let limits = crate::server::ListenLimits {
+        max_connections: args
+            .max_connections
+            .unwrap_or_else(|| crate::server::ListenLimits::default().max_connections),
+        ..crate::server::ListenLimits::default()
+    };
+    crate::server::serve(listener, app, limits, stop_signal()).await?;
     shutdown.notify_waiters();
     workers.abort_all();
     engine.store.close().await;

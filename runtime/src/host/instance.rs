@@ -457,7 +457,20 @@ fn map_result<A, B>(called: Called<A>, f: impl FnOnce(A) -> Result<B, CallError>
     }
 }
 
+/// The most changes one webhook or one poll page may yield. A module answering more is refused
+/// whole (nothing is stored): one request must not become an unbounded amount of work.
+pub const MAX_CHANGES_PER_CALL: usize = 1_000;
+
 fn validate_changes(changes: Vec<kit::Change>) -> Result<Vec<kit::Change>, CallError> {
+    if changes.len() > MAX_CHANGES_PER_CALL {
+        return Err(CallError::InvalidDocument {
+            direction: "output",
+            detail: format!(
+                "{} changes from one call, more than the {MAX_CHANGES_PER_CALL} allowed",
+                changes.len()
+            ),
+        });
+    }
     for (i, change) in changes.iter().enumerate() {
         for (side, doc) in [("before", &change.before), ("after", &change.after)] {
             if let Some(doc) = doc {

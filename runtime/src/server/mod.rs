@@ -15,6 +15,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::json;
 
+mod listener;
+
+pub use listener::{ListenLimits, serve};
+
 use crate::host::{CallContext, CallError};
 use crate::pipeline::metrics::IntakeLabels;
 use crate::pipeline::{Engine, intake, now_ms};

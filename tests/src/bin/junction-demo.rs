@@ -74,7 +74,12 @@ async fn main() -> anyhow::Result<()> {
     let shutdown = Arc::new(tokio::sync::Notify::new());
     let _workers = engine.spawn_workers(shutdown.clone());
     let app = junction::server::app(engine.clone());
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    tokio::spawn(junction::server::serve(
+        listener,
+        app,
+        junction::server::ListenLimits::default(),
+        std::future::pending(),
+    ));
     println!(
         "junction           {url} (webhooks at /hooks/stripe, store {})\n",
         args.store

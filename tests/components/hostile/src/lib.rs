@@ -13,6 +13,7 @@
 //! | `/fields` | creates wasi:http `fields` with big headers and never drops them |
 //! | `/requests` | opens 3,000 requests at once to the URL in the body, awaiting none |
 //! | `/wait` | waits on a clock for an hour (a guest blocked in a host call, not computing) |
+//! | `/many` | turns one webhook into 5,000 changes |
 
 use junction_connector_kit::{
     Change, Connector, Error, Host, HttpRequest, Level, Manifest, Webhook,
@@ -80,6 +81,20 @@ impl Connector for Hostile {
                 bombs::requests(&url);
                 Ok(Vec::new())
             }
+            "/many" => Ok((0..5_000)
+                .map(|i| Change {
+                    source_event_id: format!("evt_many_{i}"),
+                    object: "customer".into(),
+                    key: format!("cus_many_{i}"),
+                    operation: junction_connector_kit::Operation::Create,
+                    before: None,
+                    after: Some(format!("{{\"id\": \"cus_many_{i}\"}}")),
+                    occurred_at: 0,
+                    effective_at: None,
+                    source_version: 1,
+                    metadata: Vec::new(),
+                })
+                .collect()),
             "/wait" => {
                 bombs::wait();
                 Ok(Vec::new())

@@ -207,9 +207,32 @@ impl SimState {
         })
     }
 
-    /// Creates a recurring price (`interval`: day, week, month or year); returns its id.
+    /// Creates a recurring price (`interval`: day, week, month or year) of a new product;
+    /// returns its id.
     pub fn create_price(
         &self,
+        unit_amount: i64,
+        currency: &str,
+        interval: &str,
+    ) -> Result<String, ApiError> {
+        self.new_price(None, unit_amount, currency, interval)
+    }
+
+    /// Creates a recurring price of an existing product (`prod_...`, the product of another
+    /// price: see [`StripeSim::product_of`]); returns its id.
+    pub fn create_price_of(
+        &self,
+        product: &str,
+        unit_amount: i64,
+        currency: &str,
+        interval: &str,
+    ) -> Result<String, ApiError> {
+        self.new_price(Some(product), unit_amount, currency, interval)
+    }
+
+    fn new_price(
+        &self,
+        product: Option<&str>,
         unit_amount: i64,
         currency: &str,
         interval: &str,
@@ -224,32 +247,7 @@ impl SimState {
             currency: currency.to_lowercase(),
             unit_amount,
             recurring: Some((interval.to_owned(), 1)),
-            product: None,
-            nickname: None,
-            metadata: None,
-        };
-        self.act(|s, o, now| {
-            Ok(s.create_price(spec, o, now)["id"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned())
-        })
-    }
-
-    /// Creates a recurring price of an existing product (`prod_...`, the product of another
-    /// price: see [`StripeSim::product_of`]); returns its id.
-    pub fn create_price_of(
-        &self,
-        product: &str,
-        unit_amount: i64,
-        currency: &str,
-        interval: &str,
-    ) -> Result<String, ApiError> {
-        let spec = store::PriceSpec {
-            currency: currency.to_lowercase(),
-            unit_amount,
-            recurring: Some((interval.to_owned(), 1)),
-            product: Some(product.to_owned()),
+            product: product.map(str::to_owned),
             nickname: None,
             metadata: None,
         };

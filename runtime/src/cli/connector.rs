@@ -1,7 +1,7 @@
 //! `junction connector inspect|receive|call`: load a module and exercise one export, printing
 //! JSON, so a connector author can test against any server (a simulator) without a pipeline.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -10,6 +10,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use junction_connector_kit as kit;
 use serde_json::{Value, json};
 
+use crate::config::{self, printable};
 use crate::host::{
     Auth, CallContext, CallError, Called, Connector, EgressPolicy, Host, InstanceSpec, Limits,
     Origin, cache, oauth1::Tba,
@@ -134,8 +135,11 @@ pub struct Grants {
     cache_dir: Option<PathBuf>,
 }
 
+/// Largest `--body` or `--document` file read; webhooks and documents are far smaller.
+const MAX_INPUT_FILE: u64 = 16 << 20;
+
 fn parse_duration(s: &str) -> Result<Duration, String> {
-    crate::config::parse_duration(s).map_err(|e| e.to_string())
+    config::parse_duration(s).map_err(|e| e.to_string())
 }
 
 /// Runs one connector subcommand.
@@ -155,7 +159,7 @@ pub async fn run(cmd: ConnectorCommand) -> anyhow::Result<ExitCode> {
             grants,
         } => {
             let connector = instance(&module, &grants).await?;
-            let body = std::fs::read(&body)
+            let body = config::read_limited(&body, MAX_INPUT_FILE)
                 .with_context(|| format!("reading the body {}", body.display()))?;
             let headers = headers
                 .iter()
@@ -220,7 +224,7 @@ pub async fn run(cmd: ConnectorCommand) -> anyhow::Result<ExitCode> {
                 Export::Apply => {
                     let (object, key) = (need(object, "object")?, need(key, "key")?);
                     let path = document.context("`apply` needs --document")?;
-                    let document = std::fs::read_to_string(&path)
+                    let document = config::read_text_limited(&path, MAX_INPUT_FILE)
                         .with_context(|| format!("reading {}", path.display()))?;
                     let write = kit::Write {
                         object,
@@ -352,7 +356,7 @@ fn resolve(reference: &str) -> anyhow::Result<Secret> {
             .with_context(|| format!("environment variable `{var}` is not set"));
     }
     if let Some(path) = reference.strip_prefix("file:") {
-        return std::fs::read_to_string(path)
+        return config::read_text_limited(Path::new(path), config::MAX_SECRET_FILE)
             .map(|s| Secret::new(s.trim_end()))
             .with_context(|| format!("reading secret file {path}"));
     }
@@ -361,15 +365,16 @@ fn resolve(reference: &str) -> anyhow::Result<Secret> {
 
 fn report<T>(called: Called<T>, ok: impl FnOnce(&T) -> Value) -> ExitCode {
     for ex in &called.exchanges {
+        // The URL and the error are the guest's and the vendor's words.
         eprintln!(
             "{} {} -> {} ({} ms){}",
-            ex.method,
-            ex.url,
+            printable(&ex.method),
+            printable(&ex.url),
             ex.status.map_or("-".into(), |s| s.to_string()),
             ex.latency_ms,
             ex.error
                 .as_deref()
-                .map(|e| format!(" {e}"))
+                .map(|e| format!(" {}", printable(e)))
                 .unwrap_or_default()
         );
     }
@@ -380,7 +385,7 @@ fn report<T>(called: Called<T>, ok: impl FnOnce(&T) -> Value) -> ExitCode {
         }
         Err(e) => {
             print_json(&json!({ "error": error_json(e) }));
-            eprintln!("error: {e}");
+            eprintln!("error: {}", printable(&e.to_string()));
             ExitCode::from(2)
         }
     }
@@ -461,9 +466,31 @@ fn manifest_json(m: &kit::Manifest, hash: &str) -> Value {
     })
 }
 
+/// Prints `v` as pretty JSON that is safe on a terminal: manifests, documents and errors come
+/// from the module.
 fn print_json(v: &Value) {
-    println!(
-        "{}",
-        serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string())
-    );
+    let text = serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string());
+    println!("{}", config::printable_json(&text));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn printed_json_carries_no_terminal_controls() {
+        let manifest = json!({
+            "name": "evil\u{1b}[2J\nerror: forged",
+            "description": "\u{9b}31m red \u{202e}desrever\u{7f}",
+        });
+        let text =
+            config::printable_json(&serde_json::to_string_pretty(&manifest).unwrap_or_default());
+        for raw in ['\u{1b}', '\u{9b}', '\u{202e}', '\u{7f}'] {
+            assert!(!text.contains(raw), "{raw:?} in {text:?}");
+        }
+        assert!(text.contains("\\u009b31m"), "{text}");
+        assert!(!text.contains("\nerror: forged"), "{text}");
+        let back: Value = serde_json::from_str(&text).unwrap_or_default();
+        assert_eq!(back, manifest, "still the same JSON");
+    }
 }

@@ -65,7 +65,8 @@ pub fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // Errors can quote a module or a file (a manifest's name, a loader's message).
+            eprintln!("error: {}", crate::config::printable(&format!("{e:#}")));
             ExitCode::FAILURE
         }
     }

@@ -75,7 +75,8 @@ pub async fn validate(args: ValidateArgs) -> anyhow::Result<ExitCode> {
     match load(&host, &args.files) {
         Ok(loaded) => {
             if args.json {
-                println!("{}", serde_json::to_string_pretty(&loaded.warnings)?);
+                let json = serde_json::to_string_pretty(&loaded.warnings)?;
+                println!("{}", config::printable_json(&json));
             } else {
                 if loaded.warnings.iter().next().is_some() {
                     eprint!("{}", loaded.warnings);
@@ -94,7 +95,8 @@ pub async fn validate(args: ValidateArgs) -> anyhow::Result<ExitCode> {
         }
         Err(diagnostics) => {
             if args.json {
-                println!("{}", serde_json::to_string_pretty(&diagnostics)?);
+                let json = serde_json::to_string_pretty(&diagnostics)?;
+                println!("{}", config::printable_json(&json));
             } else {
                 eprint!("{diagnostics}");
             }

@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use super::printable::printable;
+
 /// How bad a problem is: errors fail the load, warnings are reported next to the plans.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -77,39 +79,44 @@ impl Diagnostic {
 }
 
 impl fmt::Display for Diagnostic {
+    /// Text that came from the file or a module (names, keys, the source line) is shown through
+    /// [`printable`], so it cannot move the cursor or start a line of its own.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "{}: {}", self.severity, self.message)?;
+        writeln!(f, "{}: {}", self.severity, printable(&self.message))?;
         let gutter = if self.line == 0 {
             1
         } else {
             self.line.to_string().len()
         };
         let pad = " ".repeat(gutter);
+        let file = self.file.display().to_string();
+        let file = printable(&file);
         if self.line == 0 {
-            writeln!(f, "{pad}--> {}", self.file.display())?;
+            writeln!(f, "{pad}--> {file}")?;
         } else {
-            writeln!(
-                f,
-                "{pad}--> {}:{}:{}",
-                self.file.display(),
-                self.line,
-                self.col
-            )?;
+            writeln!(f, "{pad}--> {file}:{}:{}", self.line, self.col)?;
         }
         if let Some(snippet) = &self.snippet {
-            // Keep tabs in the caret line so the carets stay under the text in a terminal.
-            let lead: String = snippet
+            let before: String = snippet.text.chars().take(snippet.start).collect();
+            let under: String = snippet
                 .text
                 .chars()
-                .take(snippet.start)
+                .skip(snippet.start)
+                .take(snippet.width)
+                .collect();
+            // Keep tabs in the caret line so the carets stay under the text in a terminal;
+            // an escaped character is as wide as its escape.
+            let lead: String = printable(&before)
+                .chars()
                 .map(|c| if c == '\t' { '\t' } else { ' ' })
                 .collect();
+            let width = printable(&under).chars().count().max(snippet.width).max(1);
             writeln!(f, "{pad} |")?;
-            writeln!(f, "{} | {}", self.line, snippet.text)?;
-            writeln!(f, "{pad} | {lead}{}", "^".repeat(snippet.width.max(1)))?;
+            writeln!(f, "{} | {}", self.line, printable(&snippet.text))?;
+            writeln!(f, "{pad} | {lead}{}", "^".repeat(width))?;
         }
         if let Some(hint) = &self.hint {
-            writeln!(f, "{pad} = hint: {hint}")?;
+            writeln!(f, "{pad} = hint: {}", printable(hint))?;
         }
         Ok(())
     }

@@ -30,8 +30,11 @@
 
 mod catalog;
 mod diagnostics;
+mod expression;
+mod files;
 mod parse;
 mod plan;
+mod printable;
 mod raw;
 mod report;
 mod schema;
@@ -49,11 +52,17 @@ use std::path::{Path, PathBuf};
 pub use crate::services::secret::Secret;
 pub use catalog::{ModuleCatalog, ModuleInfo, ModuleRef, SettingInfo};
 pub use diagnostics::{Diagnostic, Diagnostics, Severity, Snippet};
+pub use expression::{
+    MAX_EVALUATION_COST, MAX_EXPRESSION_BYTES, MAX_EXPRESSION_DEPTH, VALIDATION_CHANGE_SIZE,
+    input_size,
+};
+pub use files::{MAX_PIPELINE_FILE, MAX_SECRET_FILE, ReadError, read_limited, read_text_limited};
 pub use plan::{
     AllowedHost, Auth, Confirm, ConfirmFields, Connector, Expr, FutureDated, Gate, GateTarget,
     Jitter, Limits, MaskRule, MaskStrategy, Mode, OnFail, Ownership, Plan, Priority, Reconcile,
     RetryPolicy, Route, Scope, Setting, Source, Trigger,
 };
+pub use printable::{printable, printable_json};
 pub use schema::{OBJECTS, json_schema};
 pub use units::{Rate, UnitError, parse_duration, parse_rate, parse_size};
 
@@ -83,7 +92,7 @@ pub fn load(
     let mut files = Vec::new();
     let mut diagnostics = Diagnostics::new();
     for path in paths {
-        match std::fs::read_to_string(path) {
+        match read_text_limited(path, MAX_PIPELINE_FILE) {
             Ok(text) => files.push(SourceFile::new(path, &text)),
             Err(error) => diagnostics.push(Diagnostic::whole_file(
                 Severity::Error,

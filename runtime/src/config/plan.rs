@@ -274,6 +274,27 @@ pub struct Expr {
     pub program: Arc<cel::Program>,
 }
 
+impl Expr {
+    /// Refuses to let this expression run against `change` when the worst case of evaluating
+    /// it there could exceed [`MAX_EVALUATION_COST`](super::expression::MAX_EVALUATION_COST): the
+    /// evaluator has no budget of its own and cannot be stopped once it runs. Validation
+    /// checked the same bound for a change of
+    /// [`VALIDATION_CHANGE_SIZE`](super::expression::VALIDATION_CHANGE_SIZE); only larger
+    /// changes can fail here.
+    pub fn check_cost(&self, change: &serde_json::Value) -> Result<(), String> {
+        let size = super::expression::input_size(change);
+        let bound = super::expression::cost::bound(self.program.expression(), size);
+        if bound <= super::expression::MAX_EVALUATION_COST {
+            return Ok(());
+        }
+        Err(format!(
+            "`{}` could take up to {bound:.1e} evaluation steps on this change (size {size}), more than the {:.0e} allowed; it was not evaluated",
+            self.source,
+            super::expression::MAX_EVALUATION_COST
+        ))
+    }
+}
+
 /// Which fields a read-back must show before a write counts as done.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConfirmFields {

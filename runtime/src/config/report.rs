@@ -78,11 +78,20 @@ fn floor_char_boundary(text: &str, mut index: usize) -> usize {
     index
 }
 
+/// Diagnostics kept per file. Past it only a count is kept: a generated file with a million
+/// bad keys would otherwise make a report of hundreds of megabytes, and nobody reads past the
+/// first screens anyway.
+pub(crate) const MAX_DIAGNOSTICS_PER_FILE: usize = 100;
+
 /// Collects the diagnostics of one file.
 #[derive(Debug)]
 pub(crate) struct Reporter<'a> {
     file: &'a SourceFile,
     diagnostics: Vec<Diagnostic>,
+    /// Errors and warnings found past [`MAX_DIAGNOSTICS_PER_FILE`], counted only.
+    hidden: (usize, usize),
+    /// Receives the `.hint(..)` of a diagnostic that is not kept.
+    discarded: Diagnostic,
     secrets: Vec<Range<usize>>,
     /// (start of the table, key) of values reported as wrong and left out.
     removed: BTreeSet<(usize, String)>,
@@ -93,6 +102,8 @@ impl<'a> Reporter<'a> {
         Self {
             file,
             diagnostics: Vec::new(),
+            hidden: (0, 0),
+            discarded: Diagnostic::whole_file(Severity::Error, file.path(), ""),
             secrets: Vec::new(),
             removed: BTreeSet::new(),
         }
@@ -122,6 +133,9 @@ impl<'a> Reporter<'a> {
 
     /// An error about the whole file.
     pub(crate) fn file_error(&mut self, message: impl Into<String>) -> &mut Diagnostic {
+        if self.full(Severity::Error) {
+            return &mut self.discarded;
+        }
         let d = Diagnostic::whole_file(Severity::Error, self.file.path(), message);
         self.diagnostics.push(d);
         self.last()
@@ -145,9 +159,11 @@ impl<'a> Reporter<'a> {
     }
 
     pub(crate) fn has_errors(&self) -> bool {
-        self.diagnostics
-            .iter()
-            .any(|d| d.severity == Severity::Error)
+        self.hidden.0 > 0
+            || self
+                .diagnostics
+                .iter()
+                .any(|d| d.severity == Severity::Error)
     }
 
     pub(crate) fn into_diagnostics(mut self) -> Vec<Diagnostic> {
@@ -161,10 +177,46 @@ impl<'a> Reporter<'a> {
                 redact(snippet, line_start, self.file.text(), &secrets);
             }
         }
+        let (errors, warnings) = self.hidden;
+        if errors + warnings > 0 {
+            let severity = if errors > 0 {
+                Severity::Error
+            } else {
+                Severity::Warning
+            };
+            let count =
+                |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+            let message = format!(
+                "{} in this file not shown ({}, {})",
+                count(errors + warnings, "more problem"),
+                count(errors, "error"),
+                count(warnings, "warning")
+            );
+            let mut more = Diagnostic::whole_file(severity, self.file.path(), message);
+            more.hint(format!(
+                "only the first {MAX_DIAGNOSTICS_PER_FILE} problems of a file are reported; fix them and validate again"
+            ));
+            self.diagnostics.push(more);
+        }
         self.diagnostics
     }
 
+    /// Counts a diagnostic that no longer fits; true when it must not be kept.
+    fn full(&mut self, severity: Severity) -> bool {
+        if self.diagnostics.len() < MAX_DIAGNOSTICS_PER_FILE {
+            return false;
+        }
+        match severity {
+            Severity::Error => self.hidden.0 += 1,
+            Severity::Warning => self.hidden.1 += 1,
+        }
+        true
+    }
+
     fn at(&mut self, severity: Severity, span: Range<usize>, message: String) -> &mut Diagnostic {
+        if self.full(severity) {
+            return &mut self.discarded;
+        }
         let (line, col, snippet) = self.file.locate(&span);
         self.diagnostics.push(Diagnostic {
             severity,
@@ -259,6 +311,28 @@ mod tests {
         assert!(all[0].to_string().contains(&caret(14, 5)), "{}", all[0]);
         assert!(all[1].to_string().contains(&caret(38, 10)), "{}", all[1]);
         assert_eq!(all[1].col, 56, "the reported column stays the real one");
+    }
+
+    #[test]
+    fn diagnostics_past_the_cap_are_counted_not_kept() {
+        let text = "k = 1\n".repeat(1_000);
+        let file = SourceFile::new(Path::new("p.toml"), &text);
+        let mut rep = Reporter::new(&file);
+        for line in 0..1_000 {
+            rep.warning(line * 6..line * 6 + 1, format!("unused key on line {line}"))
+                .hint("remove it");
+        }
+        rep.error(0..1, "one error found last");
+        assert!(rep.has_errors(), "a hidden error still fails the load");
+        let all = rep.into_diagnostics();
+        assert_eq!(all.len(), MAX_DIAGNOSTICS_PER_FILE + 1);
+        let last = &all[MAX_DIAGNOSTICS_PER_FILE];
+        assert_eq!(last.severity, Severity::Error);
+        assert_eq!(
+            last.message,
+            "901 more problems in this file not shown (1 error, 900 warnings)"
+        );
+        assert_eq!(last.line, 0);
     }
 
     #[test]

@@ -11,6 +11,7 @@ impl ModuleCatalog for FakeCatalog {
         match module {
             ModuleRef::Builtin(name) if name == "stripe" => Ok(stripe()),
             ModuleRef::Builtin(name) if name == "netsuite" => Ok(netsuite()),
+            ModuleRef::Builtin(name) if name == "hostile" => Ok(hostile()),
             ModuleRef::Builtin(name) => Err(format!(
                 "unknown built-in connector `{name}` (built in: netsuite, stripe)"
             )),
@@ -57,6 +58,22 @@ pub(super) fn netsuite() -> ModuleInfo {
             required("initial-term"),
             required("billing-schedule"),
         ],
+        secrets: vec![],
+    }
+}
+
+/// A manifest written to attack the terminal that shows `validate`'s report: a name that
+/// clears the screen and starts a forged line, a setting name with a colour escape.
+pub(super) fn hostile() -> ModuleInfo {
+    ModuleInfo {
+        name: "evil\n error: forged\x1b[2J\u{9b}1m".into(),
+        source_objects: vec!["customer".into()],
+        sink_objects: vec![],
+        webhooks: true,
+        polling: false,
+        async_writes: false,
+        future_dated_writes: false,
+        settings: vec![required("token\x1b[31m\r")],
         secrets: vec![],
     }
 }

@@ -113,6 +113,17 @@ impl Validator<'_, '_> {
             .components()
             .filter(|c| !matches!(c, std::path::Component::CurDir))
             .collect();
+        if path.exists() && !path.is_file() {
+            self.rep
+                .error(
+                    written.span(),
+                    format!("module file `{text}` is not a regular file"),
+                )
+                .hint(
+                    "a module is a .wasm component file; FIFOs, devices and folders are not read",
+                );
+            return None;
+        }
         if !path.is_file() {
             self.rep
                 .error(

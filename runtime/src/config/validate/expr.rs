@@ -1,4 +1,5 @@
-//! CEL expressions in `when`, `map` and `require`: compiled once here, errors located in the file.
+//! CEL expressions in `when`, `map` and `require`: checked within limits, compiled once here,
+//! errors located in the file.
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -6,6 +7,9 @@ use std::sync::Arc;
 use cel::IdedExpr;
 use cel::common::ast::{EntryExpr, Expr as Node};
 
+use super::super::expression::check::{self, GLOBAL_FUNCTIONS, Kind, MACROS, METHODS};
+use super::super::expression::text::{self, TextLimit};
+use super::super::expression::{MAX_EVALUATION_COST, VALIDATION_CHANGE_SIZE, cost};
 use super::super::plan::Expr;
 use super::super::raw::Text;
 use super::super::suggest;
@@ -27,13 +31,42 @@ const TYPE_NAMES: &[&str] = &[
     "uint",
 ];
 
+/// Why the cost limit exists, for hints: the evaluator cannot be stopped once it runs.
+const COST_HINT: &str = "the CEL evaluator has no cost limit of its own, so Junction refuses what could stall the planner: a macro nested over the same list costs the square of the change's size, literal lists multiply, and a body that repeats its variable in `+` doubles at each step; iterate once, or compare with a literal list";
+
+/// What an expression must give.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Expect {
+    /// A condition: `when`, `require`.
+    Bool,
+    /// Any value: a `map` field.
+    Value,
+}
+
 impl Validator<'_, '_> {
-    /// Compiles an expression, reporting syntax errors and unknown variables.
-    pub(super) fn expr(&mut self, text: &Text, what: &str) -> Option<Expr> {
+    /// Compiles an expression, reporting what is too long or deep to parse safely, syntax
+    /// errors, unknown variables and functions, a result that cannot be a boolean where one is
+    /// needed, and a worst case too costly to evaluate.
+    pub(super) fn expr(&mut self, text: &Text, what: &str, expect: Expect) -> Option<Expr> {
         let source = text.get_ref();
         if source.trim().is_empty() {
             self.rep
                 .error(text.span(), format!("{what} is an empty expression"));
+            return None;
+        }
+        // Before the parser, which would overflow the stack on a deep enough chain.
+        if let Err(limit) = text::check(source) {
+            let hint = match limit {
+                TextLimit::TooLong(_) => {
+                    "split the condition (a gate, a second route) or the mapping (one field per expression)"
+                }
+                TextLimit::TooDeep(_) => {
+                    "long chains and deep nesting are refused so parsing cannot overflow the stack; write alternatives as `x in ['a', 'b']` and split the rest"
+                }
+            };
+            self.rep
+                .error(text.span(), format!("expression in {what} {limit}"))
+                .hint(hint);
             return None;
         }
         let program = match cel::Program::compile(source) {
@@ -56,8 +89,53 @@ impl Validator<'_, '_> {
                 return None;
             }
         };
+        let mut ok = self.variables(text, what, program.expression());
+        ok &= self.functions(text, what, &program);
+        let nesting = check::macro_nesting(program.expression());
+        if nesting > check::MAX_MACRO_NESTING {
+            self.rep
+                .error(
+                    text.span(),
+                    format!(
+                        "macros in {what} nest {nesting} deep, more than the {} allowed",
+                        check::MAX_MACRO_NESTING
+                    ),
+                )
+                .hint(COST_HINT);
+            ok = false;
+        } else {
+            let bound = cost::bound(program.expression(), VALIDATION_CHANGE_SIZE);
+            if bound > MAX_EVALUATION_COST {
+                self.rep
+                    .error(
+                        text.span(),
+                        format!(
+                            "{what} could take up to {bound:.1e} evaluation steps on a change of {} KiB, more than the {MAX_EVALUATION_COST:.0e} allowed",
+                            VALIDATION_CHANGE_SIZE / 1024.0
+                        ),
+                    )
+                    .hint(COST_HINT);
+                ok = false;
+            }
+        }
+        if expect == Expect::Bool
+            && let Kind::Not(kind) = check::kind(program.expression())
+        {
+            self.rep
+                .error(text.span(), format!("{what} gives {kind}, not a boolean"))
+                .hint("a condition is true or false, e.g. change.after.status == 'active'; anything else holds every change at run time");
+            ok = false;
+        }
+        ok.then(|| Expr {
+            source: source.clone(),
+            program: Arc::new(program),
+        })
+    }
+
+    /// Reports identifiers other than `change` and type names.
+    fn variables(&mut self, text: &Text, what: &str, expr: &IdedExpr) -> bool {
         let mut free = Vec::new();
-        free_variables(program.expression(), &mut Vec::new(), &mut free);
+        free_variables(expr, &mut Vec::new(), &mut free);
         free.sort();
         free.dedup();
         let mut ok = true;
@@ -74,15 +152,64 @@ impl Validator<'_, '_> {
                 .hint(hint);
             ok = false;
         }
-        ok.then(|| Expr {
-            source: source.clone(),
-            program: Arc::new(program),
-        })
+        ok
+    }
+
+    /// Reports calls to functions the evaluator does not have: they would fail on every change.
+    fn functions(&mut self, text: &Text, what: &str, program: &cel::Program) -> bool {
+        let unknown = check::unknown_functions(program.expression());
+        for call in &unknown {
+            let name = call.name.as_str();
+            let hint = if MACROS.contains(&name) {
+                if name == "has" {
+                    "`has` is a macro over a field: has(change.after.email)".to_owned()
+                } else {
+                    format!(
+                        "`{name}` is a macro taking a variable and an expression: list.{name}(x, x > 0)"
+                    )
+                }
+            } else if call.method && GLOBAL_FUNCTIONS.contains(&name) {
+                format!("`{name}` is called as a function: {name}(x)")
+            } else if !call.method && METHODS.contains(&name) {
+                format!("`{name}` is called as a method: x.{name}(..)")
+            } else if call.method {
+                suggest::hint(name, METHODS.iter().copied(), "methods")
+            } else {
+                suggest::hint(name, GLOBAL_FUNCTIONS.iter().copied(), "functions")
+            };
+            // The parser places a call at its `(`; the name is just before it.
+            let span = match program.source_info().offset_for(call.id) {
+                Some((open, _)) => {
+                    let open = open as usize;
+                    let before = text.get_ref().get(..open).unwrap_or("");
+                    let start = before.strip_suffix(name).map_or(open, str::len);
+                    self.span_at(text, start, open.saturating_sub(start).max(1))
+                }
+                None => text.span(),
+            };
+            self.rep
+                .error(span, format!("unknown function `{name}` in {what}"))
+                .hint(hint);
+        }
+        unknown.is_empty()
     }
 
     /// Where CEL's 1-based (line, column) falls in the file: exact when the string is written
     /// without escapes, otherwise the whole string.
     fn expr_span(&self, text: &Text, (line, col): (isize, isize)) -> Range<usize> {
+        let source = text.get_ref();
+        let (Ok(line), Ok(col)) = (usize::try_from(line - 1), usize::try_from(col - 1)) else {
+            return text.span();
+        };
+        let line_start: usize = source.split_inclusive('\n').take(line).map(str::len).sum();
+        let rest = source.get(line_start..).unwrap_or("");
+        let offset = line_start + rest.char_indices().nth(col).map_or(rest.len(), |(i, _)| i);
+        self.span_at(text, offset, 1)
+    }
+
+    /// Where `len` bytes at `offset` of the expression fall in the file: exact when the string
+    /// is written without escapes, otherwise the whole string.
+    fn span_at(&self, text: &Text, offset: usize, len: usize) -> Range<usize> {
         let span = text.span();
         let written = self.rep.file().slice(&span);
         // A basic or literal string: one quote on each side (multi-line strings take the
@@ -90,17 +217,13 @@ impl Validator<'_, '_> {
         let inner = written
             .get(1..written.len().saturating_sub(1))
             .unwrap_or("");
-        let (Ok(line), Ok(col)) = (usize::try_from(line - 1), usize::try_from(col - 1)) else {
-            return span;
-        };
-        if inner != text.get_ref() {
+        // An error at the very end points at the closing quote.
+        let fits = offset + len <= inner.len() || (len == 1 && offset == inner.len());
+        if inner != text.get_ref() || !fits {
             return span;
         }
-        let line_start: usize = inner.split_inclusive('\n').take(line).map(str::len).sum();
-        let rest = inner.get(line_start..).unwrap_or("");
-        let offset = line_start + rest.char_indices().nth(col).map_or(rest.len(), |(i, _)| i);
         let start = span.start + 1 + offset;
-        start..start + 1
+        start..start + len
     }
 }
 

@@ -21,9 +21,16 @@ impl Validator<'_, '_> {
             match parse_host(entry.get_ref()) {
                 Ok(host) => hosts.push(host),
                 Err(problem) => {
-                    let hint = match bare_host(entry.get_ref()) {
-                        Some(bare) => format!("write the host alone, e.g. \"{bare}\""),
-                        None => {
+                    let hint = match (ipv4_shorthand(entry.get_ref()), bare_host(entry.get_ref())) {
+                        (Some(Some(ip)), _) => format!(
+                            "write the address in dotted decimal, \"{ip}\": only that form is matched as an address when a request is checked"
+                        ),
+                        (Some(None), _) => {
+                            "an IPv4 address is four numbers from 0 to 255, e.g. 127.0.0.1"
+                                .to_owned()
+                        }
+                        (None, Some(bare)) => format!("write the host alone, e.g. \"{bare}\""),
+                        (None, None) => {
                             "write a host name like api.stripe.com or an IP address like 127.0.0.1"
                                 .to_owned()
                         }
@@ -61,9 +68,19 @@ impl Validator<'_, '_> {
                     }
                 }
                 Err(problem) => {
+                    let dotted = bare_host(url.get_ref()).and_then(|host| {
+                        let ip = ipv4_shorthand(host)??;
+                        Some(url.get_ref().replacen(host, &ip.to_string(), 1))
+                    });
+                    let hint = match dotted {
+                        Some(fixed) => {
+                            format!("write the address in dotted decimal: base-url = \"{fixed}\"")
+                        }
+                        None => "e.g. base-url = \"https://api.stripe.com\"".to_owned(),
+                    };
                     self.rep
                         .error(url.span(), format!("invalid base-url: {problem}"))
-                        .hint("e.g. base-url = \"https://api.stripe.com\"");
+                        .hint(hint);
                     ok = false;
                 }
             }
@@ -92,6 +109,20 @@ fn parse_host(text: &str) -> Result<AllowedHost, &'static str> {
     if text.contains('*') {
         return Err("wildcards are not supported; list each host");
     }
+    // `127.1`, `2130706433` and `0x7f.1` are 127.0.0.1 to the system resolver, but the egress
+    // check matches IP literals in dotted decimal only, and refuses the rest as host names that
+    // resolve to an address the rule does not name.
+    match ipv4_shorthand(text) {
+        Some(Some(_)) => {
+            return Err(
+                "it is an IPv4 address in a shorthand form, which the egress check refuses",
+            );
+        }
+        Some(None) => {
+            return Err("it ends in a number, so it reads as an IPv4 address, and is not one");
+        }
+        None => {}
+    }
     let name = text.to_ascii_lowercase();
     let labels_ok = !name.is_empty()
         && name.len() <= 253
@@ -106,6 +137,60 @@ fn parse_host(text: &str) -> Result<AllowedHost, &'static str> {
         return Err("it is not a valid host name");
     }
     Ok(AllowedHost::Name(name))
+}
+
+/// A host that ends in a number is an IPv4 address to URL parsers and resolvers (the WHATWG
+/// URL standard's rule): `Some(Some(address))` when it reads as one in any of the shorthand
+/// forms (fewer than four parts, octal `0177`, hex `0x7f`), `Some(None)` when it does not fit
+/// (`999.1`), `None` when it is a name or already in dotted decimal.
+fn ipv4_shorthand(text: &str) -> Option<Option<std::net::Ipv4Addr>> {
+    if text.parse::<std::net::Ipv4Addr>().is_ok() {
+        return None;
+    }
+    let mut parts: Vec<&str> = text.split('.').collect();
+    if parts.len() > 1 && parts.last() == Some(&"") {
+        parts.pop();
+    }
+    let last = parts.last()?;
+    fn hex(p: &str) -> Option<&str> {
+        p.strip_prefix("0x")
+            .or_else(|| p.strip_prefix("0X"))
+            .filter(|digits| digits.chars().all(|c| c.is_ascii_hexdigit()))
+    }
+    let numeric =
+        !last.is_empty() && (last.chars().all(|c| c.is_ascii_digit()) || hex(last).is_some());
+    if !numeric {
+        return None;
+    }
+    let number = |p: &str| -> Option<u64> {
+        if let Some(digits) = hex(p) {
+            return if digits.is_empty() {
+                Some(0)
+            } else {
+                u64::from_str_radix(digits, 16).ok()
+            };
+        }
+        if p.is_empty() || !p.chars().all(|c| c.is_ascii_digit()) {
+            return None;
+        }
+        if p.len() > 1 && p.starts_with('0') {
+            return u64::from_str_radix(&p[1..], 8).ok();
+        }
+        p.parse().ok()
+    };
+    let numbers: Option<Vec<u64>> = parts.iter().map(|p| number(p)).collect();
+    let address = numbers.filter(|n| n.len() <= 4).and_then(|n| {
+        let (head, last) = n.split_at(n.len() - 1);
+        if head.iter().any(|&x| x > 255) || last[0] >= 1u64 << (8 * (5 - n.len())) {
+            return None;
+        }
+        let value = head
+            .iter()
+            .enumerate()
+            .fold(last[0], |acc, (i, &x)| acc | (x << (8 * (3 - i))));
+        u32::try_from(value).ok().map(std::net::Ipv4Addr::from)
+    });
+    Some(address)
 }
 
 /// The host part of something that looks like a URL, for hints.
@@ -214,6 +299,45 @@ mod tests {
         assert!(url_host("ftp://example.com").is_err());
         assert!(url_host("https://user:pw@example.com").is_err());
         assert!(url_host("https://example.com:http").is_err());
+    }
+
+    #[test]
+    fn numeric_shorthands_of_ipv4_addresses_are_refused() {
+        let loopback = Some(Some(std::net::Ipv4Addr::new(127, 0, 0, 1)));
+        for shorthand in [
+            "127.1",
+            "2130706433",
+            "0x7f.1",
+            "0x7f000001",
+            "0177.0.0.1",
+            "127.0.0.01",
+            "127.0.1",
+            "127.1.",
+        ] {
+            assert_eq!(ipv4_shorthand(shorthand), loopback, "{shorthand}");
+            assert!(parse_host(shorthand).is_err(), "{shorthand}");
+            assert!(
+                url_host(&format!("http://{shorthand}:8080/")).is_err(),
+                "{shorthand}"
+            );
+        }
+        assert_eq!(ipv4_shorthand("999.1"), Some(None));
+        assert_eq!(ipv4_shorthand("1.2.3.4.5"), Some(None));
+        assert_eq!(
+            ipv4_shorthand("0x"),
+            Some(Some(std::net::Ipv4Addr::new(0, 0, 0, 0)))
+        );
+        for name in [
+            "api.stripe.com",
+            "1.example.com",
+            "0x.example",
+            "localhost",
+            "a1",
+        ] {
+            assert_eq!(ipv4_shorthand(name), None, "{name}");
+        }
+        assert_eq!(ipv4_shorthand("127.0.0.1"), None, "the one accepted form");
+        assert!(parse_host("127.0.0.1").is_ok());
     }
 
     #[test]

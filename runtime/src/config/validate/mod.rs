@@ -188,6 +188,34 @@ impl Validator<'_, '_> {
         }
     }
 
+    /// An interval no shorter than `floor`; reports a shorter one.
+    fn at_least(
+        &mut self,
+        text: &Text,
+        value: Duration,
+        floor: Duration,
+        what: &str,
+        why: &str,
+    ) -> bool {
+        if value >= floor {
+            return true;
+        }
+        self.rep
+            .error(
+                text.span(),
+                format!(
+                    "{what} interval `{}` is shorter than the minimum of {}",
+                    text.get_ref(),
+                    match floor.as_secs() {
+                        s if s >= 60 && s % 60 == 0 => format!("{}m", s / 60),
+                        s => format!("{s}s"),
+                    }
+                ),
+            )
+            .hint(why);
+        false
+    }
+
     /// Warns about connectors nothing uses: probably a typo or a leftover.
     fn unused_connectors(&mut self, raw: &RawFile) {
         for name in raw.connectors.keys() {

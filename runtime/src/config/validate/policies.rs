@@ -8,8 +8,12 @@ use super::super::plan::{Gate, GateTarget, MaskRule, MaskStrategy, Reconcile};
 use super::super::raw::{RawGate, RawReconcile, RawRoute, Text};
 use super::super::schema::OBJECTS;
 use super::super::suggest;
+use super::expr::Expect;
 use super::ownership::Owners;
 use super::{Validator, list_hint};
+
+/// Shortest reconciliation interval: each run lists the object on both sides in full.
+const MIN_RECONCILE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl Validator<'_, '_> {
     pub(super) fn gates(
@@ -60,7 +64,10 @@ impl Validator<'_, '_> {
                 );
                 ok = false;
             }
-            let require = g.require.as_ref().and_then(|r| self.expr(r, "`require`"));
+            let require = g
+                .require
+                .as_ref()
+                .and_then(|r| self.expr(r, "`require`", Expect::Bool));
             if let (true, Some(require)) = (ok, require) {
                 gates.insert(
                     name.get_ref().clone(),
@@ -193,7 +200,17 @@ impl Validator<'_, '_> {
                     }
                 }
             }
-            let every = r.every.as_ref().and_then(|e| self.duration(e, "every"));
+            let every = r.every.as_ref().and_then(|e| {
+                self.duration(e, "every").filter(|every| {
+                    self.at_least(
+                        e,
+                        *every,
+                        MIN_RECONCILE_INTERVAL,
+                        "reconciliation",
+                        "each run lists every entity on both sides; every = \"24h\" is usual",
+                    )
+                })
+            });
             let repair = r.repair.unwrap_or(false);
             if repair
                 && ok

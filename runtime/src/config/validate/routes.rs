@@ -7,6 +7,7 @@ use toml::Spanned;
 
 use super::super::plan::{Confirm, ConfirmFields, FutureDated, Mode, RetryPolicy, Route, Scope};
 use super::super::raw::{RawRoute, Text};
+use super::expr::Expect;
 use super::ownership::Owners;
 use super::sources::SourceState;
 use super::{Validator, list_hint};
@@ -118,7 +119,7 @@ impl Validator<'_, '_> {
 
         let when = match &r.when {
             Some(when) => {
-                let expr = self.expr(when, "`when`");
+                let expr = self.expr(when, "`when`", Expect::Bool);
                 ok &= expr.is_some();
                 expr
             }
@@ -136,7 +137,11 @@ impl Validator<'_, '_> {
                             "map target",
                         );
                     }
-                    match self.expr(expression, &format!("map.{}", field.get_ref())) {
+                    match self.expr(
+                        expression,
+                        &format!("map.{}", field.get_ref()),
+                        Expect::Value,
+                    ) {
                         Some(expr) => {
                             compiled.insert(field.get_ref().clone(), expr);
                         }

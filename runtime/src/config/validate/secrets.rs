@@ -1,5 +1,6 @@
 //! Secret references: `env:VAR`, `file:PATH` and `literal:VALUE`, resolved at validation time.
 
+use super::super::files::{MAX_SECRET_FILE, ReadError, read_text_limited};
 use super::super::raw::Text;
 use super::Validator;
 use crate::services::secret::Secret;
@@ -47,7 +48,7 @@ impl Validator<'_, '_> {
         }
         if let Some(path) = text.strip_prefix("file:") {
             let resolved = self.rep.file().dir().join(path);
-            return match std::fs::read_to_string(&resolved) {
+            return match read_text_limited(&resolved, MAX_SECRET_FILE) {
                 // Secret files usually end with a newline that is not part of the secret.
                 Ok(value) if !value.trim_end_matches(['\r', '\n']).is_empty() => {
                     Some(Secret::new(value.trim_end_matches(['\r', '\n'])))
@@ -58,14 +59,18 @@ impl Validator<'_, '_> {
                     None
                 }
                 Err(error) => {
+                    let hint = match error {
+                        ReadError::Io(_) => {
+                            "relative paths are resolved against the folder of the pipeline file"
+                        }
+                        _ => "a secret file is a regular file holding the secret alone",
+                    };
                     self.rep
                         .error(
                             span,
                             format!("cannot read secret file `{path}` for {what}: {error}"),
                         )
-                        .hint(
-                            "relative paths are resolved against the folder of the pipeline file",
-                        );
+                        .hint(hint);
                     None
                 }
             };

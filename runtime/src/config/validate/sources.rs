@@ -1,12 +1,50 @@
 //! `[[source]]`: where changes come from, by webhook or polling.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use toml::Spanned;
 
 use super::super::plan::{Source, Trigger};
 use super::super::raw::{RawSource, Text};
 use super::{Validator, list_hint};
+
+/// Paths the server answers itself (`server::app`): a source there would never be called.
+const RESERVED_PATHS: &[&str] = &["/healthz", "/metrics"];
+
+/// Shortest poll interval: each poll is a call to the vendor's API, and a few milliseconds
+/// would flood it and the rate limit.
+const MIN_POLL_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Why the server could never match `path` as written (it compares the request's raw path):
+/// characters a sender must percent-encode, a malformed escape, or a `.`/`..` segment that
+/// HTTP clients remove before sending.
+fn unroutable(path: &str) -> Option<String> {
+    let bytes = path.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b == b'%' {
+            let hex = |j: usize| bytes.get(j).is_some_and(u8::is_ascii_hexdigit);
+            if !(hex(i + 1) && hex(i + 2)) {
+                return Some("`%` does not start an escape like %2F".into());
+            }
+            i += 3;
+            continue;
+        }
+        // RFC 3986 pchar and `/`: unreserved, sub-delims, `:` and `@`.
+        let plain = b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/".contains(&b);
+        if !plain {
+            let c = path[i..].chars().next().unwrap_or_default();
+            return Some(format!("`{c}` is sent percent-encoded"));
+        }
+        i += 1;
+    }
+    path.split('/')
+        .skip(1)
+        .any(|segment| segment == "." || segment == "..")
+        .then(|| "clients remove `.` and `..` segments before sending".into())
+}
 
 /// A checked source, and what it delivers even when it has errors, so routes do not report
 /// a missing source on top of the source's own problem.
@@ -67,7 +105,9 @@ impl Validator<'_, '_> {
                     }
                 }
                 (None, Some(poll)) => {
-                    let every = self.duration(poll, "poll");
+                    let every = self.duration(poll, "poll").filter(|every| {
+                        self.at_least(poll, *every, MIN_POLL_INTERVAL, "poll", "each poll calls the vendor's API; poll = \"1m\" is usual, and webhooks deliver changes at once")
+                    });
                     if let Some(info) = &info
                         && !info.polling
                     {
@@ -131,13 +171,32 @@ impl Validator<'_, '_> {
         states
     }
 
-    /// A webhook path: absolute, plain, and unique in the file.
+    /// A webhook path: absolute, plain, one the server can route to a source, and unique in
+    /// the file.
     fn webhook_path(&mut self, path: &Text, seen: &mut BTreeMap<String, usize>) -> bool {
         let text = path.get_ref();
         if !text.starts_with('/') || text.contains(['?', '#', ' ']) {
             self.rep
                 .error(path.span(), format!("invalid webhook path `{text}`"))
                 .hint("a path starts with / and has no query, e.g. /hooks/stripe");
+            return false;
+        }
+        if let Some(reserved) = RESERVED_PATHS.iter().find(|p| **p == text.as_str()) {
+            self.rep
+                .error(
+                    path.span(),
+                    format!("webhook path `{text}` is the server's own {reserved} endpoint"),
+                )
+                .hint("requests to it never reach a source; use a path of its own, e.g. /hooks/stripe");
+            return false;
+        }
+        if let Some(problem) = unroutable(text) {
+            self.rep
+                .error(
+                    path.span(),
+                    format!("webhook path `{text}` cannot be routed: {problem}"),
+                )
+                .hint("the server matches the path exactly as a sender writes it on the wire; use letters, digits and - . _ ~ /, e.g. /hooks/stripe");
             return false;
         }
         let line = self.rep.file().line_of(path.span().start);
@@ -154,5 +213,36 @@ impl Validator<'_, '_> {
         }
         seen.insert(text.clone(), line);
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_a_sender_cannot_write_as_is_are_unroutable() {
+        for fine in [
+            "/hooks/stripe",
+            "/",
+            "/a%2Fb",
+            "/v1/hooks:stripe@eu",
+            "/x.y/z~_-",
+        ] {
+            assert_eq!(unroutable(fine), None, "{fine}");
+        }
+        for bad in [
+            "/hooks/strïpe",
+            "/hooks/\u{1b}",
+            "/a%zz",
+            "/a%2",
+            "/hooks/../admin",
+            "/hooks/.",
+            "/a\\b",
+            "/a\"b",
+            "/a<b>",
+        ] {
+            assert!(unroutable(bad).is_some(), "{bad}");
+        }
     }
 }

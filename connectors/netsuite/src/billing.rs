@@ -518,7 +518,7 @@ pub fn apply(host: &dyn Host, config: &Config, write: &Write) -> Result<Outcome,
                     let mut change = json!({"sequence": line.number, "apply": true});
                     let mut changed = false;
                     if line.quantity != *quantity {
-                        change["quantityNew"] = json!(quantity);
+                        change["quantitynew"] = json!(quantity);
                         changed = true;
                     }
                     if line
@@ -526,7 +526,7 @@ pub fn apply(host: &dyn Host, config: &Config, write: &Write) -> Result<Outcome,
                         .as_ref()
                         .is_none_or(|(p, a)| p != price || a != amount)
                     {
-                        change["pricePlanNew"] = json!({"externalId": price});
+                        change["priceplannew"] = json!({"externalId": price});
                         changed = true;
                     }
                     if changed && line.is("ACTIVE") {
@@ -784,17 +784,20 @@ fn change_orders(
             let order = response.json();
             out.push(Existing {
                 id,
-                action: mapping::reference(&order["action"], "id").unwrap_or_default(),
-                date: mapping::text(&order, "effectiveDate")
+                action: mapping::reference(mapping::field(&order, "action"), "id")
+                    .unwrap_or_default(),
+                date: mapping::field(&order, "effectiveDate")
+                    .as_str()
+                    .map(str::to_string)
                     .and_then(|d| mapping::midnight(&d))
                     .map(|t| t[..10].to_string())
                     .unwrap_or_default(),
-                sequences: order["subline"]["items"]
+                sequences: mapping::field(mapping::field(&order, "subline"), "items")
                     .as_array()
                     .into_iter()
                     .flatten()
-                    .filter(|s| s["apply"].as_bool() == Some(true))
-                    .filter_map(|s| s["sequence"].as_u64())
+                    .filter(|s| mapping::field(s, "apply").as_bool() == Some(true))
+                    .filter_map(|s| mapping::field(s, "sequence").as_u64())
                     .collect(),
             });
         }

@@ -318,6 +318,21 @@ pub fn customer_record(document: &str) -> Result<Value, MappingError> {
     }))
 }
 
+/// A field of a record, its name matched without regard to case (NetSuite's field ids are
+/// case-insensitive; its samples spell `priceplannew` and `billingAccount`).
+pub fn field<'a>(record: &'a Value, name: &str) -> &'a Value {
+    record
+        .as_object()
+        .and_then(|o| {
+            o.get(name).or_else(|| {
+                o.iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                    .map(|(_, v)| v)
+            })
+        })
+        .unwrap_or(&Value::Null)
+}
+
 /// A string field; NetSuite leaves empty fields out of a record.
 pub fn text(record: &Value, field: &str) -> Option<String> {
     record

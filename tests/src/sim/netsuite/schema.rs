@@ -196,6 +196,18 @@ const LINE_REFERENCES: &[(RecordType, &str, &str, RecordType)] = &[
     ),
 ];
 
+/// Sublist line fields the simulator reads, in the spelling it stores them under.
+const LINE_FIELDS: &[&str] = &[
+    "sequence",
+    "apply",
+    "quantityNew",
+    "pricePlanNew",
+    "fromVal",
+    "value",
+    "item",
+    "isRequired",
+];
+
 /// The key field of a keyed sublist: "Updating a Sublist" merges a line whose key matches an
 /// existing line into it and appends every other line.
 pub const LINE_KEY: &str = "sequence";
@@ -448,7 +460,13 @@ fn check_value(kind: Kind, value: &Value, path: &str) -> Result<Value, NsError> 
                     } else {
                         v.clone()
                     };
-                    clean.insert(k.clone(), v);
+                    // Field names match without regard to case, as on records (the Change
+                    // Order sample writes `priceplannew`); they are stored under one spelling.
+                    let name = LINE_FIELDS
+                        .iter()
+                        .find(|f| f.eq_ignore_ascii_case(k))
+                        .map_or_else(|| k.clone(), |f| (*f).to_owned());
+                    clean.insert(name, v);
                 }
                 lines.push(Value::Object(clean));
             }

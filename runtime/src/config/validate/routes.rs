@@ -12,6 +12,9 @@ use super::ownership::Owners;
 use super::sources::SourceState;
 use super::{Validator, list_hint};
 
+/// The shortest interval between read-backs a route may ask for.
+const MIN_CONFIRM_INTERVAL: Duration = Duration::from_millis(10);
+
 impl Validator<'_, '_> {
     pub(super) fn routes(
         &mut self,
@@ -293,6 +296,21 @@ impl Validator<'_, '_> {
         }
         if let Some(interval) = &raw.get_ref().interval {
             match self.duration(interval, "confirm.interval") {
+                // Read-backs are requests to the vendor: one every few milliseconds per
+                // delivery would hammer it (and its rate limits) for nothing.
+                Some(d) if d < MIN_CONFIRM_INTERVAL => {
+                    self.rep
+                        .error(
+                            interval.span(),
+                            format!(
+                                "confirm.interval `{}` is shorter than {} ms",
+                                interval.get_ref(),
+                                MIN_CONFIRM_INTERVAL.as_millis()
+                            ),
+                        )
+                        .hint("read-backs thin out on their own from this interval; 1s suits most vendors");
+                    ok = false;
+                }
                 Some(d) => confirm.interval = d,
                 None => ok = false,
             }

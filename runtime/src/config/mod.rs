@@ -34,7 +34,7 @@ mod expression;
 mod files;
 mod parse;
 mod plan;
-mod printable;
+pub(crate) mod printable;
 mod raw;
 mod report;
 mod schema;

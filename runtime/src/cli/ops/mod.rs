@@ -65,7 +65,7 @@ where
     F: AsyncFnOnce(&Store, &mut dyn Write) -> anyhow::Result<ExitCode>,
 {
     let store = open(url, access).await?;
-    let mut stdout = io::stdout();
+    let mut stdout = Printable(io::stdout());
     let result = command(&store, &mut stdout).await;
     store.close().await;
     match result {
@@ -78,6 +78,52 @@ where
         }
         other => other,
     }
+}
+
+/// Stdout for what the store holds, much of it written by connectors and vendors (error text,
+/// masked payloads): terminal escape sequences and other control characters are written as
+/// visible escapes (`\u{1b}`), so stored text cannot clear the screen or recolour a report.
+/// Line breaks pass: the reports are made of lines, and JSON escapes its own.
+struct Printable<W>(W);
+
+impl<W: Write> Write for Printable<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        if !text
+            .chars()
+            .any(|c| c != '\n' && crate::config::printable::needs_escape(c))
+        {
+            self.0.write_all(buf)?;
+            return Ok(buf.len());
+        }
+        let escaped: String = text
+            .split('\n')
+            .map(|line| crate::config::printable::printable(line).into_owned())
+            .collect::<Vec<_>>()
+            .join("\n");
+        self.0.write_all(escaped.as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()
+    }
+}
+
+#[cfg(test)]
+#[test]
+fn stored_text_cannot_send_terminal_escapes() {
+    let mut out = Printable(Vec::new());
+    write!(
+        out,
+        "reason: vendor said \u{1b}[2J\u{1b}[31merror: forged\nnext line"
+    )
+    .unwrap();
+    let shown = String::from_utf8(out.0).unwrap();
+    assert_eq!(
+        shown,
+        "reason: vendor said \\u{1b}[2J\\u{1b}[31merror: forged\nnext line"
+    );
 }
 
 /// Writes `value` as pretty JSON and a newline.

@@ -15,17 +15,40 @@ fn sim_node() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("sim-node")
 }
 
-/// Fails (rather than passing silently) when Stripe's Node library is not installed.
+/// Installs Stripe's Node library at the version `tests/sim-node/package-lock.json` pins when
+/// it is missing (a fresh clone: `cargo test --workspace` needs no step before it), and fails,
+/// rather than passing silently, when Node.js or npm is not there.
 fn require_stripe_node() {
-    let install = "run `npm install` in tests/sim-node (CI's .ci/run does)";
-    let node = Command::new("node").arg("--version").output();
-    assert!(
-        node.is_ok_and(|o| o.status.success()),
-        "this test needs `node` on PATH; install Node.js, then {install}"
-    );
+    static INSTALLED: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    let installed = INSTALLED.get_or_init(|| {
+        let node = Command::new("node").arg("--version").output();
+        if !node.is_ok_and(|o| o.status.success()) {
+            return Err("this test needs `node` (Node.js) on PATH".into());
+        }
+        if sim_node().join("node_modules/stripe").is_dir() {
+            return Ok(());
+        }
+        let npm = Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--silent"])
+            .current_dir(sim_node())
+            .output()
+            .map_err(|e| {
+                format!("this test needs `npm` on PATH to install Stripe's Node library: {e}")
+            })?;
+        if !npm.status.success() {
+            return Err(format!(
+                "`npm ci` in tests/sim-node failed: {}",
+                String::from_utf8_lossy(&npm.stderr)
+            ));
+        }
+        Ok(())
+    });
+    if let Err(why) = installed {
+        panic!("{why}");
+    }
     assert!(
         sim_node().join("node_modules/stripe").is_dir(),
-        "Stripe's Node library is missing: {install}"
+        "Stripe's Node library is still missing after `npm ci` in tests/sim-node"
     );
 }
 

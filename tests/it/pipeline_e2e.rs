@@ -203,3 +203,41 @@ impl Rig {
             .expect("record exists at NetSuite")
     }
 }
+
+/// A NetSuite that drops every write silently while a subscription moves to a new price: the
+/// price plan's job reports success and nothing appears, so the connector asks for the same
+/// step again. That must end in a dead letter, not go on forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn steps_that_never_show_up_end_in_a_dead_letter() {
+    let rig = Rig::start(fast).await;
+    let s = &rig.stripe;
+    let basic = rig.price(2000, "Cloud");
+    let pro = rig.price_like(&basic, 5000);
+    let cus = s.create_customer("drop@example.com", "Drop").unwrap();
+    let sub = s.create_subscription(&cus, &[(&basic, 1)]).unwrap();
+    rig.drain().await;
+    rig.subscription_matches(&sub)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    rig.netsuite.faults().set(Faults {
+        silent_drop_rate: 1.0,
+        ..Faults::default()
+    });
+    s.update_subscription_price(&sub, &pro).unwrap();
+    rig.drain().await;
+    let letters = rig
+        .engine
+        .store
+        .dlq_list(&DlqFilter::default())
+        .await
+        .unwrap();
+    let letter = letters
+        .iter()
+        .find(|l| l.key == sub)
+        .unwrap_or_else(|| panic!("no dead letter for {sub}: {letters:?}"));
+    assert!(letter.reason.contains("steps"), "{}", letter.reason);
+    assert!(
+        rig.netsuite.record("priceplan", &pro).is_none(),
+        "the drop was real"
+    );
+}

@@ -25,6 +25,10 @@ const JOB_PATIENCE: Duration = Duration::from_secs(600);
 /// with the difference. A target that drops the same write twice will not take a third.
 pub const MAX_REPAIRS: i32 = 2;
 
+/// Steps of one write of several (`in-progress` outcomes) before the delivery is dead-lettered
+/// as not making progress. A NetSuite subscription takes at most five.
+pub const MAX_STEPS: i32 = 16;
+
 impl Engine {
     /// Works one claimed delivery until its next durable state.
     pub(crate) async fn work(self: &Arc<Self>, d: Delivery) {
@@ -142,6 +146,18 @@ impl Engine {
                 self.store
                     .await_job(lease, &job, self.next_check(d, None), d.job_continues)
                     .await
+            }
+            // A target whose steps report success without showing it (a silent drop) would
+            // be asked for the same step again and again: steps are bounded too.
+            Ok(kit::JobState::Succeeded(_)) if d.job_continues && d.steps >= MAX_STEPS => {
+                self.give_up(
+                    d,
+                    lease,
+                    &format!(
+                        "not confirmed: the write took more than {MAX_STEPS} steps without finishing (the target reports steps done that it does not show)"
+                    ),
+                )
+                .await
             }
             Ok(kit::JobState::Succeeded(_)) if d.job_continues => {
                 self.store.continue_write(lease).await

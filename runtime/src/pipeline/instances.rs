@@ -76,8 +76,10 @@ impl ModuleCatalog for HostCatalog {
     }
 }
 
-/// The grants and limits a pipeline gives one connector.
-pub fn instance_spec(connector: &config::Connector, module: &Module) -> InstanceSpec {
+/// The grants and limits a pipeline gives one connector. Only the pipeline grants: the
+/// module's manifest lists the hosts it calls (`junction connector inspect`) but cannot widen
+/// its own reach.
+pub fn instance_spec(connector: &config::Connector) -> InstanceSpec {
     let mut settings: BTreeMap<String, String> = connector
         .settings
         .iter()
@@ -92,9 +94,6 @@ pub fn instance_spec(connector: &config::Connector, module: &Module) -> Instance
     if let Some(url) = &connector.base_url {
         settings.insert("base-url".into(), url.trim_end_matches('/').to_string());
     }
-    // The module's manifest lists the hosts it calls (`junction connector inspect`), but it
-    // grants nothing: only the pipeline does, so a module cannot widen its own reach.
-    let _ = &module.manifest.hosts;
     let auth = match &connector.auth {
         config::Auth::None => Auth::None,
         config::Auth::Bearer { secret: s } => Auth::Bearer(s.clone()),

@@ -137,7 +137,7 @@ impl Engine {
                         connector: name.clone(),
                         source,
                     })?;
-                let spec = instances::instance_spec(c, &module);
+                let spec = instances::instance_spec(c);
                 literals.extend(spec.secret_values());
                 literals.extend(
                     c.settings

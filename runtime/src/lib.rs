@@ -9,7 +9,8 @@
 //! Data flows one way through the modules:
 //!
 //! ```text
-//! config/    TOML -> checked Plan (every error at once; knows no wasmtime, no SQL)
+//! config     TOML -> checked Plan (the `junction-config` crate in runtime/config: every error
+//!            at once; knows no wasmtime, no SQL)
 //! host/      the only code that touches wasmtime: engine, cache, sandbox, host imports, HTTP hook
 //! store/     sqlx: SQLite by default (PostgreSQL for several workers); migrations embedded
 //! services/  retry policy, idempotency keys, masking, audit chain
@@ -19,9 +20,10 @@
 //! ```
 #![warn(missing_docs)]
 
-pub mod canonical;
+pub use junction_config as config;
+pub use junction_config::canonical;
+
 pub mod cli;
-pub mod config;
 pub mod host;
 pub mod pipeline;
 pub mod server;

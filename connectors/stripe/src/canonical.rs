@@ -26,7 +26,7 @@ pub(crate) fn subscription(s: &Value) -> Result<Value, MapError> {
         .enumerate()
         .map(|(i, item)| subscription_item(i, item, s))
         .collect::<Result<Vec<_>, _>>()?;
-    let status = text(s, "status")?;
+    let status = one_of(s, "status", SUBSCRIPTION_STATUSES)?;
     let (start, end) = period(s);
     let cancel_at_period_end = s["cancel_at_period_end"].as_bool().unwrap_or(false);
     let cancel_at = s["cancel_at"].as_i64();
@@ -39,20 +39,20 @@ pub(crate) fn subscription(s: &Value) -> Result<Value, MapError> {
         .or(end.filter(|_| cancel_at_period_end))
         .or_else(|| ended.then(ended_at).flatten());
     Ok(json!({
-        "id": text(s, "id")?,
+        "id": id(s, "id")?,
         "customer_id": id_of(&s["customer"]).ok_or_else(|| MapError::new("customer", "an id or a customer"))?,
         "status": status,
-        "currency": text(s, "currency")?,
+        "currency": currency(s["currency"].as_str(), "currency")?,
         "interval": items.first().map_or(Value::Null, |i| i["interval"].clone()),
         "items": items,
-        "current_period_start": time(start),
-        "current_period_end": time(end),
-        "next_billing_at": time(next_billing),
+        "current_period_start": time(start, "current_period_start")?,
+        "current_period_end": time(end, "current_period_end")?,
+        "next_billing_at": time(next_billing, "current_period_end")?,
         "cancel_at_period_end": cancel_at_period_end,
-        "cancel_at": time(cancel_at),
-        "canceled_at": time(s["canceled_at"].as_i64()),
-        "billing_stop_at": time(billing_stop),
-        "started_at": time(s["start_date"].as_i64()),
+        "cancel_at": time(cancel_at, "cancel_at")?,
+        "canceled_at": time(s["canceled_at"].as_i64(), "canceled_at")?,
+        "billing_stop_at": time(billing_stop, "cancel_at")?,
+        "started_at": time(s["start_date"].as_i64(), "start_date")?,
         "metadata": metadata(&s["metadata"]),
     }))
 }
@@ -91,15 +91,41 @@ fn subscription_item(i: usize, item: &Value, s: &Value) -> Result<Value, MapErro
     } else {
         price
     };
+    let field = |name: &str| format!("items.data[{i}].price.{name}");
+    let currency = currency(
+        price["currency"]
+            .as_str()
+            .or_else(|| s["currency"].as_str()),
+        &field("currency"),
+    )?;
+    let interval = match recurring["interval"].as_str() {
+        None => None,
+        Some(interval) if INTERVALS.contains(&interval) => Some(interval),
+        Some(_) => {
+            return Err(MapError::new(
+                field("recurring.interval"),
+                "day, week, month or year",
+            ));
+        }
+    };
+    let interval_count = match &recurring["interval_count"] {
+        Value::Null => None,
+        count => Some(count.as_u64().filter(|&n| n >= 1).ok_or_else(|| {
+            MapError::new(
+                field("recurring.interval_count"),
+                "a whole number of at least 1",
+            )
+        })?),
+    };
     Ok(json!({
         "id": item["id"].as_str(),
         "price_id": price_id,
         "product_id": id_of(&price["product"]),
         "quantity": item["quantity"].as_u64().unwrap_or(0),
         "unit_amount": unit_amount,
-        "currency": price["currency"].as_str().or_else(|| s["currency"].as_str()),
-        "interval": recurring["interval"].as_str(),
-        "interval_count": recurring["interval_count"].as_u64(),
+        "currency": currency,
+        "interval": interval,
+        "interval_count": interval_count,
     }))
 }
 
@@ -116,13 +142,13 @@ pub(crate) fn customer(c: &Value) -> Result<Value, MapError> {
         Value::Null
     };
     Ok(json!({
-        "id": text(c, "id")?,
+        "id": id(c, "id")?,
         "email": c["email"].as_str(),
         "name": c["name"].as_str(),
         "phone": c["phone"].as_str(),
-        "currency": c["currency"].as_str(),
+        "currency": c["currency"].as_str().map(|code| currency(Some(code), "currency")).transpose()?,
         "address": address,
-        "created_at": time(c["created"].as_i64()),
+        "created_at": time(c["created"].as_i64(), "created")?,
         "deleted": c["deleted"].as_bool().unwrap_or(false),
         "metadata": metadata(&c["metadata"]),
     }))
@@ -135,27 +161,65 @@ pub(crate) fn invoice(v: &Value) -> Result<Value, MapError> {
         .or_else(|| id_of(&v["parent"]["subscription_details"]["subscription"]));
     let amount = |k: &'static str| v[k].as_i64().ok_or_else(|| MapError::new(k, "an integer"));
     Ok(json!({
-        "id": text(v, "id")?,
+        "id": id(v, "id")?,
         "customer_id": id_of(&v["customer"]).ok_or_else(|| MapError::new("customer", "an id or a customer"))?,
         "subscription_id": subscription,
-        "status": text(v, "status")?,
-        "currency": text(v, "currency")?,
+        "status": one_of(v, "status", INVOICE_STATUSES)?,
+        "currency": currency(v["currency"].as_str(), "currency")?,
         "total": amount("total")?,
         "amount_due": amount("amount_due")?,
         "amount_paid": amount("amount_paid")?,
-        "period_start": time(v["period_start"].as_i64()),
-        "period_end": time(v["period_end"].as_i64()),
-        "due_at": time(v["due_date"].as_i64()),
-        "created_at": time(v["created"].as_i64()),
+        "period_start": time(v["period_start"].as_i64(), "period_start")?,
+        "period_end": time(v["period_end"].as_i64(), "period_end")?,
+        "due_at": time(v["due_date"].as_i64(), "due_date")?,
+        "created_at": time(v["created"].as_i64(), "created")?,
         "metadata": metadata(&v["metadata"]),
     }))
 }
 
-/// A required string field.
-fn text<'a>(v: &'a Value, field: &'static str) -> Result<&'a str, MapError> {
+/// Subscription statuses Stripe documents (`subscription.status`), all canonical ones too.
+const SUBSCRIPTION_STATUSES: &[&str] = &[
+    "incomplete",
+    "incomplete_expired",
+    "trialing",
+    "active",
+    "past_due",
+    "canceled",
+    "unpaid",
+    "paused",
+];
+
+/// Invoice statuses Stripe documents (`invoice.status`).
+const INVOICE_STATUSES: &[&str] = &["draft", "open", "paid", "uncollectible", "void"];
+
+/// Recurring intervals Stripe documents (`price.recurring.interval`).
+const INTERVALS: &[&str] = &["day", "week", "month", "year"];
+
+/// The latest time a canonical document holds: 9999-12-31T23:59:59Z (RFC 3339 has four-digit
+/// years). Stripe's times are Unix seconds after 1970.
+const LAST_SECOND: i64 = 253_402_300_799;
+
+/// A required id: a string that is not empty.
+fn id<'a>(v: &'a Value, field: &'static str) -> Result<&'a str, MapError> {
     v[field]
         .as_str()
-        .ok_or_else(|| MapError::new(field, "a string"))
+        .filter(|id| !id.is_empty())
+        .ok_or_else(|| MapError::new(field, "a non-empty string"))
+}
+
+/// A required field holding one of the values Stripe documents for it. A value outside the
+/// list is refused rather than passed on: the canonical document has no place for it.
+fn one_of<'a>(v: &'a Value, field: &'static str, allowed: &[&str]) -> Result<&'a str, MapError> {
+    v[field]
+        .as_str()
+        .filter(|value| allowed.contains(value))
+        .ok_or_else(|| MapError::new(field, "a status Stripe documents"))
+}
+
+/// An ISO 4217 code as Stripe writes them: three lower-case letters.
+fn currency<'a>(code: Option<&'a str>, field: &str) -> Result<&'a str, MapError> {
+    code.filter(|c| c.len() == 3 && c.bytes().all(|b| b.is_ascii_lowercase()))
+        .ok_or_else(|| MapError::new(field, "a three-letter lower-case currency code"))
 }
 
 /// An id, whether Stripe sent it as is or expanded into its object.
@@ -165,8 +229,14 @@ fn id_of(v: &Value) -> Option<&str> {
         .filter(|id| !id.is_empty())
 }
 
-fn time(unix_seconds: Option<i64>) -> Value {
-    unix_seconds.map_or(Value::Null, |t| Value::String(rfc3339(t)))
+/// A time field: absent stays null; Unix seconds become RFC 3339 UTC when they fall between
+/// 1970 and the year 9999, and are refused otherwise.
+fn time(unix_seconds: Option<i64>, field: &str) -> Result<Value, MapError> {
+    match unix_seconds {
+        None => Ok(Value::Null),
+        Some(t) if (0..=LAST_SECOND).contains(&t) => Ok(Value::String(rfc3339(t))),
+        Some(_) => Err(MapError::new(field, "Unix seconds between 1970 and 9999")),
+    }
 }
 
 /// Metadata keeps string values only (the only kind Stripe stores; a `null` in

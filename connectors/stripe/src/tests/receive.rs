@@ -293,3 +293,36 @@ fn a_mapped_event_missing_required_fields_is_refused() {
         "refused before asking Stripe"
     );
 }
+
+/// Values the canonical schema cannot hold are refused naming the Stripe field, instead of
+/// being passed on for the host to reject (found by the `stripe_webhook` fuzz target).
+#[test]
+fn values_outside_the_canonical_schema_are_refused_naming_the_field() {
+    let cases: [(&str, fn(&mut Value)); 5] = [
+        ("`currency`", |s| s["currency"] = json!(")sd")),
+        ("`status`", |s| s["status"] = json!("on_fire")),
+        ("`cancel_at`", |s| s["cancel_at"] = json!(-5)),
+        ("`items.data[0].price.recurring.interval_count`", |s| {
+            s["items"]["data"][0]["price"]["recurring"]["interval_count"] = json!(0);
+        }),
+        ("`items.data[0].price.currency`", |s| {
+            s["items"]["data"][0]["price"]["currency"] = json!("USD");
+        }),
+    ];
+    for (field, spoil) in cases {
+        let mut sub = subscription();
+        spoil(&mut sub);
+        match receive(&event(
+            "evt_odd",
+            "customer.subscription.updated",
+            sub,
+            None,
+        )) {
+            Err(Error::InvalidWebhook(reason)) => assert!(
+                reason.contains("evt_odd") && reason.contains(field),
+                "{field}: {reason}"
+            ),
+            other => panic!("{field}: expected invalid-webhook, got {other:?}"),
+        }
+    }
+}

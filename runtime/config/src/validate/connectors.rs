@@ -1,0 +1,398 @@
+//! `[connectors.NAME]`: module, hosts, auth, secrets, limits and settings.
+
+use std::collections::BTreeMap;
+
+use toml::Spanned;
+
+use super::super::catalog::{ModuleInfo, ModuleRef};
+use super::super::plan::{Auth, Connector, Limits, Setting};
+use super::super::raw::{RawAuth, RawConnector, RawLimits, Text, TextMap};
+use super::super::suggest;
+use super::super::units::{self, RATE_HELP, SIZE_HELP};
+use super::{Declared, Validator};
+use crate::Secret;
+
+/// WebAssembly 32-bit linear memory cannot grow past 4 GiB.
+const MAX_MEMORY: u64 = 4 << 30;
+
+impl Validator<'_, '_> {
+    pub(super) fn connector(&mut self, name: &Text, raw: &Spanned<RawConnector>) -> Declared {
+        let name_ok = self.name(name, "connector name");
+        let c = raw.get_ref();
+        let module = c.module.as_ref().and_then(|m| self.module_ref(m));
+        let info = match (&module, &c.module) {
+            (Some(module), Some(written)) => match self.catalog.describe(module) {
+                Ok(info) => Some(info),
+                Err(reason) => {
+                    // Loader errors can span several lines (e.g. a byte dump); the report's
+                    // layout needs the message on one.
+                    let reason = reason.split_whitespace().collect::<Vec<_>>().join(" ");
+                    self.rep.error(
+                        written.span(),
+                        format!("cannot load module `{}`: {reason}", written.get_ref()),
+                    );
+                    None
+                }
+            },
+            _ => None,
+        };
+        let allow_hosts = self.hosts(c.base_url.as_ref(), c.allow_hosts.as_ref());
+        let auth = match &c.auth {
+            Some(auth) => self.auth(auth.get_ref()),
+            None => Some(Auth::None),
+        };
+        let secrets = self.granted_secrets(name, c.secrets.as_ref(), info.as_ref());
+        let limits = self.limits(c.limits.as_ref());
+        let settings = self.settings(name, raw, info.as_ref());
+
+        let built = match (
+            name_ok,
+            module,
+            &info,
+            allow_hosts,
+            auth,
+            secrets,
+            limits,
+            settings,
+        ) {
+            (
+                true,
+                Some(module),
+                Some(info),
+                Some(allow_hosts),
+                Some(auth),
+                Some(secrets),
+                Some(limits),
+                Some(settings),
+            ) => Some(Connector {
+                name: name.get_ref().clone(),
+                module,
+                info: info.clone(),
+                base_url: c
+                    .base_url
+                    .as_ref()
+                    .map(|u| u.get_ref().trim_end_matches('/').to_owned()),
+                allow_hosts,
+                auth,
+                secrets,
+                limits,
+                settings,
+            }),
+            _ => None,
+        };
+        Declared { info, built }
+    }
+
+    /// `builtin:NAME` or a path to a component, resolved against the pipeline file's folder.
+    fn module_ref(&mut self, written: &Text) -> Option<ModuleRef> {
+        let text = written.get_ref().trim();
+        if let Some(builtin) = text.strip_prefix("builtin:") {
+            if builtin.is_empty() {
+                self.rep
+                    .error(written.span(), "`builtin:` needs a connector name")
+                    .hint("e.g. module = \"builtin:stripe\"");
+                return None;
+            }
+            return Some(ModuleRef::Builtin(builtin.to_owned()));
+        }
+        if let Some((scheme, _)) = text.split_once(':')
+            && scheme.len() > 1
+            && scheme.chars().all(|c| c.is_ascii_alphabetic())
+        {
+            self.rep
+                .error(written.span(), format!("unknown module kind `{scheme}:`"))
+                .hint("write builtin:NAME, or a path to a .wasm component");
+            return None;
+        }
+        // Without `.` components, so messages show `pipelines/x.wasm`, not `pipelines/./x.wasm`.
+        let path: std::path::PathBuf = self
+            .rep
+            .file()
+            .dir()
+            .join(text)
+            .components()
+            .filter(|c| !matches!(c, std::path::Component::CurDir))
+            .collect();
+        if path.exists() && !path.is_file() {
+            self.rep
+                .error(
+                    written.span(),
+                    format!("module file `{text}` is not a regular file"),
+                )
+                .hint(
+                    "a module is a .wasm component file; FIFOs, devices and folders are not read",
+                );
+            return None;
+        }
+        if !path.is_file() {
+            self.rep
+                .error(
+                    written.span(),
+                    format!("module file `{text}` does not exist"),
+                )
+                .hint("relative paths are resolved against the folder of the pipeline file");
+            return None;
+        }
+        Some(ModuleRef::File(path))
+    }
+
+    fn auth(&mut self, raw: &RawAuth) -> Option<Auth> {
+        let scheme = raw.scheme.as_ref()?;
+        // The structural check guarantees the scheme's required keys are present; a missing one
+        // here was reported there.
+        let secret = |v: &mut Self, field: &Option<Text>, what: &str| -> Option<Secret> {
+            v.secret(field.as_ref()?, what)
+        };
+        match scheme.get_ref().as_str() {
+            "none" => Some(Auth::None),
+            "bearer" => Some(Auth::Bearer {
+                secret: secret(self, &raw.secret, "auth.secret")?,
+            }),
+            "basic" => {
+                let username = secret(self, &raw.username, "auth.username");
+                let password = secret(self, &raw.password, "auth.password");
+                Some(Auth::Basic {
+                    username: username?,
+                    password: password?,
+                })
+            }
+            "oauth1-tba" => {
+                let consumer_key = secret(self, &raw.consumer_key, "auth.consumer-key");
+                let consumer_secret = secret(self, &raw.consumer_secret, "auth.consumer-secret");
+                let token = secret(self, &raw.token, "auth.token");
+                let token_secret = secret(self, &raw.token_secret, "auth.token-secret");
+                Some(Auth::OAuth1Tba {
+                    realm: raw.realm.as_ref()?.get_ref().clone(),
+                    consumer_key: consumer_key?,
+                    consumer_secret: consumer_secret?,
+                    token: token?,
+                    token_secret: token_secret?,
+                })
+            }
+            _ => None,
+        }
+    }
+
+    /// Resolves `secrets = { .. }` and checks them against what the module asks for.
+    fn granted_secrets(
+        &mut self,
+        connector: &Text,
+        granted: Option<&Spanned<TextMap>>,
+        info: Option<&ModuleInfo>,
+    ) -> Option<BTreeMap<String, Secret>> {
+        let mut resolved = BTreeMap::new();
+        let mut ok = true;
+        let empty = TextMap::new();
+        let table = granted.map_or(&empty, |g| g.get_ref());
+        for (name, reference) in table {
+            match self.secret(reference, &format!("secrets.{}", name.get_ref())) {
+                Some(secret) => {
+                    resolved.insert(name.get_ref().clone(), secret);
+                }
+                None => ok = false,
+            }
+        }
+        if let Some(info) = info {
+            for name in table.keys() {
+                if !info.secrets.contains(name.get_ref()) {
+                    let hint = suggest::hint(
+                        name.get_ref(),
+                        info.secrets.iter().map(String::as_str),
+                        "secrets it uses",
+                    );
+                    self.rep
+                        .warning(
+                            name.span(),
+                            format!(
+                                "module `{}` does not use a secret `{}`",
+                                info.name,
+                                name.get_ref()
+                            ),
+                        )
+                        .hint(hint);
+                }
+            }
+            for needed in &info.secrets {
+                let reported =
+                    granted.is_some_and(|g| self.rep.was_removed(g.span().start, needed));
+                if !table.contains_key(needed.as_str()) && !reported {
+                    let span = granted.map_or(connector.span(), Spanned::span);
+                    self.rep
+                        .error(
+                            span,
+                            format!(
+                                "module `{}` needs the secret `{needed}`, which connector `{}` does not grant",
+                                info.name,
+                                connector.get_ref()
+                            ),
+                        )
+                        .hint(format!(
+                            "add secrets = {{ {needed} = \"env:VAR\" }} to [connectors.{}]",
+                            connector.get_ref()
+                        ));
+                    ok = false;
+                }
+            }
+        }
+        ok.then_some(resolved)
+    }
+
+    fn limits(&mut self, raw: Option<&RawLimits>) -> Option<Limits> {
+        let mut limits = Limits::DEFAULT;
+        let Some(raw) = raw else {
+            return Some(limits);
+        };
+        let mut ok = true;
+        if let Some(memory) = &raw.memory {
+            match units::parse_size(memory.get_ref()) {
+                Ok(bytes) if bytes <= MAX_MEMORY => limits.memory = bytes,
+                Ok(_) => {
+                    self.rep
+                        .error(
+                            memory.span(),
+                            format!("memory limit `{}` is above 4GiB", memory.get_ref()),
+                        )
+                        .hint("a 32-bit WebAssembly module cannot use more than 4GiB");
+                    ok = false;
+                }
+                Err(error) => {
+                    self.rep
+                        .error(
+                            memory.span(),
+                            format!(
+                                "invalid size `{}` for limits.memory: it {error}",
+                                memory.get_ref()
+                            ),
+                        )
+                        .hint(SIZE_HELP);
+                    ok = false;
+                }
+            }
+        }
+        if let Some(timeout) = &raw.call_timeout {
+            match self.duration(timeout, "limits.call-timeout") {
+                Some(d) => limits.call_timeout = d,
+                None => ok = false,
+            }
+        }
+        if let Some(rate) = &raw.rate {
+            match units::parse_rate(rate.get_ref()) {
+                Ok(r) => limits.rate = Some(r),
+                Err(error) => {
+                    self.rep
+                        .error(
+                            rate.span(),
+                            format!(
+                                "invalid rate `{}` for limits.rate: it {error}",
+                                rate.get_ref()
+                            ),
+                        )
+                        .hint(RATE_HELP);
+                    ok = false;
+                }
+            }
+        }
+        if let Some(concurrency) = raw.concurrency {
+            limits.concurrency = concurrency;
+        }
+        ok.then_some(limits)
+    }
+
+    /// Checks settings against the module's declared ones and marks the sensitive ones.
+    fn settings(
+        &mut self,
+        connector: &Text,
+        raw: &Spanned<RawConnector>,
+        info: Option<&ModuleInfo>,
+    ) -> Option<BTreeMap<String, Setting>> {
+        let empty = TextMap::new();
+        let given = raw.get_ref().settings.as_ref();
+        let table = given.map_or(&empty, |s| s.get_ref());
+        let Some(info) = info else {
+            // Without the module's manifest nothing can be checked; the load fails anyway.
+            return None;
+        };
+        let mut ok = true;
+        let mut settings = BTreeMap::new();
+        for (key, value) in table {
+            if key.get_ref() == BASE_URL {
+                // The runtime hands the connector's `base-url` to the module under this name
+                // and derives the allow-list from it; a second way to set it would leave the
+                // allow-list on the module's default hosts.
+                self.rep
+                    .error(
+                        key.span(),
+                        format!("`{BASE_URL}` belongs on the connector, not under settings"),
+                    )
+                    .hint(format!(
+                        "write base-url = \"...\" in [connectors.{}]: the module receives it as its `{BASE_URL}` setting, and its host is allowed",
+                        connector.get_ref()
+                    ));
+                ok = false;
+                continue;
+            }
+            match info.settings.iter().find(|s| &s.name == key.get_ref()) {
+                Some(declared) => {
+                    let setting = if declared.sensitive {
+                        self.rep.mark_secret(value.span());
+                        Setting::Sensitive(Secret::new(value.get_ref().clone()))
+                    } else {
+                        let value = value.get_ref().clone();
+                        Setting::Plain(value)
+                    };
+                    settings.insert(key.get_ref().clone(), setting);
+                }
+                None => {
+                    let hint = suggest::hint(
+                        key.get_ref(),
+                        info.settings.iter().map(|s| s.name.as_str()),
+                        "settings it takes",
+                    );
+                    self.rep
+                        .error(
+                            key.span(),
+                            format!(
+                                "module `{}` takes no setting `{}`",
+                                info.name,
+                                key.get_ref()
+                            ),
+                        )
+                        .hint(hint);
+                    ok = false;
+                }
+            }
+        }
+        let has_base_url = raw.get_ref().base_url.is_some();
+        for declared in info
+            .settings
+            .iter()
+            .filter(|s| s.required && !(s.name == BASE_URL && has_base_url))
+        {
+            let reported =
+                given.is_some_and(|g| self.rep.was_removed(g.span().start, &declared.name));
+            if !table.contains_key(declared.name.as_str()) && !reported {
+                let span = given.map_or(connector.span(), Spanned::span);
+                self.rep
+                    .error(
+                        span,
+                        format!(
+                            "connector `{}` is missing the setting `{}` that module `{}` requires",
+                            connector.get_ref(),
+                            declared.name,
+                            info.name
+                        ),
+                    )
+                    .hint(format!(
+                        "add settings = {{ {} = \"...\" }} to [connectors.{}]",
+                        declared.name,
+                        connector.get_ref()
+                    ));
+                ok = false;
+            }
+        }
+        ok.then_some(settings)
+    }
+}
+
+/// The setting the runtime fills from the connector's `base-url` key.
+const BASE_URL: &str = "base-url";

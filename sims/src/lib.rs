@@ -1,4 +1,9 @@
-//! Vendor simulators: stateful subsets of the Stripe and NetSuite APIs.
+//! Junction's vendor simulators: stateful subsets of the vendors' APIs as their documentation
+//! describes them (`../shared/vendors/`), with switchable faults and state a test can inspect.
+//! They bind 127.0.0.1 only.
+//!
+//! This crate does not depend on the runtime, so `cargo run -p junction-sims --bin stripe-sim`
+//! builds in seconds, without wasmtime or the connectors.
 pub mod faults;
 pub mod netsuite;
 pub mod stripe;

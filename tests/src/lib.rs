@@ -1,4 +1,6 @@
-//! Junction's test support: local simulators of the vendors' APIs, faithful to the fact sheets
-//! in `../shared/vendors/`, with switchable faults. They bind 127.0.0.1 only.
+//! Junction's test support: the demo's wiring of pipelines to the vendor simulators (which live
+//! in the `junction-sims` crate), the hostile test components, the load harness and the
+//! integration tests (`tests/it`).
 pub mod demo;
-pub mod sim;
+/// The vendor simulators (the `junction-sims` crate), under the name the tests use.
+pub use junction_sims as sim;

@@ -4,7 +4,7 @@ use std::io::Write as _;
 use std::net::SocketAddr;
 
 use clap::Parser;
-use junction_tests::sim::netsuite::{NetSuiteSim, NetSuiteSimConfig};
+use junction_sims::netsuite::{NetSuiteSim, NetSuiteSimConfig};
 
 /// A local NetSuite SuiteTalk REST simulator; prints its base URL, then serves until Ctrl-C.
 #[derive(Debug, Parser)]

@@ -4,9 +4,7 @@
 use std::net::SocketAddr;
 
 use clap::Parser;
-use junction_tests::sim::stripe::{
-    DEFAULT_API_VERSION, StripeSim, StripeSimConfig, WebhookEndpoint,
-};
+use junction_sims::stripe::{DEFAULT_API_VERSION, StripeSim, StripeSimConfig, WebhookEndpoint};
 
 /// A stateful local simulator of the Stripe API.
 #[derive(Debug, Parser)]

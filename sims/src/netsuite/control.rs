@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use super::Shared;
 use super::schema::RecordType;
 use super::store::Target;
-use crate::sim::faults::Faults;
+use crate::faults::Faults;
 
 pub fn router() -> Router<Arc<Shared>> {
     Router::new()

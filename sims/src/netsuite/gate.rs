@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use super::Shared;
 use super::error::NsError;
 use super::store::SimStats;
-use crate::sim::faults::Verdict;
+use crate::faults::Verdict;
 
 fn throttled() -> NsError {
     NsError::new(

@@ -14,7 +14,7 @@ use super::Shared;
 use super::error::{NsError, SimResponse};
 use super::rfc3339;
 use super::store::{Store, Write};
-use crate::sim::faults::FaultState;
+use crate::faults::FaultState;
 
 /// One async job: the write it carries and, once settled, the answer it got.
 #[derive(Debug, Clone)]

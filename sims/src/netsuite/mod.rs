@@ -39,7 +39,7 @@ pub use jobs::JobInfo;
 pub use store::{AppliedWrite, SimStats, WriteAction};
 pub use tba::{TbaCredentials, TbaError, Verifier, percent_encode, tba_authorization_header};
 
-use crate::sim::faults::FaultState;
+use crate::faults::FaultState;
 use schema::RecordType;
 use store::{Store, Target};
 

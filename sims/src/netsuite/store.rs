@@ -11,7 +11,7 @@ use super::error::{NsError, SimResponse};
 use super::jobs::Job;
 use super::rfc3339;
 use super::schema::{self, Kind, RecordType};
-use crate::sim::faults::FaultState;
+use crate::faults::FaultState;
 
 /// A record as stored: the body fields (canonical names, references as objects), no links.
 #[derive(Debug, Clone)]

@@ -8,7 +8,7 @@ use reqwest::{Method, Response, StatusCode};
 use serde_json::{Value, json};
 
 use super::*;
-use crate::sim::faults::Faults;
+use crate::faults::Faults;
 
 struct Harness {
     sim: NetSuiteSim,

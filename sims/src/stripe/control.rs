@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use super::error::ApiError;
 use super::{ItemChange, Release, SimState, SubChange};
-use crate::sim::faults::Faults;
+use crate::faults::Faults;
 
 type Reply = Result<Json<Value>, ApiError>;
 type St = State<Arc<SimState>>;

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::SimState;
 use super::error::ApiError;
-use crate::sim::faults::Verdict;
+use crate::faults::Verdict;
 
 /// The `req_...` id of the request being handled.
 #[derive(Debug, Clone)]

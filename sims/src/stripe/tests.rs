@@ -7,7 +7,7 @@ use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
 
 use super::*;
-use crate::sim::faults::Faults;
+use crate::faults::Faults;
 
 const KEY: &str = "sk_test_junction";
 

@@ -1,5 +1,7 @@
-//! A deliberately hostile connector. Each webhook path picks a way to misbehave, so the
-//! sandbox tests can prove the host stops every one of them and keeps serving.
+//! A deliberately hostile connector. The last segment of each webhook path picks a way to
+//! misbehave (`/loop` and `/hooks/loop` alike), so the sandbox tests can prove the host stops
+//! every one of them and keeps serving, and `junction-load --hostile` can measure the memory
+//! of `junction run` while it does.
 //!
 //! | path | misbehaviour |
 //! |---|---|
@@ -35,23 +37,26 @@ impl Connector for Hostile {
     }
 
     fn receive(host: &dyn Host, hook: Webhook) -> Result<Vec<Change>, Error> {
-        match hook.path.as_str() {
-            "/ok" => Ok(Vec::new()),
-            "/loop" => {
+        // The last path segment names the misbehaviour, so `/loop` and a pipeline's
+        // `/hooks/loop` both spin.
+        let misbehaviour = hook.path.rsplit('/').next().unwrap_or_default();
+        match misbehaviour {
+            "ok" => Ok(Vec::new()),
+            "loop" => {
                 let mut n: u64 = 0;
                 loop {
                     n = std::hint::black_box(n.wrapping_add(1));
                 }
             }
-            "/memory" => {
+            "memory" => {
                 let mut hoard: Vec<Vec<u8>> = Vec::new();
                 loop {
                     hoard.push(vec![1u8; 1 << 20]);
                     std::hint::black_box(&hoard);
                 }
             }
-            "/trap" => panic!("hostile connector panics on purpose"),
-            "/fetch" => {
+            "trap" => panic!("hostile connector panics on purpose"),
+            "fetch" => {
                 let url = String::from_utf8_lossy(&hook.body).trim().to_string();
                 match host.send(HttpRequest::new("GET", url)) {
                     Ok(r) => Err(Error::transient(format!(
@@ -61,7 +66,7 @@ impl Connector for Hostile {
                     Err(e) => Err(Error::transient(e)),
                 }
             }
-            "/authorization" => {
+            "authorization" => {
                 let url = String::from_utf8_lossy(&hook.body).trim().to_string();
                 let request = HttpRequest::new("GET", url).header("Authorization", "Bearer stolen");
                 match host.send(request) {
@@ -72,16 +77,16 @@ impl Connector for Hostile {
                     Err(e) => Err(Error::transient(e)),
                 }
             }
-            "/fields" => {
+            "fields" => {
                 bombs::fields();
                 Ok(Vec::new())
             }
-            "/requests" => {
+            "requests" => {
                 let url = String::from_utf8_lossy(&hook.body).trim().to_string();
                 bombs::requests(&url);
                 Ok(Vec::new())
             }
-            "/many" => Ok((0..5_000)
+            "many" => Ok((0..5_000)
                 .map(|i| Change {
                     source_event_id: format!("evt_many_{i}"),
                     object: "customer".into(),
@@ -95,11 +100,11 @@ impl Connector for Hostile {
                     metadata: Vec::new(),
                 })
                 .collect()),
-            "/wait" => {
+            "wait" => {
                 bombs::wait();
                 Ok(Vec::new())
             }
-            "/log-flood" => {
+            "log-flood" => {
                 for i in 0..1_000_000 {
                     host.log(Level::Info, &format!("flood line {i}"));
                 }

@@ -99,16 +99,7 @@ impl Launch {
 impl Junction {
     /// `VmRSS` and `VmHWM` (peak) in MiB.
     pub fn memory_mib(&self) -> (f64, f64) {
-        let status =
-            std::fs::read_to_string(format!("/proc/{}/status", self.pid)).unwrap_or_default();
-        let field = |name: &str| {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix(name))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-                .map_or(f64::NAN, |kib| kib / 1024.0)
-        };
-        (field("VmRSS:"), field("VmHWM:"))
+        memory_of(self.pid)
     }
 
     /// The sum of every series of `metric` on `/metrics` whose labels contain `labels`.
@@ -140,4 +131,17 @@ impl Junction {
     pub async fn kill(mut self) {
         let _ = self.child.kill().await;
     }
+}
+
+/// `VmRSS` and `VmHWM` (peak) of process `pid` in MiB (NaN when it is gone).
+pub fn memory_of(pid: u32) -> (f64, f64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+            .map_or(f64::NAN, |kib| kib / 1024.0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
 }

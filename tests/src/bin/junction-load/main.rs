@@ -7,6 +7,7 @@
 mod child;
 mod events;
 mod fire;
+mod hostile;
 mod report;
 
 use std::path::PathBuf;
@@ -62,11 +63,36 @@ struct Args {
     /// Where stores, pipelines and Junction's log go (default: a fresh temp dir).
     #[arg(long)]
     work_dir: Option<PathBuf>,
+    /// Measure only the resident memory of `junction run` while the hostile test component
+    /// misbehaves in every way it knows (see hostile.rs).
+    #[arg(long)]
+    hostile: bool,
 }
+
+/// The hostile test component, built by the tests crate's build script.
+const HOSTILE: &str = env!("JUNCTION_TEST_COMPONENT_HOSTILE");
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    match run(Args::parse()).await {
+    let args = Args::parse();
+    if args.hostile {
+        return match run_hostile(&args).await {
+            Ok(report) => {
+                print!("{report}");
+                if report.errors.is_empty() {
+                    ExitCode::SUCCESS
+                } else {
+                    eprintln!("junction-load: {}", report.errors.join("\n  "));
+                    ExitCode::FAILURE
+                }
+            }
+            Err(e) => {
+                eprintln!("junction-load: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    match run(args).await {
         Ok(report) => {
             print!("{report}");
             if report.errors.is_empty() {
@@ -109,7 +135,8 @@ fn pipeline(stripe: &str, netsuite: &str, shadow: bool) -> anyhow::Result<String
     })
 }
 
-async fn run(args: Args) -> anyhow::Result<Report> {
+/// The `junction` binary and the work folder the arguments name.
+fn exe_and_work(args: &Args) -> anyhow::Result<(PathBuf, PathBuf)> {
     let exe = match &args.junction {
         Some(p) => p.clone(),
         None => std::env::current_exe()?
@@ -122,6 +149,23 @@ async fn run(args: Args) -> anyhow::Result<Report> {
         None => std::env::temp_dir().join(format!("junction-load-{}", std::process::id())),
     };
     std::fs::create_dir_all(&work)?;
+    Ok((exe, work))
+}
+
+async fn run_hostile(args: &Args) -> anyhow::Result<hostile::HostileReport> {
+    let (exe, work) = exe_and_work(args)?;
+    let launch = Launch {
+        exe,
+        listen: format!("127.0.0.1:{}", args.port),
+        cache_dir: work.join("components"),
+        durability: args.durability.clone(),
+        env: Vec::new(),
+    };
+    hostile::run(&launch, &work).await
+}
+
+async fn run(args: Args) -> anyhow::Result<Report> {
+    let (exe, work) = exe_and_work(&args)?;
     let limit = Duration::from_secs(args.phase_timeout);
     let stripe = StripeSim::start(StripeSimConfig::default()).await?;
     let templates = Templates::from_sim(&stripe)?;

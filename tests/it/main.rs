@@ -6,6 +6,7 @@ mod crash;
 mod intake;
 mod listener;
 mod masking;
+mod oauth2;
 mod pipeline_e2e;
 mod rig;
 mod sandbox;

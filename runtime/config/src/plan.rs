@@ -117,6 +117,34 @@ pub enum Auth {
         /// Access token secret.
         token_secret: Secret,
     },
+    /// OAuth 2.0 client credentials with a client secret (Salesforce): the host fetches the
+    /// access token, caches it, and fetches it again once when the target answers 401.
+    OAuth2ClientCredentials {
+        /// The token endpoint.
+        token_url: String,
+        /// Client id.
+        client_id: Secret,
+        /// Client secret.
+        client_secret: Secret,
+        /// The token answer's `instance_url` is the connector's base URL.
+        instance_url: bool,
+    },
+    /// OAuth 2.0 client credentials with a JWT client assertion (RFC 7523) signed by the
+    /// integration's certificate key (NetSuite machine-to-machine).
+    OAuth2M2m {
+        /// The token endpoint (also the assertion's `aud`).
+        token_url: String,
+        /// The integration's client id (the assertion's `iss`).
+        client_id: Secret,
+        /// The certificate id (the assertion's `kid`).
+        certificate_id: String,
+        /// The certificate's private key, PEM.
+        private_key: Secret,
+        /// `PS256`, `PS384`, `PS512`, `ES256`, `ES384` or `ES512`.
+        algorithm: String,
+        /// The assertion's `scope`, e.g. `rest_webservices`.
+        scope: String,
+    },
 }
 
 /// Sandbox limits of one connector.

@@ -70,6 +70,14 @@ pub(crate) struct RawAuth {
     pub(crate) consumer_secret: Option<Text>,
     pub(crate) token: Option<Text>,
     pub(crate) token_secret: Option<Text>,
+    pub(crate) token_url: Option<Text>,
+    pub(crate) client_id: Option<Text>,
+    pub(crate) client_secret: Option<Text>,
+    pub(crate) instance_url: Option<bool>,
+    pub(crate) certificate_id: Option<Text>,
+    pub(crate) private_key: Option<Text>,
+    pub(crate) algorithm: Option<Text>,
+    pub(crate) scope: Option<Text>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -13,7 +13,11 @@ use http::uri::{Authority, Scheme};
 use wasmtime_wasi_http::{DEFAULT_FORBIDDEN_HEADERS, RequestOptions, WasiBody, WasiHttpHooks};
 
 use super::oauth1::Tba;
+use super::oauth2::{TokenError, TokenSource};
 use crate::services::secret::Secret;
+
+/// The largest request body the host keeps to send again after a refused OAuth 2.0 token.
+const MAX_REPLAYABLE_BODY: usize = 8 << 20;
 
 /// How a connector instance authenticates; the host adds the header, the guest never sees it.
 #[derive(Debug, Clone, Default)]
@@ -32,6 +36,10 @@ pub enum Auth {
     },
     /// OAuth 1.0a token-based authentication, HMAC-SHA256 (NetSuite TBA).
     OAuth1(Tba),
+    /// An OAuth 2.0 access token the host fetches and renews (Salesforce client credentials,
+    /// NetSuite machine-to-machine); a request the target answers 401 is sent once more with a
+    /// new token.
+    OAuth2(Arc<TokenSource>),
 }
 
 impl Auth {
@@ -52,6 +60,9 @@ impl Auth {
                 tba.token.expose().to_string(),
                 tba.token_secret.expose().to_string(),
             ],
+            // The access tokens themselves reach the masker as they are issued
+            // (`TokenSource::live_secrets`).
+            Auth::OAuth2(source) => source.config().values(),
         }
     }
 }
@@ -214,6 +225,8 @@ pub enum Violation {
     },
     /// The guest tried to set a header only the host may set.
     ForbiddenHeader(String),
+    /// No access token: the token endpoint refused the client, or could not be reached.
+    Token(TokenError),
 }
 
 /// What a call's requests did, shared between the hook and the caller.
@@ -317,15 +330,6 @@ impl WasiHttpHooks for EgressHooks {
             if !credentials_belong_here && !matches!(policy.auth, Auth::None) {
                 tracing::debug!(connector = %connector, %method, %url, "request sent without credentials: not their origin");
             }
-            let signed = credentials_belong_here
-                .then(|| authorization(&policy.auth, &method, request.uri()))
-                .flatten();
-            if let Some(value) = signed {
-                let mut value = HeaderValue::from_str(&value)
-                    .map_err(|_| wasmtime_wasi_http::Error::ConfigurationError)?;
-                value.set_sensitive(true);
-                request.headers_mut().insert(AUTHORIZATION, value);
-            }
             if let Some(tp) = traceparent
                 .as_deref()
                 .and_then(|v| HeaderValue::from_str(v).ok())
@@ -343,30 +347,158 @@ impl WasiHttpHooks for EgressHooks {
                         .unwrap_or(policy.timeout),
                 ),
             };
-            let sent = tokio::time::timeout(
-                policy.timeout,
-                wasmtime_wasi_http::default_send_request(request, Some(options)),
-            )
-            .await;
+            let sent = match (&policy.auth, credentials_belong_here) {
+                (Auth::OAuth2(source), true) => {
+                    match send_with_token(source, request, options, policy.timeout).await {
+                        Ok(sent) => sent,
+                        Err(Refusal::Token(e)) => {
+                            tracing::warn!(connector = %connector, %method, %url, error = %e, "outbound request not sent: no access token");
+                            record(None, Some(e.to_string()));
+                            journal
+                                .lock()
+                                .expect("journal lock")
+                                .violations
+                                .push(Violation::Token(e));
+                            return Err(wasmtime_wasi_http::Error::HttpRequestDenied);
+                        }
+                        Err(Refusal::Body(e)) => {
+                            record(None, Some(format!("{e:?}")));
+                            return Err(e);
+                        }
+                    }
+                }
+                (auth, belongs) => {
+                    let signed = belongs
+                        .then(|| authorization(auth, &method, request.uri()))
+                        .flatten();
+                    if let Some(value) = signed {
+                        let mut value = HeaderValue::from_str(&value)
+                            .map_err(|_| wasmtime_wasi_http::Error::ConfigurationError)?;
+                        value.set_sensitive(true);
+                        request.headers_mut().insert(AUTHORIZATION, value);
+                    }
+                    send(request, options, policy.timeout).await
+                }
+            };
             match sent {
-                Ok(Ok((response, io))) => {
+                Ok((response, io)) => {
                     record(Some(response.status().as_u16()), None);
-                    use http_body_util::BodyExt;
-                    Ok((
-                        response.map(BodyExt::boxed_unsync),
-                        Box::new(io) as Box<dyn Future<Output = _> + Send>,
-                    ))
+                    Ok((response, io))
                 }
-                Ok(Err(e)) => {
-                    record(None, Some(format!("{e:?}")));
-                    Err(e)
-                }
-                Err(_) => {
-                    record(None, Some(format!("timed out after {:?}", policy.timeout)));
-                    Err(wasmtime_wasi_http::Error::ConnectionTimeout)
+                Err(e) => {
+                    record(None, Some(e.to_string()));
+                    Err(e.into())
                 }
             }
         })
+    }
+}
+
+/// A response and the connection task that feeds its body.
+type Sent = (
+    http::Response<WasiBody>,
+    Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
+);
+
+/// Why a request was not sent.
+enum SendError {
+    Failed(wasmtime_wasi_http::Error),
+    TimedOut(Duration),
+}
+
+impl std::fmt::Display for SendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SendError::Failed(e) => write!(f, "{e:?}"),
+            SendError::TimedOut(d) => write!(f, "timed out after {d:?}"),
+        }
+    }
+}
+
+impl From<SendError> for wasmtime_wasi_http::Error {
+    fn from(e: SendError) -> Self {
+        match e {
+            SendError::Failed(e) => e,
+            SendError::TimedOut(_) => wasmtime_wasi_http::Error::ConnectionTimeout,
+        }
+    }
+}
+
+async fn send(
+    request: http::Request<WasiBody>,
+    options: RequestOptions,
+    timeout: Duration,
+) -> Result<Sent, SendError> {
+    use http_body_util::BodyExt;
+    match tokio::time::timeout(
+        timeout,
+        wasmtime_wasi_http::default_send_request(request, Some(options)),
+    )
+    .await
+    {
+        Ok(Ok((response, io))) => Ok((
+            response.map(BodyExt::boxed_unsync),
+            Box::new(io) as Box<dyn Future<Output = _> + Send>,
+        )),
+        Ok(Err(e)) => Err(SendError::Failed(e)),
+        Err(_) => Err(SendError::TimedOut(timeout)),
+    }
+}
+
+enum Refusal {
+    Token(TokenError),
+    Body(wasmtime_wasi_http::Error),
+}
+
+/// Sends with the instance's access token; when the target answers 401, drops that token and
+/// sends once more with a new one (the body is kept for that, up to [`MAX_REPLAYABLE_BODY`]).
+async fn send_with_token(
+    source: &TokenSource,
+    request: http::Request<WasiBody>,
+    options: RequestOptions,
+    timeout: Duration,
+) -> Result<Result<Sent, SendError>, Refusal> {
+    use http_body_util::{BodyExt, Full, Limited};
+    let (parts, body) = request.into_parts();
+    let body = Limited::new(body, MAX_REPLAYABLE_BODY)
+        .collect()
+        .await
+        .map_err(|_| {
+            Refusal::Body(wasmtime_wasi_http::Error::HttpRequestBodySize(Some(
+                MAX_REPLAYABLE_BODY as u64,
+            )))
+        })?
+        .to_bytes();
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let token = source.token().await.map_err(Refusal::Token)?;
+        let mut request = http::Request::new(
+            Full::new(body.clone())
+                .map_err(|never| match never {})
+                .boxed_unsync(),
+        );
+        *request.method_mut() = parts.method.clone();
+        *request.uri_mut() = parts.uri.clone();
+        *request.version_mut() = parts.version;
+        *request.headers_mut() = parts.headers.clone();
+        let mut value = HeaderValue::from_str(&format!("Bearer {}", token.access.expose()))
+            .map_err(|_| Refusal::Body(wasmtime_wasi_http::Error::ConfigurationError))?;
+        value.set_sensitive(true);
+        request.headers_mut().insert(AUTHORIZATION, value);
+        let sent = send(request, options, timeout).await;
+        let refused = matches!(&sent, Ok((r, _)) if r.status() == http::StatusCode::UNAUTHORIZED);
+        if !refused {
+            return Ok(sent);
+        }
+        source.refused(token.generation).await;
+        if attempt > 1 {
+            return Ok(sent);
+        }
+        tracing::info!(
+            generation = token.generation,
+            "the target answered 401 to the access token; sending again with a new one"
+        );
     }
 }
 
@@ -513,6 +645,8 @@ fn authorization(auth: &Auth, method: &str, uri: &http::Uri) -> Option<String> {
                 .map_or(0, |d| d.as_secs());
             Some(tba.authorization(method, uri, &nonce, timestamp))
         }
+        // Needs an await: added by `send_with_token`.
+        Auth::OAuth2(_) => None,
     }
 }
 

@@ -12,6 +12,7 @@ use wasmtime::Store;
 use super::bindings::{self, Connector as Bindings, wit};
 use super::egress::{Exchange, Violation};
 use super::engine::EPOCH_TICK;
+use super::oauth2::TokenError;
 use super::state::{CallState, InstanceSpec, LogFlood};
 use super::{HostInner, Module};
 use crate::canonical;
@@ -113,7 +114,7 @@ impl Connector {
                 .filter(|s| s.sensitive)
                 .filter_map(|s| spec.settings.get(&s.name).cloned()),
         );
-        let masker = Arc::new(Masker::with_literals(literals));
+        let masker = Arc::new(Masker::with_literals(literals).with_live(spec.live_secrets()));
         let permits = Arc::new(Semaphore::new(spec.limits.concurrency.max(1)));
         Self {
             host,
@@ -278,6 +279,50 @@ impl Connector {
         })
     }
 
+    /// The spec this call runs with. A connector whose base URL is its OAuth 2.0 token's
+    /// `instance_url` (Salesforce) gets that URL as `base-url`, and its credentials go to
+    /// that origin; the token is fetched first if none is held.
+    async fn spec_for_call(&self) -> Result<Arc<InstanceSpec>, CallError> {
+        let super::Auth::OAuth2(source) = &self.spec.egress.auth else {
+            return Ok(self.spec.clone());
+        };
+        if !source.config().instance_url {
+            return Ok(self.spec.clone());
+        }
+        let token = source.token().await.map_err(|e| self.token_error(e))?;
+        let url = token.instance_url.ok_or_else(|| {
+            self.token_error(TokenError::Unavailable(format!(
+                "the token answer of {} carries no instance_url, which auth.instance-url = true needs",
+                source.config().token_url
+            )))
+        })?;
+        let origin = super::Origin::of_url(&url)
+            .map_err(|e| self.token_error(TokenError::Unavailable(format!("instance_url: {e}"))))?;
+        let mut spec = (*self.spec).clone();
+        spec.settings.insert("base-url".into(), url);
+        if !spec.egress.credential_origins.contains(&origin) {
+            spec.egress.credential_origins.push(origin);
+        }
+        Ok(Arc::new(spec))
+    }
+
+    /// How a missing access token shows to the runtime: a refusal pauses the connector as
+    /// `unauthorized` (retried after a while, never dead-lettered for it); an endpoint that
+    /// could not be reached is transient.
+    fn token_error(&self, error: TokenError) -> CallError {
+        match error {
+            TokenError::Refused(reason) => CallError::Connector(kit::Error::Unauthorized(format!(
+                "connector `{}` is paused: {reason}; fix its client credentials (calls try again every {} s)",
+                self.spec.name,
+                super::oauth2::PAUSE.as_secs()
+            ))),
+            TokenError::Unavailable(reason) => CallError::Connector(kit::Error::Transient {
+                message: reason,
+                retry_after_ms: None,
+            }),
+        }
+    }
+
     async fn call(&self, ctx: &CallContext, op: Op) -> Called<Out> {
         let started = Instant::now();
         let Ok(_permit) = self.permits.acquire().await else {
@@ -286,8 +331,19 @@ impl Connector {
         let Ok(_slot) = self.host.slots.acquire().await else {
             return host_failure("the host's instance pool is closed", started);
         };
+        let spec = match self.spec_for_call().await {
+            Ok(spec) => spec,
+            Err(error) => {
+                return Called {
+                    result: Err(error),
+                    exchanges: vec![],
+                    logs_dropped: 0,
+                    elapsed: started.elapsed(),
+                };
+            }
+        };
         let (state, journal) = CallState::new(
-            self.spec.clone(),
+            spec,
             self.masker.clone(),
             ctx.correlation_id.clone(),
             ctx.traceparent.clone(),
@@ -322,6 +378,7 @@ impl Connector {
         let journal = std::mem::take(&mut *journal.lock().expect("journal lock"));
         // A broken rule overrides whatever the guest made of the refusal.
         let result = match journal.violations.into_iter().next() {
+            Some(Violation::Token(e)) => Err(self.token_error(e)),
             Some(Violation::EgressDenied { url, rule }) => {
                 Err(CallError::EgressDenied { url, rule })
             }

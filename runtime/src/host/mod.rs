@@ -9,6 +9,7 @@ mod egress;
 mod engine;
 mod instance;
 pub mod oauth1;
+pub mod oauth2;
 mod state;
 
 use std::path::{Path, PathBuf};

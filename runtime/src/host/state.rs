@@ -60,6 +60,14 @@ impl InstanceSpec {
             .chain(self.egress.auth.values())
             .collect()
     }
+
+    /// Secret values learnt while running (OAuth 2.0 access tokens), for the maskers.
+    pub fn live_secrets(&self) -> Vec<crate::services::masking::LiveSecrets> {
+        match &self.egress.auth {
+            super::Auth::OAuth2(source) => vec![source.live_secrets()],
+            _ => Vec::new(),
+        }
+    }
 }
 
 /// Per-instance sandbox limits.

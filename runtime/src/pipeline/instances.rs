@@ -79,7 +79,7 @@ impl ModuleCatalog for HostCatalog {
 /// The grants and limits a pipeline gives one connector. Only the pipeline grants: the
 /// module's manifest lists the hosts it calls (`junction connector inspect`) but cannot widen
 /// its own reach.
-pub fn instance_spec(connector: &config::Connector) -> InstanceSpec {
+pub fn instance_spec(connector: &config::Connector) -> Result<InstanceSpec, String> {
     let mut settings: BTreeMap<String, String> = connector
         .settings
         .iter()
@@ -114,8 +114,46 @@ pub fn instance_spec(connector: &config::Connector) -> InstanceSpec {
             token: token.clone(),
             token_secret: token_secret.clone(),
         }),
+        config::Auth::OAuth2ClientCredentials {
+            token_url,
+            client_id,
+            client_secret,
+            instance_url,
+        } => oauth2(
+            connector,
+            host::oauth2::OAuth2 {
+                token_url: token_url.clone(),
+                grant: host::oauth2::Grant::ClientSecret {
+                    client_id: client_id.clone(),
+                    client_secret: client_secret.clone(),
+                },
+                instance_url: *instance_url,
+            },
+        )?,
+        config::Auth::OAuth2M2m {
+            token_url,
+            client_id,
+            certificate_id,
+            private_key,
+            algorithm,
+            scope,
+        } => oauth2(
+            connector,
+            host::oauth2::OAuth2 {
+                token_url: token_url.clone(),
+                grant: host::oauth2::Grant::JwtAssertion {
+                    client_id: client_id.clone(),
+                    certificate_id: certificate_id.clone(),
+                    private_key: private_key.clone(),
+                    algorithm: host::oauth2::algorithm(algorithm)
+                        .ok_or_else(|| format!("unknown JWT algorithm `{algorithm}`"))?,
+                    scope: scope.clone(),
+                },
+                instance_url: false,
+            },
+        )?,
     };
-    InstanceSpec {
+    Ok(InstanceSpec {
         name: connector.name.clone(),
         settings,
         secrets: connector.secrets.clone(),
@@ -132,7 +170,14 @@ pub fn instance_spec(connector: &config::Connector) -> InstanceSpec {
             concurrency: connector.limits.concurrency.max(1) as usize,
             ..Limits::default()
         },
-    }
+    })
+}
+
+/// One token source per connector instance: its tokens are never shared with another
+/// connector's configuration.
+fn oauth2(connector: &config::Connector, setup: host::oauth2::OAuth2) -> Result<Auth, String> {
+    host::oauth2::TokenSource::new(&connector.name, setup)
+        .map(|source| Auth::OAuth2(Arc::new(source)))
 }
 
 /// The hosts a pipeline grants a connector, and the origin its credentials belong to. The

@@ -53,6 +53,16 @@ pub enum Error {
         /// Why.
         source: crate::host::Error,
     },
+    /// A connector's credentials cannot be set up.
+    #[error("pipeline `{pipeline}`, connector `{connector}`: {reason}")]
+    Auth {
+        /// Pipeline name.
+        pipeline: String,
+        /// Connector name.
+        connector: String,
+        /// Why.
+        reason: String,
+    },
 }
 
 /// Tuning for the workers.
@@ -128,6 +138,7 @@ impl Engine {
         let mut endpoints = HashMap::new();
         for plan in &plans {
             let mut literals = Vec::new();
+            let mut live = Vec::new();
             for (name, c) in &plan.connectors {
                 let module = host
                     .load(&c.module.to_string(), instances::module_base(&plan.file))
@@ -137,8 +148,13 @@ impl Engine {
                         connector: name.clone(),
                         source,
                     })?;
-                let spec = instances::instance_spec(c);
+                let spec = instances::instance_spec(c).map_err(|reason| Error::Auth {
+                    pipeline: plan.name.clone(),
+                    connector: name.clone(),
+                    reason,
+                })?;
                 literals.extend(spec.secret_values());
+                live.extend(spec.live_secrets());
                 literals.extend(
                     c.settings
                         .values()
@@ -158,7 +174,10 @@ impl Engine {
                     host.instantiate(module, spec),
                 );
             }
-            maskers.insert(plan.name.clone(), Arc::new(Masker::with_literals(literals)));
+            maskers.insert(
+                plan.name.clone(),
+                Arc::new(Masker::with_literals(literals).with_live(live)),
+            );
             for source in &plan.sources {
                 if let Trigger::Webhook(path) = &source.trigger {
                     endpoints.insert(

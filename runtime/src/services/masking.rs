@@ -4,12 +4,19 @@
 //! addresses in free text and in any field of a document are hashed, so operators can still
 //! correlate them.
 
+use std::sync::{Arc, RwLock};
+
 use sha2::{Digest, Sha256};
+
+/// Secret values that appear while Junction runs (OAuth 2.0 access tokens the host fetched),
+/// shared between the code that learns them and every masker that must redact them.
+pub type LiveSecrets = Arc<RwLock<Vec<String>>>;
 
 /// Redacts known secret values and personal data from free text.
 #[derive(Debug, Clone, Default)]
 pub struct Masker {
     literals: Vec<String>,
+    live: Vec<LiveSecrets>,
 }
 
 impl Masker {
@@ -31,7 +38,17 @@ impl Masker {
         // Longest first, so a secret that contains another is redacted whole.
         literals.sort_by_key(|v| std::cmp::Reverse(v.len()));
         literals.dedup();
-        Self { literals }
+        Self {
+            literals,
+            live: Vec::new(),
+        }
+    }
+
+    /// Also redacts whatever values `live` holds at the time of masking.
+    #[must_use]
+    pub fn with_live(mut self, live: impl IntoIterator<Item = LiveSecrets>) -> Self {
+        self.live.extend(live);
+        self
     }
 
     /// Masks free text: literals become `***` (matched without regard to ASCII case),
@@ -40,6 +57,14 @@ impl Masker {
         let mut out = input.to_string();
         for literal in &self.literals {
             out = replace_ignoring_case(&out, literal, "***");
+        }
+        for live in &self.live {
+            let values = live.read().map(|v| v.clone()).unwrap_or_default();
+            for value in values.iter().filter(|v| v.len() >= 4) {
+                for encoded in encodings(value) {
+                    out = replace_ignoring_case(&out, &encoded.to_ascii_lowercase(), "***");
+                }
+            }
         }
         mask_emails(&out)
     }
@@ -165,6 +190,20 @@ mod tests {
             );
             assert!(!masked.contains(&b64), "{masked}");
         }
+    }
+
+    /// OAuth 2.0 access tokens are learnt while running: a masker built before the token
+    /// existed still redacts it, as is and URL-encoded.
+    #[test]
+    fn redacts_secrets_learnt_after_it_was_built() {
+        let live = LiveSecrets::default();
+        let masker = Masker::with_literals(["client-secret-1"]).with_live([live.clone()]);
+        assert_eq!(masker.text("Bearer 00Dx!ARtoken"), "Bearer 00Dx!ARtoken");
+        live.write().unwrap().push("00Dx!ARtoken".into());
+        assert_eq!(
+            masker.text("got Bearer 00Dx!ARtoken (00Dx%21ARtoken) with client-secret-1"),
+            "got Bearer *** (***) with ***"
+        );
     }
 
     #[test]

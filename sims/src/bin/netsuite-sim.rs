@@ -3,8 +3,9 @@
 use std::io::Write as _;
 use std::net::SocketAddr;
 
+use anyhow::Context as _;
 use clap::Parser;
-use junction_sims::netsuite::{NetSuiteSim, NetSuiteSimConfig};
+use junction_sims::netsuite::{M2mClient, NetSuiteSim, NetSuiteSimConfig};
 
 /// A local NetSuite SuiteTalk REST simulator; prints its base URL, then serves until Ctrl-C.
 #[derive(Debug, Parser)]
@@ -35,6 +36,16 @@ struct Args {
     /// a display name); repeatable. `POST /_sim/items` adds more while it runs.
     #[arg(long = "item")]
     item: Vec<String>,
+    /// OAuth 2.0 machine-to-machine: the integration's client id (with --m2m-certificate-id
+    /// and --m2m-public-key, the token endpoint issues tokens to that client).
+    #[arg(long, requires_all = ["m2m_certificate_id", "m2m_public_key"])]
+    m2m_client_id: Option<String>,
+    /// The M2M mapping's certificate id (the client assertion's kid).
+    #[arg(long, requires = "m2m_client_id")]
+    m2m_certificate_id: Option<String>,
+    /// The certificate's public key, a PEM file.
+    #[arg(long, requires = "m2m_client_id")]
+    m2m_public_key: Option<std::path::PathBuf>,
 }
 
 #[tokio::main]
@@ -56,6 +67,19 @@ async fn main() -> anyhow::Result<()> {
         seed: args.seed,
         max_concurrent: args.max_concurrent,
         custom_fields: Vec::new(),
+        m2m: match (
+            args.m2m_client_id,
+            args.m2m_certificate_id,
+            args.m2m_public_key,
+        ) {
+            (Some(client_id), Some(certificate_id), Some(key)) => Some(M2mClient {
+                client_id,
+                certificate_id,
+                public_key_pem: std::fs::read_to_string(&key)
+                    .with_context(|| format!("reading {}", key.display()))?,
+            }),
+            _ => None,
+        },
     };
     let sim = NetSuiteSim::start(config).await?;
     for item in &args.item {

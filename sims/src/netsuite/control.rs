@@ -28,6 +28,9 @@ pub fn router() -> Router<Arc<Shared>> {
         .route("/_sim/jobs", get(jobs))
         .route("/_sim/stats", get(stats))
         .route("/_sim/items", post(add_item))
+        .route("/_sim/clock/advance", post(advance_clock))
+        .route("/_sim/m2m/revoke-tokens", post(revoke_tokens))
+        .route("/_sim/m2m/revoke-client", post(revoke_client))
 }
 
 async fn get_faults(State(sim): State<Arc<Shared>>) -> Json<Faults> {
@@ -119,4 +122,25 @@ async fn stats(State(sim): State<Arc<Shared>>) -> Json<Value> {
         .map(|rt| (rt.id().to_owned(), json!(store.all(*rt).count())))
         .collect();
     Json(json!({"stats": store.stats, "records": per_type}))
+}
+
+#[derive(Debug, Deserialize)]
+struct Secs {
+    secs: i64,
+}
+
+/// Moves the clock that OAuth 2.0 tokens expire on.
+async fn advance_clock(State(sim): State<Arc<Shared>>, Json(b): Json<Secs>) -> Json<Value> {
+    sim.m2m.advance(b.secs);
+    Json(json!({ "now": sim.m2m.now() }))
+}
+
+async fn revoke_tokens(State(sim): State<Arc<Shared>>) -> StatusCode {
+    sim.m2m.revoke_tokens();
+    StatusCode::NO_CONTENT
+}
+
+async fn revoke_client(State(sim): State<Arc<Shared>>) -> StatusCode {
+    sim.m2m.revoke_client(true);
+    StatusCode::NO_CONTENT
 }

@@ -123,7 +123,7 @@ fn authenticate(sim: &Shared, req: &Request) -> Result<(), String> {
         .filter(|p| p.eq_ignore_ascii_case("bearer "))
         .map(|_| value[7..].trim())
     {
-        return if sim.bearer.as_deref() == Some(token) {
+        return if sim.bearer.as_deref() == Some(token) || sim.m2m.accepts(token) {
             Ok(())
         } else {
             Err("unknown bearer token".into())

@@ -17,6 +17,7 @@ mod control;
 mod error;
 mod gate;
 mod jobs;
+mod m2m;
 mod routes;
 mod schema;
 mod store;
@@ -36,6 +37,7 @@ use tokio::sync::{Semaphore, oneshot};
 
 pub use error::{INVALID_LOGIN_DETAIL, SimResponse};
 pub use jobs::JobInfo;
+pub use m2m::{M2mClient, M2mState};
 pub use store::{AppliedWrite, SimStats, WriteAction};
 pub use tba::{TbaCredentials, TbaError, Verifier, percent_encode, tba_authorization_header};
 
@@ -63,6 +65,9 @@ pub struct NetSuiteSimConfig {
     /// Custom fields the account defines; a body with any other `cust*` field is refused
     /// under `X-NetSuite-PropertyNameValidation: error`.
     pub custom_fields: Vec<String>,
+    /// The OAuth 2.0 machine-to-machine mapping; `None`: the token endpoint refuses every
+    /// client.
+    pub m2m: Option<M2mClient>,
 }
 
 /// The internal ids of the SuiteBilling setup every simulated account starts with (what an
@@ -89,6 +94,7 @@ impl Default for NetSuiteSimConfig {
             seed: 0,
             max_concurrent: None,
             custom_fields: Vec::new(),
+            m2m: None,
         }
     }
 }
@@ -114,6 +120,9 @@ struct Shared {
     verifier: Verifier,
     bearer: Option<String>,
     slots: Option<Arc<Semaphore>>,
+    m2m: M2mState,
+    m2m_client: Option<M2mClient>,
+    base: String,
 }
 
 impl Shared {
@@ -165,7 +174,11 @@ fn app(shared: Arc<Shared>) -> Router {
             Arc::clone(&shared),
             gate::gate,
         ));
-    rest.merge(control::router()).with_state(shared)
+    // The token endpoint takes no Authorization: the client proves itself by its assertion.
+    let token = Router::new().route(m2m::TOKEN_PATH, axum::routing::post(m2m::token));
+    rest.merge(token)
+        .merge(control::router())
+        .with_state(shared)
 }
 
 /// A running simulator; it stops when dropped.
@@ -193,6 +206,9 @@ impl NetSuiteSim {
             verifier: Verifier::new(config.tba_credentials()),
             bearer: config.bearer_token.clone(),
             slots: config.max_concurrent.map(|n| Arc::new(Semaphore::new(n))),
+            m2m: M2mState::default(),
+            m2m_client: config.m2m.clone(),
+            base: base.clone(),
         });
         let (shutdown, stopped) = oneshot::channel::<()>();
         let app = app(Arc::clone(&shared));
@@ -270,6 +286,17 @@ impl NetSuiteSim {
 
     pub fn stats(&self) -> SimStats {
         self.shared.store().stats.clone()
+    }
+
+    /// The OAuth 2.0 machine-to-machine side: issued tokens, the clock they expire on, token
+    /// requests received, and the revocation switches.
+    pub fn m2m(&self) -> &M2mState {
+        &self.shared.m2m
+    }
+
+    /// The token endpoint's URL (also the `aud` an assertion must name).
+    pub fn token_url(&self) -> String {
+        format!("{}{}", self.base, m2m::TOKEN_PATH)
     }
 }
 

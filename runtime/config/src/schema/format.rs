@@ -122,12 +122,91 @@ static AUTH_OAUTH1: Table = Table {
         ),
     ],
 };
+static AUTH_OAUTH2_CLIENT_CREDENTIALS: Table = Table {
+    name: "auth (scheme oauth2-client-credentials)",
+    fields: &[
+        req(
+            "scheme",
+            &STRING,
+            "OAuth 2.0 client credentials (e.g. Salesforce): the host fetches and renews the access token.",
+        ),
+        req(
+            "token-url",
+            &STRING,
+            "The token endpoint, e.g. https://MyDomain.my.salesforce.com/services/oauth2/token.",
+        ),
+        req(
+            "client-id",
+            &SECRET_STR,
+            "env:VAR, file:PATH or literal:VALUE.",
+        ),
+        req(
+            "client-secret",
+            &SECRET_STR,
+            "env:VAR, file:PATH or literal:VALUE.",
+        ),
+        opt(
+            "instance-url",
+            &BOOL,
+            "Use the token answer's instance_url as the connector's base-url (Salesforce); it must be in allow-hosts.",
+        ),
+    ],
+};
+static JWT_ALGORITHM: Shape = Shape::Enum {
+    what: "JWT algorithm",
+    names: JWT_ALGORITHMS,
+};
+/// The algorithms NetSuite accepts for an M2M client assertion, but ES512, which the JWT
+/// library cannot sign with.
+pub(crate) const JWT_ALGORITHMS: &[&str] = &["PS256", "PS384", "PS512", "ES256", "ES384"];
+static AUTH_OAUTH2_M2M: Table = Table {
+    name: "auth (scheme oauth2-m2m)",
+    fields: &[
+        req(
+            "scheme",
+            &STRING,
+            "OAuth 2.0 client credentials with a JWT client assertion signed by the integration's certificate key (NetSuite machine-to-machine).",
+        ),
+        opt(
+            "token-url",
+            &STRING,
+            "The token endpoint; default: base-url + /services/rest/auth/oauth2/v1/token.",
+        ),
+        req(
+            "client-id",
+            &SECRET_STR,
+            "The integration record's client id: env:VAR, file:PATH or literal:VALUE.",
+        ),
+        req(
+            "certificate-id",
+            &STRING,
+            "The certificate id of the M2M setup mapping (the JWT's kid).",
+        ),
+        req(
+            "private-key",
+            &SECRET_STR,
+            "The certificate's private key, PEM (PKCS#8): usually file:PATH.",
+        ),
+        opt(
+            "algorithm",
+            &JWT_ALGORITHM,
+            "PS256 (default), PS384, PS512 for an RSA key; ES256, ES384 for an EC key.",
+        ),
+        opt(
+            "scope",
+            &STRING,
+            "Comma-separated scopes; default rest_webservices.",
+        ),
+    ],
+};
 /// Auth schemes, as written in `scheme`.
 pub(crate) static AUTH_SCHEMES: &[(&str, &Table)] = &[
     ("none", &AUTH_NONE),
     ("bearer", &AUTH_BEARER),
     ("basic", &AUTH_BASIC),
     ("oauth1-tba", &AUTH_OAUTH1),
+    ("oauth2-client-credentials", &AUTH_OAUTH2_CLIENT_CREDENTIALS),
+    ("oauth2-m2m", &AUTH_OAUTH2_M2M),
 ];
 static AUTH: Shape = Shape::Tagged {
     tag: "scheme",

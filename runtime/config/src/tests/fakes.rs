@@ -103,6 +103,9 @@ pub(super) fn env(name: &str) -> Option<String> {
         "NS_CONSUMER_SECRET" => "ns-consumer-secret",
         "NS_TOKEN_ID" => "ns-token-id",
         "NS_TOKEN_SECRET" => "ns-token-secret",
+        "NS_CLIENT_ID" => "ns-client-id",
+        "SF_CLIENT_ID" => "sf-client-id",
+        "SF_CLIENT_SECRET" => "sf-client-secret",
         "EMPTY_VAR" => "",
         _ => return None,
     };

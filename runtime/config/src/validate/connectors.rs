@@ -5,15 +5,18 @@ use std::collections::BTreeMap;
 use toml::Spanned;
 
 use super::super::catalog::{ModuleInfo, ModuleRef};
-use super::super::plan::{Auth, Connector, Limits, Setting};
+use super::super::plan::{AllowedHost, Auth, Connector, Limits, Setting};
 use super::super::raw::{RawAuth, RawConnector, RawLimits, Text, TextMap};
 use super::super::suggest;
 use super::super::units::{self, RATE_HELP, SIZE_HELP};
-use super::{Declared, Validator};
+use super::{Declared, Validator, hosts};
 use crate::Secret;
 
 /// WebAssembly 32-bit linear memory cannot grow past 4 GiB.
 const MAX_MEMORY: u64 = 4 << 30;
+
+/// Where NetSuite's OAuth 2.0 token endpoint lives under an account's base URL.
+const M2M_TOKEN_PATH: &str = "/services/rest/auth/oauth2/v1/token";
 
 impl Validator<'_, '_> {
     pub(super) fn connector(&mut self, name: &Text, raw: &Spanned<RawConnector>) -> Declared {
@@ -38,7 +41,7 @@ impl Validator<'_, '_> {
         };
         let allow_hosts = self.hosts(c.base_url.as_ref(), c.allow_hosts.as_ref());
         let auth = match &c.auth {
-            Some(auth) => self.auth(auth.get_ref()),
+            Some(auth) => self.auth(auth, c.base_url.as_ref(), allow_hosts.as_deref()),
             None => Some(Auth::None),
         };
         let secrets = self.granted_secrets(name, c.secrets.as_ref(), info.as_ref());
@@ -136,7 +139,13 @@ impl Validator<'_, '_> {
         Some(ModuleRef::File(path))
     }
 
-    fn auth(&mut self, raw: &RawAuth) -> Option<Auth> {
+    fn auth(
+        &mut self,
+        written: &Spanned<RawAuth>,
+        base_url: Option<&Text>,
+        allow_hosts: Option<&[AllowedHost]>,
+    ) -> Option<Auth> {
+        let raw = written.get_ref();
         let scheme = raw.scheme.as_ref()?;
         // The structural check guarantees the scheme's required keys are present; a missing one
         // here was reported there.
@@ -169,7 +178,129 @@ impl Validator<'_, '_> {
                     token_secret: token_secret?,
                 })
             }
+            "oauth2-client-credentials" => {
+                let client_id = secret(self, &raw.client_id, "auth.client-id");
+                let client_secret = secret(self, &raw.client_secret, "auth.client-secret");
+                let token_url = self.token_url(raw.token_url.as_ref()?, allow_hosts);
+                let instance_url = raw.instance_url.unwrap_or(false);
+                if instance_url && allow_hosts.is_some_and(<[AllowedHost]>::is_empty) {
+                    self.rep
+                        .error(
+                            scheme.span(),
+                            "instance-url = true, but allow-hosts names no host the instance could be on",
+                        )
+                        .hint("list the org's host, e.g. allow-hosts = [\"mydomain.my.salesforce.com\"]");
+                    return None;
+                }
+                Some(Auth::OAuth2ClientCredentials {
+                    token_url: token_url?,
+                    client_id: client_id?,
+                    client_secret: client_secret?,
+                    instance_url,
+                })
+            }
+            "oauth2-m2m" => {
+                let client_id = secret(self, &raw.client_id, "auth.client-id");
+                let private_key = secret(self, &raw.private_key, "auth.private-key");
+                let algorithm = raw
+                    .algorithm
+                    .as_ref()
+                    .map_or_else(|| "PS256".to_owned(), |a| a.get_ref().clone());
+                let token_url = match (&raw.token_url, base_url) {
+                    (Some(url), _) => self.token_url(url, allow_hosts),
+                    (None, Some(base)) => Some(format!(
+                        "{}{M2M_TOKEN_PATH}",
+                        base.get_ref().trim_end_matches('/')
+                    )),
+                    (None, None) => {
+                        self.rep
+                            .error(
+                                scheme.span(),
+                                "oauth2-m2m needs a token-url, or a base-url to find it under",
+                            )
+                            .hint(format!(
+                                "NetSuite's is base-url + {M2M_TOKEN_PATH}, e.g. https://1234567.suitetalk.api.netsuite.com{M2M_TOKEN_PATH}"
+                            ));
+                        None
+                    }
+                };
+                let key_ok = match (&private_key, &raw.private_key) {
+                    (Some(key), Some(written)) => self.signing_key(key, &algorithm, written),
+                    _ => false,
+                };
+                let private_key = private_key.filter(|_| key_ok);
+                Some(Auth::OAuth2M2m {
+                    token_url: token_url?,
+                    client_id: client_id?,
+                    certificate_id: raw.certificate_id.as_ref()?.get_ref().clone(),
+                    private_key: private_key?,
+                    algorithm,
+                    scope: raw
+                        .scope
+                        .as_ref()
+                        .map_or_else(|| "rest_webservices".to_owned(), |s| s.get_ref().clone()),
+                })
+            }
             _ => None,
+        }
+    }
+
+    /// A token endpoint: https, or plain http to an internal address that allow-hosts lists
+    /// (a local simulator). Client secrets and assertions go there, so the rule is the one for
+    /// credentials.
+    fn token_url(&mut self, url: &Text, allow_hosts: Option<&[AllowedHost]>) -> Option<String> {
+        match hosts::url_host(url.get_ref()) {
+            Ok((host, secure)) => {
+                let internal = hosts::is_internal(&host);
+                if internal && !allow_hosts.is_some_and(|hosts| hosts.contains(&host)) {
+                    self.rep
+                        .error(url.span(), format!("token-url points at the internal address `{host}`, which allow-hosts does not list"))
+                        .hint(format!("loopback and private addresses are reachable only when listed: allow-hosts = [\"{host}\"]"));
+                    return None;
+                }
+                if !secure && !internal {
+                    self.rep
+                        .error(url.span(), "token-url uses plain http to a public host")
+                        .hint("client credentials travel to the token endpoint: use https");
+                    return None;
+                }
+                Some(url.get_ref().clone())
+            }
+            Err(problem) => {
+                self.rep
+                    .error(url.span(), format!("invalid token-url: {problem}"))
+                    .hint("e.g. token-url = \"https://MyDomain.my.salesforce.com/services/oauth2/token\"");
+                None
+            }
+        }
+    }
+
+    /// Checks that the private key is a PEM key the algorithm can sign with, so a wrong key is
+    /// refused here and not at the first token request.
+    fn signing_key(&mut self, key: &Secret, algorithm: &str, written: &Text) -> bool {
+        let pem = key.expose().as_bytes();
+        let (parsed, kind) = if algorithm.starts_with("PS") {
+            (
+                jsonwebtoken::EncodingKey::from_rsa_pem(pem).map(drop),
+                "an RSA",
+            )
+        } else {
+            (
+                jsonwebtoken::EncodingKey::from_ec_pem(pem).map(drop),
+                "an EC",
+            )
+        };
+        match parsed {
+            Ok(()) => true,
+            Err(_) => {
+                self.rep
+                    .error(
+                        written.span(),
+                        format!("auth.private-key is not {kind} private key in PEM form, which {algorithm} signs with"),
+                    )
+                    .hint("give the certificate's private key, e.g. private-key = \"file:/etc/junction/netsuite-m2m.pem\" (-----BEGIN PRIVATE KEY-----)");
+                false
+            }
         }
     }
 

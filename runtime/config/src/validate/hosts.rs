@@ -208,7 +208,7 @@ fn bare_host(text: &str) -> Option<&str> {
 }
 
 /// The host of an http(s) URL, and whether it uses https.
-fn url_host(url: &str) -> Result<(AllowedHost, bool), String> {
+pub(super) fn url_host(url: &str) -> Result<(AllowedHost, bool), String> {
     let (secure, rest) = if let Some(rest) = url.strip_prefix("https://") {
         (true, rest)
     } else if let Some(rest) = url.strip_prefix("http://") {
@@ -246,7 +246,7 @@ fn url_host(url: &str) -> Result<(AllowedHost, bool), String> {
 }
 
 /// Loopback, private, link-local and unspecified addresses, and `localhost`.
-fn is_internal(host: &AllowedHost) -> bool {
+pub(super) fn is_internal(host: &AllowedHost) -> bool {
     match host {
         AllowedHost::Name(name) => name == "localhost" || name.ends_with(".localhost"),
         AllowedHost::Ip(IpAddr::V4(ip)) => {

@@ -16,7 +16,7 @@ use std::time::Duration;
 use junction::pipeline::now_ms;
 use junction::store::{AuditKind, DlqFilter, OpenOptions, Store};
 use junction_tests::sim::faults::Faults;
-use junction_tests::sim::netsuite::{NetSuiteSim, NetSuiteSimConfig};
+use junction_tests::sim::netsuite::NetSuiteSim;
 use junction_tests::sim::stripe::{
     ItemChange, SimState, StripeSim, StripeSimConfig, SubChange, WebhookEndpoint,
 };
@@ -374,7 +374,7 @@ async fn sigkilled_junction_loses_nothing_and_applies_nothing_twice() {
         scale.customers, scale.kills
     );
 
-    let netsuite = NetSuiteSim::start(NetSuiteSimConfig::default())
+    let netsuite = NetSuiteSim::start(junction_tests::demo::netsuite_sim_config())
         .await
         .expect("netsuite sim");
     netsuite.faults().set(Faults {
@@ -416,14 +416,7 @@ async fn sigkilled_junction_loses_nothing_and_applies_nothing_twice() {
     let pipeline = dir.join("stripe-to-netsuite.toml");
     std::fs::write(&pipeline, &text).expect("pipeline file");
     let secrets = rig::env(netsuite.config());
-    let names = [
-        "STRIPE_API_KEY",
-        "STRIPE_WEBHOOK_SECRET",
-        "NS_CONSUMER_KEY",
-        "NS_CONSUMER_SECRET",
-        "NS_TOKEN_ID",
-        "NS_TOKEN_SECRET",
-    ];
+    let names = junction_tests::demo::SIMULATOR_ENV;
     let mut junction = Junction {
         exe: env!("CARGO_BIN_EXE_junction-cli"),
         pipeline,

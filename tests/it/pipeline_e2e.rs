@@ -194,6 +194,10 @@ async fn subscription_lifecycle_reaches_billing_and_a_silent_drop_is_dead_letter
         );
     }
     assert!(rig.engine.store.audit_verify().await.unwrap().is_ok());
+    // Every NetSuite request went with an OAuth 2.0 M2M token the host obtained by a signed
+    // assertion (the simulated account accepts no other bearer), and none was refused.
+    assert!(rig.netsuite.m2m().requests() >= 1);
+    assert_eq!(rig.netsuite.stats().auth_failures, 0);
 }
 
 impl Rig {

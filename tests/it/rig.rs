@@ -57,7 +57,7 @@ pub fn fast(text: String) -> String {
 
 impl Rig {
     pub async fn start(edit: impl Fn(String) -> String) -> Rig {
-        let netsuite = NetSuiteSim::start(NetSuiteSimConfig::default())
+        let netsuite = NetSuiteSim::start(junction_tests::demo::netsuite_sim_config())
             .await
             .expect("netsuite sim");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

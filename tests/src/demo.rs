@@ -2,13 +2,36 @@
 //! pointed at local simulators, and the secrets the simulators accept. Used by the demo
 //! binary, the integration tests and the load harness.
 
-use crate::sim::netsuite::{NetSuiteSimConfig, setup};
+use crate::sim::netsuite::{M2mClient, NetSuiteSimConfig, setup};
 
 /// The example pipeline shipped in `pipelines/`.
 pub const EXAMPLE_PIPELINE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../pipelines/stripe-to-netsuite.toml"
 );
+
+/// The NetSuite integration's client id in the simulated account.
+pub const NS_CLIENT_ID: &str = "sim-m2m-client-id";
+/// The certificate id of the simulated account's M2M mapping.
+pub const NS_CERTIFICATE_ID: &str = "sim-certificate-id";
+/// The mapping's certificate key pair (test keys, `tests/keys/`).
+const NS_PRIVATE_KEY: &str = include_str!("../keys/netsuite-m2m-rsa.pem");
+const NS_PUBLIC_KEY: &str = include_str!("../keys/netsuite-m2m-rsa.pub.pem");
+
+/// The NetSuite simulator's account as the example pipeline expects it: the SuiteBilling
+/// setup of [`setup`] and an OAuth 2.0 M2M mapping for [`NS_CLIENT_ID`]; the only bearer
+/// tokens it accepts are the ones its token endpoint issued.
+pub fn netsuite_sim_config() -> NetSuiteSimConfig {
+    NetSuiteSimConfig {
+        bearer_token: None,
+        m2m: Some(M2mClient {
+            client_id: NS_CLIENT_ID.into(),
+            certificate_id: NS_CERTIFICATE_ID.into(),
+            public_key_pem: NS_PUBLIC_KEY.into(),
+        }),
+        ..NetSuiteSimConfig::default()
+    }
+}
 
 /// The Stripe webhook signing secret the demo and tests use.
 pub const WEBHOOK_SECRET: &str = "whsec_rig_secret_0123456789";
@@ -49,8 +72,13 @@ pub fn pipeline_for_simulators(stripe_url: &str, netsuite_url: &str) -> std::io:
         .replace(
             "billing-schedule = \"1\"",
             &format!("billing-schedule = \"{}\"", setup::BILLING_SCHEDULE),
+        )
+        .replace(
+            "certificate-id = \"your-certificate-id\"",
+            &format!("certificate-id = \"{NS_CERTIFICATE_ID}\""),
         );
-    let setup_applied = text.contains(&format!("price-book = \"{}\"", setup::PRICE_BOOK));
+    let setup_applied = text.contains(&format!("price-book = \"{}\"", setup::PRICE_BOOK))
+        && text.contains(NS_CERTIFICATE_ID);
     if !(text.contains(stripe_url) && text.contains(netsuite_url) && setup_applied) {
         return Err(std::io::Error::other(
             "the example pipeline's base URLs moved; update junction_tests::demo",
@@ -58,6 +86,14 @@ pub fn pipeline_for_simulators(stripe_url: &str, netsuite_url: &str) -> std::io:
     }
     Ok(text)
 }
+
+/// The environment variables [`simulator_env`] answers, for child processes.
+pub const SIMULATOR_ENV: &[&str] = &[
+    "STRIPE_API_KEY",
+    "STRIPE_WEBHOOK_SECRET",
+    "NS_CLIENT_ID",
+    "NS_M2M_PRIVATE_KEY",
+];
 
 /// The environment the example pipeline's `env:` secrets resolve from, for the simulators.
 pub fn simulator_env(ns: &NetSuiteSimConfig) -> impl Fn(&str) -> Option<String> + use<> {
@@ -69,6 +105,8 @@ pub fn simulator_env(ns: &NetSuiteSimConfig) -> impl Fn(&str) -> Option<String> 
         "NS_CONSUMER_SECRET" => Some(ns.consumer_secret.clone()),
         "NS_TOKEN_ID" => Some(ns.token_id.clone()),
         "NS_TOKEN_SECRET" => Some(ns.token_secret.clone()),
+        "NS_CLIENT_ID" => ns.m2m.as_ref().map(|m| m.client_id.clone()),
+        "NS_M2M_PRIVATE_KEY" => Some(NS_PRIVATE_KEY.into()),
         _ => None,
     }
 }

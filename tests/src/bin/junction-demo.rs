@@ -17,7 +17,7 @@ use junction::store::Store;
 use junction_tests::demo::{
     EXAMPLE_PIPELINE, WEBHOOK_SECRET, pipeline_for_simulators, simulator_env,
 };
-use junction_tests::sim::netsuite::{NetSuiteSim, NetSuiteSimConfig};
+use junction_tests::sim::netsuite::NetSuiteSim;
 use junction_tests::sim::stripe::{StripeSim, StripeSimConfig, WebhookEndpoint};
 
 /// Run the Stripe -> NetSuite pipeline against local simulators.
@@ -43,7 +43,7 @@ async fn main() -> anyhow::Result<()> {
                 .unwrap_or_else(|_| "warn".into()),
         )
         .try_init();
-    let netsuite = NetSuiteSim::start(NetSuiteSimConfig::default()).await?;
+    let netsuite = NetSuiteSim::start(junction_tests::demo::netsuite_sim_config()).await?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;

@@ -74,12 +74,15 @@ fn example_connectors_are_resolved_with_their_secrets() {
     let netsuite = &plan.connectors["netsuite"];
     assert_eq!(
         netsuite.auth,
-        Auth::OAuth1Tba {
-            realm: "1234567".into(),
-            consumer_key: Secret::new("ns-consumer-key"),
-            consumer_secret: Secret::new("ns-consumer-secret"),
-            token: Secret::new("ns-token-id"),
-            token_secret: Secret::new("ns-token-secret"),
+        Auth::OAuth2M2m {
+            token_url:
+                "https://1234567.suitetalk.api.netsuite.com/services/rest/auth/oauth2/v1/token"
+                    .into(),
+            client_id: Secret::new("ns-client-id"),
+            certificate_id: "your-certificate-id".into(),
+            private_key: Secret::new(fakes::NS_PRIVATE_KEY),
+            algorithm: "PS256".into(),
+            scope: "rest_webservices".into(),
         }
     );
     assert_eq!(
@@ -211,12 +214,7 @@ fn example_condition_is_compiled_and_runs() {
 fn plan_debug_output_hides_every_secret() {
     let plan = &example().plans[0];
     let debug = format!("{plan:?}");
-    for secret in [
-        "sk_test_fake_api_key",
-        "whsec_fake",
-        "ns-consumer-secret",
-        "ns-token-secret",
-    ] {
+    for secret in ["sk_test_fake_api_key", "whsec_fake", "ns-client-id", "MIIE"] {
         assert!(!debug.contains(secret), "{secret} leaked into {debug}");
     }
 }
@@ -225,7 +223,7 @@ fn plan_debug_output_hides_every_secret() {
 fn a_missing_variable_fails_the_example_and_is_named() {
     let path = workspace().join("pipelines/stripe-to-netsuite.toml");
     let env = |name: &str| {
-        (name != "NS_TOKEN_SECRET")
+        (name != "NS_M2M_PRIVATE_KEY")
             .then(|| fakes::env(name))
             .flatten()
     };
@@ -234,7 +232,7 @@ fn a_missing_variable_fails_the_example_and_is_named() {
     assert!(
         diagnostics
             .to_string()
-            .contains("environment variable `NS_TOKEN_SECRET`")
+            .contains("environment variable `NS_M2M_PRIVATE_KEY`")
     );
 }
 

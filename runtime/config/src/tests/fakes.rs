@@ -95,6 +95,9 @@ fn optional(name: &str) -> SettingInfo {
 }
 
 /// The variables the example pipeline and the golden files use; anything else is unset.
+/// A test key pair's private half (`tests/keys/`), as the environment would hold it.
+pub(super) const NS_PRIVATE_KEY: &str = include_str!("../../../../tests/keys/netsuite-m2m-rsa.pem");
+
 pub(super) fn env(name: &str) -> Option<String> {
     let value = match name {
         "STRIPE_API_KEY" => "sk_test_fake_api_key",
@@ -104,6 +107,7 @@ pub(super) fn env(name: &str) -> Option<String> {
         "NS_TOKEN_ID" => "ns-token-id",
         "NS_TOKEN_SECRET" => "ns-token-secret",
         "NS_CLIENT_ID" => "ns-client-id",
+        "NS_M2M_PRIVATE_KEY" => NS_PRIVATE_KEY,
         "SF_CLIENT_ID" => "sf-client-id",
         "SF_CLIENT_SECRET" => "sf-client-secret",
         "EMPTY_VAR" => "",

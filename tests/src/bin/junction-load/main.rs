@@ -19,7 +19,7 @@ use anyhow::{Context, bail};
 use clap::Parser;
 use junction_tests::demo;
 use junction_tests::sim::faults::Faults;
-use junction_tests::sim::netsuite::{NetSuiteSim, NetSuiteSimConfig};
+use junction_tests::sim::netsuite::NetSuiteSim;
 use junction_tests::sim::stripe::{StripeSim, StripeSimConfig};
 
 use crate::child::Launch;
@@ -169,20 +169,13 @@ async fn run(args: Args) -> anyhow::Result<Report> {
     let limit = Duration::from_secs(args.phase_timeout);
     let stripe = StripeSim::start(StripeSimConfig::default()).await?;
     let templates = Templates::from_sim(&stripe)?;
-    let netsuite = NetSuiteSim::start(NetSuiteSimConfig::default()).await?;
+    let netsuite = NetSuiteSim::start(junction_tests::demo::netsuite_sim_config()).await?;
     let product = stripe
         .product_of(&templates.price)
         .ok_or_else(|| anyhow::anyhow!("the simulator's price has no product"))?;
     netsuite.add_item(&product, "Load");
     let secrets = demo::simulator_env(netsuite.config());
-    let names = [
-        "STRIPE_API_KEY",
-        "STRIPE_WEBHOOK_SECRET",
-        "NS_CONSUMER_KEY",
-        "NS_CONSUMER_SECRET",
-        "NS_TOKEN_ID",
-        "NS_TOKEN_SECRET",
-    ];
+    let names = junction_tests::demo::SIMULATOR_ENV;
     let launch = Launch {
         exe,
         listen: format!("127.0.0.1:{}", args.port),

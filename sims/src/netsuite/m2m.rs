@@ -49,6 +49,7 @@ pub struct M2mClient {
 #[derive(Debug, Default)]
 pub struct M2mState {
     tokens: std::sync::Mutex<HashMap<String, i64>>,
+    issued: std::sync::Mutex<Vec<String>>,
     clock_offset_s: AtomicI64,
     client_revoked: AtomicBool,
     requests: AtomicU64,
@@ -87,6 +88,11 @@ impl M2mState {
     /// The mapping is revoked: the token endpoint refuses the client from now on.
     pub fn revoke_client(&self, revoked: bool) {
         self.client_revoked.store(revoked, Ordering::Relaxed);
+    }
+
+    /// Every access token issued so far, revoked and expired ones too.
+    pub fn issued(&self) -> Vec<String> {
+        self.issued.lock().map(|i| i.clone()).unwrap_or_default()
     }
 
     /// Token requests received.
@@ -266,6 +272,9 @@ pub async fn token(State(sim): State<Arc<Shared>>, headers: HeaderMap, body: Byt
     };
     if let Ok(mut tokens) = m2m.tokens.lock() {
         tokens.insert(access.clone(), now + TOKEN_LIFETIME_S);
+    }
+    if let Ok(mut issued) = m2m.issued.lock() {
+        issued.push(access.clone());
     }
     (
         StatusCode::OK,

@@ -248,3 +248,64 @@ async fn an_assertion_signed_with_another_key_is_refused() {
     }
     assert_eq!(sim.stats().requests, 0, "nothing reached the REST API");
 }
+
+/// `junction connector call --pipeline FILE --connector NAME` makes the instance `junction run`
+/// would: here NetSuite's OAuth 2.0 machine-to-machine grant from the example pipeline, with no
+/// credential on the command line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_calls_a_connector_with_its_pipelines_oauth2_credentials() {
+    let sim = NetSuiteSim::start(junction_tests::demo::netsuite_sim_config())
+        .await
+        .unwrap();
+    let text = junction_tests::demo::pipeline_for_simulators("http://127.0.0.1:9", sim.base_url())
+        .unwrap();
+    let dir = std::env::temp_dir().join(format!(
+        "junction-cli-oauth2-{}-{}",
+        std::process::id(),
+        rand::random::<u32>()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("stripe-to-netsuite.toml");
+    std::fs::write(&file, text).unwrap();
+    let env = junction_tests::demo::simulator_env(sim.config());
+    let call = |module: &str| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_junction-cli"));
+        command
+            .args(["connector", "call", module, "list", "--object", "customer"])
+            .arg("--pipeline")
+            .arg(&file)
+            .args(["--connector", "netsuite"])
+            .env(
+                "JUNCTION_CACHE_DIR",
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("../target/junction-test-cache"),
+            );
+        for name in junction_tests::demo::SIMULATOR_ENV {
+            command.env(name, env(name).unwrap());
+        }
+        command.output().expect("the junction CLI runs")
+    };
+    let out = call("builtin:netsuite");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        sim.m2m().requests(),
+        1,
+        "one token, from a signed assertion"
+    );
+    assert_eq!(sim.stats().auth_failures, 0);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("BEGIN PRIVATE KEY"), "{stderr}");
+
+    let wrong = call("builtin:stripe");
+    assert!(!wrong.status.success());
+    assert!(
+        String::from_utf8_lossy(&wrong.stderr).contains("connector `netsuite` in"),
+        "{}",
+        String::from_utf8_lossy(&wrong.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -108,6 +108,14 @@ pub enum Op {
 /// What the instance is granted, as a pipeline would grant it.
 #[derive(Debug, Args)]
 pub struct Grants {
+    /// Take the grants, credentials (OAuth 2.0 included), settings and limits of connector
+    /// `--connector` in this pipeline file, exactly as `junction run` would; the module given
+    /// must be that connector's.
+    #[arg(long, value_name = "FILE", requires = "connector", conflicts_with_all = ["base_url", "allow_hosts", "settings", "secrets", "bearer", "tba"])]
+    pipeline: Option<PathBuf>,
+    /// The connector's name in `--pipeline`.
+    #[arg(long, value_name = "NAME", requires = "pipeline")]
+    connector: Option<String>,
     /// Base URL of the vendor API (passed to the connector as the `base-url` setting; its host
     /// is allowed).
     #[arg(long)]
@@ -282,6 +290,9 @@ fn export_name(e: Export) -> &'static str {
 
 async fn instance(module: &str, grants: &Grants) -> anyhow::Result<Connector> {
     let host = Host::new(grants.cache_dir.clone().or_else(cache::default_dir))?;
+    if let (Some(file), Some(name)) = (&grants.pipeline, &grants.connector) {
+        return pipeline_instance(&host, module, file, name).await;
+    }
     let module = host.load(module, None).await?;
     let mut spec = InstanceSpec {
         name: module.manifest.name.clone(),
@@ -346,6 +357,55 @@ async fn instance(module: &str, grants: &Grants) -> anyhow::Result<Connector> {
         ..Limits::default()
     };
     Ok(host.instantiate(module, spec))
+}
+
+/// The instance `junction run` would make of connector `name` in `file`: one place builds it
+/// (`pipeline::instances::instance_spec`), for the engine and for this command alike.
+async fn pipeline_instance(
+    host: &Host,
+    module: &str,
+    file: &Path,
+    name: &str,
+) -> anyhow::Result<Connector> {
+    let catalog = crate::pipeline::instances::HostCatalog::new(host.clone());
+    let loaded = config::load(
+        &[file.to_path_buf()],
+        &|var| std::env::var(var).ok(),
+        &catalog,
+    )
+    .map_err(|d| anyhow::anyhow!("{} does not load:\n{d}", file.display()))?;
+    let plan = &loaded.plans[0];
+    let Some(connector) = plan.connectors.get(name) else {
+        let names: Vec<&str> = plan.connectors.keys().map(String::as_str).collect();
+        bail!(
+            "{} has no connector `{name}` (it has: {})",
+            file.display(),
+            names.join(", ")
+        );
+    };
+    let written = connector.module.to_string();
+    let given = match module.strip_prefix("builtin:") {
+        Some(_) => module.to_string(),
+        None => std::fs::canonicalize(module)
+            .map_or_else(|_| module.to_string(), |p| p.display().to_string()),
+    };
+    let declared = match &connector.module {
+        config::ModuleRef::Builtin(_) => written.clone(),
+        config::ModuleRef::File(path) => std::fs::canonicalize(path)
+            .map_or_else(|_| written.clone(), |p| p.display().to_string()),
+    };
+    if given != declared {
+        bail!(
+            "connector `{name}` in {} runs {written}, not {module}",
+            file.display()
+        );
+    }
+    let loaded_module = catalog
+        .module(&connector.module)
+        .context("the pipeline's module was not loaded")?;
+    let spec = crate::pipeline::instances::instance_spec(connector)
+        .map_err(|e| anyhow::anyhow!("connector `{name}`: {e}"))?;
+    Ok(host.instantiate(loaded_module, spec))
 }
 
 /// Resolves `env:VAR` or `file:PATH`.

@@ -1212,3 +1212,136 @@ async fn sublists_merge_by_key_unless_replaced_and_bodies_need_a_length() {
     assert!(answer.starts_with("HTTP/1.1 411"), "{answer}");
     assert!(h.sim.record("customer", "cus_chunked").is_none());
 }
+
+/// The M2M token endpoint checks what NetSuite's help center requires of a client assertion
+/// ("The Request Token Structure"): signature by the mapped certificate, `kid`, `iss`, `aud`,
+/// a lifetime of at most 60 minutes, `rest_webservices` in the scope.
+mod m2m_assertions {
+    use super::*;
+
+    const PRIVATE: &str = include_str!("../../../tests/keys/netsuite-m2m-ec.pem");
+    const PUBLIC: &str = include_str!("../../../tests/keys/netsuite-m2m-ec.pub.pem");
+
+    async fn sim() -> NetSuiteSim {
+        NetSuiteSim::start(NetSuiteSimConfig {
+            m2m: Some(M2mClient {
+                client_id: "client-1".into(),
+                certificate_id: "cert-1".into(),
+                public_key_pem: PUBLIC.into(),
+            }),
+            ..NetSuiteSimConfig::default()
+        })
+        .await
+        .unwrap()
+    }
+
+    fn assertion(kid: &str, claims: Value) -> String {
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+        header.kid = Some(kid.into());
+        header.typ = Some("JWT".into());
+        let key = jsonwebtoken::EncodingKey::from_ec_pem(PRIVATE.as_bytes()).unwrap();
+        jsonwebtoken::encode(&header, &claims, &key).unwrap()
+    }
+
+    async fn ask(sim: &NetSuiteSim, assertion: &str) -> (StatusCode, Value) {
+        let body = form_urlencoded::Serializer::new(String::new())
+            .append_pair("grant_type", "client_credentials")
+            .append_pair(
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            )
+            .append_pair("client_assertion", assertion)
+            .finish();
+        let answer = reqwest::Client::new()
+            .post(sim.token_url())
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        (answer.status(), answer.json().await.unwrap())
+    }
+
+    fn claims(sim: &NetSuiteSim, iat: i64, exp: i64, scope: Value) -> Value {
+        json!({ "iss": "client-1", "scope": scope, "aud": sim.token_url(), "iat": iat, "exp": exp })
+    }
+
+    #[tokio::test]
+    async fn a_valid_assertion_gets_an_hour_long_token_that_the_rest_api_accepts() {
+        let sim = sim().await;
+        let now = sim.m2m().now();
+        let scope = json!(["restlets", "rest_webservices"]);
+        let (status, answer) = ask(
+            &sim,
+            &assertion("cert-1", claims(&sim, now, now + 300, scope)),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        assert_eq!(answer["expires_in"], "3600");
+        assert_eq!(answer["token_type"], "bearer");
+        let token = answer["access_token"].as_str().unwrap();
+        let list = format!("{}/services/rest/record/v1/customer", sim.base_url());
+        let http = reqwest::Client::new();
+        let ok = http.get(&list).bearer_auth(token).send().await.unwrap();
+        assert_eq!(ok.status(), StatusCode::OK);
+        // An hour later it is refused.
+        sim.m2m().advance(3601);
+        let late = http.get(&list).bearer_auth(token).send().await.unwrap();
+        assert_eq!(late.status(), StatusCode::UNAUTHORIZED);
+    }
+
+    #[tokio::test]
+    async fn assertions_that_break_a_rule_are_refused() {
+        let sim = sim().await;
+        let now = sim.m2m().now();
+        let scope = json!("rest_webservices");
+        let mut wrong_aud = claims(&sim, now, now + 300, scope.clone());
+        wrong_aud["aud"] = json!("https://elsewhere.example/token");
+        let mut wrong_iss = claims(&sim, now, now + 300, scope.clone());
+        wrong_iss["iss"] = json!("client-2");
+        let cases = [
+            (
+                "unknown kid",
+                assertion("cert-9", claims(&sim, now, now + 300, scope.clone())),
+                "invalid_client",
+            ),
+            (
+                "other audience",
+                assertion("cert-1", wrong_aud),
+                "invalid_client",
+            ),
+            (
+                "other issuer",
+                assertion("cert-1", wrong_iss),
+                "invalid_client",
+            ),
+            (
+                "expired",
+                assertion("cert-1", claims(&sim, now - 900, now - 600, scope.clone())),
+                "invalid_grant",
+            ),
+            (
+                "over an hour",
+                assertion("cert-1", claims(&sim, now, now + 7200, scope.clone())),
+                "invalid_grant",
+            ),
+            (
+                "no REST scope",
+                assertion("cert-1", claims(&sim, now, now + 300, json!("restlets"))),
+                "invalid_scope",
+            ),
+        ];
+        for (what, jwt, error) in cases {
+            let (status, answer) = ask(&sim, &jwt).await;
+            assert!(status.is_client_error(), "{what}: {status}");
+            assert_eq!(answer["error"], error, "{what}: {answer}");
+        }
+        sim.m2m().revoke_client(true);
+        let (_, answer) = ask(
+            &sim,
+            &assertion("cert-1", claims(&sim, now, now + 300, scope)),
+        )
+        .await;
+        assert_eq!(answer["error"], "invalid_client", "a revoked mapping");
+    }
+}

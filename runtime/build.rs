@@ -8,11 +8,28 @@ use std::fmt::Write as _;
 
 fn main() {
     let root = guests::workspace_root();
-    let mut names: Vec<String> = std::fs::read_dir(root.join("connectors"))
+    let folders: Vec<std::path::PathBuf> = std::fs::read_dir(root.join("connectors"))
         .expect("reading connectors/")
         .filter_map(Result::ok)
-        .filter(|e| e.path().join("Cargo.toml").exists())
-        .filter_map(|e| e.file_name().into_string().ok())
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    // A connector folder Junction cannot build (and so cannot test) is an error, not a
+    // connector quietly left out of the binary.
+    let unbuildable: Vec<String> = folders
+        .iter()
+        .filter(|p| !p.join("Cargo.toml").exists())
+        .map(|p| p.display().to_string())
+        .collect();
+    if !unbuildable.is_empty() {
+        panic!(
+            "{} under connectors/ has no Cargo.toml: every folder there is a connector Junction builds into the binary and tests (move other material elsewhere)",
+            unbuildable.join(", ")
+        );
+    }
+    let mut names: Vec<String> = folders
+        .iter()
+        .filter_map(|p| p.file_name()?.to_str().map(str::to_owned))
         .filter(|name| name != "kit")
         .collect();
     names.sort();

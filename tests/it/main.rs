@@ -1,6 +1,7 @@
 //! Junction's integration tests: one binary, one module per capability.
 
 mod connector_netsuite;
+mod connector_salesforce;
 mod connector_stripe;
 mod crash;
 mod intake;

@@ -5,6 +5,7 @@
 //!
 //! This crate does not depend on the runtime, so `cargo run -p junction-sims --bin stripe-sim`
 //! builds in seconds, without wasmtime or the connectors.
+mod calendar;
 pub mod cleverbridge;
 pub mod faults;
 pub mod netsuite;

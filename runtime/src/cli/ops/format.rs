@@ -5,8 +5,7 @@ use std::fmt::Write as _;
 /// `ms` since the Unix epoch as an ISO 8601 UTC time to the millisecond,
 /// e.g. `2025-03-01T07:04:05.123Z` (the raw number for a time outside years -9999..=9999).
 pub(super) fn utc(ms: i64) -> String {
-    let Ok(t) = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-    else {
+    let Ok(t) = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000) else {
         return format!("{ms} ms");
     };
     format!(

@@ -44,6 +44,29 @@ impl Validator<'_, '_> {
             Some(auth) => self.auth(auth, c.base_url.as_ref(), allow_hosts.as_deref()),
             None => Some(Auth::None),
         };
+        // The host adds credentials only to the base-url's origin (or the instance_url a token
+        // names): without either they would never be sent.
+        let auth = match (&auth, &c.base_url, &c.auth) {
+            (Some(a), None, Some(written))
+                if !matches!(
+                    a,
+                    Auth::None
+                        | Auth::OAuth2ClientCredentials {
+                            instance_url: true,
+                            ..
+                        }
+                ) =>
+            {
+                self.rep
+                    .error(
+                        written.span(),
+                        "auth is given, but no base-url: the host adds credentials only to requests for the base-url's origin, so none would be sent",
+                    )
+                    .hint("set base-url to the vendor API's URL, e.g. base-url = \"https://api.stripe.com\"");
+                None
+            }
+            _ => auth,
+        };
         let secrets = self.granted_secrets(name, c.secrets.as_ref(), info.as_ref());
         let limits = self.limits(c.limits.as_ref());
         let settings = self.settings(name, raw, info.as_ref());

@@ -15,6 +15,7 @@
 pub mod form;
 pub mod http;
 pub mod model;
+pub mod settings;
 pub mod testing;
 pub mod time;
 

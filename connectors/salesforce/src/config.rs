@@ -1,62 +1,56 @@
 //! The settings the connector reads from `[connectors.X.settings]`, with their defaults, and
 //! the two sObjects it maps canonical objects onto.
 
+use junction_connector_kit::settings::Setting;
 use junction_connector_kit::{Error, Host, SettingSpec};
 
-/// One setting: its name, the value used when the pipeline leaves it out, and what it is for.
-struct Spec {
-    name: &'static str,
-    default: &'static str,
-    description: &'static str,
-}
-
-const BASE_URL: Spec = Spec {
+const BASE_URL: Setting = Setting {
     name: "base-url",
     default: "",
     description: "The org's instance URL; with `auth.instance-url = true` the host passes the token's `instance_url`",
 };
-const API_VERSION: Spec = Spec {
+const API_VERSION: Setting = Setting {
     name: "api-version",
     default: "62.0",
     description: "The REST API version, `XX.X` (46.0 or later: upserts answer 200 with `created`)",
 };
-const ACCOUNT_OBJECT: Spec = Spec {
+const ACCOUNT_OBJECT: Setting = Setting {
     name: "account-object",
     default: "Account",
     description: "The sObject canonical customers are written to",
 };
-const ACCOUNT_EXTERNAL_ID: Spec = Spec {
+const ACCOUNT_EXTERNAL_ID: Setting = Setting {
     name: "account-external-id",
     default: "Stripe_Customer_Id__c",
     description: "The External ID field of that object holding the customer's id",
 };
-const SUBSCRIPTION_OBJECT: Spec = Spec {
+const SUBSCRIPTION_OBJECT: Setting = Setting {
     name: "subscription-object",
     default: "Subscription__c",
     description: "The sObject canonical subscriptions are written to",
 };
-const SUBSCRIPTION_EXTERNAL_ID: Spec = Spec {
+const SUBSCRIPTION_EXTERNAL_ID: Setting = Setting {
     name: "subscription-external-id",
     default: "Stripe_Subscription_Id__c",
     description: "The External ID field of that object holding the subscription's id",
 };
-const SUBSCRIPTION_ACCOUNT: Spec = Spec {
+const SUBSCRIPTION_ACCOUNT: Setting = Setting {
     name: "subscription-account-field",
     default: "Account__c",
     description: "The subscription's lookup to its account (set through its relationship, `Account__r`, by the account's external id)",
 };
-const API_SHARE: Spec = Spec {
+const API_SHARE: Setting = Setting {
     name: "api-usage-share",
     default: "90",
     description: "Percent of the org's daily API requests (Sforce-Limit-Info) past which the connector answers rate-limited",
 };
-const POLL_LAG: Spec = Spec {
+const POLL_LAG: Setting = Setting {
     name: "poll-lag-seconds",
     default: "2",
     description: "Poll only records whose SystemModstamp is at least this old, so a second still being written is never passed over",
 };
 
-const ALL: [Spec; 9] = [
+const ALL: [Setting; 9] = [
     BASE_URL,
     API_VERSION,
     ACCOUNT_OBJECT,
@@ -72,14 +66,9 @@ const ALL: [Spec; 9] = [
 pub(crate) fn specs() -> Vec<SettingSpec> {
     ALL.iter()
         .map(|s| SettingSpec {
-            name: s.name.into(),
-            description: if s.default.is_empty() {
-                s.description.into()
-            } else {
-                format!("{} (default `{}`)", s.description, s.default)
-            },
+            // The instance URL is required; the host supplies it with `instance-url = true`.
             required: s.name == BASE_URL.name,
-            sensitive: false,
+            ..s.spec()
         })
         .collect()
 }
@@ -162,10 +151,7 @@ impl Config {
     }
 
     fn read(host: &dyn Host, needs_base: bool) -> Result<Self, Error> {
-        let get = |spec: &Spec| match host.setting(spec.name) {
-            Some(v) if !v.trim().is_empty() => v.trim().to_owned(),
-            _ => spec.default.to_owned(),
-        };
+        let get = |spec: &Setting| spec.get(host);
         let base = get(&BASE_URL).trim_end_matches('/').to_owned();
         if needs_base && !(base.starts_with("https://") || base.starts_with("http://")) {
             return Err(bad(

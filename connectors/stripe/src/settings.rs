@@ -1,36 +1,30 @@
 //! The settings the connector reads from `[connectors.X.settings]`, with their defaults.
 
+use junction_connector_kit::settings::Setting;
 use junction_connector_kit::{Error, Host, SettingSpec};
 
-/// One setting: its name, the value used when the pipeline leaves it out, and what it is for.
-struct Spec {
-    name: &'static str,
-    default: &'static str,
-    description: &'static str,
-}
-
-const BASE_URL: Spec = Spec {
+const BASE_URL: Setting = Setting {
     name: "base-url",
     default: "https://api.stripe.com",
     description: "Where Stripe's API lives (the runtime passes the pipeline's base-url; tests point it at a simulator)",
 };
-const API_VERSION: Spec = Spec {
+const API_VERSION: Setting = Setting {
     name: "api-version",
     default: "2026-10-28.endive",
     description: "Sent as `Stripe-Version` on every request",
 };
-const TOLERANCE: Spec = Spec {
+const TOLERANCE: Setting = Setting {
     name: "webhook-tolerance-seconds",
     default: "300",
     description: "How old a webhook's signed timestamp may be, in seconds; 0 disables the check",
 };
-const PRORATION: Spec = Spec {
+const PRORATION: Setting = Setting {
     name: "proration-behavior",
     default: "create_prorations",
     description: "`proration_behavior` sent with subscription updates: create_prorations, none or always_invoice",
 };
 
-const CURRENT_STATE: Spec = Spec {
+const CURRENT_STATE: Setting = Setting {
     name: "current-state",
     default: "fetch",
     description: "Where a subscription or customer change's `after` document comes from: `fetch` reads the object's current state from the API for every event (Stripe's advice for events that arrive out of order; docs/stripe-mapping.md), `event` uses the object the event carries (only for a source with no API access: the newest state may then lose to an older event of the same second)",
@@ -40,71 +34,45 @@ const CURRENT_STATE: Spec = Spec {
 pub(crate) fn specs() -> Vec<SettingSpec> {
     [BASE_URL, API_VERSION, TOLERANCE, PRORATION, CURRENT_STATE]
         .iter()
-        .map(|s| SettingSpec {
-            name: s.name.into(),
-            description: format!("{} (default `{}`)", s.description, s.default),
-            required: false,
-            sensitive: false,
-        })
+        .map(Setting::spec)
         .collect()
-}
-
-/// The value of `spec`, or its default when unset or blank.
-fn get(host: &dyn Host, spec: &Spec) -> String {
-    match host.setting(spec.name) {
-        Some(v) if !v.trim().is_empty() => v.trim().to_owned(),
-        _ => spec.default.to_owned(),
-    }
-}
-
-/// A setting the connector cannot work with. The contract has no configuration error, and
-/// `unsupported` is the variant that says "this connector cannot do that" without a retry.
-fn bad(spec: &Spec, value: &str, expected: &str) -> Error {
-    Error::Unsupported(format!(
-        "setting `{}` must be {expected}, got `{value}`",
-        spec.name
-    ))
 }
 
 /// The API root without a trailing slash.
 pub(crate) fn base_url(host: &dyn Host) -> String {
-    get(host, &BASE_URL).trim_end_matches('/').to_owned()
+    BASE_URL.get(host).trim_end_matches('/').to_owned()
 }
 
 /// The `Stripe-Version` to send.
 pub(crate) fn api_version(host: &dyn Host) -> String {
-    get(host, &API_VERSION)
+    API_VERSION.get(host)
 }
 
 /// The webhook timestamp tolerance in seconds (0: no check).
 pub(crate) fn tolerance_secs(host: &dyn Host) -> Result<i64, Error> {
-    let value = get(host, &TOLERANCE);
+    let value = TOLERANCE.get(host);
     value
         .parse::<u32>()
         .map(i64::from)
-        .map_err(|_| bad(&TOLERANCE, &value, "a whole number of seconds"))
+        .map_err(|_| TOLERANCE.invalid(&value, "a whole number of seconds"))
 }
 
 /// The `proration_behavior` for subscription updates.
 pub(crate) fn proration_behavior(host: &dyn Host) -> Result<String, Error> {
-    let value = get(host, &PRORATION);
+    let value = PRORATION.get(host);
     match value.as_str() {
         "create_prorations" | "none" | "always_invoice" => Ok(value),
-        _ => Err(bad(
-            &PRORATION,
-            &value,
-            "create_prorations, none or always_invoice",
-        )),
+        _ => Err(PRORATION.invalid(&value, "create_prorations, none or always_invoice")),
     }
 }
 
 /// Whether `receive` and `poll` read the current state of an event's object from the API
 /// (`current-state = "fetch"`, the default) or use the object the event carries (`"event"`).
 pub(crate) fn fetch_current_state(host: &dyn Host) -> Result<bool, Error> {
-    let value = get(host, &CURRENT_STATE);
+    let value = CURRENT_STATE.get(host);
     match value.as_str() {
         "fetch" => Ok(true),
         "event" => Ok(false),
-        _ => Err(bad(&CURRENT_STATE, &value, "fetch or event")),
+        _ => Err(CURRENT_STATE.invalid(&value, "fetch or event")),
     }
 }

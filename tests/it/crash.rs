@@ -5,8 +5,13 @@
 //! settled, no idempotency key was applied twice at NetSuite, no write went backwards, and every
 //! customer and subscription reads the same on both sides.
 //!
-//! CI runs 1,000 changes and 20 kills; `JUNCTION_CRASH_LONG=1` runs 10,000 changes and 100
-//! kills. `JUNCTION_CRASH_SEED` replays one kill schedule.
+//! It runs twice: one worker on a SQLite file (the embedded default), and three workers on one
+//! PostgreSQL database behind a round-robin balancer, each killed at random in turn, so
+//! webhooks, plans and deliveries are spread across workers and a killed worker's leases are
+//! taken over by the others.
+//!
+//! CI runs 1,000 changes and 20 kills each; `JUNCTION_CRASH_LONG=1` runs 10,000 changes and
+//! 100 kills. `JUNCTION_CRASH_SEED` replays one kill schedule.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -26,6 +31,7 @@ use tokio::process::{Child, Command};
 use tokio::time::{Instant, sleep};
 
 use crate::rig::{self, WEBHOOK_SECRET};
+use crate::support::Backend;
 
 /// How hard one run pushes.
 struct Scale {
@@ -93,7 +99,8 @@ fn timings(text: String) -> String {
 struct Junction {
     exe: &'static str,
     pipeline: PathBuf,
-    store: PathBuf,
+    store: String,
+    worker_id: String,
     listen: String,
     log: PathBuf,
     env: Vec<(&'static str, String)>,
@@ -121,7 +128,9 @@ impl Junction {
                 "full",
             ])
             .arg("--store")
-            .arg(format!("sqlite://{}", self.store.display()))
+            .arg(&self.store)
+            .arg("--worker-id")
+            .arg(&self.worker_id)
             .arg("--cache-dir")
             .arg(cache)
             .envs(self.env.iter().map(|(k, v)| (*k, v.as_str())))
@@ -203,10 +212,13 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// Kills the child at random moments: mostly while it works, every fifth time while it starts.
-async fn killer(mut junction: Junction, kills: usize, seed: u64) -> Junction {
+/// Kills a worker chosen at random, at random moments: mostly while it works, every fifth
+/// time while it starts.
+async fn killer(mut workers: Vec<Junction>, kills: usize, seed: u64) -> Vec<Junction> {
     let mut rng = StdRng::seed_from_u64(seed);
     for k in 0..kills {
+        let victim = rng.random_range(0..workers.len());
+        let junction = &mut workers[victim];
         if k % 5 == 4 {
             sleep(Duration::from_millis(rng.random_range(0..150))).await;
         } else {
@@ -216,7 +228,63 @@ async fn killer(mut junction: Junction, kills: usize, seed: u64) -> Junction {
         junction.kill().await;
         junction.spawn();
     }
-    junction
+    workers
+}
+
+/// A load balancer in front of several workers: each request goes to the next worker in turn,
+/// and to the one after if that one does not answer (it was just killed), as a balancer with
+/// health checks would. Answers 502 when none does, which Stripe retries.
+async fn balancer(workers: Vec<String>) -> String {
+    use axum::body::{Body, to_bytes};
+    use axum::http::{Request, Response, StatusCode};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("balancer port");
+    let front = listener.local_addr().expect("balancer address").to_string();
+    let next = Arc::new(AtomicUsize::new(0));
+    let http = reqwest::Client::new();
+    let forward = move |request: Request<Body>| {
+        let (workers, next, http) = (workers.clone(), next.clone(), http.clone());
+        async move {
+            let (parts, body) = request.into_parts();
+            let body = to_bytes(body, 16 << 20).await.unwrap_or_default();
+            let path = parts
+                .uri
+                .path_and_query()
+                .map_or("/", |p| p.as_str())
+                .to_owned();
+            let first = next.fetch_add(1, Ordering::Relaxed);
+            for i in 0..workers.len() {
+                let worker = &workers[(first + i) % workers.len()];
+                let mut sent = http
+                    .request(parts.method.clone(), format!("http://{worker}{path}"))
+                    .timeout(Duration::from_secs(10))
+                    .body(body.clone());
+                for (name, value) in &parts.headers {
+                    if name != "host" && name != "content-length" {
+                        sent = sent.header(name, value);
+                    }
+                }
+                if let Ok(answer) = sent.send().await {
+                    let status = answer.status();
+                    let bytes = answer.bytes().await.unwrap_or_default();
+                    return Response::builder()
+                        .status(status)
+                        .body(Body::from(bytes))
+                        .expect("response");
+                }
+            }
+            Response::builder()
+                .status(StatusCode::BAD_GATEWAY)
+                .body(Body::empty())
+                .expect("response")
+        }
+    };
+    let app = axum::Router::new().fallback(forward);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    front
 }
 
 /// Customers first (a subscription needs its customer at NetSuite), then each subscription is
@@ -315,11 +383,10 @@ fn first_item(stripe: &SimState, sub: &str) -> String {
 }
 
 /// Waits until Stripe has no webhook left to send and the store has nothing left to do.
-async fn drain(stripe: &SimState, store_path: &Path, within: Duration) {
+async fn drain(stripe: &SimState, url: &str, within: Duration) {
     let deadline = Instant::now() + within;
-    let url = format!("sqlite://{}", store_path.display());
     let store = Store::open_with(
-        &url,
+        url,
         &OpenOptions {
             read_only: true,
             create: false,
@@ -364,15 +431,35 @@ async fn drain(stripe: &SimState, store_path: &Path, within: Duration) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkilled_junction_loses_nothing_and_applies_nothing_twice() {
+    crash_test(Backend::Sqlite, 1).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_workers_on_postgres_sigkilled_lose_nothing_and_apply_nothing_twice() {
+    crash_test(Backend::Postgres, 3).await;
+}
+
+async fn crash_test(backend: Backend, workers: usize) {
     let scale = scale();
     let seed = std::env::var("JUNCTION_CRASH_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(rand::random::<u64>);
     eprintln!(
-        "crash test: {} customers, {} kills, seed {seed} (JUNCTION_CRASH_SEED={seed} replays the kill schedule)",
+        "crash test: {backend:?}, {workers} worker(s), {} customers, {} kills, seed {seed} \
+         (JUNCTION_CRASH_SEED={seed} replays the kill schedule)",
         scale.customers, scale.kills
     );
+    let test_store = backend.store().await;
+    let listens: Vec<String> = (0..workers)
+        .map(|_| format!("127.0.0.1:{}", free_port()))
+        .collect();
+    // One worker is reached directly, as the embedded default runs; several behind a balancer.
+    let front = if workers == 1 {
+        listens[0].clone()
+    } else {
+        balancer(listens.clone()).await
+    };
 
     let netsuite = NetSuiteSim::start(junction_tests::demo::netsuite_sim_config())
         .await
@@ -385,10 +472,9 @@ async fn sigkilled_junction_loses_nothing_and_applies_nothing_twice() {
         async_pending_ms: 100,
         ..Faults::default()
     });
-    let listen = format!("127.0.0.1:{}", free_port());
     let stripe = StripeSim::start(StripeSimConfig {
         webhook: Some(WebhookEndpoint {
-            url: format!("http://{listen}/hooks/stripe"),
+            url: format!("http://{front}/hooks/stripe"),
             secret: WEBHOOK_SECRET.into(),
         }),
         // Deliveries that fail while Junction is down are retried for far longer than a restart takes.
@@ -417,32 +503,43 @@ async fn sigkilled_junction_loses_nothing_and_applies_nothing_twice() {
     std::fs::write(&pipeline, &text).expect("pipeline file");
     let secrets = rig::env(netsuite.config());
     let names = junction_tests::demo::SIMULATOR_ENV;
-    let mut junction = Junction {
-        exe: env!("CARGO_BIN_EXE_junction-cli"),
-        pipeline,
-        store: dir.join("junction.db"),
-        listen,
-        log: dir.join("junction.log"),
-        env: names
-            .iter()
-            .map(|n| (*n, secrets(n).expect("secret")))
-            .collect(),
-        child: None,
-        http: reqwest::Client::new(),
-    };
-    junction.spawn();
-    junction.healthy().await;
+    let mut cluster: Vec<Junction> = listens
+        .iter()
+        .enumerate()
+        .map(|(n, listen)| Junction {
+            exe: env!("CARGO_BIN_EXE_junction-cli"),
+            pipeline: pipeline.clone(),
+            store: test_store.url.clone(),
+            worker_id: format!("worker-{n}"),
+            listen: listen.clone(),
+            log: dir.join(format!("junction-{n}.log")),
+            env: names
+                .iter()
+                .map(|n| (*n, secrets(n).expect("secret")))
+                .collect(),
+            child: None,
+            http: reqwest::Client::new(),
+        })
+        .collect();
+    for junction in &mut cluster {
+        junction.spawn();
+        junction.healthy().await;
+    }
 
-    let killing = tokio::spawn(killer(junction, scale.kills, seed));
+    let killing = tokio::spawn(killer(cluster, scale.kills, seed));
     let subscriptions = drive(stripe.state(), &netsuite, &scale).await;
-    let mut junction = killing.await.expect("killer task");
-    junction.healthy().await;
-    drain(&stripe, &junction.store, scale.drain).await;
-    junction.kill().await;
+    let mut cluster = killing.await.expect("killer task");
+    for junction in &mut cluster {
+        junction.healthy().await;
+    }
+    drain(&stripe, &test_store.url, scale.drain).await;
+    for junction in &mut cluster {
+        junction.kill().await;
+    }
     netsuite.faults().set(Faults::default());
 
     let store = Store::open_with(
-        &format!("sqlite://{}", junction.store.display()),
+        &test_store.url,
         &OpenOptions {
             create: false,
             ..OpenOptions::default()
@@ -634,13 +731,21 @@ async fn sigkilled_junction_loses_nothing_and_applies_nothing_twice() {
         mismatches.len(),
         listed(&mismatches)
     );
-    let log = std::fs::read_to_string(&junction.log).unwrap_or_default();
+    let starts: usize = cluster
+        .iter()
+        .map(|j| {
+            std::fs::read_to_string(&j.log)
+                .unwrap_or_default()
+                .matches("junction: listening on")
+                .count()
+        })
+        .sum();
     eprintln!(
         "crash test: {} changes, {} kills ({} starts reached listening), {} NetSuite writes applied \
          from {} async jobs, {} webhook attempts for {} events",
         changes.len(),
         scale.kills,
-        log.matches("junction: listening on").count(),
+        starts,
         writes.len(),
         netsuite.stats().jobs,
         s.webhook_attempts,

@@ -7,6 +7,7 @@ use junction_tests::sim::stripe::sign_payload;
 use serde_json::Value;
 
 use crate::rig::{Rig, WEBHOOK_SECRET, fast};
+use crate::support::Backend;
 
 async fn post(rig: &Rig, body: &str, signature: &str) -> (u16, Value) {
     let r = reqwest::Client::new()
@@ -24,9 +25,8 @@ fn signed(body: &str) -> String {
     sign_payload(WEBHOOK_SECRET, now_ms() / 1000, body)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn duplicates_forgeries_and_late_events() {
-    let rig = Rig::start(fast).await;
+async fn duplicates_forgeries_and_late_events(backend: Backend) {
+    let rig = Rig::start_on(backend, fast).await;
     let cus = rig
         .stripe
         .create_customer("late@example.com", "Late Ltd")
@@ -134,10 +134,11 @@ async fn duplicates_forgeries_and_late_events() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_future_dated_change_waits_on_a_durable_timer() {
-    let rig =
-        Rig::start(|t| fast(t).replace("future-dated = \"pass\"", "future-dated = \"hold\"")).await;
+async fn a_future_dated_change_waits_on_a_durable_timer(backend: Backend) {
+    let rig = Rig::start_on(backend, |t| {
+        fast(t).replace("future-dated = \"pass\"", "future-dated = \"hold\"")
+    })
+    .await;
     let price = rig.price(900, "Plus");
     let cus = rig
         .stripe
@@ -194,3 +195,8 @@ async fn a_future_dated_change_waits_on_a_durable_timer() {
         "the timer-held delivery is counted as held: {stats:?}"
     );
 }
+
+crate::support::on_both_backends!(
+    duplicates_forgeries_and_late_events,
+    a_future_dated_change_waits_on_a_durable_timer
+);

@@ -13,10 +13,12 @@ use junction_tests::sim::faults::Faults;
 use junction_tests::sim::stripe::{ItemChange, SubChange};
 
 use crate::rig::{Rig, fast};
+use crate::support::Backend;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn subscription_lifecycle_reaches_billing_and_a_silent_drop_is_dead_lettered() {
-    let rig = Rig::start(fast).await;
+async fn subscription_lifecycle_reaches_billing_and_a_silent_drop_is_dead_lettered(
+    backend: Backend,
+) {
+    let rig = Rig::start_on(backend, fast).await;
     // NetSuite answers every write 202 and its jobs stay pending for a while first.
     rig.netsuite.faults().set(Faults {
         async_pending_ms: 300,
@@ -245,3 +247,7 @@ async fn steps_that_never_show_up_end_in_a_dead_letter() {
         "the drop was real"
     );
 }
+
+crate::support::on_both_backends!(
+    subscription_lifecycle_reaches_billing_and_a_silent_drop_is_dead_lettered
+);

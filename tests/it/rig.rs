@@ -14,7 +14,7 @@ use junction_tests::sim::stripe::{StripeSim, StripeSimConfig, WebhookEndpoint};
 use serde_json::Value;
 use tokio::sync::Notify;
 
-use crate::support::host;
+use crate::support::{Backend, TestStore, host};
 
 pub const PIPELINE: &str = "stripe-to-netsuite";
 pub use junction_tests::demo::WEBHOOK_SECRET;
@@ -26,6 +26,7 @@ pub struct Rig {
     pub url: String,
     shutdown: Arc<Notify>,
     _workers: tokio::task::JoinSet<()>,
+    _store: TestStore,
 }
 
 /// Rewrites the example pipeline for the simulators; `edit` may change timings further.
@@ -56,7 +57,13 @@ pub fn fast(text: String) -> String {
 }
 
 impl Rig {
+    /// The rig on a SQLite store.
     pub async fn start(edit: impl Fn(String) -> String) -> Rig {
+        Rig::start_on(Backend::Sqlite, edit).await
+    }
+
+    /// The rig on a fresh store of `backend`.
+    pub async fn start_on(backend: Backend, edit: impl Fn(String) -> String) -> Rig {
         let netsuite = NetSuiteSim::start(junction_tests::demo::netsuite_sim_config())
             .await
             .expect("netsuite sim");
@@ -80,16 +87,8 @@ impl Rig {
         ));
         let loaded = config::load_str(file, &text, &env(netsuite.config()), &catalog)
             .unwrap_or_else(|d| panic!("pipeline does not load:\n{d}"));
-        let dir = std::env::temp_dir().join(format!(
-            "junction-rig-{}-{}",
-            std::process::id(),
-            rand::random::<u32>()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        let store_path = dir.join("junction.db");
-        let store = Store::open(&format!("sqlite://{}", store_path.display()))
-            .await
-            .expect("store");
+        let test_store = backend.store().await;
+        let store = Store::open(&test_store.url).await.expect("store");
         let options = Options {
             lease: Duration::from_secs(5),
             ..Options::default()
@@ -113,6 +112,7 @@ impl Rig {
             url,
             shutdown,
             _workers: workers,
+            _store: test_store,
         }
     }
 

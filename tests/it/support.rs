@@ -20,3 +20,67 @@ pub fn host() -> Host {
 pub const HOSTILE: &str = env!("JUNCTION_TEST_COMPONENT_HOSTILE");
 /// A component whose `describe()` never answers.
 pub const SLOW_DESCRIBE: &str = env!("JUNCTION_TEST_COMPONENT_SLOW_DESCRIBE");
+
+/// Runs each named `async fn(Backend)` once per backend, as `NAME::sqlite` and
+/// `NAME::postgres`, on a two-thread runtime like the engine's.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name(crate::support::Backend::Sqlite).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    super::$name(crate::support::Backend::Postgres).await;
+                }
+            }
+        )*
+    };
+}
+pub(crate) use on_both_backends;
+
+/// The store backends the durability tests run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A SQLite file in a temporary directory: the embedded default.
+    Sqlite,
+    /// A PostgreSQL database of the test's own, dropped after it.
+    Postgres,
+}
+
+/// A store for one test: its URL, and what keeps it alive until the test ends.
+pub struct TestStore {
+    /// The URL to open, or to pass as `junction run --store`.
+    pub url: String,
+    _database: Option<junction::store::testing::TestDatabase>,
+}
+
+impl Backend {
+    /// A fresh, empty store on this backend.
+    pub async fn store(self) -> TestStore {
+        match self {
+            Backend::Sqlite => {
+                let dir = std::env::temp_dir().join(format!(
+                    "junction-store-{}-{}",
+                    std::process::id(),
+                    rand::random::<u32>()
+                ));
+                std::fs::create_dir_all(&dir).expect("temp dir");
+                TestStore {
+                    url: format!("sqlite://{}", dir.join("junction.db").display()),
+                    _database: None,
+                }
+            }
+            Backend::Postgres => {
+                let database = junction::store::testing::TestDatabase::create().await;
+                TestStore {
+                    url: database.url().to_owned(),
+                    _database: Some(database),
+                }
+            }
+        }
+    }
+}

@@ -24,12 +24,21 @@ pub struct RunArgs {
     /// Address to serve webhooks, /metrics and /healthz on.
     #[arg(long, default_value = "127.0.0.1:8080", env = "JUNCTION_LISTEN")]
     listen: SocketAddr,
-    /// The durable store.
+    /// The durable store: `sqlite://PATH` (one worker, the embedded default) or
+    /// `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE` (any number of workers on one
+    /// database; run `junction run` once per machine with the same `--store`).
     #[arg(long, default_value = "sqlite://junction.db", env = "JUNCTION_STORE")]
     store: String,
     /// Commit durability: `full` survives power loss (default), `normal` survives a process crash.
     #[arg(long, default_value = "full", value_parser = ["full", "normal"])]
     durability: String,
+    /// Database connections this worker opens (PostgreSQL: keep workers x this under the
+    /// server's `max_connections`; SQLite: readers beside the one writer).
+    #[arg(long, default_value_t = 8, env = "JUNCTION_STORE_CONNECTIONS")]
+    store_connections: u32,
+    /// This worker's name in leases and logs (default: random). Give each worker its own.
+    #[arg(long, env = "JUNCTION_WORKER_ID")]
+    worker_id: Option<String>,
     /// How long a claimed delivery stays this worker's before another may take it over.
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     lease: Duration,
@@ -134,14 +143,17 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         &args.store,
         &OpenOptions {
             durability,
+            connections: args.store_connections.max(1),
             ..OpenOptions::default()
         },
     )
     .await?;
+    let defaults = Options::default();
     let options = Options {
         lease: args.lease,
         max_in_flight: args.max_in_flight.max(1),
-        ..Options::default()
+        worker_id: args.worker_id.unwrap_or(defaults.worker_id.clone()),
+        ..defaults
     };
     let engine = Engine::new(loaded.plans, store, &host, options).await?;
     let listener = tokio::net::TcpListener::bind(args.listen)

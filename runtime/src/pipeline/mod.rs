@@ -242,8 +242,38 @@ impl Engine {
     }
 
     /// Starts the planner, the delivery loop and the pollers; they run until `shutdown` fires.
+    ///
+    /// Several workers may run on one PostgreSQL store: each listens for the others' wake-ups,
+    /// plans and delivers (claims never overlap), and the pollers run on the one worker that
+    /// holds the `poll` leadership, taken over by another when it dies.
     pub fn spawn_workers(self: &Arc<Self>, shutdown: Arc<Notify>) -> JoinSet<()> {
         let mut set = JoinSet::new();
+        let (engine, stop) = (self.clone(), shutdown.clone());
+        set.spawn(async move {
+            let wake = crate::store::Wakeups {
+                changes: engine.wake_planner.clone(),
+                deliveries: engine.wake_delivery.clone(),
+            };
+            match engine.store.listen(wake).await {
+                Ok(Some(listening)) => {
+                    stop.notified().await;
+                    listening.abort();
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!(
+                    error = %e,
+                    "cannot listen for other workers; relying on polling alone"
+                ),
+            }
+        });
+        let leadership = self.store.leadership("poll");
+        let leader = leadership.watch();
+        let stop = shutdown.clone();
+        set.spawn(async move {
+            // Held until shutdown; dropping it steps down.
+            stop.notified().await;
+            drop(leadership);
+        });
         let engine = self.clone();
         let stop = shutdown.clone();
         set.spawn(async move { engine.planner_loop(stop).await });
@@ -257,9 +287,10 @@ impl Engine {
                         let (engine, stop) = (self.clone(), shutdown.clone());
                         let (pipeline, connector, object) =
                             (plan.name.clone(), source.connector.clone(), object.clone());
+                        let leader = leader.clone();
                         set.spawn(async move {
                             engine
-                                .poll_loop(stop, pipeline, connector, object, every)
+                                .poll_loop(stop, leader, pipeline, connector, object, every)
                                 .await
                         });
                     }
@@ -369,6 +400,7 @@ impl Engine {
     async fn poll_loop(
         self: Arc<Self>,
         stop: Arc<Notify>,
+        mut leader: tokio::sync::watch::Receiver<bool>,
         pipeline: String,
         connector_name: String,
         object: String,
@@ -378,6 +410,14 @@ impl Engine {
             return;
         };
         loop {
+            // Only the leader polls, so one cursor advances in one place.
+            if !*leader.borrow_and_update() {
+                tokio::select! {
+                    () = stop.notified() => return,
+                    led = leader.wait_for(|leads| *leads) => if led.is_err() { return },
+                }
+                continue;
+            }
             let mut wait = every;
             match self.store.cursor(&pipeline, &connector_name, &object).await {
                 Ok(cursor) => {

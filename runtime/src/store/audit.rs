@@ -1,12 +1,35 @@
-//! The hash-chained audit log: append inside the caller's transaction, verify the whole chain.
+//! The hash-chained audit log: append inside the caller's transaction, verify every chain.
+//!
+//! # Layout: one chain per entity
+//!
+//! Each entity (pipeline, object, key) has its own hash chain: an entry's hash covers its
+//! position in the chain (`chain_seq`, from 1 without gaps), its contents and the previous
+//! entry's hash, and `audit_chains` holds each chain's head (its last entry). Appending locks
+//! only the heads of the entities the transaction writes about, so workers writing different
+//! entities never wait for each other, while the writes of one entity, already serialized by
+//! its lanes, stay in one unbroken order. A global `seq` (assigned by the database) orders all
+//! entries for reading; it is not part of any chain and may have gaps.
+//!
+//! What `junction audit verify` detects, on both backends (tests in `store/tests/audit.rs`):
+//! - an edited entry: its hash no longer matches its contents;
+//! - a deleted entry: a gap in its chain's positions, or, for the last entry, a chain that ends
+//!   before its head (and a head whose chain has no entries left at all);
+//! - an inserted entry: a position that breaks the links, or a chain the head does not know;
+//! - reordered entries: the positions are hashed, so swapping contents breaks both hashes;
+//! - an entry moved to another entity's chain: the chain name is derived from the hashed
+//!   pipeline, object and key, and verify recomputes it.
+//!
+//! The chain is a detector, not a signature: someone who can rewrite the database can also
+//! recompute every hash after an edit. Entries written before this layout (SQLite stores from
+//! before migration 0003) form one chain named `''`, verified the same way.
 
 use std::fmt;
 use std::str::FromStr;
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use sqlx::SqliteConnection;
 
+use super::db::{Tx, on};
 use super::{Error, Result, Store};
 
 /// The `prev_hash` of the first entry.
@@ -113,11 +136,13 @@ pub struct NewAudit {
     pub detail: serde_json::Value,
 }
 
-/// An entry of the audit chain.
+/// An entry of the audit log.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AuditEntry {
-    /// Position in the chain, from 1, without gaps.
+    /// Position among all entries, in the order they were appended (gaps are normal).
     pub seq: i64,
+    /// Position in its entity's chain, from 1, without gaps.
+    pub chain_seq: i64,
     /// When it was appended.
     pub at_ms: i64,
     /// See [`NewAudit::pipeline`].
@@ -151,6 +176,8 @@ pub struct AuditEntry {
 pub struct VerifyReport {
     /// Entries checked and found intact (up to the first bad one).
     pub entries: u64,
+    /// Chains checked and found intact.
+    pub chains: u64,
     /// The first entry that breaks the chain, if any.
     pub first_bad: Option<BadEntry>,
 }
@@ -162,11 +189,13 @@ impl VerifyReport {
     }
 }
 
-/// Where the chain breaks.
+/// Where a chain breaks.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct BadEntry {
-    /// The first bad entry's sequence number.
+    /// The first bad entry's `seq` (for a missing entry: the one the chain's head names).
     pub seq: i64,
+    /// The chain it breaks.
+    pub chain: String,
     /// What is wrong with it.
     pub reason: String,
 }
@@ -175,6 +204,8 @@ pub struct BadEntry {
 #[derive(sqlx::FromRow)]
 pub(super) struct AuditRow {
     seq: i64,
+    chain: String,
+    chain_seq: i64,
     at_ms: i64,
     pipeline: String,
     correlation_id: String,
@@ -193,7 +224,7 @@ pub(super) struct AuditRow {
 /// The columns of `audit`, in [`AuditRow`]'s order.
 macro_rules! audit_columns {
     () => {
-        "seq, at_ms, pipeline, correlation_id, object, entity_key, event_id, change_id, \
+        "seq, chain, chain_seq, at_ms, pipeline, correlation_id, object, entity_key, event_id, change_id, \
          delivery_id, idempotency_key, kind, detail, prev_hash, hash"
     };
 }
@@ -201,10 +232,12 @@ pub(super) use audit_columns;
 
 impl AuditRow {
     /// sha256(prev_hash || canonical form). The canonical form is a JSON array of the stored
-    /// columns in a fixed order: unambiguous, and computed from exactly what verify reads back.
+    /// columns in a fixed order, led by the position in the chain: unambiguous, and computed
+    /// from exactly what verify reads back. (Before per-entity chains the position was the
+    /// global seq; for the chain `''` the two are the same number, so old entries verify.)
     fn compute_hash(&self) -> String {
         let canonical = serde_json::json!([
-            self.seq,
+            self.chain_seq,
             self.at_ms,
             self.pipeline,
             self.correlation_id,
@@ -230,6 +263,7 @@ impl AuditRow {
         })?;
         Ok(AuditEntry {
             seq: self.seq,
+            chain_seq: self.chain_seq,
             at_ms: self.at_ms,
             pipeline: self.pipeline,
             correlation_id: self.correlation_id,
@@ -247,22 +281,58 @@ impl AuditRow {
     }
 }
 
-/// Appends `entries`, in order, to the chain inside the caller's write transaction.
-pub(super) async fn append(
-    conn: &mut SqliteConnection,
-    at_ms: i64,
-    entries: &[NewAudit],
-) -> Result<()> {
+/// The chain an entity's entries go to: its pipeline, object and key as a JSON array
+/// (unambiguous whatever the names contain).
+pub(super) fn chain_of(pipeline: &str, object: &str, key: &str) -> String {
+    serde_json::json!([pipeline, object, key]).to_string()
+}
+
+/// The name of the chain written before per-entity chains (SQLite migration 0003).
+const LEGACY_CHAIN: &str = "";
+
+/// Appends `entries`, in order, inside the caller's write transaction: each to its entity's
+/// chain. The heads are locked in chain order, so two transactions appending to the same
+/// entities cannot deadlock on them.
+pub(super) async fn append(tx: &mut Tx, at_ms: i64, entries: &[NewAudit]) -> Result<()> {
     if entries.is_empty() {
         return Ok(());
     }
-    let (mut seq, mut prev_hash): (i64, String) =
-        sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
-            .fetch_one(&mut *conn)
-            .await?;
-    for entry in entries {
+    let chains: Vec<String> = entries
+        .iter()
+        .map(|e| chain_of(&e.pipeline, &e.object, &e.key))
+        .collect();
+    let mut sorted: Vec<&str> = chains.iter().map(String::as_str).collect();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let lock = format!(
+        "SELECT chain_seq, hash FROM audit_chains WHERE chain = $1{}",
+        tx.dialect().for_update()
+    );
+    let mut heads: std::collections::HashMap<&str, (i64, String)> =
+        std::collections::HashMap::with_capacity(sorted.len());
+    for chain in sorted {
+        on!(tx.conn(), |db| sqlx::query(
+            "INSERT INTO audit_chains (chain, chain_seq, seq, hash) VALUES ($1, 0, 0, $2)
+             ON CONFLICT (chain) DO NOTHING"
+        )
+        .bind(chain)
+        .bind(GENESIS)
+        .execute(db)
+        .await
+        .map(drop))?;
+        let head: (i64, String) = on!(tx.conn(), |db| sqlx::query_as(&lock)
+            .bind(chain)
+            .fetch_one(db)
+            .await)?;
+        heads.insert(chain, head);
+    }
+    let mut last_seq: std::collections::HashMap<&str, i64> = std::collections::HashMap::new();
+    for (entry, chain) in entries.iter().zip(&chains) {
+        let (position, prev_hash) = heads.get_mut(chain.as_str()).expect("head locked above");
         let mut row = AuditRow {
-            seq: seq + 1,
+            seq: 0,
+            chain: chain.clone(),
+            chain_seq: *position + 1,
             at_ms,
             pipeline: entry.pipeline.clone(),
             correlation_id: entry.correlation_id.clone(),
@@ -274,16 +344,19 @@ pub(super) async fn append(
             idempotency_key: entry.idempotency_key.clone(),
             kind: entry.kind.as_str().to_owned(),
             detail: entry.detail.to_string(),
-            prev_hash,
+            prev_hash: std::mem::take(prev_hash),
             hash: String::new(),
         };
         row.hash = row.compute_hash();
-        sqlx::query(concat!(
-            "INSERT INTO audit (",
-            audit_columns!(),
-            ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
-        ))
-        .bind(row.seq)
+        let seq: i64 = on!(tx.conn(), |db| sqlx::query_scalar(
+            "INSERT INTO audit (chain, chain_seq, at_ms, pipeline, correlation_id, object,
+                                entity_key, event_id, change_id, delivery_id, idempotency_key,
+                                kind, detail, prev_hash, hash)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+             RETURNING seq"
+        )
+        .bind(&row.chain)
+        .bind(row.chain_seq)
         .bind(row.at_ms)
         .bind(&row.pipeline)
         .bind(&row.correlation_id)
@@ -297,17 +370,57 @@ pub(super) async fn append(
         .bind(&row.detail)
         .bind(&row.prev_hash)
         .bind(&row.hash)
-        .execute(&mut *conn)
-        .await?;
-        seq = row.seq;
-        prev_hash = row.hash;
+        .fetch_one(db)
+        .await)?;
+        *position = row.chain_seq;
+        *prev_hash = row.hash;
+        last_seq.insert(chain.as_str(), seq);
     }
-    sqlx::query("UPDATE audit_head SET seq = ?1, hash = ?2 WHERE id = 1")
-        .bind(seq)
-        .bind(&prev_hash)
-        .execute(&mut *conn)
-        .await?;
+    for (chain, (position, hash)) in &heads {
+        on!(tx.conn(), |db| sqlx::query(
+            "UPDATE audit_chains SET chain_seq = $2, seq = $3, hash = $4 WHERE chain = $1"
+        )
+        .bind(*chain)
+        .bind(*position)
+        .bind(last_seq[chain])
+        .bind(hash)
+        .execute(db)
+        .await
+        .map(drop))?;
+    }
     Ok(())
+}
+
+/// A chain's head as stored.
+#[derive(sqlx::FromRow)]
+struct Head {
+    chain_seq: i64,
+    seq: i64,
+    hash: String,
+}
+
+/// Verification's walk through the chains, in (chain, chain_seq) order.
+struct Walk {
+    chain: Option<String>,
+    position: i64,
+    prev_hash: String,
+    last_seq: i64,
+    entries: u64,
+    chains: u64,
+}
+
+impl Walk {
+    fn report(&self, seq: i64, chain: &str, reason: &str) -> VerifyReport {
+        VerifyReport {
+            entries: self.entries,
+            chains: self.chains,
+            first_bad: Some(BadEntry {
+                seq,
+                chain: chain.to_owned(),
+                reason: reason.to_owned(),
+            }),
+        }
+    }
 }
 
 impl Store {
@@ -320,78 +433,143 @@ impl Store {
         Ok(())
     }
 
-    /// Recomputes the chain from the first entry and names the first one that does not match:
-    /// an edited entry, a missing one (gap or cut-off end) or a broken link.
+    /// Recomputes every chain from its first entry and names the first entry that does not
+    /// match: an edited entry, a missing one (gap or cut-off end), an inserted one, a broken
+    /// link, or a head whose entries are gone. Reads one consistent snapshot, so entries
+    /// appended meanwhile are neither checked nor mistaken for damage; memory stays bounded
+    /// (pages of entries, one chain's state at a time).
     pub async fn audit_verify(&self) -> Result<VerifyReport> {
-        // Entries appended while verifying are beyond the head read here and not checked.
-        let (head_seq, head_hash): (i64, String) =
-            sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
-                .fetch_one(&self.read)
-                .await?;
-        let mut checked: u64 = 0;
-        let mut expected_seq = 1;
-        let mut prev_hash = GENESIS.to_owned();
-        let bad = |seq, reason: &str, checked| VerifyReport {
-            entries: checked,
-            first_bad: Some(BadEntry {
-                seq,
-                reason: reason.to_owned(),
-            }),
+        let mut snapshot = self.db.snapshot().await?;
+        let mut walk = Walk {
+            chain: None,
+            position: 0,
+            prev_hash: GENESIS.to_owned(),
+            last_seq: 0,
+            entries: 0,
+            chains: 0,
         };
-        while expected_seq <= head_seq {
-            let page: Vec<AuditRow> = sqlx::query_as(concat!(
+        let (mut after_chain, mut after_position) = (String::new(), -1_i64);
+        loop {
+            let page: Vec<AuditRow> = on!(snapshot.conn(), |db| sqlx::query_as(concat!(
                 "SELECT ",
                 audit_columns!(),
-                " FROM audit WHERE seq >= ?1 AND seq <= ?2 ORDER BY seq LIMIT ?3"
+                " FROM audit WHERE chain > $1 OR (chain = $1 AND chain_seq > $2)
+                  ORDER BY chain, chain_seq LIMIT $3"
             ))
-            .bind(expected_seq)
-            .bind(head_seq)
+            .bind(&after_chain)
+            .bind(after_position)
             .bind(VERIFY_PAGE)
-            .fetch_all(&self.read)
-            .await?;
-            if page.is_empty() {
-                return Ok(bad(expected_seq, "entry missing (chain cut off)", checked));
-            }
+            .fetch_all(db)
+            .await)?;
+            let Some(last) = page.last() else { break };
+            (after_chain, after_position) = (last.chain.clone(), last.chain_seq);
             for row in page {
-                if row.seq != expected_seq {
-                    return Ok(bad(
-                        expected_seq,
-                        "entry missing (gap in the chain)",
-                        checked,
+                if walk.chain.as_deref() != Some(row.chain.as_str()) {
+                    if let Some(done) = walk.chain.take()
+                        && let Some(bad) = end_of_chain(&mut snapshot, &mut walk, &done).await?
+                    {
+                        return Ok(bad);
+                    }
+                    walk.chain = Some(row.chain.clone());
+                    walk.position = 0;
+                    walk.prev_hash = GENESIS.to_owned();
+                }
+                if row.chain != LEGACY_CHAIN
+                    && row.chain != chain_of(&row.pipeline, &row.object, &row.entity_key)
+                {
+                    return Ok(walk.report(
+                        row.seq,
+                        &row.chain,
+                        "entry is in another entity's chain",
                     ));
                 }
-                if row.prev_hash != prev_hash {
-                    return Ok(bad(
+                if row.chain_seq != walk.position + 1 {
+                    return Ok(walk.report(
                         row.seq,
+                        &row.chain,
+                        "entry missing (gap in the chain)",
+                    ));
+                }
+                if row.prev_hash != walk.prev_hash {
+                    return Ok(walk.report(
+                        row.seq,
+                        &row.chain,
                         "prev_hash does not match the previous entry's hash",
-                        checked,
                     ));
                 }
                 if row.compute_hash() != row.hash {
-                    return Ok(bad(
+                    return Ok(walk.report(
                         row.seq,
+                        &row.chain,
                         "hash does not match the entry's contents",
-                        checked,
                     ));
                 }
                 if row.kind.parse::<AuditKind>().is_err() {
-                    return Ok(bad(row.seq, "unknown kind", checked));
+                    return Ok(walk.report(row.seq, &row.chain, "unknown kind"));
                 }
-                checked += 1;
-                expected_seq += 1;
-                prev_hash = row.hash;
+                walk.entries += 1;
+                walk.position = row.chain_seq;
+                walk.prev_hash = row.hash;
+                walk.last_seq = row.seq;
             }
         }
-        if prev_hash != head_hash {
-            return Ok(bad(
-                head_seq,
-                "last entry does not match the chain head",
-                checked,
+        if let Some(done) = walk.chain.take()
+            && let Some(bad) = end_of_chain(&mut snapshot, &mut walk, &done).await?
+        {
+            return Ok(bad);
+        }
+        // Every head must have had its chain walked: a head whose entries are all gone.
+        let orphan: Option<(String, i64)> = on!(snapshot.conn(), |db| sqlx::query_as(
+            "SELECT h.chain, h.seq FROM audit_chains AS h
+             WHERE h.chain_seq > 0
+               AND NOT EXISTS (SELECT 1 FROM audit AS a WHERE a.chain = h.chain)
+             ORDER BY h.chain LIMIT 1"
+        )
+        .fetch_optional(db)
+        .await)?;
+        if let Some((chain, seq)) = orphan {
+            return Ok(walk.report(
+                seq,
+                &chain,
+                "entries missing (the chain's head has none left)",
             ));
         }
+        snapshot.commit().await?;
         Ok(VerifyReport {
-            entries: checked,
+            entries: walk.entries,
+            chains: walk.chains,
             first_bad: None,
         })
     }
+}
+
+/// Checks that the chain just walked ends where its head says; counts it if so.
+async fn end_of_chain(
+    snapshot: &mut Tx,
+    walk: &mut Walk,
+    chain: &str,
+) -> Result<Option<VerifyReport>> {
+    let head: Option<Head> = on!(snapshot.conn(), |db| sqlx::query_as(
+        "SELECT chain_seq, seq, hash FROM audit_chains WHERE chain = $1"
+    )
+    .bind(chain)
+    .fetch_optional(db)
+    .await)?;
+    let bad = match head {
+        None => Some((walk.last_seq, "chain has no head (entries inserted)")),
+        Some(head) if head.chain_seq > walk.position => {
+            Some((head.seq, "entry missing (chain cut off before its head)"))
+        }
+        Some(head) if head.chain_seq != walk.position || head.hash != walk.prev_hash => {
+            Some((walk.last_seq, "last entry does not match the chain's head"))
+        }
+        Some(_) => None,
+    };
+    Ok(match bad {
+        Some((seq, reason)) => Some(walk.report(seq, chain, reason)),
+        None => {
+            walk.chains += 1;
+            None
+        }
+    })
 }

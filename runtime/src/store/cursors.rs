@@ -1,7 +1,6 @@
 //! Durable poll cursors: where each polled source left off.
 
-use sqlx::SqliteConnection;
-
+use super::db::{Tx, on};
 use super::{Result, Store};
 
 impl Store {
@@ -12,14 +11,14 @@ impl Store {
         source: &str,
         object: &str,
     ) -> Result<Option<String>> {
-        Ok(sqlx::query_scalar(
-            "SELECT position FROM cursors WHERE pipeline = ?1 AND source = ?2 AND object = ?3",
+        Ok(on!(self.db.reader(), |db| sqlx::query_scalar(
+            "SELECT position FROM cursors WHERE pipeline = $1 AND source = $2 AND object = $3",
         )
         .bind(pipeline)
         .bind(source)
         .bind(object)
-        .fetch_optional(&self.read)
-        .await?)
+        .fetch_optional(db)
+        .await)?)
     }
 
     /// Saves the poll position. To save it together with the changes it covers, use
@@ -39,16 +38,16 @@ impl Store {
 }
 
 pub(super) async fn upsert(
-    conn: &mut SqliteConnection,
+    tx: &mut Tx,
     pipeline: &str,
     source: &str,
     object: &str,
     position: &str,
     now: i64,
 ) -> Result<()> {
-    sqlx::query(
+    on!(tx.conn(), |db| sqlx::query(
         "INSERT INTO cursors (pipeline, source, object, position, updated_at_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5)
+         VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (pipeline, source, object) DO UPDATE SET
              position = excluded.position, updated_at_ms = excluded.updated_at_ms",
     )
@@ -57,7 +56,8 @@ pub(super) async fn upsert(
     .bind(object)
     .bind(position)
     .bind(now)
-    .execute(&mut *conn)
-    .await?;
+    .execute(db)
+    .await
+    .map(drop))?;
     Ok(())
 }

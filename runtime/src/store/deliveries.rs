@@ -1,9 +1,9 @@
 //! Deliveries: reading them, and claiming the due heads of their per-entity lanes.
 
 use serde_json::json;
-use sqlx::SqliteConnection;
 
 use super::audit::{self, AuditKind, NewAudit};
+use super::db::{Tx, on};
 use super::{ConfirmSpec, Delivery, Error, Lease, Result, Store};
 
 /// The columns of `deliveries`, as [`DeliveryRow`] reads them.
@@ -159,6 +159,12 @@ struct Head {
 /// written (in flight, awaiting its job, confirming) always finishes first, and while it does no
 /// other delivery of its lane is handed out, not even an older change that arrived late: that
 /// one waits, then is suppressed as stale once the newer write is confirmed.
+///
+/// On PostgreSQL the heads are locked as they are read and heads another worker is claiming
+/// are skipped (`FOR UPDATE OF d SKIP LOCKED`): two workers never claim one delivery, and
+/// neither waits for the other. A head another worker claimed and committed meanwhile fails
+/// the re-checked `lease_until_ms` condition; the lane's next delivery is not a head while
+/// that one is unsettled, so no worker can jump ahead in a lane.
 const DUE_HEADS: &str = "
     SELECT d.id, d.source_version, lane.last_confirmed_version
     FROM deliveries AS d
@@ -166,8 +172,8 @@ const DUE_HEADS: &str = "
            ON lane.target = d.target AND lane.object = d.object
           AND lane.entity_key = d.entity_key
     WHERE d.state IN ('pending', 'in_flight', 'awaiting_job', 'confirming')
-      AND d.next_at_ms <= ?1
-      AND (d.lease_until_ms IS NULL OR d.lease_until_ms <= ?1)
+      AND d.next_at_ms <= $1
+      AND (d.lease_until_ms IS NULL OR d.lease_until_ms <= $1)
       AND (d.state IN ('in_flight', 'awaiting_job', 'confirming')
            OR (NOT EXISTS (
                    SELECT 1 FROM deliveries AS ahead
@@ -182,7 +188,11 @@ const DUE_HEADS: &str = "
                      AND busy.entity_key = d.entity_key AND busy.id <> d.id
                      AND busy.state IN ('in_flight', 'awaiting_job', 'confirming'))))
     ORDER BY d.priority, d.id
-    LIMIT ?2";
+    LIMIT $2";
+
+fn due_heads(dialect: super::Dialect) -> String {
+    format!("{DUE_HEADS}{}", dialect.skip_locked("d"))
+}
 
 impl Store {
     /// Claims up to `limit` due deliveries for `worker_id` for `lease_ms`: each the head of its
@@ -205,12 +215,13 @@ impl Store {
         let limit = i64::from(limit);
         let mut tx = self.begin().await?;
         let mut claimed = Vec::new();
+        let due_heads = due_heads(tx.dialect());
         loop {
-            let heads: Vec<Head> = sqlx::query_as(DUE_HEADS)
+            let heads: Vec<Head> = on!(tx.conn(), |db| sqlx::query_as(&due_heads)
                 .bind(now_ms)
                 .bind(limit - claimed.len() as i64)
-                .fetch_all(&mut *tx)
-                .await?;
+                .fetch_all(db)
+                .await)?;
             let mut suppressed_any = false;
             for head in heads {
                 match head.last_confirmed_version {
@@ -241,57 +252,51 @@ impl Store {
 
     /// One delivery.
     pub async fn delivery(&self, id: i64) -> Result<Option<Delivery>> {
-        let row: Option<DeliveryRow> = sqlx::query_as(concat!(
+        let row: Option<DeliveryRow> = on!(self.db.reader(), |db| sqlx::query_as(concat!(
             "SELECT ",
             delivery_columns!(),
-            " FROM deliveries WHERE id = ?1"
+            " FROM deliveries WHERE id = $1"
         ))
         .bind(id)
-        .fetch_optional(&self.read)
-        .await?;
+        .fetch_optional(db)
+        .await)?;
         row.map(Delivery::try_from).transpose()
     }
 
     /// The deliveries of one change, in planning order.
     pub async fn deliveries_of_change(&self, change_id: i64) -> Result<Vec<Delivery>> {
-        let rows: Vec<DeliveryRow> = sqlx::query_as(concat!(
+        let rows: Vec<DeliveryRow> = on!(self.db.reader(), |db| sqlx::query_as(concat!(
             "SELECT ",
             delivery_columns!(),
-            " FROM deliveries WHERE change_id = ?1 ORDER BY id"
+            " FROM deliveries WHERE change_id = $1 ORDER BY id"
         ))
         .bind(change_id)
-        .fetch_all(&self.read)
-        .await?;
+        .fetch_all(db)
+        .await)?;
         rows.into_iter().map(Delivery::try_from).collect()
     }
 
     /// Deliveries held by a gate, oldest first, for the engine to re-check.
     pub async fn held(&self, limit: u32) -> Result<Vec<Delivery>> {
-        let rows: Vec<DeliveryRow> = sqlx::query_as(concat!(
+        let rows: Vec<DeliveryRow> = on!(self.db.reader(), |db| sqlx::query_as(concat!(
             "SELECT ",
             delivery_columns!(),
-            " FROM deliveries WHERE state = 'held' ORDER BY id LIMIT ?1"
+            " FROM deliveries WHERE state = 'held' ORDER BY id LIMIT $1"
         ))
         .bind(i64::from(limit))
-        .fetch_all(&self.read)
-        .await?;
+        .fetch_all(db)
+        .await)?;
         rows.into_iter().map(Delivery::try_from).collect()
     }
 }
 
-async fn lease(
-    conn: &mut SqliteConnection,
-    id: i64,
-    worker_id: &str,
-    until_ms: i64,
-    at: i64,
-) -> Result<Delivery> {
-    let row: DeliveryRow = sqlx::query_as(concat!(
+async fn lease(tx: &mut Tx, id: i64, worker_id: &str, until_ms: i64, at: i64) -> Result<Delivery> {
+    let row: DeliveryRow = on!(tx.conn(), |db| sqlx::query_as(concat!(
         "UPDATE deliveries
          SET state = CASE WHEN state = 'pending' THEN 'in_flight' ELSE state END,
-             lease_owner = ?2, lease_token = lease_token + 1, lease_until_ms = ?3,
-             updated_at_ms = ?4
-         WHERE id = ?1
+             lease_owner = $2, lease_token = lease_token + 1, lease_until_ms = $3,
+             updated_at_ms = $4
+         WHERE id = $1
          RETURNING ",
         delivery_columns!()
     ))
@@ -299,24 +304,24 @@ async fn lease(
     .bind(worker_id)
     .bind(until_ms)
     .bind(at)
-    .fetch_one(&mut *conn)
-    .await?;
+    .fetch_one(db)
+    .await)?;
     row.try_into()
 }
 
-async fn suppress_stale(conn: &mut SqliteConnection, id: i64, last: i64, at: i64) -> Result<()> {
-    let row: DeliveryRow = sqlx::query_as(concat!(
+async fn suppress_stale(tx: &mut Tx, id: i64, last: i64, at: i64) -> Result<()> {
+    let row: DeliveryRow = on!(tx.conn(), |db| sqlx::query_as(concat!(
         "UPDATE deliveries
          SET state = 'suppressed', state_reason = 'stale', lease_owner = NULL,
-             lease_until_ms = NULL, updated_at_ms = ?2
-         WHERE id = ?1
+             lease_until_ms = NULL, updated_at_ms = $2
+         WHERE id = $1
          RETURNING ",
         delivery_columns!()
     ))
     .bind(id)
     .bind(at)
-    .fetch_one(&mut *conn)
-    .await?;
+    .fetch_one(db)
+    .await)?;
     let delivery = Delivery::try_from(row)?;
     let entry = delivery.audit(
         AuditKind::Suppressed,
@@ -326,5 +331,5 @@ async fn suppress_stale(conn: &mut SqliteConnection, id: i64, last: i64, at: i64
             "last_confirmed_version": last,
         }),
     );
-    audit::append(conn, at, &[entry]).await
+    audit::append(tx, at, &[entry]).await
 }

@@ -4,6 +4,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::audit::{self, AuditKind};
+use super::db::on;
 use super::deliveries::{DeliveryRow, delivery_columns};
 use super::{Attempt, Delivery, Result, Store};
 
@@ -90,47 +91,47 @@ macro_rules! letter_columns {
 impl Store {
     /// Dead letters matching `filter`, oldest first.
     pub async fn dlq_list(&self, filter: &DlqFilter) -> Result<Vec<DeadLetter>> {
-        Ok(sqlx::query_as(concat!(
+        Ok(on!(self.db.reader(), |db| sqlx::query_as(concat!(
             "SELECT ",
             letter_columns!(),
             " FROM dead_letters AS l JOIN deliveries AS d ON d.id = l.delivery_id
-              WHERE (?1 IS NULL OR d.pipeline = ?1)
-                AND (?2 IS NULL OR d.route = ?2)
-                AND (?3 IS NULL OR d.target = ?3)
-                AND (?4 OR l.redriven_at_ms IS NULL)
+              WHERE ($1 IS NULL OR d.pipeline = $1)
+                AND ($2 IS NULL OR d.route = $2)
+                AND ($3 IS NULL OR d.target = $3)
+                AND ($4 OR l.redriven_at_ms IS NULL)
               ORDER BY l.id
-              LIMIT ?5"
+              LIMIT $5"
         ))
         .bind(&filter.pipeline)
         .bind(&filter.route)
         .bind(&filter.target)
         .bind(filter.include_redriven)
-        .bind(filter.limit.map_or(-1, i64::from))
-        .fetch_all(&self.read)
-        .await?)
+        .bind(filter.limit.map_or(i64::MAX, i64::from))
+        .fetch_all(db)
+        .await)?)
     }
 
     /// One dead letter with its delivery's whole attempt history.
     pub async fn dlq_show(&self, id: i64) -> Result<Option<DeadLetterDetail>> {
-        let letter: Option<DeadLetter> = sqlx::query_as(concat!(
+        let letter: Option<DeadLetter> = on!(self.db.reader(), |db| sqlx::query_as(concat!(
             "SELECT ",
             letter_columns!(),
             " FROM dead_letters AS l JOIN deliveries AS d ON d.id = l.delivery_id
-              WHERE l.id = ?1"
+              WHERE l.id = $1"
         ))
         .bind(id)
-        .fetch_optional(&self.read)
-        .await?;
+        .fetch_optional(db)
+        .await)?;
         let Some(letter) = letter else {
             return Ok(None);
         };
-        let attempts = sqlx::query_as(
+        let attempts = on!(self.db.reader(), |db| sqlx::query_as(
             "SELECT n, started_ms, latency_ms, outcome, error_class, status_code, message
-             FROM attempts WHERE delivery_id = ?1 ORDER BY id",
+             FROM attempts WHERE delivery_id = $1 ORDER BY id",
         )
         .bind(letter.delivery_id)
-        .fetch_all(&self.read)
-        .await?;
+        .fetch_all(db)
+        .await)?;
         Ok(Some(DeadLetterDetail { letter, attempts }))
     }
 
@@ -147,58 +148,61 @@ impl Store {
             Redrive::Ids(ids) => {
                 let mut found = Vec::with_capacity(ids.len());
                 for id in ids {
-                    let letter: Option<(i64, i64)> = sqlx::query_as(
+                    let letter: Option<(i64, i64)> = on!(tx.conn(), |db| sqlx::query_as(
                         "SELECT l.id, l.delivery_id FROM dead_letters AS l
                          JOIN deliveries AS d ON d.id = l.delivery_id
-                         WHERE l.id = ?1 AND l.redriven_at_ms IS NULL AND d.state = 'dead'",
+                         WHERE l.id = $1 AND l.redriven_at_ms IS NULL AND d.state = 'dead'",
                     )
                     .bind(id)
-                    .fetch_optional(&mut *tx)
-                    .await?;
+                    .fetch_optional(db)
+                    .await)?;
                     found.extend(letter);
                 }
                 found
             }
-            Redrive::Matching(filter) => {
-                sqlx::query_as(
-                    "SELECT l.id, l.delivery_id
+            Redrive::Matching(filter) => on!(tx.conn(), |db| sqlx::query_as(
+                "SELECT l.id, l.delivery_id
                      FROM dead_letters AS l JOIN deliveries AS d ON d.id = l.delivery_id
                      WHERE l.redriven_at_ms IS NULL AND d.state = 'dead'
-                       AND (?1 IS NULL OR d.pipeline = ?1)
-                       AND (?2 IS NULL OR d.route = ?2)
-                       AND (?3 IS NULL OR d.target = ?3)
+                       AND ($1 IS NULL OR d.pipeline = $1)
+                       AND ($2 IS NULL OR d.route = $2)
+                       AND ($3 IS NULL OR d.target = $3)
                      ORDER BY d.source_version, d.id
-                     LIMIT ?4",
-                )
-                .bind(&filter.pipeline)
-                .bind(&filter.route)
-                .bind(&filter.target)
-                .bind(filter.limit.map_or(-1, i64::from))
-                .fetch_all(&mut *tx)
-                .await?
-            }
+                     LIMIT $4",
+            )
+            .bind(&filter.pipeline)
+            .bind(&filter.route)
+            .bind(&filter.target)
+            .bind(filter.limit.map_or(i64::MAX, i64::from))
+            .fetch_all(db)
+            .await)?,
         };
 
         let mut redriven = Vec::with_capacity(letters.len());
         for (letter_id, delivery_id) in letters {
-            sqlx::query("UPDATE dead_letters SET redriven_at_ms = ?2 WHERE id = ?1")
-                .bind(letter_id)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-            let row: DeliveryRow = sqlx::query_as(concat!(
+            on!(tx.conn(), |db| sqlx::query(
+                "UPDATE dead_letters SET redriven_at_ms = $2 WHERE id = $1"
+            )
+            .bind(letter_id)
+            .bind(now)
+            .execute(db)
+            .await
+            .map(drop))?;
+            let row: DeliveryRow = on!(tx.conn(), |db| {
+                sqlx::query_as(concat!(
                 "UPDATE deliveries
                  SET state = 'pending', state_reason = NULL, attempts = 0, steps = 0, redrives = redrives + 1,
-                     next_at_ms = ?2, job_ref = NULL, confirm_deadline_ms = NULL,
-                     lease_owner = NULL, lease_until_ms = NULL, updated_at_ms = ?2
-                 WHERE id = ?1
+                     next_at_ms = $2, job_ref = NULL, confirm_deadline_ms = NULL,
+                     lease_owner = NULL, lease_until_ms = NULL, updated_at_ms = $2
+                 WHERE id = $1
                  RETURNING ",
                 delivery_columns!()
             ))
             .bind(delivery_id)
             .bind(now)
-            .fetch_one(&mut *tx)
-            .await?;
+            .fetch_one(db)
+            .await
+            })?;
             redriven.push((letter_id, Delivery::try_from(row)?));
         }
         // Source order across lanes too, so the audit reads in the order writes will go.
@@ -211,6 +215,9 @@ impl Store {
             })
             .collect();
         audit::append(&mut tx, now, &entries).await?;
+        if !redriven.is_empty() {
+            tx.notify(super::wake::DELIVERIES).await?;
+        }
         tx.commit().await?;
         Ok(redriven.len() as u64)
     }

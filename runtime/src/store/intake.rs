@@ -1,9 +1,9 @@
 //! Intake: changes and their dedupe records, committed in one transaction before the ack.
 
 use serde_json::json;
-use sqlx::SqliteConnection;
 
 use super::audit::{self, AuditKind, NewAudit};
+use super::db::{Tx, on};
 use super::{Intake, NewChange, Result, Store, StoredChange};
 
 /// The columns of `changes`, as [`StoredChange`] reads them.
@@ -41,7 +41,24 @@ impl Store {
             .await
     }
 
+    /// Two workers that receive the same events at once (a provider retrying to another
+    /// worker) may deadlock on PostgreSQL's unique index, each waiting for the other's insert;
+    /// the database aborts one of them, which then simply runs again and finds duplicates.
     async fn intake_inner(
+        &self,
+        batch: &[NewChange],
+        cursor: Option<(&str, &str, &str, &str)>,
+    ) -> Result<Vec<Intake>> {
+        let mut tries = 0;
+        loop {
+            match self.intake_once(batch, cursor).await {
+                Err(e) if e.is_retryable_conflict() && tries < 3 => tries += 1,
+                done => return done,
+            }
+        }
+    }
+
+    async fn intake_once(
         &self,
         batch: &[NewChange],
         cursor: Option<(&str, &str, &str, &str)>,
@@ -83,6 +100,9 @@ impl Store {
             outcomes.push(outcome);
         }
         audit::append(&mut tx, now, &entries).await?;
+        if outcomes.iter().any(|o| !o.is_duplicate()) {
+            tx.notify(super::wake::CHANGES).await?;
+        }
         if let Some((pipeline, source, object, position)) = cursor {
             super::cursors::upsert(&mut tx, pipeline, source, object, position, now).await?;
         }
@@ -92,35 +112,35 @@ impl Store {
 
     /// Changes not yet planned, oldest first.
     pub async fn unplanned_changes(&self, limit: u32) -> Result<Vec<StoredChange>> {
-        Ok(sqlx::query_as(concat!(
+        Ok(on!(self.db.reader(), |db| sqlx::query_as(concat!(
             "SELECT ",
             change_columns!(),
-            " FROM changes WHERE planned_at_ms IS NULL ORDER BY id LIMIT ?1"
+            " FROM changes WHERE planned_at_ms IS NULL ORDER BY id LIMIT $1"
         ))
         .bind(i64::from(limit))
-        .fetch_all(&self.read)
-        .await?)
+        .fetch_all(db)
+        .await)?)
     }
 
     /// One stored change.
     pub async fn change(&self, id: i64) -> Result<Option<StoredChange>> {
-        Ok(sqlx::query_as(concat!(
+        Ok(on!(self.db.reader(), |db| sqlx::query_as(concat!(
             "SELECT ",
             change_columns!(),
-            " FROM changes WHERE id = ?1"
+            " FROM changes WHERE id = $1"
         ))
         .bind(id)
-        .fetch_optional(&self.read)
-        .await?)
+        .fetch_optional(db)
+        .await)?)
     }
 }
 
-async fn insert_change(conn: &mut SqliteConnection, c: &NewChange, now: i64) -> Result<Intake> {
-    let inserted: Option<i64> = sqlx::query_scalar(
+async fn insert_change(tx: &mut Tx, c: &NewChange, now: i64) -> Result<Intake> {
+    let inserted: Option<i64> = on!(tx.conn(), |db| sqlx::query_scalar(
         "INSERT INTO changes (pipeline, source, source_event_id, object, entity_key, operation,
                               before_doc, after_doc, occurred_at_ms, effective_at_ms,
                               source_version, metadata, correlation_id, received_at_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
          ON CONFLICT (pipeline, source, source_event_id, object, entity_key) DO NOTHING
          RETURNING id",
     )
@@ -138,22 +158,22 @@ async fn insert_change(conn: &mut SqliteConnection, c: &NewChange, now: i64) -> 
     .bind(&c.metadata)
     .bind(&c.correlation_id)
     .bind(now)
-    .fetch_optional(&mut *conn)
-    .await?;
+    .fetch_optional(db)
+    .await)?;
     if let Some(change_id) = inserted {
         return Ok(Intake::Accepted { change_id });
     }
-    let change_id = sqlx::query_scalar(
+    let change_id = on!(tx.conn(), |db| sqlx::query_scalar(
         "SELECT id FROM changes
-         WHERE pipeline = ?1 AND source = ?2 AND source_event_id = ?3
-           AND object = ?4 AND entity_key = ?5",
+         WHERE pipeline = $1 AND source = $2 AND source_event_id = $3
+           AND object = $4 AND entity_key = $5",
     )
     .bind(&c.pipeline)
     .bind(&c.source)
     .bind(&c.source_event_id)
     .bind(&c.object)
     .bind(&c.key)
-    .fetch_one(&mut *conn)
-    .await?;
+    .fetch_one(db)
+    .await)?;
     Ok(Intake::Duplicate { change_id })
 }

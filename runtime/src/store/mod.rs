@@ -22,14 +22,17 @@
 
 mod audit;
 mod cursors;
+pub(crate) mod db;
 mod deliveries;
 mod dlq;
 mod intake;
 mod plan;
 mod schema;
 mod stats;
+pub mod testing;
 mod trace;
 mod transitions;
+mod wake;
 mod xref;
 
 #[cfg(test)]
@@ -41,40 +44,40 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{Sqlite, Transaction};
 
 pub use audit::{AuditEntry, AuditKind, BadEntry, NewAudit, VerifyReport};
+pub use db::Dialect;
+use db::{Db, Tx};
 pub use dlq::{DeadLetter, DeadLetterDetail, DlqFilter, Redrive};
 pub use schema::{
     Attempt, ConfirmSpec, Delivery, DeliveryState, InitialState, Intake, Lease, NewChange,
     NewDelivery, PlanResult, Planned, StoredChange,
 };
 pub use stats::Stats;
+pub use wake::{Leadership, Wakeups};
 
 /// What can go wrong in the store.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The store URL could not be understood.
-    #[error("bad store URL `{url}`: {reason} (expected sqlite://PATH or sqlite::memory:)")]
+    #[error(
+        "bad store URL `{url}`: {reason} (expected sqlite://PATH, sqlite::memory: or \
+         postgres://USER@HOST[:PORT]/DATABASE)"
+    )]
     BadUrl {
-        /// The URL as given (only SQLite URLs are echoed; they hold no credentials).
+        /// The URL as given, with any password replaced by `***`.
         url: String,
         /// What is wrong with it.
         reason: String,
     },
-    /// A database the store cannot drive yet.
-    #[error("store scheme `{scheme}:` is not yet supported (use sqlite://PATH)")]
-    Unsupported {
-        /// The URL's scheme; the rest of the URL may hold a password and is not repeated.
-        scheme: String,
-    },
     /// The database could not be opened or created.
     #[error("cannot open store `{url}`: {source}")]
     Open {
-        /// The URL being opened.
+        /// The URL being opened, with any password replaced by `***`.
         url: String,
         /// Why it failed.
         source: sqlx::Error,
@@ -86,10 +89,10 @@ pub enum Error {
         path: PathBuf,
     },
     /// A database that is not a store of this version (another file, or an older or newer
-    /// Junction's), seen by a read-only open, which cannot migrate it.
-    #[error("`{url}` is not a store this version can read: {reason}")]
+    /// Junction's), seen by an open that cannot or may not migrate it.
+    #[error("`{url}` is not a store this version can use: {reason}")]
     NotAStore {
-        /// The URL opened.
+        /// The URL opened, with any password replaced by `***`.
         url: String,
         /// What does not match.
         reason: String,
@@ -125,6 +128,19 @@ pub enum Error {
     },
 }
 
+impl Error {
+    /// Whether the transaction lost a race another worker won (PostgreSQL's deadlock or
+    /// serialization failure) and may simply be run again.
+    pub fn is_retryable_conflict(&self) -> bool {
+        match self {
+            Error::Sql(sqlx::Error::Database(e)) => {
+                matches!(e.code().as_deref(), Some("40P01" | "40001"))
+            }
+            _ => false,
+        }
+    }
+}
+
 /// The store's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -135,11 +151,13 @@ pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
 /// How hard a commit waits for the disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Durability {
-    /// `synchronous=FULL`: a commit survives power loss. The default: durable before ack.
+    /// SQLite `synchronous=FULL`: a commit survives power loss. The default: durable before
+    /// ack. (PostgreSQL's durability is the server's `synchronous_commit`, which Junction
+    /// leaves alone.)
     #[default]
     Full,
-    /// `synchronous=NORMAL`: survives a crash of the process, may lose the last commits on power
-    /// loss. Faster; for benchmarks and operators who accept that.
+    /// SQLite `synchronous=NORMAL`: survives a crash of the process, may lose the last commits
+    /// on power loss. Faster; for benchmarks and operators who accept that.
     Normal,
 }
 
@@ -148,12 +166,15 @@ pub enum Durability {
 pub struct OpenOptions {
     /// Commit durability.
     pub durability: Durability,
-    /// How long a writer waits for another process's write lock before failing.
+    /// How long a writer waits for another process's write lock (SQLite), or for a free
+    /// connection (PostgreSQL), before failing.
     pub busy_timeout: Duration,
-    /// Connections in the read pool (file databases only).
-    pub readers: u32,
+    /// SQLite: connections in the read pool (file databases only). PostgreSQL: the size of
+    /// this process's pool; mind the server's `max_connections` across all workers.
+    pub connections: u32,
     /// Create the database when it does not exist. On for the engine; operators' commands turn
-    /// it off, so a mistyped path is [`Error::Missing`] rather than a new empty store.
+    /// it off, so a mistyped path is [`Error::Missing`] (a PostgreSQL database without a
+    /// Junction schema is [`Error::NotAStore`]) rather than a new empty store.
     pub create: bool,
     /// Open for reading only: no migrations run (the schema must be this version's) and every
     /// write fails. For commands that only look.
@@ -165,7 +186,7 @@ impl Default for OpenOptions {
         Self {
             durability: Durability::Full,
             busy_timeout: Duration::from_secs(10),
-            readers: 4,
+            connections: 4,
             create: true,
             read_only: false,
         }
@@ -175,100 +196,41 @@ impl Default for OpenOptions {
 /// The durable store. Cheap to clone; clones share the pools.
 #[derive(Clone)]
 pub struct Store {
-    write: SqlitePool,
-    read: SqlitePool,
+    db: Db,
+    /// The URL opened, password replaced: for listeners and messages.
+    url: Arc<str>,
     clock: Clock,
 }
 
 impl fmt::Debug for Store {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Store").finish_non_exhaustive()
+        f.debug_struct("Store")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
     }
 }
 
 impl Store {
     /// Opens (creating if missing) the store at `url` with default options and applies the
-    /// embedded migrations. `url` is `sqlite://PATH`, `sqlite:PATH` or `sqlite::memory:`.
+    /// embedded migrations. `url` is `sqlite://PATH`, `sqlite:PATH`, `sqlite::memory:` or
+    /// `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE`.
     pub async fn open(url: &str) -> Result<Store> {
         Self::open_with(url, &OpenOptions::default()).await
     }
 
-    /// Opens the store at `url` with `options`; see [`Store::open`].
+    /// Opens the store at `url` with `options`; see [`Store::open`]. The backend is chosen by
+    /// the URL's scheme.
     pub async fn open_with(url: &str, options: &OpenOptions) -> Result<Store> {
-        let target = parse_url(url)?;
-        if !options.create && !target.in_memory {
-            let path = target.options.get_filename();
-            if !path.is_file() {
-                return Err(Error::Missing {
-                    path: path.to_owned(),
-                });
-            }
-        }
-        let synchronous = match options.durability {
-            Durability::Full => SqliteSynchronous::Full,
-            Durability::Normal => SqliteSynchronous::Normal,
-        };
-        let mut connect = target
-            .options
-            .busy_timeout(options.busy_timeout)
-            .foreign_keys(true)
-            .synchronous(synchronous);
-        // A reader leaves the journal mode alone: setting it is a write.
-        if !target.in_memory && !options.read_only {
-            connect = connect.journal_mode(SqliteJournalMode::Wal);
-        }
-        let open_error = |source| Error::Open {
-            url: url.to_owned(),
-            source,
-        };
-
-        if options.read_only {
-            let read = SqlitePoolOptions::new()
-                .max_connections(options.readers.max(1))
-                .connect_with(connect.read_only(true).create_if_missing(false))
-                .await
-                .map_err(open_error)?;
-            if let Err(reason) = schema_is_current(&read).await {
-                read.close().await;
-                return Err(Error::NotAStore {
-                    url: url.to_owned(),
-                    reason,
-                });
-            }
-            // Writes through this pool fail: the connections are read-only.
-            return Ok(Store {
-                write: read.clone(),
-                read,
-                clock: Arc::new(system_now_ms),
-            });
-        }
-
-        // One writer connection: SQLite allows one writer at a time anyway, and queueing on the
-        // pool is cheaper and fairer than spinning on the database lock. It never idles out,
-        // which also keeps an in-memory database alive.
-        let write = SqlitePoolOptions::new()
-            .max_connections(1)
-            .min_connections(1)
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .connect_with(connect.clone().create_if_missing(options.create))
-            .await
-            .map_err(open_error)?;
-        MIGRATOR.run(&write).await?;
-
-        // An in-memory database is private to its one connection; reads share it.
-        let read = if target.in_memory {
-            write.clone()
-        } else {
-            SqlitePoolOptions::new()
-                .max_connections(options.readers.max(1))
-                .connect_with(connect)
-                .await
-                .map_err(open_error)?
+        let db = match parse_url(url)? {
+            Target::Sqlite {
+                options: connect,
+                in_memory,
+            } => open_sqlite(url, connect, in_memory, options).await?,
+            Target::Postgres { options: connect } => open_postgres(url, connect, options).await?,
         };
         Ok(Store {
-            write,
-            read,
+            db,
+            url: redact(url).into(),
             clock: Arc::new(system_now_ms),
         })
     }
@@ -281,27 +243,179 @@ impl Store {
         self
     }
 
-    /// Closes both pools, waiting for connections in use to be returned.
+    /// Which backend this store runs on.
+    pub fn dialect(&self) -> Dialect {
+        self.db.dialect()
+    }
+
+    /// The store's URL, any password replaced by `***`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Closes the pools, waiting for connections in use to be returned.
     pub async fn close(&self) {
-        self.read.close().await;
-        self.write.close().await;
+        self.db.close().await;
     }
 
     fn now(&self) -> i64 {
         (self.clock)()
     }
 
-    /// A write transaction holding the write lock from its first statement.
-    async fn begin(&self) -> Result<Transaction<'static, Sqlite>> {
-        Ok(self.write.begin_with("BEGIN IMMEDIATE").await?)
+    /// A write transaction; see [`db::Db::begin`].
+    async fn begin(&self) -> Result<Tx> {
+        self.db.begin().await
     }
 }
 
-/// The embedded migrations.
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+/// The embedded migrations, one set per backend.
+static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
-/// Whether the database has exactly this version's migrations applied; if not, why.
-async fn schema_is_current(pool: &SqlitePool) -> std::result::Result<(), String> {
+async fn open_sqlite(
+    url: &str,
+    target: SqliteConnectOptions,
+    in_memory: bool,
+    options: &OpenOptions,
+) -> Result<Db> {
+    if !options.create && !in_memory {
+        let path = target.get_filename();
+        if !path.is_file() {
+            return Err(Error::Missing {
+                path: path.to_owned(),
+            });
+        }
+    }
+    let synchronous = match options.durability {
+        Durability::Full => SqliteSynchronous::Full,
+        Durability::Normal => SqliteSynchronous::Normal,
+    };
+    let mut connect = target
+        .busy_timeout(options.busy_timeout)
+        .foreign_keys(true)
+        .synchronous(synchronous);
+    // A reader leaves the journal mode alone: setting it is a write.
+    if !in_memory && !options.read_only {
+        connect = connect.journal_mode(SqliteJournalMode::Wal);
+    }
+    let open_error = |source| Error::Open {
+        url: url.to_owned(),
+        source,
+    };
+
+    if options.read_only {
+        let read = SqlitePoolOptions::new()
+            .max_connections(options.connections.max(1))
+            .connect_with(connect.read_only(true).create_if_missing(false))
+            .await
+            .map_err(open_error)?;
+        let applied = sqlite_applied(&read).await;
+        if let Err(reason) = applied.and_then(|a| schema_is_current(&SQLITE_MIGRATOR, &a)) {
+            read.close().await;
+            return Err(Error::NotAStore {
+                url: url.to_owned(),
+                reason,
+            });
+        }
+        // Writes through this pool fail: the connections are read-only.
+        return Ok(Db::Sqlite {
+            write: read.clone(),
+            read,
+        });
+    }
+
+    // One writer connection: SQLite allows one writer at a time anyway, and queueing on the
+    // pool is cheaper and fairer than spinning on the database lock. It never idles out,
+    // which also keeps an in-memory database alive.
+    let write = SqlitePoolOptions::new()
+        .max_connections(1)
+        .min_connections(1)
+        .idle_timeout(None)
+        .max_lifetime(None)
+        .connect_with(connect.clone().create_if_missing(options.create))
+        .await
+        .map_err(open_error)?;
+    migrate(url, &SQLITE_MIGRATOR, &write).await?;
+
+    // An in-memory database is private to its one connection; reads share it.
+    let read = if in_memory {
+        write.clone()
+    } else {
+        SqlitePoolOptions::new()
+            .max_connections(options.connections.max(1))
+            .connect_with(connect)
+            .await
+            .map_err(open_error)?
+    };
+    Ok(Db::Sqlite { write, read })
+}
+
+async fn open_postgres(url: &str, connect: PgConnectOptions, options: &OpenOptions) -> Result<Db> {
+    let shown = redact(url);
+    let connect = if options.read_only {
+        connect.options([("default_transaction_read_only", "on")])
+    } else {
+        connect
+    };
+    let pool = PgPoolOptions::new()
+        .max_connections(options.connections.max(2))
+        .acquire_timeout(options.busy_timeout)
+        .connect_with(connect)
+        .await
+        .map_err(|source| Error::Open {
+            url: shown.clone(),
+            source,
+        })?;
+    let applied = postgres_applied(&pool).await;
+    let not_a_store = |reason| Error::NotAStore {
+        url: shown.clone(),
+        reason,
+    };
+    match applied {
+        Err(reason) => {
+            pool.close().await;
+            return Err(not_a_store(reason));
+        }
+        Ok(applied) if options.read_only => {
+            if let Err(reason) = schema_is_current(&POSTGRES_MIGRATOR, &applied) {
+                pool.close().await;
+                return Err(not_a_store(reason));
+            }
+        }
+        Ok(applied) if applied.is_empty() && !options.create => {
+            pool.close().await;
+            return Err(not_a_store(
+                "it holds no Junction schema (`junction run` creates one)".to_owned(),
+            ));
+        }
+        // Several workers starting at once migrate once: sqlx holds an advisory lock on the
+        // database while it migrates, and the others find the work done.
+        Ok(_) => migrate(&shown, &POSTGRES_MIGRATOR, &pool).await?,
+    }
+    Ok(Db::Postgres { pool })
+}
+
+/// Applies `migrator`, explaining a store written by a newer Junction instead of failing with
+/// sqlx's bare "migration N was previously applied but is missing".
+async fn migrate<'a, A>(url: &str, migrator: &sqlx::migrate::Migrator, to: A) -> Result<()>
+where
+    A: sqlx::Acquire<'a>,
+    <A::Connection as std::ops::Deref>::Target: sqlx::migrate::Migrate,
+{
+    match migrator.run(to).await {
+        Ok(()) => Ok(()),
+        Err(sqlx::migrate::MigrateError::VersionMissing(version)) => Err(Error::NotAStore {
+            url: redact(url),
+            reason: format!(
+                "migration {version} is unknown (a newer Junction wrote it; run that version)"
+            ),
+        }),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The migrations recorded in a SQLite database: `(version, checksum)` of each applied one.
+async fn sqlite_applied(pool: &SqlitePool) -> std::result::Result<Vec<(i64, Vec<u8>)>, String> {
     let tracked: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
     )
@@ -309,15 +423,38 @@ async fn schema_is_current(pool: &SqlitePool) -> std::result::Result<(), String>
     .await
     .map_err(|e| e.to_string())?;
     if tracked == 0 {
+        return Ok(Vec::new());
+    }
+    sqlx::query_as("SELECT version, checksum FROM _sqlx_migrations WHERE success ORDER BY version")
+        .fetch_all(pool)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// The migrations recorded in a PostgreSQL database.
+async fn postgres_applied(pool: &PgPool) -> std::result::Result<Vec<(i64, Vec<u8>)>, String> {
+    let tracked: bool = sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
+        .fetch_one(pool)
+        .await
+        .map_err(|e| e.to_string())?;
+    if !tracked {
+        return Ok(Vec::new());
+    }
+    sqlx::query_as("SELECT version, checksum FROM _sqlx_migrations WHERE success ORDER BY version")
+        .fetch_all(pool)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// Whether `applied` is exactly this version's migrations; if not, why.
+fn schema_is_current(
+    migrator: &sqlx::migrate::Migrator,
+    applied: &[(i64, Vec<u8>)],
+) -> std::result::Result<(), String> {
+    if applied.is_empty() {
         return Err("it holds no Junction schema".to_owned());
     }
-    let applied: Vec<(i64, Vec<u8>)> = sqlx::query_as(
-        "SELECT version, checksum FROM _sqlx_migrations WHERE success ORDER BY version",
-    )
-    .fetch_all(pool)
-    .await
-    .map_err(|e| e.to_string())?;
-    let expected: Vec<(i64, &[u8])> = MIGRATOR
+    let expected: Vec<(i64, &[u8])> = migrator
         .iter()
         .filter(|m| m.migration_type.is_up_migration())
         .map(|m| (m.version, m.checksum.as_ref()))
@@ -353,34 +490,67 @@ fn system_now_ms() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
-struct Target {
-    options: SqliteConnectOptions,
-    in_memory: bool,
+enum Target {
+    Sqlite {
+        options: SqliteConnectOptions,
+        in_memory: bool,
+    },
+    Postgres {
+        options: PgConnectOptions,
+    },
 }
 
 fn parse_url(url: &str) -> Result<Target> {
     let bad = |reason: &str| Error::BadUrl {
-        url: url.to_owned(),
+        url: redact(url),
         reason: reason.to_owned(),
     };
     let Some((scheme, rest)) = url.split_once(':') else {
         return Err(bad("no scheme"));
     };
     match scheme {
-        "sqlite" => {}
-        "postgres" | "postgresql" => {
-            return Err(Error::Unsupported {
-                scheme: scheme.to_owned(),
-            });
+        "sqlite" => {
+            let (database, query) = rest.split_once('?').unwrap_or((rest, ""));
+            let database = database.strip_prefix("//").unwrap_or(database);
+            if database.is_empty() {
+                return Err(bad("no database path"));
+            }
+            let in_memory =
+                database == ":memory:" || query.split('&').any(|param| param == "mode=memory");
+            let options = SqliteConnectOptions::from_str(url).map_err(|e| bad(&e.to_string()))?;
+            Ok(Target::Sqlite { options, in_memory })
         }
-        _ => return Err(bad(&format!("unknown scheme `{scheme}`"))),
+        "postgres" | "postgresql" => {
+            let parsed = url::Url::parse(url).map_err(|e| bad(&e.to_string()))?;
+            if parsed.host_str().is_none_or(str::is_empty) {
+                return Err(bad("no host"));
+            }
+            if parsed.path().trim_start_matches('/').is_empty() {
+                return Err(bad("no database name"));
+            }
+            // sqlx's own errors here may echo the URL; say only what is wrong.
+            let options = PgConnectOptions::from_str(url)
+                .map_err(|_| bad("not a PostgreSQL connection URL sqlx understands"))?;
+            Ok(Target::Postgres { options })
+        }
+        _ => Err(bad(&format!("unknown scheme `{scheme}`"))),
     }
-    let (database, query) = rest.split_once('?').unwrap_or((rest, ""));
-    let database = database.strip_prefix("//").unwrap_or(database);
-    if database.is_empty() {
-        return Err(bad("no database path"));
+}
+
+/// `url` with any password replaced by `***`, for messages and logs. Works on URLs that do not
+/// parse too, since those are the ones error messages repeat.
+pub fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        // `sqlite:PATH`, `sqlite::memory:`: no authority, nothing secret.
+        return url.to_owned();
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    match authority
+        .rsplit_once('@')
+        .and_then(|(userinfo, host)| Some((userinfo.split_once(':')?.0, host)))
+    {
+        Some((user, host)) => format!("{scheme}://{user}:***@{host}{tail}"),
+        None => url.to_owned(),
     }
-    let in_memory = database == ":memory:" || query.split('&').any(|param| param == "mode=memory");
-    let options = SqliteConnectOptions::from_str(url).map_err(|e| bad(&e.to_string()))?;
-    Ok(Target { options, in_memory })
 }

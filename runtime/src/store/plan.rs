@@ -2,9 +2,8 @@
 
 use std::collections::HashMap;
 
-use sqlx::SqliteConnection;
-
 use super::audit::{self, NewAudit};
+use super::db::{Tx, on};
 use super::{Error, InitialState, NewDelivery, PlanResult, Planned, Result, Store};
 
 impl Store {
@@ -26,20 +25,22 @@ impl Store {
     ) -> Result<PlanResult> {
         let now = self.now();
         let mut tx = self.begin().await?;
-        let claimed: Option<(String, String)> = sqlx::query_as(
-            "UPDATE changes SET planned_at_ms = ?2
-             WHERE id = ?1 AND planned_at_ms IS NULL
+        let claimed: Option<(String, String)> = on!(tx.conn(), |db| sqlx::query_as(
+            "UPDATE changes SET planned_at_ms = $2
+             WHERE id = $1 AND planned_at_ms IS NULL
              RETURNING source, source_event_id",
         )
         .bind(change_id)
         .bind(now)
-        .fetch_optional(&mut *tx)
-        .await?;
+        .fetch_optional(db)
+        .await)?;
         let Some((source, source_event_id)) = claimed else {
-            let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM changes WHERE id = ?1")
-                .bind(change_id)
-                .fetch_optional(&mut *tx)
-                .await?;
+            let exists: Option<i64> = on!(tx.conn(), |db| sqlx::query_scalar(
+                "SELECT id FROM changes WHERE id = $1"
+            )
+            .bind(change_id)
+            .fetch_optional(db)
+            .await)?;
             return match exists {
                 Some(_) => Ok(PlanResult {
                     already_planned: true,
@@ -75,6 +76,9 @@ impl Store {
             }
         }
         audit::append(&mut tx, now, &audit).await?;
+        if planned.iter().any(|p| p.inserted) {
+            tx.notify(super::wake::DELIVERIES).await?;
+        }
         tx.commit().await?;
         Ok(PlanResult {
             already_planned: false,
@@ -91,11 +95,7 @@ struct Origin<'a> {
     now: i64,
 }
 
-async fn insert_delivery(
-    conn: &mut SqliteConnection,
-    origin: &Origin<'_>,
-    d: &NewDelivery,
-) -> Result<Planned> {
+async fn insert_delivery(tx: &mut Tx, origin: &Origin<'_>, d: &NewDelivery) -> Result<Planned> {
     let (state, reason) = match &d.state {
         InitialState::Pending => ("pending", None),
         InitialState::Held { reason } => ("held", Some(reason.as_str())),
@@ -105,15 +105,15 @@ async fn insert_delivery(
         .confirm
         .as_ref()
         .map(|c| serde_json::Value::from(c.fields.clone()).to_string());
-    let inserted: Option<i64> = sqlx::query_scalar(
+    let inserted: Option<i64> = on!(tx.conn(), |db| sqlx::query_scalar(
         "INSERT INTO deliveries (pipeline, route, change_id, source, source_event_id, target,
                                  object, entity_key, operation, document, effective_at_ms,
                                  source_version, idempotency_key, priority, correlation_id,
                                  state, state_reason, not_before_ms, next_at_ms, max_attempts,
                                  confirm_fields, confirm_within_ms, created_at_ms, updated_at_ms,
                                  occurred_at_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-                 ?18, ?19, ?20, ?21, ?22, ?23, ?23, ?24)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
+                 $18, $19, $20, $21, $22, $23, $23, $24)
          ON CONFLICT (idempotency_key) DO NOTHING
          RETURNING id",
     )
@@ -141,15 +141,17 @@ async fn insert_delivery(
     .bind(d.confirm.as_ref().map(|c| c.within_ms))
     .bind(origin.now)
     .bind(d.occurred_at_ms)
-    .fetch_optional(&mut *conn)
-    .await?;
+    .fetch_optional(db)
+    .await)?;
     let (delivery_id, inserted) = match inserted {
         Some(id) => (id, true),
         None => {
-            let id = sqlx::query_scalar("SELECT id FROM deliveries WHERE idempotency_key = ?1")
-                .bind(&d.idempotency_key)
-                .fetch_one(&mut *conn)
-                .await?;
+            let id = on!(tx.conn(), |db| sqlx::query_scalar(
+                "SELECT id FROM deliveries WHERE idempotency_key = $1"
+            )
+            .bind(&d.idempotency_key)
+            .fetch_one(db)
+            .await)?;
             (id, false)
         }
     };

@@ -2,6 +2,7 @@
 
 use serde::Serialize;
 
+use super::db::on;
 use super::{Result, Store};
 
 /// How many deliveries are in each state, and how long the oldest unfinished change has waited.
@@ -32,9 +33,9 @@ pub struct Stats {
 impl Store {
     /// Counts at `now_ms`. Scans the deliveries table; meant for a metrics scrape, not a loop.
     pub async fn stats(&self, now_ms: i64) -> Result<Stats> {
-        Ok(sqlx::query_as(
+        Ok(on!(self.db.reader(), |db| sqlx::query_as(
             "WITH timed AS (
-                 SELECT CASE WHEN state = 'pending' AND not_before_ms > ?1
+                 SELECT CASE WHEN state = 'pending' AND not_before_ms > $1
                                     THEN 'held' ELSE state END AS shown
                  FROM deliveries
              ),
@@ -42,26 +43,29 @@ impl Store {
                  SELECT received_at_ms AS since FROM changes WHERE planned_at_ms IS NULL
                  UNION ALL
                  -- A future-dated write is waiting only from its due time on.
-                 SELECT MAX(c.received_at_ms, COALESCE(d.not_before_ms, 0))
+                 SELECT CASE WHEN COALESCE(d.not_before_ms, 0) > c.received_at_ms
+                             THEN d.not_before_ms ELSE c.received_at_ms END
                  FROM deliveries AS d JOIN changes AS c ON c.id = d.change_id
                  WHERE d.state IN ('pending', 'in_flight', 'awaiting_job', 'confirming')
-                   AND COALESCE(d.not_before_ms, 0) <= ?1
+                   AND COALESCE(d.not_before_ms, 0) <= $1
              )
              SELECT
                  (SELECT COUNT(*) FROM changes WHERE planned_at_ms IS NULL) AS unplanned,
-                 COALESCE(SUM(shown = 'pending'), 0) AS pending,
-                 COALESCE(SUM(shown = 'held'), 0) AS held,
-                 COALESCE(SUM(shown = 'in_flight'), 0) AS in_flight,
-                 COALESCE(SUM(shown = 'awaiting_job'), 0) AS awaiting_job,
-                 COALESCE(SUM(shown = 'confirming'), 0) AS confirming,
-                 COALESCE(SUM(shown = 'confirmed'), 0) AS confirmed,
-                 COALESCE(SUM(shown = 'suppressed'), 0) AS suppressed,
-                 COALESCE(SUM(shown = 'dead'), 0) AS dead,
-                 MAX(COALESCE(?1 - (SELECT MIN(since) FROM waiting), 0), 0) AS oldest_pending_age_ms
+                 COUNT(*) FILTER (WHERE shown = 'pending') AS pending,
+                 COUNT(*) FILTER (WHERE shown = 'held') AS held,
+                 COUNT(*) FILTER (WHERE shown = 'in_flight') AS in_flight,
+                 COUNT(*) FILTER (WHERE shown = 'awaiting_job') AS awaiting_job,
+                 COUNT(*) FILTER (WHERE shown = 'confirming') AS confirming,
+                 COUNT(*) FILTER (WHERE shown = 'confirmed') AS confirmed,
+                 COUNT(*) FILTER (WHERE shown = 'suppressed') AS suppressed,
+                 COUNT(*) FILTER (WHERE shown = 'dead') AS dead,
+                 CASE WHEN (SELECT MIN(since) FROM waiting) < $1
+                      THEN $1 - (SELECT MIN(since) FROM waiting) ELSE 0 END
+                      AS oldest_pending_age_ms
              FROM timed",
         )
         .bind(now_ms)
-        .fetch_one(&self.read)
-        .await?)
+        .fetch_one(db)
+        .await)?)
     }
 }

@@ -1,6 +1,7 @@
 //! Trace: the chronology of one entity, event, write or correlation id, from the audit chain.
 
 use super::audit::{AuditEntry, AuditRow, audit_columns};
+use super::db::on;
 use super::{Result, Store};
 
 impl Store {
@@ -9,11 +10,11 @@ impl Store {
     /// it names come along, so an event id or idempotency key shows its change's whole story
     /// (received, planned, each attempt, confirmed or dead-lettered, redriven).
     pub async fn trace(&self, needle: &str) -> Result<Vec<AuditEntry>> {
-        let rows: Vec<AuditRow> = sqlx::query_as(concat!(
+        let rows: Vec<AuditRow> = on!(self.db.reader(), |db| sqlx::query_as(concat!(
             "WITH hits AS (
                  SELECT seq, change_id FROM audit
-                 WHERE entity_key = ?1 OR event_id = ?1 OR idempotency_key = ?1
-                    OR correlation_id = ?1
+                 WHERE entity_key = $1 OR event_id = $1 OR idempotency_key = $1
+                    OR correlation_id = $1
              )
              SELECT ",
             audit_columns!(),
@@ -23,8 +24,8 @@ impl Store {
              ORDER BY seq"
         ))
         .bind(needle)
-        .fetch_all(&self.read)
-        .await?;
+        .fetch_all(db)
+        .await)?;
         rows.into_iter().map(AuditRow::into_entry).collect()
     }
 }

@@ -2,9 +2,9 @@
 //! the worker's lease so a worker whose lease was taken over cannot overwrite the new holder.
 
 use serde_json::json;
-use sqlx::SqliteConnection;
 
 use super::audit::{self, AuditKind};
+use super::db::{Tx, on};
 use super::deliveries::{DeliveryRow, delivery_columns};
 use super::{Attempt, Delivery, DeliveryState, Error, Lease, Result, Store};
 
@@ -15,10 +15,10 @@ impl Store {
         let now = self.now();
         let mut tx = self.begin().await?;
         let delivery = leased(&mut tx, lease).await?;
-        sqlx::query(
+        on!(tx.conn(), |db| sqlx::query(
             "INSERT INTO attempts (delivery_id, n, started_ms, latency_ms, outcome, error_class,
                                    status_code, message)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(delivery.id)
         .bind(attempt.n)
@@ -28,25 +28,27 @@ impl Store {
         .bind(&attempt.error_class)
         .bind(attempt.status_code)
         .bind(&attempt.message)
-        .execute(&mut *tx)
-        .await?;
+        .execute(db)
+        .await
+        .map(drop))?;
         // A failed attempt's message (or at least its class) becomes the last error.
         let error = attempt
             .error_class
             .as_ref()
             .map(|class| attempt.message.as_ref().unwrap_or(class));
-        sqlx::query(
+        on!(tx.conn(), |db| sqlx::query(
             "UPDATE deliveries
-             SET attempts = attempts + 1, first_attempt_ms = COALESCE(first_attempt_ms, ?2),
-                 last_error = COALESCE(?3, last_error), updated_at_ms = ?4
-             WHERE id = ?1",
+             SET attempts = attempts + 1, first_attempt_ms = COALESCE(first_attempt_ms, $2),
+                 last_error = COALESCE($3, last_error), updated_at_ms = $4
+             WHERE id = $1",
         )
         .bind(delivery.id)
         .bind(attempt.started_ms)
         .bind(error)
         .bind(now)
-        .execute(&mut *tx)
-        .await?;
+        .execute(db)
+        .await
+        .map(drop))?;
         let entry = delivery.audit(
             AuditKind::Attempt,
             json!({
@@ -90,20 +92,21 @@ impl Store {
         let mut tx = self.begin().await?;
         let delivery = leased(&mut tx, lease).await?;
         let repair = kind == AuditKind::NotConfirmed;
-        sqlx::query(
+        on!(tx.conn(), |db| sqlx::query(
             "UPDATE deliveries
-             SET state = 'pending', next_at_ms = ?2, last_error = ?3, job_ref = NULL,
-                 confirm_deadline_ms = NULL, updated_at_ms = ?4,
-                 lease_owner = NULL, lease_until_ms = NULL, repairs = repairs + ?5
-             WHERE id = ?1",
+             SET state = 'pending', next_at_ms = $2, last_error = $3, job_ref = NULL,
+                 confirm_deadline_ms = NULL, updated_at_ms = $4,
+                 lease_owner = NULL, lease_until_ms = NULL, repairs = repairs + $5
+             WHERE id = $1",
         )
         .bind(delivery.id)
         .bind(next_at_ms)
         .bind(error)
         .bind(now)
         .bind(i32::from(repair))
-        .execute(&mut *tx)
-        .await?;
+        .execute(db)
+        .await
+        .map(drop))?;
         let mut detail =
             json!({ "error": error, "next_at_ms": next_at_ms, "attempts": delivery.attempts });
         if repair {
@@ -148,12 +151,15 @@ impl Store {
             now,
         )
         .await?;
-        sqlx::query("UPDATE deliveries SET job_ref = ?2, job_continues = ?3 WHERE id = ?1")
-            .bind(delivery.id)
-            .bind(job_ref)
-            .bind(continues)
-            .execute(&mut *tx)
-            .await?;
+        on!(tx.conn(), |db| sqlx::query(
+            "UPDATE deliveries SET job_ref = $2, job_continues = $3 WHERE id = $1"
+        )
+        .bind(delivery.id)
+        .bind(job_ref)
+        .bind(continues)
+        .execute(db)
+        .await
+        .map(drop))?;
         if delivery.state != DeliveryState::AwaitingJob {
             let detail = json!({
                 "job_ref": job_ref,
@@ -174,17 +180,18 @@ impl Store {
         let now = self.now();
         let mut tx = self.begin().await?;
         let delivery = leased(&mut tx, lease).await?;
-        sqlx::query(
+        on!(tx.conn(), |db| sqlx::query(
             "UPDATE deliveries
-             SET state = 'pending', next_at_ms = ?2, job_ref = NULL, job_continues = 0,
-                 confirm_deadline_ms = NULL, updated_at_ms = ?2, steps = steps + 1,
+             SET state = 'pending', next_at_ms = $2, job_ref = NULL, job_continues = FALSE,
+                 confirm_deadline_ms = NULL, updated_at_ms = $2, steps = steps + 1,
                  lease_owner = NULL, lease_until_ms = NULL
-             WHERE id = ?1",
+             WHERE id = $1",
         )
         .bind(delivery.id)
         .bind(now)
-        .execute(&mut *tx)
-        .await?;
+        .execute(db)
+        .await
+        .map(drop))?;
         let detail = json!({ "job_ref": delivery.job_ref, "next": "the write's next step" });
         audit::append(
             &mut tx,
@@ -218,11 +225,14 @@ impl Store {
             now,
         )
         .await?;
-        sqlx::query("UPDATE deliveries SET target_ref = ?2 WHERE id = ?1")
-            .bind(delivery.id)
-            .bind(target_ref)
-            .execute(&mut *tx)
-            .await?;
+        on!(tx.conn(), |db| sqlx::query(
+            "UPDATE deliveries SET target_ref = $2 WHERE id = $1"
+        )
+        .bind(delivery.id)
+        .bind(target_ref)
+        .execute(db)
+        .await
+        .map(drop))?;
         let kind = match delivery.state {
             DeliveryState::Confirming => None,
             DeliveryState::AwaitingJob => Some(AuditKind::JobSucceeded),
@@ -247,21 +257,22 @@ impl Store {
         let now = self.now();
         let mut tx = self.begin().await?;
         let delivery = leased(&mut tx, lease).await?;
-        sqlx::query(
+        on!(tx.conn(), |db| sqlx::query(
             "UPDATE deliveries
-             SET state = 'confirmed', target_ref = ?2, state_reason = NULL, updated_at_ms = ?3,
+             SET state = 'confirmed', target_ref = $2, state_reason = NULL, updated_at_ms = $3,
                  lease_owner = NULL, lease_until_ms = NULL
-             WHERE id = ?1",
+             WHERE id = $1",
         )
         .bind(delivery.id)
         .bind(target_ref)
         .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
+        .execute(db)
+        .await
+        .map(drop))?;
+        on!(tx.conn(), |db| sqlx::query(
             "INSERT INTO lanes (target, object, entity_key, last_confirmed_version,
                                 last_delivery_id, updated_at_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             VALUES ($1, $2, $3, $4, $5, $6)
              ON CONFLICT (target, object, entity_key) DO UPDATE SET
                  last_confirmed_version = excluded.last_confirmed_version,
                  last_delivery_id = excluded.last_delivery_id,
@@ -274,8 +285,9 @@ impl Store {
         .bind(delivery.source_version)
         .bind(delivery.id)
         .bind(now)
-        .execute(&mut *tx)
-        .await?;
+        .execute(db)
+        .await
+        .map(drop))?;
         if !target_ref.is_empty() {
             super::xref::link(
                 &mut tx,
@@ -310,9 +322,9 @@ impl Store {
         let now = self.now();
         let mut tx = self.begin().await?;
         let delivery = leased(&mut tx, lease).await?;
-        let letter_id: i64 = sqlx::query_scalar(
+        let letter_id: i64 = on!(tx.conn(), |db| sqlx::query_scalar(
             "INSERT INTO dead_letters (delivery_id, reason, payload, attempts, created_at_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5)
+             VALUES ($1, $2, $3, $4, $5)
              RETURNING id",
         )
         .bind(delivery.id)
@@ -320,19 +332,20 @@ impl Store {
         .bind(masked_payload)
         .bind(delivery.attempts)
         .bind(now)
-        .fetch_one(&mut *tx)
-        .await?;
-        sqlx::query(
+        .fetch_one(db)
+        .await)?;
+        on!(tx.conn(), |db| sqlx::query(
             "UPDATE deliveries
-             SET state = 'dead', state_reason = ?2, updated_at_ms = ?3,
+             SET state = 'dead', state_reason = $2, updated_at_ms = $3,
                  lease_owner = NULL, lease_until_ms = NULL
-             WHERE id = ?1",
+             WHERE id = $1",
         )
         .bind(delivery.id)
         .bind(reason)
         .bind(now)
-        .execute(&mut *tx)
-        .await?;
+        .execute(db)
+        .await
+        .map(drop))?;
         let detail = json!({
             "reason": reason,
             "attempts": delivery.attempts,
@@ -350,16 +363,17 @@ impl Store {
         let now = self.now();
         let mut tx = self.begin().await?;
         let delivery = leased(&mut tx, lease).await?;
-        sqlx::query(
+        on!(tx.conn(), |db| sqlx::query(
             "UPDATE deliveries
              SET state = CASE WHEN state = 'in_flight' THEN 'pending' ELSE state END,
-                 updated_at_ms = ?2, lease_owner = NULL, lease_until_ms = NULL
-             WHERE id = ?1",
+                 updated_at_ms = $2, lease_owner = NULL, lease_until_ms = NULL
+             WHERE id = $1",
         )
         .bind(delivery.id)
         .bind(now)
-        .execute(&mut *tx)
-        .await?;
+        .execute(db)
+        .await
+        .map(drop))?;
         tx.commit().await?;
         Ok(())
     }
@@ -369,41 +383,43 @@ impl Store {
     pub async fn resume_held(&self, id: i64, note: &str) -> Result<bool> {
         let now = self.now();
         let mut tx = self.begin().await?;
-        let row: Option<DeliveryRow> = sqlx::query_as(concat!(
+        let row: Option<DeliveryRow> = on!(tx.conn(), |db| sqlx::query_as(concat!(
             "UPDATE deliveries
              SET state = 'pending', state_reason = NULL,
-                 next_at_ms = MAX(COALESCE(not_before_ms, ?2), ?2), updated_at_ms = ?2
-             WHERE id = ?1 AND state = 'held'
+                 next_at_ms = CASE WHEN not_before_ms > $2 THEN not_before_ms ELSE $2 END,
+                 updated_at_ms = $2
+             WHERE id = $1 AND state = 'held'
              RETURNING ",
             delivery_columns!()
         ))
         .bind(id)
         .bind(now)
-        .fetch_optional(&mut *tx)
-        .await?;
+        .fetch_optional(db)
+        .await)?;
         let Some(row) = row else {
             return Ok(false);
         };
         let delivery = Delivery::try_from(row)?;
         let entry = delivery.audit(AuditKind::Released, json!({ "note": note }));
         audit::append(&mut tx, now, &[entry]).await?;
+        tx.notify(super::wake::DELIVERIES).await?;
         tx.commit().await?;
         Ok(true)
     }
 }
 
 /// The delivery, if `lease` still holds it; otherwise [`Error::LeaseLost`].
-async fn leased(conn: &mut SqliteConnection, lease: &Lease) -> Result<Delivery> {
-    let row: Option<DeliveryRow> = sqlx::query_as(concat!(
+async fn leased(tx: &mut Tx, lease: &Lease) -> Result<Delivery> {
+    let row: Option<DeliveryRow> = on!(tx.conn(), |db| sqlx::query_as(concat!(
         "SELECT ",
         delivery_columns!(),
-        " FROM deliveries WHERE id = ?1 AND lease_owner = ?2 AND lease_token = ?3"
+        " FROM deliveries WHERE id = $1 AND lease_owner = $2 AND lease_token = $3"
     ))
     .bind(lease.delivery_id)
     .bind(&lease.worker)
     .bind(lease.token)
-    .fetch_optional(&mut *conn)
-    .await?;
+    .fetch_optional(db)
+    .await)?;
     match row {
         Some(row) => row.try_into(),
         None => Err(Error::LeaseLost {
@@ -425,25 +441,26 @@ fn deadline(delivery: &Delivery, now: i64) -> Option<i64> {
 
 /// Parks a delivery in `state` until `next_check_ms` and gives it back (no worker holds it).
 async fn set_waiting(
-    conn: &mut SqliteConnection,
+    tx: &mut Tx,
     delivery: &Delivery,
     state: &str,
     next_check_ms: i64,
     deadline: Option<i64>,
     now: i64,
 ) -> Result<()> {
-    sqlx::query(
+    on!(tx.conn(), |db| sqlx::query(
         "UPDATE deliveries
-         SET state = ?2, next_at_ms = ?3, confirm_deadline_ms = ?4, updated_at_ms = ?5,
+         SET state = $2, next_at_ms = $3, confirm_deadline_ms = $4, updated_at_ms = $5,
              lease_owner = NULL, lease_until_ms = NULL
-         WHERE id = ?1",
+         WHERE id = $1",
     )
     .bind(delivery.id)
     .bind(state)
     .bind(next_check_ms)
     .bind(deadline)
     .bind(now)
-    .execute(&mut *conn)
-    .await?;
+    .execute(db)
+    .await
+    .map(drop))?;
     Ok(())
 }

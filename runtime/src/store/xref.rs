@@ -1,7 +1,6 @@
 //! The cross-system id map: which key an entity has in each system.
 
-use sqlx::SqliteConnection;
-
+use super::db::{Tx, on};
 use super::{Result, Store};
 
 impl Store {
@@ -13,32 +12,32 @@ impl Store {
         system: &str,
         key: &str,
     ) -> Result<Vec<(String, String)>> {
-        Ok(sqlx::query_as(
+        Ok(on!(self.db.reader(), |db| sqlx::query_as(
             "SELECT other_system, other_key FROM xref
-             WHERE object = ?1 AND system = ?2 AND entity_key = ?3
+             WHERE object = $1 AND system = $2 AND entity_key = $3
              ORDER BY other_system",
         )
         .bind(object)
         .bind(system)
         .bind(key)
-        .fetch_all(&self.read)
-        .await?)
+        .fetch_all(db)
+        .await)?)
     }
 }
 
 /// Records that `a` and `b` name the same entity, in both directions; a newer pair replaces an
 /// older one for the same two systems.
 pub(super) async fn link(
-    conn: &mut SqliteConnection,
+    tx: &mut Tx,
     object: &str,
     a: (&str, &str),
     b: (&str, &str),
     now: i64,
 ) -> Result<()> {
     for ((system, key), (other_system, other_key)) in [(a, b), (b, a)] {
-        sqlx::query(
+        on!(tx.conn(), |db| sqlx::query(
             "INSERT INTO xref (object, system, entity_key, other_system, other_key, updated_at_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             VALUES ($1, $2, $3, $4, $5, $6)
              ON CONFLICT (object, system, entity_key, other_system) DO UPDATE SET
                  other_key = excluded.other_key, updated_at_ms = excluded.updated_at_ms",
         )
@@ -48,8 +47,9 @@ pub(super) async fn link(
         .bind(other_system)
         .bind(other_key)
         .bind(now)
-        .execute(&mut *conn)
-        .await?;
+        .execute(db)
+        .await
+        .map(drop))?;
     }
     Ok(())
 }

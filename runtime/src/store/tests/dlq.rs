@@ -1,6 +1,6 @@
 //! Dead letters: masked payload, attempt history, idempotent redrive in source order.
 
-use super::{T0, memory, pending};
+use super::{T0, pending};
 use crate::store::{Attempt, AuditKind, Delivery, DeliveryState, DlqFilter, Redrive, Store};
 
 const MASKED: &str = r#"{"status":"active","customer_email":"sha256:5d41402a"}"#;
@@ -26,9 +26,7 @@ async fn kill(store: &Store, d: &Delivery) -> i64 {
         .unwrap()
 }
 
-#[tokio::test]
-async fn a_dead_letter_keeps_the_masked_payload_and_attempt_history() {
-    let store = memory().await;
+async fn a_dead_letter_keeps_the_masked_payload_and_attempt_history(store: Store) {
     let d = pending(&store, "evt_a", "sub_a", 1).await;
     let id = kill(&store, &d).await;
 
@@ -46,9 +44,7 @@ async fn a_dead_letter_keeps_the_masked_payload_and_attempt_history() {
     assert!(store.dlq_show(id + 1).await.unwrap().is_none());
 }
 
-#[tokio::test]
-async fn redriving_twice_redrives_once_under_the_same_key() {
-    let store = memory().await;
+async fn redriving_twice_redrives_once_under_the_same_key(store: Store) {
     let d = pending(&store, "evt_a", "sub_a", 1).await;
     let id = kill(&store, &d).await;
 
@@ -90,9 +86,7 @@ async fn redriving_twice_redrives_once_under_the_same_key() {
     assert_eq!(store.dlq_show(id).await.unwrap().unwrap().attempts.len(), 1);
 }
 
-#[tokio::test]
-async fn redrive_by_id_and_by_filter_pick_only_their_letters() {
-    let store = memory().await;
+async fn redrive_by_id_and_by_filter_pick_only_their_letters(store: Store) {
     let a = pending(&store, "evt_a", "sub_a", 1).await;
     let id_a = kill(&store, &a).await;
     let b = pending(&store, "evt_b", "sub_b", 1).await;
@@ -113,3 +107,9 @@ async fn redrive_by_id_and_by_filter_pick_only_their_letters() {
     let b_now = store.delivery(b.id).await.unwrap().unwrap();
     assert_eq!(b_now.state, DeliveryState::Dead);
 }
+
+super::acceptance!(
+    a_dead_letter_keeps_the_masked_payload_and_attempt_history,
+    redriving_twice_redrives_once_under_the_same_key,
+    redrive_by_id_and_by_filter_pick_only_their_letters
+);

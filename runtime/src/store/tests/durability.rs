@@ -1,6 +1,9 @@
-//! Opening: durable files, WAL and FULL sync, read-only opens, clear errors for bad URLs.
+//! Opening: durable files, WAL and FULL sync, read-only opens, clear errors for bad URLs; on
+//! PostgreSQL: reopening, read-only opens, several workers migrating at once, a database that
+//! is not a store or is a newer Junction's.
 
-use super::{TempDir, change};
+use super::{TempDir, change, tamper};
+use crate::store::testing::TestDatabase;
 use crate::store::{Error, OpenOptions, Store};
 
 /// How operators' read commands open a store.
@@ -52,16 +55,19 @@ async fn intake_survives_closing_and_reopening() {
 async fn a_file_store_is_wal_with_full_sync() {
     let dir = TempDir::new();
     let store = Store::open(&dir.url("wal.db")).await.unwrap();
+    let crate::store::db::Db::Sqlite { write, .. } = &store.db else {
+        panic!("a sqlite:// URL opens SQLite");
+    };
     let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
-        .fetch_one(&store.write)
+        .fetch_one(write)
         .await
         .unwrap();
     let sync: i64 = sqlx::query_scalar("PRAGMA synchronous")
-        .fetch_one(&store.write)
+        .fetch_one(write)
         .await
         .unwrap();
     let foreign_keys: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
-        .fetch_one(&store.write)
+        .fetch_one(write)
         .await
         .unwrap();
     assert_eq!(mode, "wal");
@@ -96,12 +102,14 @@ async fn polled_changes_and_their_cursor_commit_together() {
 
 #[tokio::test]
 async fn bad_urls_get_clear_errors() {
-    let err = Store::open("postgres://admin:hunter2@db/junction")
+    // Nothing listens on port 1: the database is unreachable, and the error says so without
+    // repeating the password.
+    let err = Store::open("postgres://admin:hunter2@127.0.0.1:1/junction")
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::Unsupported { .. }));
+    assert!(matches!(err, Error::Open { .. }), "{err}");
     let message = err.to_string();
-    assert!(message.contains("not yet supported"), "{message}");
+    assert!(message.contains("admin:***@127.0.0.1:1"), "{message}");
     assert!(
         !message.contains("hunter2"),
         "the password stays out: {message}"
@@ -112,9 +120,12 @@ async fn bad_urls_get_clear_errors() {
         "junction.db",
         "sqlite://",
         "sqlite://x.db?bogus=1",
+        "postgres://admin:hunter2@/junction",
+        "postgres://admin:hunter2@db",
     ] {
         let err = Store::open(url).await.unwrap_err();
         assert!(matches!(err, Error::BadUrl { .. }), "{url}: {err}");
+        assert!(!err.to_string().contains("hunter2"), "{err}");
     }
 
     let dir = TempDir::new();
@@ -182,4 +193,106 @@ async fn a_read_only_open_of_another_database_says_so() {
     let err = Store::open_with(&url, &reader()).await.unwrap_err();
     assert!(matches!(err, Error::NotAStore { .. }), "{err}");
     assert!(err.to_string().contains("no Junction schema"), "{err}");
+}
+
+#[tokio::test]
+async fn a_postgres_store_survives_closing_and_reopening() {
+    let db = TestDatabase::create().await;
+    {
+        let store = Store::open(db.url()).await.unwrap();
+        store
+            .intake(&[change("evt_1", "sub_1", 1), change("evt_2", "sub_1", 2)])
+            .await
+            .unwrap();
+        store.close().await;
+    }
+    let store = Store::open(db.url()).await.unwrap();
+    assert_eq!(store.unplanned_changes(10).await.unwrap().len(), 2);
+    let again = store.intake(&[change("evt_1", "sub_1", 1)]).await.unwrap();
+    assert!(again[0].is_duplicate(), "the dedupe record survived too");
+    assert!(store.audit_verify().await.unwrap().is_ok());
+    store.close().await;
+}
+
+#[tokio::test]
+async fn workers_starting_at_once_migrate_once() {
+    let db = TestDatabase::create().await;
+    let mut opens = tokio::task::JoinSet::new();
+    for _ in 0..4 {
+        let url = db.url().to_owned();
+        opens.spawn(async move { Store::open(&url).await });
+    }
+    let mut stores = Vec::new();
+    while let Some(opened) = opens.join_next().await {
+        stores.push(opened.unwrap().expect("every worker opens the store"));
+    }
+    // All of them see one schema: an intake through one is a duplicate through another.
+    stores[0]
+        .intake(&[change("evt_1", "sub_1", 1)])
+        .await
+        .unwrap();
+    let again = stores[3]
+        .intake(&[change("evt_1", "sub_1", 1)])
+        .await
+        .unwrap();
+    assert!(again[0].is_duplicate());
+    for store in stores {
+        store.close().await;
+    }
+}
+
+#[tokio::test]
+async fn a_read_only_postgres_store_reads_and_refuses_writes() {
+    let db = TestDatabase::create().await;
+    let writer = Store::open(db.url()).await.unwrap();
+    writer.intake(&[change("evt_1", "sub_1", 1)]).await.unwrap();
+    let store = Store::open_with(db.url(), &reader()).await.unwrap();
+    assert_eq!(store.trace("sub_1").await.unwrap().len(), 1);
+    assert!(store.audit_verify().await.unwrap().is_ok());
+    let refused = store.intake(&[change("evt_2", "sub_1", 2)]).await;
+    assert!(refused.is_err(), "a read-only store wrote");
+    store.close().await;
+    writer.close().await;
+}
+
+#[tokio::test]
+async fn a_postgres_database_without_a_store_is_not_made_one_by_a_reader() {
+    let db = TestDatabase::create().await;
+    for options in [
+        reader(),
+        OpenOptions {
+            create: false,
+            ..OpenOptions::default()
+        },
+    ] {
+        let err = Store::open_with(db.url(), &options).await.unwrap_err();
+        assert!(matches!(err, Error::NotAStore { .. }), "{err}");
+        assert!(err.to_string().contains("no Junction schema"), "{err}");
+    }
+    // `junction run` (create on) makes it one.
+    Store::open(db.url()).await.unwrap().close().await;
+    Store::open_with(db.url(), &reader())
+        .await
+        .unwrap()
+        .close()
+        .await;
+}
+
+#[tokio::test]
+async fn a_store_a_newer_junction_migrated_is_refused_with_the_reason() {
+    let db = TestDatabase::create().await;
+    let store = Store::open(db.url()).await.unwrap();
+    tamper(
+        &store,
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
+         VALUES (9999, 'from the future', TRUE, '\\x00', 0)",
+    )
+    .await;
+    store.close().await;
+    for options in [reader(), OpenOptions::default()] {
+        let err = Store::open_with(db.url(), &options).await.unwrap_err();
+        assert!(matches!(err, Error::NotAStore { .. }), "{err}");
+        assert!(err.to_string().contains("9999"), "{err}");
+        assert!(err.to_string().contains("newer Junction"), "{err}");
+    }
 }

@@ -1,11 +1,9 @@
 //! Intake dedupe and idempotent planning.
 
-use super::{T0, change, delivery, memory, pending, planned_entry};
-use crate::store::{AuditKind, DeliveryState, InitialState, Intake};
+use super::{T0, change, delivery, pending, planned_entry};
+use crate::store::{AuditKind, DeliveryState, InitialState, Intake, Store};
 
-#[tokio::test]
-async fn a_duplicate_within_one_batch_is_stored_once() {
-    let store = memory().await;
+async fn a_duplicate_within_one_batch_is_stored_once(store: Store) {
     let outcomes = store
         .intake(&[
             change("evt_1", "sub_1", 1),
@@ -41,9 +39,7 @@ async fn a_duplicate_within_one_batch_is_stored_once() {
     );
 }
 
-#[tokio::test]
-async fn a_duplicate_in_a_later_batch_points_at_the_first_arrival() {
-    let store = memory().await;
+async fn a_duplicate_in_a_later_batch_points_at_the_first_arrival(store: Store) {
     let first = store.intake(&[change("evt_1", "sub_1", 1)]).await.unwrap();
     let again = store.intake(&[change("evt_1", "sub_1", 1)]).await.unwrap();
 
@@ -57,9 +53,7 @@ async fn a_duplicate_in_a_later_batch_points_at_the_first_arrival() {
     assert_eq!(store.unplanned_changes(10).await.unwrap().len(), 1);
 }
 
-#[tokio::test]
-async fn one_event_may_carry_several_entities() {
-    let store = memory().await;
+async fn one_event_may_carry_several_entities(store: Store) {
     let outcomes = store
         .intake(&[change("evt_1", "sub_1", 1), change("evt_1", "sub_2", 1)])
         .await
@@ -67,9 +61,7 @@ async fn one_event_may_carry_several_entities() {
     assert!(outcomes.iter().all(|o| !o.is_duplicate()));
 }
 
-#[tokio::test]
-async fn planning_an_existing_idempotency_key_writes_nothing_new() {
-    let store = memory().await;
+async fn planning_an_existing_idempotency_key_writes_nothing_new(store: Store) {
     let original = pending(&store, "evt_1", "sub_1", 1).await;
 
     // A second change whose plan reuses the key, with a different document.
@@ -90,9 +82,7 @@ async fn planning_an_existing_idempotency_key_writes_nothing_new() {
     assert_eq!(store.stats(T0).await.unwrap().pending, 1);
 }
 
-#[tokio::test]
-async fn committing_a_plan_twice_writes_it_once() {
-    let store = memory().await;
+async fn committing_a_plan_twice_writes_it_once(store: Store) {
     let intake = store.intake(&[change("evt_1", "sub_1", 1)]).await.unwrap();
     let change_id = intake[0].change_id();
     let d = delivery("evt_1", "sub_1", 1);
@@ -120,9 +110,7 @@ async fn committing_a_plan_twice_writes_it_once() {
     assert_eq!(planned, 1);
 }
 
-#[tokio::test]
-async fn plan_audit_entries_are_linked_to_the_change_and_delivery() {
-    let store = memory().await;
+async fn plan_audit_entries_are_linked_to_the_change_and_delivery(store: Store) {
     let d = pending(&store, "evt_1", "sub_1", 1).await;
     let planned = store
         .trace(&d.idempotency_key)
@@ -135,9 +123,7 @@ async fn plan_audit_entries_are_linked_to_the_change_and_delivery() {
     assert_eq!(planned.delivery_id, Some(d.id));
 }
 
-#[tokio::test]
-async fn planning_an_unknown_change_is_an_error() {
-    let store = memory().await;
+async fn planning_an_unknown_change_is_an_error(store: Store) {
     let err = store
         .commit_plan(42, vec![delivery("evt_1", "sub_1", 1)], vec![])
         .await
@@ -145,9 +131,7 @@ async fn planning_an_unknown_change_is_an_error() {
     assert!(err.to_string().contains("change 42 not found"), "{err}");
 }
 
-#[tokio::test]
-async fn suppressed_and_held_plans_are_recorded_with_their_reason() {
-    let store = memory().await;
+async fn suppressed_and_held_plans_are_recorded_with_their_reason(store: Store) {
     let intake = store
         .intake(&[change("evt_1", "sub_1", 1), change("evt_2", "sub_2", 1)])
         .await
@@ -183,3 +167,14 @@ async fn suppressed_and_held_plans_are_recorded_with_their_reason() {
             .is_empty()
     );
 }
+
+super::acceptance!(
+    a_duplicate_within_one_batch_is_stored_once,
+    a_duplicate_in_a_later_batch_points_at_the_first_arrival,
+    one_event_may_carry_several_entities,
+    planning_an_existing_idempotency_key_writes_nothing_new,
+    committing_a_plan_twice_writes_it_once,
+    plan_audit_entries_are_linked_to_the_change_and_delivery,
+    planning_an_unknown_change_is_an_error,
+    suppressed_and_held_plans_are_recorded_with_their_reason
+);

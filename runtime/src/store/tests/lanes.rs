@@ -1,6 +1,6 @@
 //! Per-entity lanes: one write in flight per entity, in source order, stale writes suppressed.
 
-use super::{T0, delivery, memory, pending, plan};
+use super::{T0, delivery, pending, plan};
 use crate::store::{AuditKind, Delivery, DeliveryState, InitialState, Store};
 
 const LEASE: i64 = 60_000;
@@ -21,9 +21,7 @@ async fn confirm(store: &Store, d: &Delivery) {
     store.confirmed(lease, "ns_1").await.unwrap();
 }
 
-#[tokio::test]
-async fn one_entity_is_written_one_delivery_at_a_time_in_source_order() {
-    let store = memory().await;
+async fn one_entity_is_written_one_delivery_at_a_time_in_source_order(store: Store) {
     // Planned out of source order: 3, 1, 2.
     pending(&store, "evt_c", "sub_a", 3).await;
     pending(&store, "evt_a", "sub_a", 1).await;
@@ -45,9 +43,7 @@ async fn one_entity_is_written_one_delivery_at_a_time_in_source_order() {
     assert_eq!(versions(&third), [("sub_a", 3)]);
 }
 
-#[tokio::test]
-async fn a_write_waits_until_its_lane_head_settles_even_if_that_waits_for_a_job() {
-    let store = memory().await;
+async fn a_write_waits_until_its_lane_head_settles_even_if_that_waits_for_a_job(store: Store) {
     pending(&store, "evt_a", "sub_a", 1).await;
     pending(&store, "evt_b", "sub_a", 2).await;
     let head = &claim(&store).await[0];
@@ -65,9 +61,7 @@ async fn a_write_waits_until_its_lane_head_settles_even_if_that_waits_for_a_job(
     assert_eq!(polled[0].job_ref.as_deref(), Some("job_1"));
 }
 
-#[tokio::test]
-async fn lower_priority_number_goes_first() {
-    let store = memory().await;
+async fn lower_priority_number_goes_first(store: Store) {
     pending(&store, "evt_a", "sub_a", 1).await;
     let mut urgent = delivery("evt_b", "sub_b", 1);
     urgent.priority = 1;
@@ -77,9 +71,7 @@ async fn lower_priority_number_goes_first() {
     assert_eq!(versions(&claimed), [("sub_b", 1)]);
 }
 
-#[tokio::test]
-async fn a_change_older_than_the_last_confirmed_one_is_suppressed_as_stale() {
-    let store = memory().await;
+async fn a_change_older_than_the_last_confirmed_one_is_suppressed_as_stale(store: Store) {
     pending(&store, "evt_5", "sub_a", 5).await;
     let head = claim(&store).await;
     confirm(&store, &head[0]).await;
@@ -104,9 +96,7 @@ async fn a_change_older_than_the_last_confirmed_one_is_suppressed_as_stale() {
     assert_eq!(entry.detail["last_confirmed_version"], 5);
 }
 
-#[tokio::test]
-async fn a_future_dated_write_waits_for_its_timer() {
-    let store = memory().await;
+async fn a_future_dated_write_waits_for_its_timer(store: Store) {
     let mut later = delivery("evt_a", "sub_a", 1);
     later.not_before_ms = Some(T0 + 86_400_000);
     plan(&store, "evt_a", later).await;
@@ -121,9 +111,7 @@ async fn a_future_dated_write_waits_for_its_timer() {
     assert_eq!(versions(&due), [("sub_a", 1)]);
 }
 
-#[tokio::test]
-async fn a_held_write_blocks_its_lane_until_resumed() {
-    let store = memory().await;
+async fn a_held_write_blocks_its_lane_until_resumed(store: Store) {
     let mut gated = delivery("evt_a", "sub_a", 1);
     gated.state = InitialState::Held {
         reason: "gate kyc: waiting for kyc_status = verified".into(),
@@ -139,9 +127,7 @@ async fn a_held_write_blocks_its_lane_until_resumed() {
     assert_eq!(versions(&claim(&store).await), [("sub_a", 1)]);
 }
 
-#[tokio::test]
-async fn stats_count_each_state() {
-    let store = memory().await;
+async fn stats_count_each_state(store: Store) {
     pending(&store, "evt_a", "sub_a", 1).await;
     pending(&store, "evt_b", "sub_a", 2).await;
     pending(&store, "evt_c", "sub_b", 1).await;
@@ -163,9 +149,7 @@ async fn stats_count_each_state() {
 /// Found by the crash test: Stripe retried an older event after a newer one was already being
 /// written. The older one must wait for the newer write to finish, then be suppressed as stale,
 /// never written over it.
-#[tokio::test]
-async fn an_older_change_arriving_while_a_newer_one_is_in_flight_waits_then_is_stale() {
-    let store = memory().await;
+async fn an_older_change_arriving_while_a_newer_one_is_in_flight_waits_then_is_stale(store: Store) {
     pending(&store, "evt_2", "sub_a", 2).await;
     let newer = claim(&store).await;
     assert_eq!(versions(&newer), [("sub_a", 2)]);
@@ -190,3 +174,14 @@ async fn an_older_change_arriving_while_a_newer_one_is_in_flight_waits_then_is_s
         (DeliveryState::Suppressed, Some("stale"))
     );
 }
+
+super::acceptance!(
+    one_entity_is_written_one_delivery_at_a_time_in_source_order,
+    a_write_waits_until_its_lane_head_settles_even_if_that_waits_for_a_job,
+    lower_priority_number_goes_first,
+    a_change_older_than_the_last_confirmed_one_is_suppressed_as_stale,
+    a_future_dated_write_waits_for_its_timer,
+    a_held_write_blocks_its_lane_until_resumed,
+    stats_count_each_state,
+    an_older_change_arriving_while_a_newer_one_is_in_flight_waits_then_is_stale
+);

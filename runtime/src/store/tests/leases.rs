@@ -1,7 +1,7 @@
 //! Leases and transitions: crash recovery, late workers, the path from write to confirmed.
 
-use super::{T0, memory, pending};
-use crate::store::{Attempt, AuditKind, DeliveryState, Error};
+use super::{T0, pending};
+use crate::store::{Attempt, AuditKind, DeliveryState, Error, Store};
 
 fn attempt(n: i32, outcome: &str) -> Attempt {
     Attempt {
@@ -15,9 +15,7 @@ fn attempt(n: i32, outcome: &str) -> Attempt {
     }
 }
 
-#[tokio::test]
-async fn an_expired_lease_is_reclaimed_by_another_worker() {
-    let store = memory().await;
+async fn an_expired_lease_is_reclaimed_by_another_worker(store: Store) {
     let d = pending(&store, "evt_a", "sub_a", 1).await;
     let first = store.claim_due(T0, 10, "w1", 1_000).await.unwrap();
     assert_eq!(first.len(), 1);
@@ -40,9 +38,7 @@ async fn an_expired_lease_is_reclaimed_by_another_worker() {
     assert_eq!(second[0].idempotency_key, d.idempotency_key);
 }
 
-#[tokio::test]
-async fn a_late_worker_cannot_overwrite_the_new_holder() {
-    let store = memory().await;
+async fn a_late_worker_cannot_overwrite_the_new_holder(store: Store) {
     let d = pending(&store, "evt_a", "sub_a", 1).await;
     let late = store.claim_due(T0, 10, "w1", 1_000).await.unwrap()[0]
         .lease
@@ -84,9 +80,7 @@ async fn a_late_worker_cannot_overwrite_the_new_holder() {
     ));
 }
 
-#[tokio::test]
-async fn a_failed_attempt_backs_off_and_keeps_its_history() {
-    let store = memory().await;
+async fn a_failed_attempt_backs_off_and_keeps_its_history(store: Store) {
     let d = pending(&store, "evt_a", "sub_a", 1).await;
     let claimed = store.claim_due(T0, 10, "w1", 1_000).await.unwrap();
     let lease = claimed[0].lease.as_ref().unwrap();
@@ -118,9 +112,7 @@ async fn a_failed_attempt_backs_off_and_keeps_its_history() {
     assert_eq!(again[0].attempts, 1);
 }
 
-#[tokio::test]
-async fn a_release_hands_the_delivery_back_without_an_attempt() {
-    let store = memory().await;
+async fn a_release_hands_the_delivery_back_without_an_attempt(store: Store) {
     let d = pending(&store, "evt_a", "sub_a", 1).await;
     let claimed = store.claim_due(T0, 10, "w1", 60_000).await.unwrap();
     store
@@ -133,9 +125,7 @@ async fn a_release_hands_the_delivery_back_without_an_attempt() {
     assert_eq!(back[0].attempts, 0);
 }
 
-#[tokio::test]
-async fn an_async_write_is_polled_then_confirmed_and_linked_across_systems() {
-    let store = memory().await;
+async fn an_async_write_is_polled_then_confirmed_and_linked_across_systems(store: Store) {
     let d = pending(&store, "evt_a", "sub_a", 1).await;
     let c = &store.claim_due(T0, 10, "w1", 1_000).await.unwrap()[0];
     let lease = c.lease.as_ref().unwrap();
@@ -198,9 +188,7 @@ async fn an_async_write_is_polled_then_confirmed_and_linked_across_systems() {
     );
 }
 
-#[tokio::test]
-async fn a_write_that_never_shows_up_is_written_again() {
-    let store = memory().await;
+async fn a_write_that_never_shows_up_is_written_again(store: Store) {
     let d = pending(&store, "evt_a", "sub_a", 1).await;
     let c = &store.claim_due(T0, 10, "w1", 1_000).await.unwrap()[0];
     let lease = c.lease.as_ref().unwrap();
@@ -223,9 +211,9 @@ async fn a_write_that_never_shows_up_is_written_again() {
     assert_eq!(last.kind, AuditKind::NotConfirmed);
 }
 
-#[tokio::test]
-async fn a_write_that_did_not_show_is_corrected_under_a_derived_key_and_steps_continue() {
-    let store = memory().await;
+async fn a_write_that_did_not_show_is_corrected_under_a_derived_key_and_steps_continue(
+    store: Store,
+) {
     let d = pending(&store, "evt_r", "sub_r", 1).await;
     assert_eq!(
         d.write_key(),
@@ -296,3 +284,13 @@ async fn a_write_that_did_not_show_is_corrected_under_a_derived_key_and_steps_co
     assert_eq!(repairs[1]["repair"], 2);
     assert_eq!(repairs[1]["write_key"], keys[2].as_str());
 }
+
+super::acceptance!(
+    an_expired_lease_is_reclaimed_by_another_worker,
+    a_late_worker_cannot_overwrite_the_new_holder,
+    a_failed_attempt_backs_off_and_keeps_its_history,
+    a_release_hands_the_delivery_back_without_an_attempt,
+    an_async_write_is_polled_then_confirmed_and_linked_across_systems,
+    a_write_that_never_shows_up_is_written_again,
+    a_write_that_did_not_show_is_corrected_under_a_derived_key_and_steps_continue
+);

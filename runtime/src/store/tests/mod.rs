@@ -1,4 +1,29 @@
-//! Store tests, each on a fresh in-memory database or a temporary file.
+//! Store tests. Most are the acceptance suite: each written once as `async fn(Store)` and run
+//! on every backend by [`acceptance!`] (as `NAME::sqlite` on a fresh in-memory database and
+//! `NAME::postgres` on a fresh PostgreSQL database of its own); a third backend gets them all
+//! by adding one arm there. The rest are about one backend's files or URLs.
+
+/// Runs each named `async fn(Store)` once per backend.
+macro_rules! acceptance {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test]
+                async fn sqlite() {
+                    $crate::store::tests::run($crate::store::tests::Backend::Sqlite, super::$name)
+                        .await;
+                }
+
+                #[tokio::test]
+                async fn postgres() {
+                    $crate::store::tests::run($crate::store::tests::Backend::Postgres, super::$name)
+                        .await;
+                }
+            }
+        )*
+    };
+}
+pub(super) use acceptance;
 
 mod audit;
 mod dlq;
@@ -29,6 +54,52 @@ pub(super) async fn memory() -> Store {
         .await
         .expect("open an in-memory store")
         .with_clock(Arc::new(|| T0))
+}
+
+/// The backends the acceptance suite runs on.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Opens a fresh store on `backend` with the test clock, runs `test` on it, then drops the
+/// database.
+pub(super) async fn run<F, Fut>(backend: Backend, test: F)
+where
+    F: FnOnce(Store) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    match backend {
+        Backend::Sqlite => test(memory().await).await,
+        Backend::Postgres => {
+            let db = crate::store::testing::TestDatabase::create().await;
+            let store = Store::open(db.url())
+                .await
+                .expect("open a PostgreSQL store")
+                .with_clock(Arc::new(|| T0));
+            test(store.clone()).await;
+            store.close().await;
+            drop(db);
+        }
+    }
+}
+
+/// Runs `sql` as it is, outside the store's API: how the tests play an intruder editing rows.
+pub(super) async fn tamper(store: &Store, sql: &str) {
+    crate::store::db::on!(store.db.writer(), |db| sqlx::query(sql)
+        .execute(db)
+        .await
+        .map(drop))
+    .unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+/// One number read outside the store's API.
+pub(super) async fn scalar(store: &Store, sql: &str) -> i64 {
+    crate::store::db::on!(store.db.writer(), |db| sqlx::query_scalar(sql)
+        .fetch_one(db)
+        .await)
+    .unwrap_or_else(|e| panic!("{sql}: {e}"))
 }
 
 /// A subscription change from Stripe.

@@ -1,6 +1,6 @@
 //! Every store future can be spawned: the engine runs them on tokio's multi-threaded runtime.
 
-use super::{change, delivery, memory};
+use super::{change, delivery};
 use crate::store::{Attempt, DlqFilter, Lease, NewAudit, Redrive, Store};
 
 fn spawnable<F: Future + Send + 'static>(future: F) -> F {
@@ -21,9 +21,7 @@ async fn settle(store: &Store, lease: &Lease, target_ref: &str, attempt: &Attemp
         .ok();
 }
 
-#[tokio::test]
-async fn store_futures_are_send() {
-    let store: Store = memory().await;
+async fn store_futures_are_send(store: Store) {
     let lease = Lease {
         delivery_id: 1,
         worker: "w1".into(),
@@ -81,3 +79,5 @@ async fn store_futures_are_send() {
         s.held(1).await.ok();
     }));
 }
+
+super::acceptance!(store_futures_are_send);

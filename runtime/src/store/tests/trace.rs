@@ -1,6 +1,6 @@
 //! Trace: one entity's or one event's story, in order, and nothing else.
 
-use super::{T0, memory, pending};
+use super::{T0, pending};
 use crate::store::{AuditKind, Store};
 
 async fn kinds(store: &Store, needle: &str) -> Vec<(String, AuditKind)> {
@@ -13,9 +13,7 @@ async fn kinds(store: &Store, needle: &str) -> Vec<(String, AuditKind)> {
         .collect()
 }
 
-#[tokio::test]
-async fn trace_by_key_and_by_event_id() {
-    let store = memory().await;
+async fn trace_by_key_and_by_event_id(store: Store) {
     pending(&store, "evt_a1", "sub_a", 1).await;
     pending(&store, "evt_b1", "sub_b", 1).await;
     let claimed = store.claim_due(T0, 10, "w1", 1_000).await.unwrap();
@@ -55,3 +53,5 @@ async fn trace_by_key_and_by_event_id() {
     assert_eq!(confirmed.event_id.as_deref(), Some("evt_a1"));
     assert_eq!(confirmed.detail["target_ref"], "ns_1");
 }
+
+super::acceptance!(trace_by_key_and_by_event_id);

@@ -97,7 +97,7 @@ fn timings(text: String) -> String {
 
 /// One `junction run` child process, restarted on the same store and port after each kill.
 struct Junction {
-    exe: &'static str,
+    exe: PathBuf,
     pipeline: PathBuf,
     store: String,
     worker_id: String,
@@ -116,7 +116,7 @@ impl Junction {
             .open(&self.log)
             .expect("child log");
         let cache = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/junction-test-cache");
-        let child = Command::new(self.exe)
+        let child = Command::new(&self.exe)
             .arg("run")
             .arg(&self.pipeline)
             .args([
@@ -503,11 +503,18 @@ async fn crash_test(backend: Backend, workers: usize) {
     std::fs::write(&pipeline, &text).expect("pipeline file");
     let secrets = rig::env(netsuite.config());
     let names = junction_tests::demo::SIMULATOR_ENV;
+    // Every restart runs the binary this test was built with, even if a build replaces the
+    // one under target/ meanwhile (cargo replaces the file, so a hard link keeps this one).
+    let exe = dir.join("junction-cli");
+    let built = env!("CARGO_BIN_EXE_junction-cli");
+    if std::fs::hard_link(built, &exe).is_err() {
+        std::fs::copy(built, &exe).expect("copy junction-cli");
+    }
     let mut cluster: Vec<Junction> = listens
         .iter()
         .enumerate()
         .map(|(n, listen)| Junction {
-            exe: env!("CARGO_BIN_EXE_junction-cli"),
+            exe: exe.clone(),
             pipeline: pipeline.clone(),
             store: test_store.url.clone(),
             worker_id: format!("worker-{n}"),

@@ -51,11 +51,25 @@ pub enum Backend {
     Postgres,
 }
 
-/// A store for one test: its URL, and what keeps it alive until the test ends.
+/// A store for one test: its URL, and what keeps it alive until the test ends. A SQLite
+/// store's folder is removed afterwards, unless the test failed (then it is kept to look at).
 pub struct TestStore {
     /// The URL to open, or to pass as `junction run --store`.
     pub url: String,
     _database: Option<junction::store::testing::TestDatabase>,
+    dir: Option<std::path::PathBuf>,
+}
+
+impl Drop for TestStore {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.dir {
+            if std::thread::panicking() {
+                eprintln!("the store is kept in {}", dir.display());
+            } else {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+        }
+    }
 }
 
 impl Backend {
@@ -72,6 +86,7 @@ impl Backend {
                 TestStore {
                     url: format!("sqlite://{}", dir.join("junction.db").display()),
                     _database: None,
+                    dir: Some(dir),
                 }
             }
             Backend::Postgres => {
@@ -79,6 +94,7 @@ impl Backend {
                 TestStore {
                     url: database.url().to_owned(),
                     _database: Some(database),
+                    dir: None,
                 }
             }
         }

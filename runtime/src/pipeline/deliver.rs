@@ -78,16 +78,10 @@ impl Engine {
 
     /// The write a delivery asks of its target, under its current key.
     fn write_of(d: &Delivery) -> kit::Write {
-        let operation = match d.operation.as_str() {
-            "create" => kit::Operation::Create,
-            "delete" => kit::Operation::Delete,
-            "snapshot" => kit::Operation::Snapshot,
-            _ => kit::Operation::Update,
-        };
         kit::Write {
             object: d.object.clone(),
             key: d.key.clone(),
-            operation,
+            operation: super::intake::operation_out(d.operation),
             document: d.document.clone(),
             effective_at: d.effective_at_ms,
             occurred_at: d.occurred_at_ms,
@@ -245,7 +239,7 @@ impl Engine {
                     Some(self.difference(d, &differing, &intended, &actual))
                 }
             }
-            Ok(None) if d.operation == "delete" => None,
+            Ok(None) if d.operation == store::Operation::Delete => None,
             Ok(None) => Some("read-back found no record".to_string()),
             Err(e) => {
                 read_failed = Some(e);

@@ -101,13 +101,7 @@ pub fn new_change(pipeline: &str, source: &str, c: kit::Change) -> NewChange {
         source_event_id: c.source_event_id,
         object: c.object,
         key: c.key,
-        operation: match c.operation {
-            kit::Operation::Create => "create",
-            kit::Operation::Update => "update",
-            kit::Operation::Delete => "delete",
-            kit::Operation::Snapshot => "snapshot",
-        }
-        .to_string(),
+        operation: operation_in(c.operation),
         before: c.before,
         after: c.after,
         occurred_at_ms: c.occurred_at,
@@ -115,5 +109,27 @@ pub fn new_change(pipeline: &str, source: &str, c: kit::Change) -> NewChange {
         source_version: i64::try_from(c.source_version).unwrap_or(i64::MAX),
         metadata: serde_json::Value::Object(metadata).to_string(),
         correlation_id: correlation_id(),
+    }
+}
+
+/// The contract's operation as the store records it.
+pub fn operation_in(op: kit::Operation) -> crate::store::Operation {
+    use crate::store::Operation;
+    match op {
+        kit::Operation::Create => Operation::Create,
+        kit::Operation::Update => Operation::Update,
+        kit::Operation::Delete => Operation::Delete,
+        kit::Operation::Snapshot => Operation::Snapshot,
+    }
+}
+
+/// A stored operation as the contract carries it to a target.
+pub fn operation_out(op: crate::store::Operation) -> kit::Operation {
+    use crate::store::Operation;
+    match op {
+        Operation::Create => kit::Operation::Create,
+        Operation::Update => kit::Operation::Update,
+        Operation::Delete => kit::Operation::Delete,
+        Operation::Snapshot => kit::Operation::Snapshot,
     }
 }

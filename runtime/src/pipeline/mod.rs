@@ -330,18 +330,13 @@ impl Engine {
                 Some(plan) => planner::plan_change(plan, &change, now_ms()),
                 None => (
                     vec![],
-                    vec![crate::store::NewAudit {
-                        pipeline: change.pipeline.clone(),
-                        correlation_id: change.correlation_id.clone(),
-                        object: change.object.clone(),
-                        key: change.key.clone(),
-                        event_id: Some(change.source_event_id.clone()),
-                        change_id: Some(change.id),
-                        delivery_id: None,
-                        idempotency_key: None,
-                        kind: crate::store::AuditKind::Suppressed,
-                        detail: serde_json::json!({ "reason": format!("pipeline `{}` is not loaded", change.pipeline) }),
-                    }],
+                    vec![change.audit(
+                        crate::store::AuditKind::Suppressed,
+                        None,
+                        serde_json::json!({
+                            "reason": format!("pipeline `{}` is not loaded", change.pipeline)
+                        }),
+                    )],
                 ),
             };
             self.store.commit_plan(change.id, deliveries, audit).await?;

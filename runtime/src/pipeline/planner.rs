@@ -44,17 +44,8 @@ pub fn plan_change(
         .iter()
         .filter(|r| r.from == change.source && r.object == change.object)
         .collect();
-    let audit = |kind: AuditKind, idempotency_key: Option<String>, detail: Value| NewAudit {
-        pipeline: plan.name.clone(),
-        correlation_id: change.correlation_id.clone(),
-        object: change.object.clone(),
-        key: change.key.clone(),
-        event_id: Some(change.source_event_id.clone()),
-        change_id: Some(change.id),
-        delivery_id: None,
-        idempotency_key,
-        kind,
-        detail,
+    let audit = |kind: AuditKind, idempotency_key: Option<String>, detail: Value| {
+        change.audit(kind, idempotency_key, detail)
     };
     if routes.is_empty() {
         let reason = match plan.ownership.get(&change.object) {
@@ -125,7 +116,7 @@ pub fn plan_change(
             target: route.to.clone(),
             object: change.object.clone(),
             key: change.key.clone(),
-            operation: change.operation.clone(),
+            operation: change.operation,
             document: document.to_string(),
             effective_at_ms: change.effective_at_ms,
             // Every write is dated: a target never assumes "now" (a retry a day later still
@@ -326,7 +317,7 @@ require = "change.after.kyc_status == 'verified'"
             source_event_id: "evt_1".into(),
             object: object.into(),
             key: "k1".into(),
-            operation: "update".into(),
+            operation: crate::store::Operation::Update,
             before: None,
             after: Some(after.to_string()),
             occurred_at_ms: 1,

@@ -96,7 +96,7 @@ impl TryFrom<DeliveryRow> for Delivery {
             target: row.target,
             object: row.object,
             key: row.entity_key,
-            operation: row.operation,
+            operation: row.operation.parse()?,
             document: row.document,
             effective_at_ms: row.effective_at_ms,
             source_version: row.source_version,

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use super::audit::{self, AuditKind, NewAudit};
+use super::audit::{self, AuditKind};
 use super::db::{Tx, on};
 use super::{Intake, NewChange, Result, Store, StoredChange};
 
@@ -85,18 +85,9 @@ impl Store {
                     json!({ "source": change.source, "first_change_id": change_id }),
                 ),
             };
-            entries.push(NewAudit {
-                pipeline: change.pipeline.clone(),
-                correlation_id: change.correlation_id.clone(),
-                object: change.object.clone(),
-                key: change.key.clone(),
-                event_id: Some(change.source_event_id.clone()),
-                change_id: Some(outcome.change_id()),
-                delivery_id: None,
-                idempotency_key: None,
-                kind,
-                detail,
-            });
+            let mut entry = change.audit(kind, detail);
+            entry.change_id = Some(outcome.change_id());
+            entries.push(entry);
             outcomes.push(outcome);
         }
         audit::append(&mut tx, now, &entries).await?;
@@ -149,7 +140,7 @@ async fn insert_change(tx: &mut Tx, c: &NewChange, now: i64) -> Result<Intake> {
     .bind(&c.source_event_id)
     .bind(&c.object)
     .bind(&c.key)
-    .bind(&c.operation)
+    .bind(c.operation.as_str())
     .bind(&c.before)
     .bind(&c.after)
     .bind(c.occurred_at_ms)

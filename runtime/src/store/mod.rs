@@ -1,8 +1,10 @@
 //! The durable store: inbox, outbox, per-entity lanes, dead letters, cursors, xref and audit.
 //!
-//! Everything the runtime must not lose lives here, behind one async API; no SQL leaves this
-//! module, so a PostgreSQL implementation of the same API and tests can follow. The embedded
-//! default is SQLite in WAL mode with `synchronous=FULL`: a call that returns `Ok` is on disk.
+//! Everything the runtime must not lose lives here, behind one async API: the methods of
+//! [`Store`], one file per concern below. No SQL leaves this module. Two backends, chosen by the
+//! URL's scheme, sit behind it (`db.rs`): SQLite, the embedded default, in WAL mode with
+//! `synchronous=FULL`, and PostgreSQL, for several workers on one database. Every query is
+//! written once for both; a call that returns `Ok` is committed.
 //!
 //! ```text
 //! intake ──> changes (dedupe) ──plan──> deliveries (idempotency key, lane, timer)
@@ -11,14 +13,16 @@
 //!              attempts, lanes, xref <── transitions ──> dead_letters ──redrive──┐
 //!                                           ▲                                    │
 //!                                           └────────────────────────────────────┘
-//! every step appends to the hash-chained audit log in the same transaction
+//! every step appends to its entity's hash chain in the audit log, in the same transaction
 //! ```
 //!
-//! Writes go through one connection and start with `BEGIN IMMEDIATE`, so a transaction takes
-//! the write lock up front (another process, such as `junction dlq redrive` beside a running
-//! `junction run`, waits on `busy_timeout` instead of failing mid-transaction); reads use a
-//! separate pool and see the last committed state. On PostgreSQL the same shape holds: claims
-//! become `SELECT ... FOR UPDATE SKIP LOCKED`, and the audit head row is locked `FOR UPDATE`.
+//! On SQLite, writes go through one connection and start with `BEGIN IMMEDIATE`, so a
+//! transaction takes the write lock up front (another process, such as `junction dlq redrive`
+//! beside a running `junction run`, waits on `busy_timeout` instead of failing mid-transaction);
+//! reads use a separate pool and see the last committed state. On PostgreSQL, many workers
+//! write at once: claims are `SELECT ... FOR UPDATE SKIP LOCKED`, transitions check the lease
+//! token, each audit chain's head is locked by its appender, and commits that leave work for
+//! others `NOTIFY` them (`wake.rs`).
 
 mod audit;
 mod cursors;
@@ -55,7 +59,7 @@ use db::{Db, Tx};
 pub use dlq::{DeadLetter, DeadLetterDetail, DlqFilter, Redrive};
 pub use schema::{
     Attempt, ConfirmSpec, Delivery, DeliveryState, InitialState, Intake, Lease, NewChange,
-    NewDelivery, PlanResult, Planned, StoredChange,
+    NewDelivery, Operation, PlanResult, Planned, StoredChange,
 };
 pub use stats::Stats;
 pub use wake::{Leadership, Wakeups};

@@ -125,7 +125,7 @@ async fn insert_delivery(tx: &mut Tx, origin: &Origin<'_>, d: &NewDelivery) -> R
     .bind(&d.target)
     .bind(&d.object)
     .bind(&d.key)
-    .bind(&d.operation)
+    .bind(d.operation.as_str())
     .bind(&d.document)
     .bind(d.effective_at_ms)
     .bind(d.source_version)

@@ -7,6 +7,66 @@ use serde::Serialize;
 
 use super::Error;
 
+/// What a change did to its entity, and so what its writes do. Stored as its name; a name
+/// this version does not know is [`Error::Corrupt`], never silently an update.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Operation {
+    /// The entity was created.
+    Create,
+    /// The entity was changed.
+    Update,
+    /// The entity was deleted.
+    Delete,
+    /// The entity's whole current state, not a change (a poll or a reconciliation).
+    Snapshot,
+}
+
+impl Operation {
+    /// The name stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operation::Create => "create",
+            Operation::Update => "update",
+            Operation::Delete => "delete",
+            Operation::Snapshot => "snapshot",
+        }
+    }
+}
+
+impl fmt::Display for Operation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Operation {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self, Error> {
+        Ok(match s {
+            "create" => Operation::Create,
+            "update" => Operation::Update,
+            "delete" => Operation::Delete,
+            "snapshot" => Operation::Snapshot,
+            other => {
+                return Err(Error::Corrupt {
+                    what: "operation",
+                    detail: other.to_owned(),
+                });
+            }
+        })
+    }
+}
+
+impl TryFrom<String> for Operation {
+    type Error = Error;
+
+    fn try_from(s: String) -> Result<Self, Error> {
+        s.parse()
+    }
+}
+
 /// One change as a source reported it, ready for intake.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewChange {
@@ -20,8 +80,8 @@ pub struct NewChange {
     pub object: String,
     /// The entity's key in the source system.
     pub key: String,
-    /// What happened: `create`, `update`, `delete`, ...
-    pub operation: String,
+    /// What happened.
+    pub operation: Operation,
     /// The canonical document before the change (JSON text), if the source told.
     pub before: Option<String>,
     /// The canonical document after the change (JSON text); absent for a delete.
@@ -36,6 +96,48 @@ pub struct NewChange {
     pub metadata: String,
     /// The correlation id that follows this change through logs, audit and outbound calls.
     pub correlation_id: String,
+}
+
+impl NewChange {
+    /// An audit entry about this change (its change id is filled in once it is stored).
+    pub fn audit(&self, kind: super::AuditKind, detail: serde_json::Value) -> super::NewAudit {
+        super::NewAudit {
+            pipeline: self.pipeline.clone(),
+            correlation_id: self.correlation_id.clone(),
+            object: self.object.clone(),
+            key: self.key.clone(),
+            event_id: Some(self.source_event_id.clone()),
+            change_id: None,
+            delivery_id: None,
+            idempotency_key: None,
+            kind,
+            detail,
+        }
+    }
+}
+
+impl StoredChange {
+    /// An audit entry about this change; `idempotency_key` names the write it concerns, if
+    /// any (the store links it to that delivery when the plan is committed).
+    pub fn audit(
+        &self,
+        kind: super::AuditKind,
+        idempotency_key: Option<String>,
+        detail: serde_json::Value,
+    ) -> super::NewAudit {
+        super::NewAudit {
+            pipeline: self.pipeline.clone(),
+            correlation_id: self.correlation_id.clone(),
+            object: self.object.clone(),
+            key: self.key.clone(),
+            event_id: Some(self.source_event_id.clone()),
+            change_id: Some(self.id),
+            delivery_id: None,
+            idempotency_key,
+            kind,
+            detail,
+        }
+    }
 }
 
 /// What intake did with one change.
@@ -84,7 +186,8 @@ pub struct StoredChange {
     #[sqlx(rename = "entity_key")]
     pub key: String,
     /// See [`NewChange::operation`].
-    pub operation: String,
+    #[sqlx(try_from = "String")]
+    pub operation: Operation,
     /// See [`NewChange::before`].
     #[sqlx(rename = "before_doc")]
     pub before: Option<String>,
@@ -145,7 +248,7 @@ pub struct NewDelivery {
     /// The entity's canonical key; with target and object it names the delivery's lane.
     pub key: String,
     /// The operation to apply.
-    pub operation: String,
+    pub operation: Operation,
     /// The mapped document to write (JSON text).
     pub document: String,
     /// The effective date passed to the target, if any.
@@ -301,7 +404,7 @@ pub struct Delivery {
     /// The entity's canonical key.
     pub key: String,
     /// The operation to apply.
-    pub operation: String,
+    pub operation: Operation,
     /// The mapped document (JSON text; unmasked: never log it).
     #[serde(skip)]
     pub document: String,

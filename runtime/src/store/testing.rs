@@ -2,7 +2,8 @@
 //!
 //! The server is `JUNCTION_TEST_POSTGRES` (default `postgres://postgres@127.0.0.1:5432/postgres`,
 //! the development and CI machines' trust-auth server). Each [`TestDatabase`] creates a fresh
-//! database there and drops it when dropped.
+//! database there and drops it when dropped, unless the test failed: then it is kept, and its
+//! URL printed, to look at.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -64,6 +65,10 @@ impl TestDatabase {
 
 impl Drop for TestDatabase {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("the failed test's database is kept: {}", self.url);
+            return;
+        }
         // Drop may run inside a runtime, which cannot block: do it on a thread of its own.
         let (server, name) = (self.server.clone(), self.name.clone());
         let dropped = std::thread::spawn(move || {

@@ -29,11 +29,25 @@ pub struct Junction {
 }
 
 impl Launch {
-    /// Starts `junction run pipeline` on `store` and waits (at most 60 s) until it is healthy.
+    /// Starts `junction run pipeline` on the SQLite file `store` and waits (at most 60 s)
+    /// until it is healthy.
     pub async fn start(
         &self,
         pipeline: &Path,
         store: &Path,
+        log: &Path,
+    ) -> anyhow::Result<Junction> {
+        let url = format!("sqlite://{}", store.display());
+        self.start_on(pipeline, &url, &[], log).await
+    }
+
+    /// Starts `junction run pipeline --store URL` with `extra` arguments (e.g. a worker id)
+    /// and waits (at most 60 s) until it is healthy.
+    pub async fn start_on(
+        &self,
+        pipeline: &Path,
+        store: &str,
+        extra: &[&str],
         log: &Path,
     ) -> anyhow::Result<Junction> {
         let log = std::fs::OpenOptions::new()
@@ -52,7 +66,8 @@ impl Launch {
             .arg(pipeline)
             .args(["--listen", &self.listen, "--durability", &self.durability])
             .arg("--store")
-            .arg(format!("sqlite://{}", store.display()))
+            .arg(store)
+            .args(extra)
             .arg("--cache-dir")
             .arg(&self.cache_dir)
             .envs(self.env.iter().map(|(k, v)| (*k, v.as_str())))

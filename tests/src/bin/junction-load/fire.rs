@@ -96,10 +96,23 @@ pub async fn burst(
     senders: usize,
     limit: Duration,
 ) -> Run {
+    burst_spread(client, &[url.to_owned()], shots, senders, limit).await
+}
+
+/// [`burst`] spread over several workers: sender `i` sends to `urls[i % urls.len()]`, as a
+/// round-robin balancer would.
+pub async fn burst_spread(
+    client: &reqwest::Client,
+    urls: &[String],
+    shots: Arc<Vec<Shot>>,
+    senders: usize,
+    limit: Duration,
+) -> Run {
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let mut set = JoinSet::new();
-    for _ in 0..senders {
+    for sender in 0..senders {
+        let url = &urls[sender % urls.len()];
         let (client, url, shots, next) =
             (client.clone(), url.to_owned(), shots.clone(), next.clone());
         set.spawn(async move {

@@ -9,6 +9,7 @@ mod events;
 mod fire;
 mod hostile;
 mod report;
+mod stores;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -67,6 +68,11 @@ struct Args {
     /// misbehaves in every way it knows (see hostile.rs).
     #[arg(long)]
     hostile: bool,
+    /// Measure only delivery on SQLite with one worker beside PostgreSQL with 1, 2 and 4
+    /// workers, NetSuite at 0 and 50 ms (see stores.rs). PostgreSQL is
+    /// JUNCTION_TEST_POSTGRES (default postgres://postgres@127.0.0.1:5432/postgres).
+    #[arg(long)]
+    compare_stores: bool,
 }
 
 /// The hostile test component, built by the tests crate's build script.
@@ -83,6 +89,23 @@ async fn main() -> ExitCode {
                     ExitCode::SUCCESS
                 } else {
                     eprintln!("junction-load: {}", report.errors.join("\n  "));
+                    ExitCode::FAILURE
+                }
+            }
+            Err(e) => {
+                eprintln!("junction-load: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    if args.compare_stores {
+        return match run_compare(&args).await {
+            Ok(comparison) => {
+                print!("{comparison}");
+                if comparison.errors.is_empty() {
+                    ExitCode::SUCCESS
+                } else {
+                    eprintln!("junction-load: {}", comparison.errors.join("\n  "));
                     ExitCode::FAILURE
                 }
             }
@@ -162,6 +185,50 @@ async fn run_hostile(args: &Args) -> anyhow::Result<hostile::HostileReport> {
         env: Vec::new(),
     };
     hostile::run(&launch, &work).await
+}
+
+async fn run_compare(args: &Args) -> anyhow::Result<stores::Comparison> {
+    let (exe, work) = exe_and_work(args)?;
+    let stripe = StripeSim::start(StripeSimConfig::default()).await?;
+    let templates = Templates::from_sim(&stripe)?;
+    let netsuite = NetSuiteSim::start(junction_tests::demo::netsuite_sim_config()).await?;
+    let product = stripe
+        .product_of(&templates.price)
+        .ok_or_else(|| anyhow::anyhow!("the simulator's price has no product"))?;
+    netsuite.add_item(&product, "Load");
+    let secrets = demo::simulator_env(netsuite.config());
+    let launch = Launch {
+        exe,
+        listen: String::new(),
+        cache_dir: work.join("components"),
+        durability: args.durability.clone(),
+        env: junction_tests::demo::SIMULATOR_ENV
+            .iter()
+            .filter_map(|n| Some((*n, secrets(n)?)))
+            .collect(),
+    };
+    let pipeline_file = work.join("compare.toml");
+    std::fs::write(
+        &pipeline_file,
+        pipeline(&stripe.base_url(), netsuite.base_url(), false)?,
+    )?;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .timeout(Duration::from_secs(30))
+        .build()?;
+    stores::compare(&stores::Setup {
+        launch: &launch,
+        pipeline: &pipeline_file,
+        work: &work,
+        netsuite: &netsuite,
+        templates: &templates,
+        client: &client,
+        port: args.port,
+        senders: args.senders,
+        changes: args.changes,
+        limit: Duration::from_secs(args.phase_timeout),
+    })
+    .await
 }
 
 async fn run(args: Args) -> anyhow::Result<Report> {

@@ -50,17 +50,24 @@ pub(super) async fn verify_to(
         let value = json!({
             "ok": report.is_ok(),
             "entries": report.entries,
+            "chains": report.chains,
             "first_bad": report.first_bad,
         });
         write_json(out, &value)?;
     } else {
         match &report.first_bad {
-            None => writeln!(out, "ok: {}", count(report.entries as i64, "entry"))?,
+            None => writeln!(
+                out,
+                "ok: {} in {}",
+                count(report.entries as i64, "entry"),
+                count(report.chains as i64, "chain")
+            )?,
             Some(bad) => writeln!(
                 out,
-                "audit chain broken at seq {}: {} ({} before it verified)",
+                "audit chain broken at seq {}: {} (chain {}; {} before it verified)",
                 bad.seq,
                 bad.reason,
+                bad.chain,
                 count(report.entries as i64, "entry")
             )?,
         }

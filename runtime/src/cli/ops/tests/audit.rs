@@ -15,7 +15,8 @@ async fn verify_passes_then_names_a_tampered_entry() {
         .await
         .unwrap();
     assert_eq!(out.code, ExitCode::SUCCESS);
-    assert_eq!(out.text, format!("ok: {entries} entries\n"));
+    // One chain per entity: sub_1's and sub_2's.
+    assert_eq!(out.text, format!("ok: {entries} entries in 2 chains\n"));
 
     // Someone rewrites history with plain SQL: the dead letter's reason becomes a success.
     let raw = sqlx::SqlitePool::connect(&f.url).await.unwrap();
@@ -23,7 +24,7 @@ async fn verify_passes_then_names_a_tampered_entry() {
         .fetch_one(&raw)
         .await
         .unwrap();
-    sqlx::query("UPDATE audit SET detail = '{\"reason\":\"fine\"}' WHERE seq = ?1")
+    sqlx::query("UPDATE audit SET detail = '{\"reason\":\"fine\"}' WHERE seq = $1")
         .bind(seq)
         .execute(&raw)
         .await
@@ -47,5 +48,11 @@ async fn verify_passes_then_names_a_tampered_entry() {
     let json = json.json();
     assert_eq!(json["ok"], false);
     assert_eq!(json["first_bad"]["seq"], seq);
-    assert_eq!(json["entries"], seq - 1);
+    assert!(
+        json["first_bad"]["chain"]
+            .as_str()
+            .is_some_and(|c| c.contains("sub_")),
+        "{json}"
+    );
+    assert!(json["entries"].as_u64().unwrap() < entries as u64);
 }

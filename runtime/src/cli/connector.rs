@@ -485,7 +485,7 @@ pub(crate) fn error_json(e: &CallError) -> Value {
             json!({"direction": direction, "message": detail})
         }
     };
-    v["class"] = Value::from(crate::services::retry::error_class(e));
+    v["class"] = Value::from(e.class_name());
     v
 }
 

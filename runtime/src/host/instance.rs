@@ -17,6 +17,7 @@ use super::state::{CallState, InstanceSpec, LogFlood};
 use super::{HostInner, Module};
 use crate::canonical;
 use crate::services::masking::Masker;
+use crate::services::retry::Class;
 
 /// Why a call did not produce the connector's answer. `Connector` carries the typed error the
 /// guest returned; every other variant is the host stopping or refusing the guest.
@@ -60,6 +61,67 @@ pub enum CallError {
     /// The host could not run the call at all.
     #[error("host error: {0}")]
     Host(String),
+}
+
+impl CallError {
+    /// The retry class of this failure, from its variant.
+    pub fn retry_class(&self) -> Class {
+        match self {
+            CallError::Connector(e) => match e {
+                kit::Error::Transient { retry_after_ms, .. } => Class::Retry {
+                    after: retry_after_ms.map(Duration::from_millis),
+                },
+                kit::Error::RateLimited(ms) => Class::Retry {
+                    after: ms.map(Duration::from_millis),
+                },
+                kit::Error::Conflict(_) => Class::Retry { after: None },
+                // A write that names a record the target does not have yet (a subscription whose
+                // customer is still being created) can succeed once the other write lands.
+                kit::Error::NotFound(_) => Class::Retry { after: None },
+                // Credentials get rotated and fixed by operators; keep the change and wait.
+                kit::Error::Unauthorized(_) => Class::Retry {
+                    after: Some(Duration::from_secs(60)),
+                },
+                kit::Error::Rejected { .. }
+                | kit::Error::IdempotencyMismatch(_)
+                | kit::Error::Unsupported(_)
+                | kit::Error::InvalidWebhook(_) => Class::Permanent,
+            },
+            CallError::Timeout(_)
+            | CallError::Trap(_)
+            | CallError::MemoryLimit(_)
+            | CallError::LogFlood
+            | CallError::Host(_) => Class::Retry { after: None },
+            CallError::EgressDenied { .. }
+            | CallError::ForbiddenHeader(_)
+            | CallError::InvalidDocument { .. } => Class::Permanent,
+        }
+    }
+
+    /// A short, stable name for this failure's class, for metrics labels and audit rows.
+    pub fn class_name(&self) -> &'static str {
+        match self {
+            CallError::Connector(e) => match e {
+                kit::Error::Transient { .. } => "transient",
+                kit::Error::RateLimited(_) => "rate-limited",
+                kit::Error::Rejected { .. } => "rejected",
+                kit::Error::Unauthorized(_) => "unauthorized",
+                kit::Error::NotFound(_) => "not-found",
+                kit::Error::Conflict(_) => "conflict",
+                kit::Error::IdempotencyMismatch(_) => "idempotency-mismatch",
+                kit::Error::Unsupported(_) => "unsupported",
+                kit::Error::InvalidWebhook(_) => "invalid-webhook",
+            },
+            CallError::Timeout(_) => "timeout",
+            CallError::MemoryLimit(_) => "memory-limit",
+            CallError::LogFlood => "log-flood",
+            CallError::Trap(_) => "trap",
+            CallError::EgressDenied { .. } => "egress-denied",
+            CallError::ForbiddenHeader(_) => "forbidden-header",
+            CallError::InvalidDocument { .. } => "invalid-document",
+            CallError::Host(_) => "host",
+        }
+    }
 }
 
 /// The result of a call together with what it did on the network.
@@ -601,5 +663,43 @@ impl WarmInstance {
             Ok(Err(e)) => Err(CallError::Connector(bindings::error(e))),
             Err(trap) => Err(CallError::Trap(format!("{trap:#}"))),
         }
+    }
+}
+
+#[cfg(test)]
+mod retry_class_tests {
+    use std::time::Duration;
+
+    use junction_connector_kit as kit;
+
+    use super::CallError;
+    use crate::services::retry::Class;
+
+    #[test]
+    fn the_variant_decides_not_the_message() {
+        let rejected = CallError::Connector(kit::Error::Rejected {
+            message: "timeout, please retry".into(),
+            field: None,
+        });
+        assert_eq!(rejected.retry_class(), Class::Permanent);
+        let limited = CallError::Connector(kit::Error::RateLimited(Some(2000)));
+        assert_eq!(
+            limited.retry_class(),
+            Class::Retry {
+                after: Some(Duration::from_secs(2))
+            }
+        );
+        assert_eq!(
+            CallError::Timeout(Duration::from_secs(1)).retry_class(),
+            Class::Retry { after: None }
+        );
+        assert_eq!(
+            CallError::EgressDenied {
+                url: "u".into(),
+                rule: "r".into()
+            }
+            .retry_class(),
+            Class::Permanent
+        );
     }
 }

@@ -169,7 +169,7 @@ impl Engine {
                 // The connector does not know the job reference: asking again cannot help.
                 self.failed(d, lease, &e, d.attempts).await
             }
-            Err(e) => match Class::of(&e) {
+            Err(e) => match e.retry_class() {
                 Class::Retry { after } => {
                     let waited = d.first_attempt_ms.map_or(0, |t| now_ms() - t);
                     if waited > JOB_PATIENCE.as_millis() as i64 {
@@ -197,7 +197,7 @@ impl Engine {
             Ok(doc) => serde_json::from_str(doc).unwrap_or(Value::Null),
             // A trap or a timeout may pass: look again later. A refusal will not.
             Err(e) => {
-                if let Class::Retry { after } = Class::of(e) {
+                if let Class::Retry { after } = e.retry_class() {
                     let target_ref = d.target_ref.clone().unwrap_or_else(|| d.key.clone());
                     return self
                         .store
@@ -263,7 +263,7 @@ impl Engine {
         };
         let deadline = d.confirm_deadline_ms.unwrap_or(0);
         let within = d.confirm.as_ref().map_or(0, |c| c.within_ms);
-        match read_failed.map(|e| (e, Class::of(e))) {
+        match read_failed.map(|e| (e, e.retry_class())) {
             // The record could not be read (throttled, a timeout): that says nothing about
             // the write, so look again, no sooner than Retry-After, for up to a second window;
             // then the failure counts as an attempt like any other (retried under the same
@@ -379,7 +379,7 @@ impl Engine {
             Ok(v) => (outcome(v), None, requests.join("; ")),
             Err(e) => (
                 "failed",
-                Some(retry::error_class(e)),
+                Some(e.class_name()),
                 format!("{e}; {}", requests.join("; ")),
             ),
         };
@@ -421,14 +421,10 @@ impl Engine {
         attempts_so_far: i32,
     ) -> store::Result<()> {
         let message = self.masker(&d.pipeline).text(&error.to_string());
-        match Class::of(error) {
+        match error.retry_class() {
             Class::Permanent => {
-                self.give_up(
-                    d,
-                    lease,
-                    &format!("{}: {message}", retry::error_class(error)),
-                )
-                .await
+                self.give_up(d, lease, &format!("{}: {message}", error.class_name()))
+                    .await
             }
             Class::Retry { .. } if attempts_so_far - d.steps >= d.max_attempts => {
                 self.give_up(
@@ -436,7 +432,7 @@ impl Engine {
                     lease,
                     &format!(
                         "attempts exhausted ({attempts_so_far}); last error {}: {message}",
-                        retry::error_class(error)
+                        error.class_name()
                     ),
                 )
                 .await

@@ -1,4 +1,7 @@
-//! Cross-cutting services every pipeline gets: secrets that cannot leak, and masking.
+//! Cross-cutting services every pipeline gets: secrets that cannot leak, masking, retry
+//! pacing. The bottom of the house: the host, the pipeline and the store use services, never
+//! the other way round (services use only the pipeline format's types, from the
+//! `junction-config` crate below the runtime).
 pub mod masking;
 pub mod retry;
 pub mod secret {

@@ -1,13 +1,12 @@
-//! What to do after a failed call, decided from the error's variant (never its text), and
-//! how long to wait: exponential back-off with full jitter that honours `Retry-After`.
+//! What to do after a failed call, and how long to wait: exponential back-off with full
+//! jitter that honours `Retry-After`. Which class a failure is in is decided from the error's
+//! variant, never its text, by the error's owner (`host::CallError::retry_class`).
 
 use std::time::Duration;
 
-use junction_connector_kit as kit;
 use rand::Rng;
 
 use crate::config::{Jitter, RetryPolicy};
-use crate::host::CallError;
 
 /// The retry class of a failure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,67 +18,6 @@ pub enum Class {
     },
     /// Trying again cannot help: dead-letter now.
     Permanent,
-}
-
-impl Class {
-    /// The class of a call's failure.
-    pub fn of(error: &CallError) -> Class {
-        match error {
-            CallError::Connector(e) => match e {
-                kit::Error::Transient { retry_after_ms, .. } => Class::Retry {
-                    after: retry_after_ms.map(Duration::from_millis),
-                },
-                kit::Error::RateLimited(ms) => Class::Retry {
-                    after: ms.map(Duration::from_millis),
-                },
-                kit::Error::Conflict(_) => Class::Retry { after: None },
-                // A write that names a record the target does not have yet (a subscription whose
-                // customer is still being created) can succeed once the other write lands.
-                kit::Error::NotFound(_) => Class::Retry { after: None },
-                // Credentials get rotated and fixed by operators; keep the change and wait.
-                kit::Error::Unauthorized(_) => Class::Retry {
-                    after: Some(Duration::from_secs(60)),
-                },
-                kit::Error::Rejected { .. }
-                | kit::Error::IdempotencyMismatch(_)
-                | kit::Error::Unsupported(_)
-                | kit::Error::InvalidWebhook(_) => Class::Permanent,
-            },
-            CallError::Timeout(_)
-            | CallError::Trap(_)
-            | CallError::MemoryLimit(_)
-            | CallError::LogFlood
-            | CallError::Host(_) => Class::Retry { after: None },
-            CallError::EgressDenied { .. }
-            | CallError::ForbiddenHeader(_)
-            | CallError::InvalidDocument { .. } => Class::Permanent,
-        }
-    }
-}
-
-/// A short, stable name for an error's class, for metrics labels and audit rows.
-pub fn error_class(error: &CallError) -> &'static str {
-    match error {
-        CallError::Connector(e) => match e {
-            kit::Error::Transient { .. } => "transient",
-            kit::Error::RateLimited(_) => "rate-limited",
-            kit::Error::Rejected { .. } => "rejected",
-            kit::Error::Unauthorized(_) => "unauthorized",
-            kit::Error::NotFound(_) => "not-found",
-            kit::Error::Conflict(_) => "conflict",
-            kit::Error::IdempotencyMismatch(_) => "idempotency-mismatch",
-            kit::Error::Unsupported(_) => "unsupported",
-            kit::Error::InvalidWebhook(_) => "invalid-webhook",
-        },
-        CallError::Timeout(_) => "timeout",
-        CallError::MemoryLimit(_) => "memory-limit",
-        CallError::LogFlood => "log-flood",
-        CallError::Trap(_) => "trap",
-        CallError::EgressDenied { .. } => "egress-denied",
-        CallError::ForbiddenHeader(_) => "forbidden-header",
-        CallError::InvalidDocument { .. } => "invalid-document",
-        CallError::Host(_) => "host",
-    }
 }
 
 /// The wait before attempt `n + 1` after `n` failed attempts (n >= 1): a draw from
@@ -176,32 +114,5 @@ mod tests {
         for _ in 0..100 {
             assert!(backoff(&full, 3, None) <= Duration::from_secs(4));
         }
-    }
-
-    #[test]
-    fn the_variant_decides_not_the_message() {
-        let rejected = CallError::Connector(kit::Error::Rejected {
-            message: "timeout, please retry".into(),
-            field: None,
-        });
-        assert_eq!(Class::of(&rejected), Class::Permanent);
-        let limited = CallError::Connector(kit::Error::RateLimited(Some(2000)));
-        assert_eq!(
-            Class::of(&limited),
-            Class::Retry {
-                after: Some(Duration::from_secs(2))
-            }
-        );
-        assert_eq!(
-            Class::of(&CallError::Timeout(Duration::from_secs(1))),
-            Class::Retry { after: None }
-        );
-        assert_eq!(
-            Class::of(&CallError::EgressDenied {
-                url: "u".into(),
-                rule: "r".into()
-            }),
-            Class::Permanent
-        );
     }
 }

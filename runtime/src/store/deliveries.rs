@@ -174,6 +174,7 @@ const DUE_HEADS: &str = "
     WHERE d.state IN ('pending', 'in_flight', 'awaiting_job', 'confirming')
       AND d.next_at_ms <= $1
       AND (d.lease_until_ms IS NULL OR d.lease_until_ms <= $1)
+      AND ($3 IS NULL OR d.pipeline = $3)
       AND (d.state IN ('in_flight', 'awaiting_job', 'confirming')
            OR (NOT EXISTS (
                    SELECT 1 FROM deliveries AS ahead
@@ -199,7 +200,8 @@ impl Store {
     /// lane, so one entity is never written by two deliveries at once and writes go in source
     /// order. A delivery whose lease expired (its worker died) is claimable again. A head older
     /// than the newest version already confirmed in its lane is suppressed as `stale` (with its
-    /// audit entry) instead of being handed out. Ordered by priority, then planning order.
+    /// audit entry) instead of being handed out. Ordered by priority, then planning order,
+    /// with each pipeline that has work due getting its share first.
     ///
     /// A claimed `pending` delivery becomes `in_flight`; an `awaiting_job` or `confirming` one
     /// keeps its state (the worker polls the job or reads back). An `in_flight` one handed out
@@ -216,35 +218,39 @@ impl Store {
         let mut tx = self.begin().await?;
         let mut claimed = Vec::new();
         let due_heads = due_heads(tx.dialect());
-        loop {
-            let heads: Vec<Head> = on!(tx.conn(), |db| sqlx::query_as(&due_heads)
-                .bind(now_ms)
-                .bind(limit - claimed.len() as i64)
-                .fetch_all(db)
-                .await)?;
-            let mut suppressed_any = false;
-            for head in heads {
-                match head.last_confirmed_version {
-                    Some(last) if head.source_version < last => {
-                        suppress_stale(&mut tx, head.id, last, at).await?;
-                        suppressed_any = true;
-                    }
-                    _ => claimed.push(
-                        lease(
-                            &mut tx,
-                            head.id,
-                            worker_id,
-                            now_ms.saturating_add(lease_ms),
-                            at,
-                        )
-                        .await?,
-                    ),
-                }
-            }
-            // A suppressed head lets the next delivery in its lane move up: look again.
-            if !suppressed_any || claimed.len() as i64 >= limit {
+        // Fairness: with work due in several pipelines, each gets its share of the claim
+        // first, so a pipeline with a backlog of thousands cannot keep another's one delivery
+        // waiting behind all of them; whatever a pipeline leaves unused goes to anyone after.
+        // (One busy entity cannot starve others either: only its lane's head is claimable.)
+        let busy: Vec<String> = on!(tx.conn(), |db| sqlx::query_scalar(
+            "SELECT DISTINCT pipeline FROM deliveries
+             WHERE state IN ('pending', 'in_flight', 'awaiting_job', 'confirming')
+               AND next_at_ms <= $1
+               AND (lease_until_ms IS NULL OR lease_until_ms <= $1)
+             ORDER BY pipeline"
+        )
+        .bind(now_ms)
+        .fetch_all(db)
+        .await)?;
+        let mut turns: Vec<(Option<&str>, i64)> = Vec::new();
+        if busy.len() > 1 {
+            let share = (limit / busy.len() as i64).max(1);
+            turns.extend(busy.iter().map(|p| (Some(p.as_str()), share)));
+        }
+        turns.push((None, limit));
+        for (pipeline, share) in turns {
+            let wanted = share.min(limit - claimed.len() as i64);
+            if wanted <= 0 {
                 break;
             }
+            claim_heads(
+                &mut tx,
+                &due_heads,
+                (now_ms, pipeline, wanted),
+                (worker_id, lease_ms, at),
+                &mut claimed,
+            )
+            .await?;
         }
         tx.commit().await?;
         Ok(claimed)
@@ -287,6 +293,44 @@ impl Store {
         .fetch_all(db)
         .await)?;
         rows.into_iter().map(Delivery::try_from).collect()
+    }
+}
+
+/// Claims up to `wanted` due heads (of `pipeline` only, if given) into `claimed`, suppressing
+/// stale ones on the way.
+async fn claim_heads(
+    tx: &mut Tx,
+    due_heads: &str,
+    (now_ms, pipeline, wanted): (i64, Option<&str>, i64),
+    (worker_id, lease_ms, at): (&str, i64, i64),
+    claimed: &mut Vec<Delivery>,
+) -> Result<()> {
+    let mut got = 0;
+    loop {
+        let heads: Vec<Head> = on!(tx.conn(), |db| sqlx::query_as(due_heads)
+            .bind(now_ms)
+            .bind(wanted - got)
+            .bind(pipeline)
+            .fetch_all(db)
+            .await)?;
+        let mut suppressed_any = false;
+        for head in heads {
+            match head.last_confirmed_version {
+                Some(last) if head.source_version < last => {
+                    suppress_stale(tx, head.id, last, at).await?;
+                    suppressed_any = true;
+                }
+                _ => {
+                    let until = now_ms.saturating_add(lease_ms);
+                    claimed.push(lease(tx, head.id, worker_id, until, at).await?);
+                    got += 1;
+                }
+            }
+        }
+        // A suppressed head lets the next delivery in its lane move up: look again.
+        if !suppressed_any || got >= wanted {
+            return Ok(());
+        }
     }
 }
 

@@ -175,7 +175,37 @@ async fn an_older_change_arriving_while_a_newer_one_is_in_flight_waits_then_is_s
     );
 }
 
+async fn a_busy_pipeline_does_not_starve_another(store: Store) {
+    // A backlog of 20 entities in one pipeline, planned first; then one write in another.
+    for n in 0..20 {
+        pending(&store, &format!("evt_{n}"), &format!("sub_{n}"), 1).await;
+    }
+    let mut other = delivery("evt_other", "sub_other", 1);
+    other.pipeline = "other-pipeline".into();
+    other.idempotency_key = "other-pipeline/route/evt_other/netsuite".into();
+    plan(&store, "evt_other", other).await;
+
+    // Claims of 4 at a time: the other pipeline's write is in the first, not the sixth.
+    let first = store.claim_due(T0, 4, "w1", LEASE).await.unwrap();
+    assert_eq!(first.len(), 4);
+    assert!(
+        first.iter().any(|d| d.pipeline == "other-pipeline"),
+        "{:?}",
+        first.iter().map(|d| &d.key).collect::<Vec<_>>()
+    );
+    // The backlog still goes in planning order.
+    let backlog: Vec<&str> = first
+        .iter()
+        .filter(|d| d.pipeline != "other-pipeline")
+        .map(|d| d.key.as_str())
+        .collect();
+    assert_eq!(backlog, ["sub_0", "sub_1", "sub_2"]);
+    // Alone, a pipeline gets the whole claim.
+    assert_eq!(store.claim_due(T0, 4, "w1", LEASE).await.unwrap().len(), 4);
+}
+
 super::acceptance!(
+    a_busy_pipeline_does_not_starve_another,
     one_entity_is_written_one_delivery_at_a_time_in_source_order,
     a_write_waits_until_its_lane_head_settles_even_if_that_waits_for_a_job,
     lower_priority_number_goes_first,

@@ -10,7 +10,7 @@ use crate::cli::ops::trace::trace_to;
 use crate::cli::{Cli, Command};
 
 /// Parses `junction dlq ARGS...`.
-fn dlq(args: &[&str]) -> DlqCommand {
+pub(super) fn dlq(args: &[&str]) -> DlqCommand {
     let argv = ["junction", "dlq"].iter().chain(args);
     match Cli::try_parse_from(argv).expect("valid arguments").command {
         Command::Dlq(command) => command,

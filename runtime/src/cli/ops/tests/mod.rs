@@ -3,6 +3,7 @@
 mod audit;
 mod cli;
 mod dlq;
+mod postgres;
 mod trace;
 
 use std::path::PathBuf;
@@ -63,6 +64,11 @@ pub(super) fn temp_dir() -> PathBuf {
 pub(super) async fn fixture() -> Fixture {
     let dir = temp_dir();
     let url = format!("sqlite://{}", dir.join("junction.db").display());
+    fixture_at(dir, url).await
+}
+
+/// [`fixture`] in the store at `url` (any backend); `dir` is removed with the fixture.
+pub(super) async fn fixture_at(dir: PathBuf, url: String) -> Fixture {
     let store = Store::open(&url)
         .await
         .expect("create the store")

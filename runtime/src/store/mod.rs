@@ -16,6 +16,23 @@
 //! every step appends to its entity's hash chain in the audit log, in the same transaction
 //! ```
 //!
+//! # The API, in one place
+//!
+//! | concern | methods of [`Store`] | file |
+//! |---|---|---|
+//! | opening | `open`, `open_with`, `with_clock`, `dialect`, `url`, `close` | `mod.rs` |
+//! | intake (dedupe, ack after commit) | `intake`, `intake_polled`, `unplanned_changes`, `change` | `intake.rs` |
+//! | planning | `commit_plan` | `plan.rs` |
+//! | claiming lane heads | `claim_due`, `delivery`, `deliveries_of_change`, `held` | `deliveries.rs` |
+//! | a claimed delivery's transitions | `record_attempt`, `retry_later`, `not_confirmed`, `await_job`, `continue_write`, `start_confirm`, `confirmed`, `dead_letter`, `release`, `resume_held` | `transitions.rs` |
+//! | dead letters | `dlq_list`, `dlq_show`, `redrive` | `dlq.rs` |
+//! | audit | `append_audit`, `audit_verify` | `audit.rs` |
+//! | reading history | `trace`, `xref`, `stats`, `cursor`, `set_cursor` | `trace.rs`, `xref.rs`, `stats.rs`, `cursors.rs` |
+//! | several workers | `listen`, `leadership` | `wake.rs` |
+//!
+//! Records going in and out are in `schema.rs`; the two backends and where their SQL differs
+//! in `db.rs`; test support (a PostgreSQL database per test) in `testing.rs`.
+//!
 //! On SQLite, writes go through one connection and start with `BEGIN IMMEDIATE`, so a
 //! transaction takes the write lock up front (another process, such as `junction dlq redrive`
 //! beside a running `junction run`, waits on `busy_timeout` instead of failing mid-transaction);

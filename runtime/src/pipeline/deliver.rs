@@ -11,8 +11,8 @@ use std::time::Duration;
 use junction_connector_kit as kit;
 use serde_json::Value;
 
-use super::metrics::{AttemptLabels, RouteLabels};
 use super::Engine;
+use super::metrics::{AttemptLabels, RouteLabels};
 use crate::host::{CallContext, CallError, Called, Connector};
 use crate::services::masking::mask_document;
 use crate::services::retry::{self, Class};
@@ -111,7 +111,9 @@ impl Engine {
         let first_check = self.store.now() + self.confirm_interval(d);
         match called.result {
             Ok(kit::Outcome::Applied(target_ref)) => {
-                self.store.start_confirm(lease, &target_ref, self.store.now()).await
+                self.store
+                    .start_confirm(lease, &target_ref, self.store.now())
+                    .await
             }
             Ok(kit::Outcome::Accepted(job)) => {
                 self.store.await_job(lease, &job, first_check, false).await

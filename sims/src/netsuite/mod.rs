@@ -16,6 +16,7 @@ mod billing;
 mod control;
 mod error;
 mod gate;
+mod invoicing;
 mod jobs;
 mod m2m;
 mod routes;
@@ -36,6 +37,7 @@ use serde_json::Value;
 use tokio::sync::{Semaphore, oneshot};
 
 pub use error::{INVALID_LOGIN_DETAIL, SimResponse};
+pub use invoicing::{Invoice, InvoiceLine};
 pub use jobs::JobInfo;
 pub use m2m::{M2mClient, M2mState};
 pub use store::{AppliedWrite, SimStats, WriteAction};
@@ -273,6 +275,18 @@ impl NetSuiteSim {
         let item = store.seed(RecordType::ServiceSaleItem, external_id, fields);
         store.add_plan_member(setup::SUBSCRIPTION_PLAN.parse().unwrap_or_default(), item);
         item.to_string()
+    }
+
+    /// Runs billing operations through `bill_through` (`YYYY-MM-DD`), as an operator does
+    /// (Transactions > Billing > Process Billing Operations): invoices every subscription
+    /// charge due by then and not invoiced yet. Answers the new invoices (`invoicing.rs`).
+    pub fn bill_run(&self, bill_through: &str) -> Vec<Invoice> {
+        self.shared.store().bill_run(bill_through)
+    }
+
+    /// Every invoice bill runs made, oldest first.
+    pub fn invoices(&self) -> Vec<Invoice> {
+        self.shared.store().invoices.clone()
     }
 
     /// Every write that changed state, in order.

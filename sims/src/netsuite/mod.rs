@@ -289,6 +289,22 @@ impl NetSuiteSim {
         self.shared.store().invoices.clone()
     }
 
+    /// Adds a customer the way the account's users (or another integration) would: a source
+    /// that reports no customers (Cleverbridge) bills subscriptions to customers NetSuite
+    /// already has, under External ID = the source's customer id.
+    pub fn add_customer(&self, external_id: &str, name: &str, currency: &str) -> String {
+        let mut fields = serde_json::Map::new();
+        fields.insert("companyName".into(), Value::String(name.to_owned()));
+        fields.insert(
+            "currency".into(),
+            serde_json::json!({"refName": currency.to_ascii_uppercase()}),
+        );
+        let mut store = self.shared.store();
+        store
+            .seed(RecordType::Customer, external_id, fields)
+            .to_string()
+    }
+
     /// Every write that changed state, in order.
     pub fn applied_writes(&self) -> Vec<AppliedWrite> {
         self.shared.store().applied().to_vec()

@@ -675,4 +675,17 @@ async fn the_shipped_cleverbridge_pipelines_validate_as_they_are() {
         );
         assert_eq!(loaded.plans[0].name, name);
     }
+    // Loaded together (one `junction run` of every shipped file), names and webhook paths do
+    // not collide.
+    let all: Vec<_> = [
+        "stripe-to-netsuite",
+        "cleverbridge-price-change",
+        "cleverbridge-to-netsuite",
+    ]
+    .iter()
+    .map(|n| pipeline_path(n))
+    .collect();
+    let loaded = config::load(&all, &env, &HostCatalog::new(host()))
+        .unwrap_or_else(|d| panic!("the shipped pipelines do not load together:\n{d}"));
+    assert_eq!(loaded.plans.len(), 3);
 }

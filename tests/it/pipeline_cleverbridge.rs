@@ -5,6 +5,11 @@
 //! Cleverbridge's clock stands still until the test advances it, and Junction's clock (the
 //! store's, which the engine reads) moves with it, so "held until 16 May" is tested by moving
 //! both to 16 May, not by waiting.
+//!
+//! The NetSuite simulator keeps no clock of its own: it reads change orders against the wall
+//! date. The tests' dates (2026) lie before it, so a change order Junction writes on the
+//! simulated 16 May, dated 16 May, is in effect at NetSuite as soon as it is written, as it
+//! would be on that day; what NetSuite bills is asked of it with a bill run through a date.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};

@@ -23,6 +23,7 @@ use junction_tests::sim::cleverbridge::{
     CleverbridgeSim, CleverbridgeSimConfig, CustomerSpec, ItemSpec, NotificationAuth,
     NotificationEndpoint, OrderKind, ProductSpec, RenewalType, SubscriptionSpec, Taxes,
 };
+use junction_tests::sim::faults::Faults;
 use junction_tests::sim::netsuite::NetSuiteSim;
 use junction_tests::sim::salesforce::{SalesforceSim, SalesforceSimConfig};
 use serde_json::{Value, json};
@@ -556,6 +557,16 @@ async fn a_price_change_reaches_billing_and_the_crm_on_the_next_billing_date_not
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upgrades_downgrades_and_a_cancellation_reach_billing_and_nothing_is_invoiced_after_it() {
     let rig = Rig::start("cleverbridge-to-netsuite", JANUARY_1, None, false).await;
+    // Cleverbridge delivers every notification twice (at-least-once), and NetSuite's jobs stay
+    // pending a while before they run.
+    rig.cleverbridge.faults().set(Faults {
+        duplicate_webhook_rate: 1.0,
+        ..Faults::default()
+    });
+    rig.netsuite.faults().set(Faults {
+        async_pending_ms: 200,
+        ..Faults::default()
+    });
     let gold = rig.product("Cloudify Gold", 95.19);
     let platinum = rig.product("Cloudify Platinum", 150.0);
     let (_, sub) = rig.buy(gold, 2);
@@ -659,6 +670,15 @@ async fn upgrades_downgrades_and_a_cancellation_reach_billing_and_nothing_is_inv
     );
     assert_eq!(rig.confirmed_targets(&key).await, ["netsuite"]);
     rig.no_dead_letters().await;
+    // Every notification came twice; no business action happened twice at NetSuite.
+    assert!(rig.cleverbridge.stats().notification_duplicates >= 4);
+    let mut per_key = std::collections::BTreeMap::<String, usize>::new();
+    for w in rig.netsuite.applied_writes() {
+        if let Some(k) = w.idempotency_key {
+            *per_key.entry(k).or_default() += 1;
+        }
+    }
+    assert!(per_key.values().all(|&n| n == 1), "{per_key:?}");
 }
 
 /// Each shipped Cleverbridge pipeline loads as it is (what `junction validate` checks), with

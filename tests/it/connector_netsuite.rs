@@ -618,3 +618,43 @@ async fn an_async_subscription_before_its_customer_goes_through_when_retried_aft
     assert_eq!(back["customer_id"], json!(CUSTOMER));
     assert_eq!(back, kept(&c, &w).await);
 }
+
+/// A source whose price ids do not change with the amount (Cleverbridge: the product is the
+/// price) moves a subscription to a new amount under the same price id. That amount bills
+/// with a price plan of its own from the change's date; the first plan keeps its rate, so
+/// nothing billed with it before (or by another subscription) is repriced.
+#[tokio::test]
+async fn a_new_amount_under_the_same_price_id_gets_a_price_plan_of_its_own() {
+    let sim = start().await;
+    let c = connector(&sim, Mode::Async, tba(sim.config())).await;
+    let customer_job = accepted(apply(&c, "customer", &customer(CUSTOMER), "idem-cus").await);
+    assert!(matches!(
+        settled(&c, &customer_job).await,
+        JobState::Succeeded(_)
+    ));
+    let mut sub = subscription(SUBSCRIPTION, CUSTOMER);
+    assert!(matches!(
+        drive(&c, &write("subscription", &sub, "idem-same-0"))
+            .await
+            .0,
+        JobState::Succeeded(_)
+    ));
+    sub["items"][0]["unit_amount"] = json!(2150);
+    let w = write("subscription", &sub, "idem-same-1");
+    assert!(matches!(drive(&c, &w).await.0, JobState::Succeeded(_)));
+    let back = fetch(&c, "subscription", SUBSCRIPTION).await.unwrap();
+    assert_eq!(back, kept(&c, &w).await);
+    assert_eq!(back["items"][0]["price_id"], "price_Team");
+    assert_eq!(back["items"][0]["unit_amount"], 2150);
+    let first = sim
+        .record("priceplan", "price_Team")
+        .expect("the first plan");
+    assert_eq!(first["priceTiers"]["items"][0]["value"], 20.0, "{first}");
+    assert!(sim.record("priceplan", "price_Team--2150").is_some());
+    let modify = sim
+        .records("subscriptionchangeorder")
+        .into_iter()
+        .find(|o| o["action"] == "MODIFY_PRICING")
+        .expect("a modify pricing change order");
+    assert_eq!(modify["effectiveDate"], today(), "{modify}");
+}

@@ -9,6 +9,7 @@ mod intake;
 mod listener;
 mod masking;
 mod oauth2;
+mod pipeline_cleverbridge;
 mod pipeline_e2e;
 mod rig;
 mod sandbox;

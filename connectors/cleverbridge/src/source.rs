@@ -27,6 +27,24 @@ const SUBSCRIPTION_TYPES: &[&str] = &[
     "RefundNotification",
     "PartialRefundNotification",
     "ChargebackNotification",
+    "SubscriptionReminderChargeNotification",
+    "SubscriptionReminderOfflinePayNotification",
+];
+
+/// Types that report something that happened when they were sent: a payment taken (a purchase,
+/// a renewal, an alignment charge), money given back, a payment missed. Every other type tells
+/// of the subscription's next billing: a cancellation ends it at its next billing date, a
+/// reinstatement or a renewal type makes it renew there, a reminder announces what the renewal
+/// will bill. Their document (whose item prices are Cleverbridge's `NextBilling...` prices)
+/// takes effect at the next billing date.
+const HAPPENED_NOW: &[&str] = &[
+    "PaidOrderNotification",
+    "RefundNotification",
+    "PartialRefundNotification",
+    "ChargebackNotification",
+    "RecurringBillingGracePeriodNotification",
+    "RecurringBillingOnGraceNotification",
+    "RecurringBillingOnHoldNotification",
 ];
 
 /// Authenticates the notification, then emits one change per subscription it names, each
@@ -70,6 +88,7 @@ pub(crate) fn receive(host: &dyn Host, hook: &Webhook) -> Result<Vec<Change>, Er
             continue;
         };
         let after = canonical::subscription(&current, basis).map_err(|e| e.rejected())?;
+        let effective_at = effective_at(kind, &current, occurred_at);
         let date = body["meta"]["date"].as_str().unwrap_or_default();
         let mut metadata = vec![
             ("notification".to_owned(), kind.to_owned()),
@@ -96,7 +115,7 @@ pub(crate) fn receive(host: &dyn Host, hook: &Webhook) -> Result<Vec<Change>, Er
             before: None,
             after: Some(after.to_string()),
             occurred_at,
-            effective_at: None,
+            effective_at,
             // `after` is the state when it was read, so that is its version: a notification
             // delivered late still carries the newest state.
             source_version: u64::try_from(host.now_ms()).unwrap_or(0),
@@ -127,6 +146,19 @@ fn subscriptions(body: &Value) -> Vec<(SubscriptionId, Option<String>)> {
         }
     }
     out
+}
+
+/// When a change of `kind` takes effect: for the types that tell of the next billing, the
+/// subscription's `NextBillingDate` if it lies after the notification's date; otherwise none
+/// (it took effect when it happened).
+fn effective_at(kind: &str, subscription: &Value, occurred_at: i64) -> Option<i64> {
+    if HAPPENED_NOW.contains(&kind) {
+        return None;
+    }
+    let next = subscription["NextBillingDate"]
+        .as_str()
+        .and_then(parse_rfc3339)?;
+    (next * 1000 > occurred_at).then_some(next * 1000)
 }
 
 /// `meta.date` (`2019-03-19T14:47:34.857671`, UTC without an offset) in milliseconds.

@@ -149,7 +149,7 @@ fn price_of(plan: &Value, currency: Option<&str>) -> Result<Option<(String, u64)
             .map_err(|e| Error::rejected(format!("price plan {eid}: {e}")))?,
         None => return Ok(None),
     };
-    Ok(Some((eid, minor)))
+    Ok(Some((price_id_of_plan(&eid).to_string(), minor)))
 }
 
 fn whole(value: &Value) -> Option<u64> {
@@ -374,22 +374,34 @@ pub fn apply(host: &dyn Host, config: &Config, write: &Write) -> Result<Outcome,
         });
     }
 
-    // Price plans the write needs and NetSuite lacks.
+    // Price plans the write needs and NetSuite lacks, and the plan each price bills with.
     let mut plans = Vec::new();
+    let mut plan_ids: BTreeMap<&str, String> = BTreeMap::new();
     for (price, amount, _) in wanted.products.values() {
-        let known = state
+        let shown = state
             .lines
             .iter()
-            .any(|l| l.price.as_ref().is_some_and(|(p, _)| p == price));
-        if !known && !price_plan_exists(host, config, price)? {
+            .any(|l| l.price.as_ref() == Some(&(price.clone(), *amount)));
+        if shown {
+            continue;
+        }
+        let (plan, exists) = plan_for(host, config, price, *amount, &wanted.doc.currency)?;
+        if !exists {
             plans.push(price_plan_step(
                 config,
-                price,
+                &plan,
                 *amount,
                 &wanted.doc.currency,
             )?);
         }
+        plan_ids.insert(price, plan);
     }
+    let plan_of = |price: &str| {
+        plan_ids
+            .get(price)
+            .cloned()
+            .unwrap_or_else(|| price.to_string())
+    };
     if !plans.is_empty() {
         return steps::send_all(host, config, write, plans, true);
     }
@@ -434,7 +446,7 @@ pub fn apply(host: &dyn Host, config: &Config, write: &Write) -> Result<Outcome,
                         json!({
                             "subscriptionLineStatus": "PENDING_ACTIVATION",
                             "quantity": quantity,
-                            "pricePlan": {"externalId": price},
+                            "pricePlan": {"externalId": plan_of(price)},
                         })
                         .to_string(),
                     ),
@@ -526,7 +538,7 @@ pub fn apply(host: &dyn Host, config: &Config, write: &Write) -> Result<Outcome,
                         .as_ref()
                         .is_none_or(|(p, a)| p != price || a != amount)
                     {
-                        change["priceplannew"] = json!({"externalId": price});
+                        change["priceplannew"] = json!({"externalId": plan_of(price)});
                         changed = true;
                     }
                     if changed && line.is("ACTIVE") {
@@ -666,8 +678,9 @@ fn create(
         ),
     }];
     for (price, amount, _) in wanted.products.values() {
-        if !price_plan_exists(host, config, price)? {
-            steps.push(price_plan_step(config, price, *amount, &doc.currency)?);
+        let (plan, exists) = plan_for(host, config, price, *amount, &doc.currency)?;
+        if !exists {
+            steps.push(price_plan_step(config, &plan, *amount, &doc.currency)?);
         }
     }
     steps.push(Step {
@@ -696,6 +709,57 @@ fn create(
 /// A customer's billing account for one currency: `<customer>-<currency>`.
 pub fn billing_account_id(customer: &str, currency: &str) -> String {
     format!("{customer}-{}", currency.to_ascii_lowercase())
+}
+
+/// The price plan that bills `price` at `amount`, and whether NetSuite has it. A source price
+/// is one price plan (External ID = the price id) at its amount. A source whose price ids do
+/// not change with the amount (Cleverbridge, where the product is the price) can ask for
+/// another amount under the same id: that amount gets a plan of its own,
+/// `<price>--<amount in minor units>`, because changing the first plan's rate would reprice
+/// every line billing with it at once, including periods before the change takes effect.
+fn plan_for(
+    host: &dyn Host,
+    config: &Config,
+    price: &str,
+    amount: u64,
+    currency: &str,
+) -> Result<(String, bool), Error> {
+    let response = api::send(
+        host,
+        HttpRequest::new(
+            "GET",
+            config.record_url_named("priceplan", &api::eid(price)?),
+        ),
+    )?;
+    match response.status {
+        404 => return Ok((price.to_string(), false)),
+        _ if response.is_success() => {}
+        _ => return Err(crate::errors::classify(&response)),
+    }
+    if price_of(&response.json(), Some(currency))?.is_some_and(|(_, rate)| rate == amount) {
+        return Ok((price.to_string(), true));
+    }
+    let variant = format!("{price}{PLAN_AMOUNT_SEPARATOR}{amount}");
+    let exists = price_plan_exists(host, config, &variant)?;
+    Ok((variant, exists))
+}
+
+/// Between a price id and an amount in the External ID of a price plan for another amount of
+/// that price ([`plan_for`]); External IDs allow letters, digits, `_` and `-`.
+const PLAN_AMOUNT_SEPARATOR: &str = "--";
+
+/// The source's price id of a price plan's External ID ([`plan_for`]).
+fn price_id_of_plan(eid: &str) -> &str {
+    match eid.rsplit_once(PLAN_AMOUNT_SEPARATOR) {
+        Some((price, amount))
+            if !price.is_empty()
+                && !amount.is_empty()
+                && amount.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            price
+        }
+        _ => eid,
+    }
 }
 
 fn price_plan_exists(host: &dyn Host, config: &Config, price: &str) -> Result<bool, Error> {

@@ -11,8 +11,8 @@ use std::time::Duration;
 use junction_connector_kit as kit;
 use serde_json::Value;
 
+use super::Engine;
 use super::metrics::{AttemptLabels, RouteLabels};
-use super::{Engine, now_ms};
 use crate::host::{CallContext, CallError, Called, Connector};
 use crate::services::masking::mask_document;
 use crate::services::retry::{self, Class};
@@ -94,7 +94,7 @@ impl Engine {
         if let Some(limiter) = self.limiter(&d.pipeline, &d.target) {
             limiter.until_ready().await;
         }
-        let started = now_ms();
+        let started = self.store.now();
         let called = connector.apply(&Self::ctx(d), Self::write_of(d)).await;
         self.record(d, lease, started, &called, |o| match o {
             kit::Outcome::Applied(_) => "applied",
@@ -102,10 +102,12 @@ impl Engine {
             kit::Outcome::InProgress(_) => "step_accepted",
         })
         .await?;
-        let first_check = now_ms() + self.confirm_interval(d);
+        let first_check = self.store.now() + self.confirm_interval(d);
         match called.result {
             Ok(kit::Outcome::Applied(target_ref)) => {
-                self.store.start_confirm(lease, &target_ref, now_ms()).await
+                self.store
+                    .start_confirm(lease, &target_ref, self.store.now())
+                    .await
             }
             Ok(kit::Outcome::Accepted(job)) => {
                 self.store.await_job(lease, &job, first_check, false).await
@@ -127,7 +129,7 @@ impl Engine {
         let called = connector.job_status(&Self::ctx(d), &job).await;
         match called.result {
             Ok(kit::JobState::Pending) => {
-                let waited = d.first_attempt_ms.map_or(0, |t| now_ms() - t);
+                let waited = d.first_attempt_ms.map_or(0, |t| self.store.now() - t);
                 if waited > JOB_PATIENCE.as_millis() as i64 {
                     return self
                         .give_up(
@@ -157,7 +159,7 @@ impl Engine {
                 self.store.continue_write(lease).await
             }
             Ok(kit::JobState::Succeeded(target_ref)) => {
-                self.store.start_confirm(lease, &target_ref, now_ms()).await
+                self.store.start_confirm(lease, &target_ref, self.store.now()).await
             }
             Ok(kit::JobState::Failed(e)) => {
                 self.failed(d, lease, &CallError::Connector(e), d.attempts)
@@ -171,7 +173,7 @@ impl Engine {
             }
             Err(e) => match e.retry_class() {
                 Class::Retry { after } => {
-                    let waited = d.first_attempt_ms.map_or(0, |t| now_ms() - t);
+                    let waited = d.first_attempt_ms.map_or(0, |t| self.store.now() - t);
                     if waited > JOB_PATIENCE.as_millis() as i64 {
                         return self.failed(d, lease, &e, d.attempts).await;
                     }
@@ -256,7 +258,7 @@ impl Engine {
                 self.metrics
                     .confirm_latency
                     .get_or_create(&route)
-                    .observe((now_ms() - first).max(0) as f64 / 1000.0);
+                    .observe((self.store.now() - first).max(0) as f64 / 1000.0);
             }
             self.metrics.confirmed.get_or_create(&route).inc();
             return self.store.confirmed(lease, &target_ref).await;
@@ -268,14 +270,14 @@ impl Engine {
             // the write, so look again, no sooner than Retry-After, for up to a second window;
             // then the failure counts as an attempt like any other (retried under the same
             // key, or dead-lettered once the budget is spent).
-            Some((_, Class::Retry { after })) if now_ms() < deadline + within => {
+            Some((_, Class::Retry { after })) if self.store.now() < deadline + within => {
                 return self
                     .store
                     .start_confirm(lease, &target_ref, self.next_check(d, after))
                     .await;
             }
             Some((e, _)) => return self.failed(d, lease, e, d.attempts + 1).await,
-            None if now_ms() < deadline => {
+            None if self.store.now() < deadline => {
                 // Not there yet: the target may still be settling. Look again, less often
                 // the longer it takes.
                 return self
@@ -305,7 +307,7 @@ impl Engine {
         let policy = self.retry_policy(d);
         let wait = retry::backoff(&policy, d.attempts.max(1) as u32, None);
         self.store
-            .not_confirmed(lease, now_ms() + wait.as_millis() as i64, &reason)
+            .not_confirmed(lease, self.store.now() + wait.as_millis() as i64, &reason)
             .await
     }
 
@@ -339,7 +341,7 @@ impl Engine {
     /// When to look again at a write still settling: paced by [`retry::check_after`] from the
     /// start of its confirmation window.
     fn next_check(&self, d: &Delivery, retry_after: Option<Duration>) -> i64 {
-        let now = now_ms();
+        let now = self.store.now();
         let within = d.confirm.as_ref().map_or(0, |c| c.within_ms);
         let started = d
             .confirm_deadline_ms
@@ -441,7 +443,7 @@ impl Engine {
                 let wait =
                     retry::backoff(&self.retry_policy(d), attempts_so_far.max(1) as u32, after);
                 self.store
-                    .retry_later(lease, now_ms() + wait.as_millis() as i64, &message)
+                    .retry_later(lease, self.store.now() + wait.as_millis() as i64, &message)
                     .await
             }
         }

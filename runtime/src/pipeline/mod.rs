@@ -327,7 +327,7 @@ impl Engine {
         let n = changes.len();
         for change in changes {
             let (deliveries, audit) = match self.plan(&change.pipeline) {
-                Some(plan) => planner::plan_change(plan, &change, now_ms()),
+                Some(plan) => planner::plan_change(plan, &change, self.store.now()),
                 None => (
                     vec![],
                     vec![change.audit(
@@ -355,7 +355,7 @@ impl Engine {
                 match self
                     .store
                     .claim_due(
-                        now_ms(),
+                        self.store.now(),
                         free.min(128) as u32,
                         &self.options.worker_id,
                         lease_ms,

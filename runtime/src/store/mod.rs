@@ -279,7 +279,9 @@ impl Store {
         self.db.close().await;
     }
 
-    fn now(&self) -> i64 {
+    /// Now on the store's clock ([`Store::with_clock`]): the engine reads time here too, so
+    /// held (future-dated) deliveries, retries and confirmation deadlines follow one clock.
+    pub fn now(&self) -> i64 {
         (self.clock)()
     }
 

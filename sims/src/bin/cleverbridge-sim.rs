@@ -35,6 +35,9 @@ struct Args {
     /// Keep the simulated clock still unless advanced through `/_sim/clock/advance`.
     #[arg(long)]
     frozen_clock: bool,
+    /// Send SubscriptionReminderChargeNotification this many days before each renewal.
+    #[arg(long)]
+    reminder_days: Option<u32>,
 }
 
 #[tokio::main]
@@ -75,6 +78,7 @@ async fn main() -> anyhow::Result<()> {
             .map(|url| NotificationEndpoint { url, auth }),
         start_at: None,
         frozen_clock: args.frozen_clock,
+        reminder_days: args.reminder_days,
     };
     let sim = CleverbridgeSim::start(config).await?;
     // The base URL on stdout is the readiness signal for parent processes.

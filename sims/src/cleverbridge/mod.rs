@@ -77,6 +77,9 @@ pub struct CleverbridgeSimConfig {
     pub start_at: Option<i64>,
     /// The clock stands still unless advanced (tests); otherwise it runs with wall time.
     pub frozen_clock: bool,
+    /// The client account's payment reminder time frame: `SubscriptionReminderChargeNotification`
+    /// this many days before each automatic renewal (set up by Client Experience; `None`: off).
+    pub reminder_days: Option<u32>,
 }
 
 impl Default for CleverbridgeSimConfig {
@@ -89,6 +92,7 @@ impl Default for CleverbridgeSimConfig {
             notifications: None,
             start_at: None,
             frozen_clock: false,
+            reminder_days: None,
         }
     }
 }
@@ -148,7 +152,7 @@ impl CleverbridgeSim {
         let shared = Arc::new(Shared {
             faults: FaultState::new(config.seed),
             clock: clock::Clock::new(config.start_at, config.frozen_clock),
-            store: Mutex::new(store::Store::default()),
+            store: Mutex::new(store::Store::with_reminders(config.reminder_days)),
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))
                 .build()?,

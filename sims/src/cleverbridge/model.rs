@@ -222,6 +222,8 @@ pub struct Subscription {
     /// While in Grace: when Hold follows.
     pub grace_until: Option<i64>,
     pub last_interval_no: u32,
+    /// The billing date the last payment reminder announced (one reminder per renewal).
+    pub reminded_for: Option<i64>,
     /// Versions by running number, oldest first.
     pub items: BTreeMap<u32, Vec<ItemVersion>>,
 }

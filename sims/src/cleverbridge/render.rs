@@ -139,6 +139,43 @@ pub fn subscription_notification(store: &Store, id: u64, kind: &str, at: i64) ->
     }))
 }
 
+/// The purchase model for a renewal reminder (`SubscriptionReminderChargeNotification`): the
+/// subscription's last purchase, its items as the renewal will bill them and the renewal's
+/// date. The reference's example shows no `subscriptionEventtypeId`, so none is sent.
+pub fn reminder_notification(store: &Store, id: u64, kind: &str, at: i64) -> Option<Value> {
+    let sub = store.subs.get(&id)?;
+    let order = store.orders.iter().rfind(|o| o.subscription_id == id)?;
+    let customer = store.customers.get(&sub.customer_id);
+    let items: Vec<Value> = sub
+        .currents()
+        .map(|(no, v)| {
+            json!({
+                "runningNumber": no,
+                "productId": v.product_id,
+                "quantity": v.quantity,
+                "customerGrossPrice": decimal(v.next_billing.gross),
+                "customerNetPrice": decimal(v.next_billing.net),
+                "customerVatPrice": decimal(v.next_billing.vat),
+                "recurringBilling": {
+                    "subscriptionId": id,
+                    "renewalType": sub.renewal_type,
+                    "nextBillingDate": rfc3339(sub.next_billing),
+                },
+            })
+        })
+        .collect();
+    Some(json!({
+        "meta": meta(kind, at),
+        "purchaseId": order.purchase_id,
+        "currencyId": sub.currency,
+        "internalCustomer": {
+            "customerId": sub.customer_id,
+            "customerReferenceId": customer.map(|c| c.reference_id.as_str()),
+        },
+        "items": items,
+    }))
+}
+
 /// The purchase model (fact sheet §5) for `PaidOrderNotification` and `RefundNotification`.
 /// Price field names inside items are the simulator's [U]; `subscriptionEventtypeId` is
 /// `Renewed` for a renewal as documented, `New` and `Alignment` otherwise [U].

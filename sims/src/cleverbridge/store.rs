@@ -64,11 +64,21 @@ pub struct Store {
     pub notifications: Vec<NotificationInfo>,
     /// New notifications are held back while true.
     pub holding: bool,
+    /// The client account's payment reminder time frame in days (`None`: no reminders).
+    pub reminder_days: Option<u32>,
     pub stats: CbStats,
     ids: BTreeMap<&'static str, u64>,
 }
 
 impl Store {
+    /// An empty account whose payment reminders go out `days` before each renewal.
+    pub fn with_reminders(days: Option<u32>) -> Self {
+        Self {
+            reminder_days: days,
+            ..Self::default()
+        }
+    }
+
     fn next_id(&mut self, kind: &'static str, first: u64) -> u64 {
         let id = self.ids.entry(kind).or_insert(first);
         *id += 1;
@@ -234,6 +244,7 @@ impl Store {
             end_date: None,
             grace_until: None,
             last_interval_no: 0,
+            reminded_for: None,
             items,
         };
         sub.next_billing = sub.billing_date();
@@ -621,8 +632,44 @@ impl Store {
                     _ => None,
                 })
                 .min();
-            let Some((at, id)) = due else { return };
-            self.due(id, at);
+            let reminder = self
+                .subs
+                .values()
+                .filter_map(|s| Some((self.reminder_due(s)?, s.id)))
+                .filter(|(at, _)| *at <= now)
+                .min();
+            match (due, reminder) {
+                (_, Some((at, id))) if due.is_none_or(|(d, _)| at < d) => self.remind(id, at),
+                (Some((at, id)), _) => self.due(id, at),
+                (None, _) => return,
+            }
+        }
+    }
+
+    /// When the payment reminder for `sub`'s next renewal falls due, if one does. "About
+    /// Subscription Renewals and Payment Reminders": for online payments with a fully automated
+    /// renewal, reminders go out by default the client account's time frame before the renewal
+    /// date (the docs' example: 15 days). One per renewal; none for a manual renewal.
+    fn reminder_due(&self, sub: &Subscription) -> Option<i64> {
+        let days = self.reminder_days?;
+        let automatic =
+            sub.status == SubStatus::Active && sub.renewal_type == RenewalType::Automatic;
+        let at = sub.next_billing - i64::from(days) * 86_400;
+        (automatic && sub.reminded_for != Some(sub.next_billing) && at > sub.period_start)
+            .then_some(at)
+    }
+
+    /// Sends `SubscriptionReminderChargeNotification` (dev.cleverbridge.com reference: "A
+    /// reminder that the subscription renewal is approaching for online payments", purchase
+    /// model) for the subscription's next renewal.
+    fn remind(&mut self, id: u64, at: i64) {
+        let Some(sub) = self.subs.get_mut(&id) else {
+            return;
+        };
+        sub.reminded_for = Some(sub.next_billing);
+        let kind = "SubscriptionReminderChargeNotification";
+        if let Some(body) = render::reminder_notification(self, id, kind, at) {
+            self.queue(kind, id, body, at);
         }
     }
 

@@ -1066,3 +1066,49 @@ async fn setup_and_clock_work_through_the_control_api() {
     assert_eq!(orders[1]["kind"], "Renewal");
     assert_eq!(orders[1]["gross"], 48.0);
 }
+
+#[tokio::test]
+async fn a_payment_reminder_goes_out_the_time_frame_before_each_automatic_renewal() {
+    let h = Harness::with(CleverbridgeSimConfig {
+        reminder_days: Some(7),
+        ..config()
+    })
+    .await;
+    let sub = h.subscription(&[(h.product(Taxes::Gross, 10.0), 1)]);
+    let reminders = |h: &Harness| -> Vec<NotificationInfo> {
+        h.sim
+            .notifications()
+            .into_iter()
+            .filter(|n| n.kind == "SubscriptionReminderChargeNotification")
+            .collect()
+    };
+    // Monthly from 1 January: renewal on 1 February, reminder seven days before.
+    h.sim.advance_clock(24 * DAY - 1);
+    assert!(reminders(&h).is_empty(), "not before the time frame");
+    h.sim.advance_clock(1);
+    let sent = reminders(&h);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].created, START + 24 * DAY);
+    let item = &sent[0].body["items"][0];
+    assert_eq!(item["recurringBilling"]["subscriptionId"], sub);
+    assert_eq!(
+        item["recurringBilling"]["nextBillingDate"],
+        "2026-02-01T00:00:00Z"
+    );
+    assert_eq!(item["customerGrossPrice"], 10.0);
+    // One per renewal: the next one comes seven days before 1 March.
+    h.sim.advance_clock(7 * DAY);
+    assert_eq!(reminders(&h).len(), 1);
+    h.sim.advance_clock(21 * DAY);
+    assert_eq!(reminders(&h).len(), 2);
+    // A cancelled subscription renews no more and is not reminded.
+    let (status, body) = h
+        .post(
+            "updatesubscriptionrenewaltype",
+            json!({"SubscriptionId": format!("S{sub}"), "RenewalType": "Manual"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    h.sim.advance_clock(40 * DAY);
+    assert_eq!(reminders(&h).len(), 2);
+}

@@ -28,6 +28,9 @@ pub fn router() -> Router<Arc<Shared>> {
         .route("/_sim/jobs", get(jobs))
         .route("/_sim/stats", get(stats))
         .route("/_sim/items", post(add_item))
+        .route("/_sim/customers", post(add_customer))
+        .route("/_sim/bill-runs", post(bill_run))
+        .route("/_sim/invoices", get(invoices))
         .route("/_sim/clock/advance", post(advance_clock))
         .route("/_sim/m2m/revoke-tokens", post(revoke_tokens))
         .route("/_sim/m2m/revoke-client", post(revoke_client))
@@ -61,6 +64,43 @@ async fn add_item(State(sim): State<Arc<Shared>>, Json(item): Json<NewItem>) -> 
         id,
     );
     Json(json!({"id": id.to_string()}))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewCustomer {
+    external_id: String,
+    name: String,
+    currency: String,
+}
+
+/// Adds a customer as the account's users would (see `NetSuiteSim::add_customer`).
+async fn add_customer(State(sim): State<Arc<Shared>>, Json(c): Json<NewCustomer>) -> Json<Value> {
+    let mut fields = serde_json::Map::new();
+    fields.insert("companyName".into(), Value::String(c.name));
+    fields.insert(
+        "currency".into(),
+        json!({"refName": c.currency.to_ascii_uppercase()}),
+    );
+    let id = sim
+        .store()
+        .seed(RecordType::Customer, &c.external_id, fields);
+    Json(json!({"id": id.to_string()}))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BillRun {
+    bill_through: String,
+}
+
+/// Runs billing operations through a date (see `NetSuiteSim::bill_run`); the new invoices.
+async fn bill_run(State(sim): State<Arc<Shared>>, Json(b): Json<BillRun>) -> Json<Value> {
+    Json(json!(sim.store().bill_run(&b.bill_through)))
+}
+
+async fn invoices(State(sim): State<Arc<Shared>>) -> Json<Value> {
+    Json(json!(sim.store().invoices))
 }
 
 #[derive(Deserialize)]

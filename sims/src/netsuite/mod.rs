@@ -16,6 +16,7 @@ mod billing;
 mod control;
 mod error;
 mod gate;
+mod invoicing;
 mod jobs;
 mod m2m;
 mod routes;
@@ -36,6 +37,7 @@ use serde_json::Value;
 use tokio::sync::{Semaphore, oneshot};
 
 pub use error::{INVALID_LOGIN_DETAIL, SimResponse};
+pub use invoicing::{Invoice, InvoiceLine};
 pub use jobs::JobInfo;
 pub use m2m::{M2mClient, M2mState};
 pub use store::{AppliedWrite, SimStats, WriteAction};
@@ -273,6 +275,34 @@ impl NetSuiteSim {
         let item = store.seed(RecordType::ServiceSaleItem, external_id, fields);
         store.add_plan_member(setup::SUBSCRIPTION_PLAN.parse().unwrap_or_default(), item);
         item.to_string()
+    }
+
+    /// Runs billing operations through `bill_through` (`YYYY-MM-DD`), as an operator does
+    /// (Transactions > Billing > Process Billing Operations): invoices every subscription
+    /// charge due by then and not invoiced yet. Answers the new invoices (`invoicing.rs`).
+    pub fn bill_run(&self, bill_through: &str) -> Vec<Invoice> {
+        self.shared.store().bill_run(bill_through)
+    }
+
+    /// Every invoice bill runs made, oldest first.
+    pub fn invoices(&self) -> Vec<Invoice> {
+        self.shared.store().invoices.clone()
+    }
+
+    /// Adds a customer the way the account's users (or another integration) would: a source
+    /// that reports no customers (Cleverbridge) bills subscriptions to customers NetSuite
+    /// already has, under External ID = the source's customer id.
+    pub fn add_customer(&self, external_id: &str, name: &str, currency: &str) -> String {
+        let mut fields = serde_json::Map::new();
+        fields.insert("companyName".into(), Value::String(name.to_owned()));
+        fields.insert(
+            "currency".into(),
+            serde_json::json!({"refName": currency.to_ascii_uppercase()}),
+        );
+        let mut store = self.shared.store();
+        store
+            .seed(RecordType::Customer, external_id, fields)
+            .to_string()
     }
 
     /// Every write that changed state, in order.

@@ -117,6 +117,11 @@ pub struct Store {
     pub stats: SimStats,
     /// Custom fields the account defines (none unless a test sets them up).
     pub custom_fields: Vec<String>,
+    /// Invoices bill runs made, oldest first (`invoicing.rs`).
+    pub invoices: Vec<super::invoicing::Invoice>,
+    /// Charges invoiced: (subscription line's internal id, period start).
+    pub invoiced: std::collections::HashSet<(u64, String)>,
+    pub next_invoice: u64,
 }
 
 fn missing(rt: RecordType, target: &Target) -> NsError {
@@ -155,6 +160,9 @@ impl Store {
             idempotency: HashMap::new(),
             stats: SimStats::default(),
             custom_fields: Vec::new(),
+            invoices: Vec::new(),
+            invoiced: std::collections::HashSet::new(),
+            next_invoice: 0,
         }
     }
 

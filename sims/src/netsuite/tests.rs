@@ -1345,3 +1345,78 @@ mod m2m_assertions {
         assert_eq!(answer["error"], "invalid_client", "a revoked mapping");
     }
 }
+
+/// "Billing Operations": a bill run invoices each active line's monthly charges up to its
+/// bill-through date, at the quantity and rate in effect on each period's first day, once;
+/// nothing on or after a termination's date.
+#[tokio::test]
+async fn a_bill_run_invoices_charges_up_to_its_date_and_nothing_after_a_termination() {
+    let h = Harness::start().await;
+    billing_setup(&h).await;
+    assert_eq!(
+        h.upsert("record/v1/subscription/eid:sub_1", subscription_body())
+            .await
+            .status(),
+        StatusCode::NO_CONTENT
+    );
+    let rec = h
+        .get("record/v1/subscription/eid:sub_1?expandSubResources=true")
+        .await;
+    let sub_id = rec["id"].as_str().unwrap().to_string();
+    let line_id = rec["subscriptionLine"]["items"][0]["subscriptionLine"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let pending = json!({"subscriptionLineStatus": "PENDING_ACTIVATION", "quantity": 2, "pricePlan": {"externalId": "price_1"}});
+    let patched = h
+        .req(
+            Method::PATCH,
+            &format!("record/v1/subscriptionline/{line_id}"),
+        )
+        .json(&pending)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(patched.status(), StatusCode::NO_CONTENT);
+    let order = |action: &str, date: &str, extra: Value| {
+        let mut subline = json!({"sequence": 1, "apply": true});
+        if let (Some(s), Some(e)) = (subline.as_object_mut(), extra.as_object()) {
+            s.extend(e.clone());
+        }
+        json!({"action": action, "subscription": {"id": sub_id}, "effectiveDate": date,
+               "subline": {"items": [subline]}})
+    };
+    for (action, date, extra) in [
+        ("ACTIVATE", "2026-01-15", json!({})),
+        ("MODIFY_PRICING", "2026-03-15", json!({"quantityNew": 3})),
+        ("TERMINATE", "2026-04-15", json!({})),
+    ] {
+        let r = change_order(&h, order(action, date, extra)).await;
+        assert_eq!(r.status(), StatusCode::NO_CONTENT, "{action}");
+    }
+    let first = h.sim.bill_run("2026-02-20");
+    assert_eq!(first.len(), 1);
+    let periods: Vec<(&str, f64, f64)> = first[0]
+        .lines
+        .iter()
+        .map(|l| (l.period_start.as_str(), l.quantity, l.amount))
+        .collect();
+    assert_eq!(
+        periods,
+        [("2026-01-15", 2.0, 40.0), ("2026-02-15", 2.0, 40.0)]
+    );
+    assert_eq!(first[0].subscription, "sub_1");
+    assert_eq!(first[0].lines[0].item.as_deref(), Some("prod_cloud"));
+    // The next run invoices only what came due since: March at the new quantity, then
+    // nothing from the termination's day on.
+    let second = h.sim.bill_run("2026-12-31");
+    assert_eq!(second.len(), 1);
+    let periods: Vec<(&str, f64)> = second[0]
+        .lines
+        .iter()
+        .map(|l| (l.period_start.as_str(), l.amount))
+        .collect();
+    assert_eq!(periods, [("2026-03-15", 60.0)]);
+    assert!(h.sim.bill_run("2027-12-31").is_empty());
+    assert_eq!(h.sim.invoices().len(), 2);
+}

@@ -246,7 +246,7 @@ fn without_the_secret_the_instance_is_unauthorized() {
 fn unknown_and_unrelated_types_are_acknowledged_with_no_change() {
     for kind in [
         "CustomerProfileUpdateNotification",
-        "SubscriptionReminderChargeNotification",
+        "QuoteNotification",
         "SomethingNew",
     ] {
         let h = host();
@@ -315,4 +315,32 @@ fn a_subscription_named_in_both_models_is_read_once() {
         1
     );
     assert_eq!(h.requests.borrow().len(), 1);
+}
+
+#[test]
+fn what_tells_of_the_next_billing_takes_effect_there_and_payments_when_they_happen() {
+    let next_billing = 1_769_904_000_000; // 2026-02-01T00:00:00Z, the subscription's
+    for (kind, effective) in [
+        ("SubscriptionReminderChargeNotification", Some(next_billing)),
+        ("RecurringBillingCanceledNotification", Some(next_billing)),
+        ("RecurringBillingReinstatedNotification", Some(next_billing)),
+        (
+            "SubscriptionRenewalTypeChangedNotification",
+            Some(next_billing),
+        ),
+        ("PaidOrderNotification", None),
+        ("RefundNotification", None),
+        ("RecurringBillingOnHoldNotification", None),
+    ] {
+        let h = host();
+        h.respond(200, &[], &ok_with(&subscription(1, 100.0)));
+        let body = if kind == "PaidOrderNotification" {
+            paid("Renewed")
+        } else {
+            status_notification(kind, "Active")
+        };
+        let changes = Cleverbridge::receive(&h, authed(&body)).expect("received");
+        assert_eq!(changes.len(), 1, "{kind}");
+        assert_eq!(changes[0].effective_at, effective, "{kind}");
+    }
 }

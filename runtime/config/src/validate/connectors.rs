@@ -516,7 +516,16 @@ impl Validator<'_, '_> {
                 }
             }
         }
-        let has_base_url = raw.get_ref().base_url.is_some();
+        // With `auth.instance-url = true` the host hands the module the token's instance_url
+        // as its `base-url` (host/instance.rs), so the module's required base-url is given.
+        let instance_url = raw.get_ref().auth.as_ref().is_some_and(|a| {
+            let a = a.get_ref();
+            a.instance_url == Some(true)
+                && a.scheme
+                    .as_ref()
+                    .is_some_and(|s| s.get_ref() == "oauth2-client-credentials")
+        });
+        let has_base_url = raw.get_ref().base_url.is_some() || instance_url;
         for declared in info
             .settings
             .iter()

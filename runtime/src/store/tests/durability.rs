@@ -2,7 +2,7 @@
 //! PostgreSQL: reopening, read-only opens, several workers migrating at once, a database that
 //! is not a store or is a newer Junction's.
 
-use super::{TempDir, change, tamper};
+use super::{TempDir, change, scalar, tamper};
 use crate::store::testing::TestDatabase;
 use crate::store::{Error, OpenOptions, Store};
 
@@ -295,4 +295,23 @@ async fn a_store_a_newer_junction_migrated_is_refused_with_the_reason() {
         assert!(err.to_string().contains("9999"), "{err}");
         assert!(err.to_string().contains("newer Junction"), "{err}");
     }
+}
+
+#[tokio::test]
+async fn a_postgres_store_can_require_tls() {
+    // Managed PostgreSQL services insist on TLS; `sslmode` in the URL is honoured. (The local
+    // server has Debian's default self-signed certificate: `require` encrypts without
+    // verifying it, `verify-full` with `sslrootcert` would verify it.)
+    let db = TestDatabase::create().await;
+    let store = Store::open(&format!("{}?sslmode=require", db.url()))
+        .await
+        .expect("open over TLS");
+    let encrypted = scalar(
+        &store,
+        "SELECT CAST(CASE WHEN ssl THEN 1 ELSE 0 END AS BIGINT) FROM pg_stat_ssl\n         WHERE pid = pg_backend_pid()",
+    )
+    .await;
+    assert_eq!(encrypted, 1, "the session is not encrypted");
+    store.intake(&[change("evt_1", "sub_1", 1)]).await.unwrap();
+    store.close().await;
 }

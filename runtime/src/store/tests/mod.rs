@@ -33,6 +33,7 @@ mod lanes;
 mod leases;
 mod send;
 mod trace;
+mod workers;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -43,7 +43,7 @@ pub enum ConnectorCommand {
         grants: Grants,
     },
     /// Run the conformance kit: every contract check against the vendor's simulator, started
-    /// in-process. Exit code 0 when no check failed, 2 when one did.
+    /// in-process. Exit code 0 when no check failed, 1 when one did, 2 when it cannot run.
     Test(super::conformance::TestArgs),
     /// Call a sink export (fetch, list, apply, job-status) against a server.
     Call {

@@ -1071,19 +1071,46 @@ async fn errors_rate_limited(kit: &Kit) -> Verdict {
             Err(v) => return v,
         };
         let before = env.target.actions(&sample);
-        env.target.faults().set(faults);
-        let answer = drive(&env.connector, &w, kit.manifest()).await;
-        env.target.faults().set(Faults::default());
         let sent = format!(
             "{} while the simulator answers 429 with Retry-After: 7",
             sent_apply(&w)
         );
-        match answer {
-            Driven::Failed(CallError::Connector(kit::Error::RateLimited(ms)))
-                if !env.target.retry_after() || ms == Some(7000) => {}
-            Driven::Failed(e) => return fail(sent, shown(&e), wanted),
-            Driven::Done(id) => return fail(sent, format!("applied ({id})"), wanted),
-            Driven::Broken(why) => return fail(sent, why, wanted),
+        // A simulator that answers before it has read the request body closes the connection,
+        // and the answer can be lost with it (the client sees the body write fail): that is the
+        // network, not the module, so such an attempt is tried again, a few times.
+        let mut attempts = Vec::new();
+        let mut limited = false;
+        for _ in 0..5 {
+            env.target.faults().set(faults.clone());
+            let answer = drive(&env.connector, &w, kit.manifest()).await;
+            env.target.faults().set(Faults::default());
+            match answer {
+                Driven::Failed(CallError::Connector(kit::Error::RateLimited(ms)))
+                    if !env.target.retry_after() || ms == Some(7000) =>
+                {
+                    limited = true;
+                    break;
+                }
+                Driven::Failed(CallError::Connector(kit::Error::Transient { message, .. }))
+                    if message.contains("request body") =>
+                {
+                    attempts.push(message);
+                }
+                Driven::Failed(e) => return fail(sent, shown(&e), wanted),
+                Driven::Done(id) => return fail(sent, format!("applied ({id})"), wanted),
+                Driven::Broken(why) => return fail(sent, why, wanted),
+            }
+        }
+        if !limited {
+            return fail(
+                sent,
+                format!(
+                    "the connection closed before the answer could be read, {} times: {}",
+                    attempts.len(),
+                    attempts.join("; ")
+                ),
+                wanted,
+            );
         }
         let after = env.target.actions(&sample);
         if after != before {

@@ -125,9 +125,25 @@ pub async fn run_kit(host: &Host, options: &Options) -> anyhow::Result<Report> {
     })
 }
 
-/// Runs `junction connector test`: 0 when every check passed or did not apply, 2 when one
-/// failed (1, from `main`, when the kit could not run at all).
+/// Exit code when a check failed.
+pub const EXIT_FAILED: u8 = 1;
+/// Exit code when the kit could not run (unknown module, check or vendor: clap's usage error
+/// code too).
+pub const EXIT_BAD_INPUT: u8 = 2;
+
+/// Runs `junction connector test`: 0 when every check passed or did not apply,
+/// [`EXIT_FAILED`] when one failed, [`EXIT_BAD_INPUT`] when the kit could not run.
 pub async fn run(args: TestArgs) -> anyhow::Result<ExitCode> {
+    match run_checked(args).await {
+        Ok(code) => Ok(code),
+        Err(e) => {
+            eprintln!("error: {}", crate::config::printable(&format!("{e:#}")));
+            Ok(ExitCode::from(EXIT_BAD_INPUT))
+        }
+    }
+}
+
+async fn run_checked(args: TestArgs) -> anyhow::Result<ExitCode> {
     if args.checks.iter().any(|c| c == "list") {
         for c in CHECKS {
             println!("{:<22} {}", c.id, c.title);
@@ -159,6 +175,6 @@ pub async fn run(args: TestArgs) -> anyhow::Result<ExitCode> {
     Ok(if report.passed() {
         ExitCode::SUCCESS
     } else {
-        ExitCode::from(2)
+        ExitCode::from(EXIT_FAILED)
     })
 }

@@ -134,3 +134,83 @@ impl Report {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::conformance::Failure;
+
+    fn report() -> Report {
+        let result = |id, verdict| CheckResult {
+            id,
+            title: "what it proves",
+            verdict,
+            elapsed: Duration::from_millis(3),
+        };
+        Report {
+            module: "evil.wasm".into(),
+            name: "evil\u{1b}[2J".into(),
+            version: "1.0.0".into(),
+            sha256: "ab".repeat(32),
+            vendor: Vendor::Stripe,
+            results: vec![
+                result("describe.manifest", Verdict::Pass("fine".into())),
+                result(
+                    "webhook.forged",
+                    Verdict::Fail(Failure {
+                        sent: "receive(a forged webhook)".into(),
+                        got: "accepted, 1 change(s)\u{1b}[31m".into(),
+                        wanted: "invalid-webhook".into(),
+                    }),
+                ),
+                result(
+                    "list.exactly-once",
+                    Verdict::NotApplicable("the module answers list with unsupported".into()),
+                ),
+            ],
+        }
+    }
+
+    #[test]
+    fn a_failure_names_the_check_what_was_sent_and_what_came_back() {
+        let r = report();
+        assert!(!r.passed());
+        let table = r.table();
+        assert!(
+            table.contains("webhook.forged     FAIL    invalid-webhook"),
+            "{table}"
+        );
+        assert!(
+            table.contains("sent:   receive(a forged webhook)"),
+            "{table}"
+        );
+        assert!(table.contains("got:    accepted, 1 change(s)"), "{table}");
+        assert!(
+            table.contains("list.exactly-once  n/a     the module answers list"),
+            "{table}"
+        );
+        assert!(
+            table.contains("3 checks: 1 passed, 1 failed, 1 not applicable"),
+            "{table}"
+        );
+        assert!(
+            !table.contains('\u{1b}'),
+            "the module's words are made printable: {table}"
+        );
+
+        let json = r.json();
+        assert_eq!(json["passed"], false);
+        assert_eq!(json["summary"]["failed"], 1);
+        assert_eq!(json["checks"][1]["result"], "fail");
+        assert_eq!(json["checks"][1]["sent"], "receive(a forged webhook)");
+        assert_eq!(json["checks"][2]["result"], "not-applicable");
+        assert!(json["checks"][2]["reason"].is_string());
+    }
+
+    #[test]
+    fn not_applicable_checks_do_not_fail_a_run() {
+        let mut r = report();
+        r.results.remove(1);
+        assert!(r.passed());
+    }
+}

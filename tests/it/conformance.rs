@@ -8,7 +8,7 @@ use std::process::{Command, Output};
 use junction::cli::conformance::{Options, Report, Vendor, Verdict, run_kit};
 use serde_json::Value;
 
-use crate::support::{HOSTILE, host};
+use crate::support::{CARELESS_SINK, HOSTILE, host};
 
 async fn kit(module: &str, vendor: Vendor) -> Report {
     run_kit(&host(), &Options::new(module, vendor))
@@ -237,4 +237,30 @@ fn a_429_answered_before_the_body_was_read_is_rate_limited_in_every_run() {
             String::from_utf8_lossy(&out.stdout)
         );
     }
+}
+
+/// A sink that says `applied` but writes nothing, finds nothing and lists one page for ever
+/// fails the sink checks, each named with what was sent and what came back.
+#[tokio::test]
+async fn a_sink_that_writes_nothing_fails_the_sink_checks() {
+    let report = kit(CARELESS_SINK, Vendor::Netsuite).await;
+    assert!(!report.passed());
+    let failure = |id: &str| match &report.result(id).expect("ran").verdict {
+        Verdict::Fail(f) => f.clone(),
+        other => panic!("{id}: {other:?}\n{}", report.table()),
+    };
+    let idempotent = failure("apply.idempotent");
+    assert!(idempotent.sent.contains("apply(customer"), "{idempotent:?}");
+    assert!(idempotent.got.contains("did not change"), "{idempotent:?}");
+    let read_back = failure("apply.read-back");
+    assert_eq!(read_back.got, "none");
+    assert!(failure("list.exactly-once").got.contains("again"));
+    for id in [
+        "errors.rate-limited",
+        "errors.server-error",
+        "errors.unauthorized",
+    ] {
+        assert_eq!(failure(id).got, "success", "{id}");
+    }
+    assert!(passed(&report, "describe.manifest"), "{}", report.table());
 }

@@ -20,3 +20,5 @@ pub fn host() -> Host {
 pub const HOSTILE: &str = env!("JUNCTION_TEST_COMPONENT_HOSTILE");
 /// A component whose `describe()` never answers.
 pub const SLOW_DESCRIBE: &str = env!("JUNCTION_TEST_COMPONENT_SLOW_DESCRIBE");
+/// A sink that says `applied` and writes nothing (the conformance kit's tests).
+pub const CARELESS_SINK: &str = env!("JUNCTION_TEST_COMPONENT_CARELESS_SINK");

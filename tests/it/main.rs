@@ -1,5 +1,6 @@
 //! Junction's integration tests: one binary, one module per capability.
 
+mod conformance;
 mod connector_cleverbridge;
 mod connector_netsuite;
 mod connector_salesforce;

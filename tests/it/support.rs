@@ -20,6 +20,8 @@ pub fn host() -> Host {
 pub const HOSTILE: &str = env!("JUNCTION_TEST_COMPONENT_HOSTILE");
 /// A component whose `describe()` never answers.
 pub const SLOW_DESCRIBE: &str = env!("JUNCTION_TEST_COMPONENT_SLOW_DESCRIBE");
+/// A sink that says `applied` and writes nothing (the conformance kit's tests).
+pub const CARELESS_SINK: &str = env!("JUNCTION_TEST_COMPONENT_CARELESS_SINK");
 
 /// Runs each named `async fn(Backend)` once per backend, as `NAME::sqlite` and
 /// `NAME::postgres`, on a two-thread runtime like the engine's.

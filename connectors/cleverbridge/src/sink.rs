@@ -417,7 +417,29 @@ pub(crate) fn expected(write: &Write) -> Result<String, Error> {
         "canceled_at": null,
         "billing_stop_at": stop,
         "started_at": doc["started_at"],
-        "metadata": {},
+        "metadata": kept_metadata(&doc, ending),
     })
     .to_string())
+}
+
+/// The metadata a read-back shows: only Cleverbridge's own facts (`canonical::subscription`),
+/// which a write does not change, so those the document carries read back as they are (a
+/// document read from Cleverbridge round-trips); a write that ends the subscription changes
+/// its raw status and renewal type, so those are not predicted then. Any other system's
+/// metadata is not kept.
+fn kept_metadata(doc: &Value, ending: bool) -> Value {
+    let mut kept = serde_json::Map::new();
+    for key in [
+        "cleverbridge_status",
+        "renewal_type",
+        "customer_reference_id",
+    ] {
+        if ending && key != "customer_reference_id" {
+            continue;
+        }
+        if let Some(value) = doc["metadata"].get(key).filter(|v| v.is_string()) {
+            kept.insert(key.to_owned(), value.clone());
+        }
+    }
+    Value::Object(kept)
 }

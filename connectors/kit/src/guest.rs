@@ -115,18 +115,42 @@ fn send(request: HttpRequest) -> Result<HttpResponse, String> {
     let body = outgoing
         .body()
         .map_err(|()| "request body already taken".to_string())?;
+    let stream = body
+        .write()
+        .map_err(|()| "request body stream already taken".to_string())?;
+    // What the host buffers is written before the request is sent, so a small body travels
+    // with the headers: a server that answers before reading the body (a 429 from a gateway)
+    // may otherwise close the connection while the body is on its way, and the answer is lost.
+    let mut rest: &[u8] = &request.body;
+    while !rest.is_empty() {
+        match stream.check_write() {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                let n = rest.len().min(usize::try_from(n).unwrap_or(usize::MAX));
+                if stream.write(&rest[..n]).is_err() {
+                    break;
+                }
+                rest = &rest[n..];
+            }
+        }
+    }
+    let late = if rest.is_empty() {
+        drop(stream);
+        http::OutgoingBody::finish(body, None).map_err(|e| describe_error(&e))?;
+        None
+    } else {
+        Some((stream, body))
+    };
     let future = outgoing_handler::handle(outgoing, None).map_err(|e| describe_error(&e))?;
-    {
-        let stream = body
-            .write()
-            .map_err(|()| "request body stream already taken".to_string())?;
-        for chunk in request.body.chunks(4096) {
+    if let Some((stream, body)) = late {
+        for chunk in rest.chunks(4096) {
             stream
                 .blocking_write_and_flush(chunk)
                 .map_err(|e| format!("writing the request body: {e:?}"))?;
         }
+        drop(stream);
+        http::OutgoingBody::finish(body, None).map_err(|e| describe_error(&e))?;
     }
-    http::OutgoingBody::finish(body, None).map_err(|e| describe_error(&e))?;
 
     let response = loop {
         match future.get() {

@@ -15,8 +15,13 @@ use crate::api::{Api, classify, several, soql_text};
 use crate::config::Kind;
 use crate::mapping;
 
-/// Most records one `poll` returns (one SOQL batch at most).
+/// Most records one `poll` or `list` returns (one SOQL batch at most).
 pub const MAX_POLL: u32 = 2000;
+
+/// A Salesforce record Id: 15 or 18 letters and digits.
+fn is_record_id(text: &str) -> bool {
+    matches!(text.len(), 15 | 18) && text.bytes().all(|b| b.is_ascii_alphanumeric())
+}
 
 impl Api<'_> {
     fn sobject_url(&self, kind: Kind, key: &str) -> String {
@@ -153,27 +158,54 @@ impl Api<'_> {
         Ok(keys)
     }
 
-    /// One batch of every record with an external id, ordered by Id; the cursor is the
-    /// query's `nextRecordsUrl`.
+    /// At most `limit` records with an external id, ordered by Id, after the cursor: the last
+    /// Id of the page before (keyset paging, so a page never holds more than `limit`, which a
+    /// SOQL batch of at least 200 would, and no query locator expires mid-listing).
     pub fn list(
         &self,
         kind: Kind,
         cursor: Option<String>,
         limit: u32,
     ) -> Result<DocumentPage, Error> {
+        let limit = limit.clamp(1, MAX_POLL) as usize;
         let ext = self.config.ext(kind).to_owned();
-        let page = match cursor.as_deref().filter(|c| !c.is_empty()) {
-            Some(next) => self.more(next)?,
-            None => {
-                let soql = format!(
-                    "SELECT {} FROM {} WHERE {ext} != null ORDER BY Id",
-                    mapping::select(&self.config, kind).join(", "),
-                    self.config.object(kind),
-                );
-                self.query(&soql, false, limit)?
+        let mut conditions = vec![format!("{ext} != null")];
+        if let Some(after) = cursor.as_deref().filter(|c| !c.is_empty()) {
+            if !is_record_id(after) {
+                return Err(Error::rejected(format!(
+                    "`{after}` is not a list cursor of this connector (a Salesforce record Id)"
+                )));
             }
+            conditions.push(format!("Id > {}", soql_text(after)));
+        }
+        let soql = format!(
+            "SELECT {} FROM {} WHERE {} ORDER BY Id LIMIT {}",
+            mapping::select(&self.config, kind).join(", "),
+            self.config.object(kind),
+            conditions.join(" AND "),
+            limit + 1
+        );
+        let mut records: Vec<Value> = Vec::new();
+        let mut page = self.query(&soql, false, limit as u32 + 1)?;
+        loop {
+            records.extend(page["records"].as_array().cloned().unwrap_or_default());
+            match page["nextRecordsUrl"].as_str() {
+                Some(next) if page["done"] != Value::Bool(true) && records.len() <= limit => {
+                    page = self.more(next)?;
+                }
+                _ => break,
+            }
+        }
+        let has_more = records.len() > limit;
+        records.truncate(limit);
+        let next_cursor = if has_more {
+            records
+                .last()
+                .and_then(|r| r["Id"].as_str())
+                .map(str::to_owned)
+        } else {
+            None
         };
-        let records: Vec<Value> = page["records"].as_array().cloned().unwrap_or_default();
         let accounts = self.account_keys(kind, &records)?;
         let mut items = Vec::new();
         for record in &records {
@@ -188,10 +220,6 @@ impl Api<'_> {
                 Err(e) => self.skip(record, &e),
             }
         }
-        let next_cursor = page["nextRecordsUrl"]
-            .as_str()
-            .filter(|_| page["done"] != Value::Bool(true))
-            .map(str::to_owned);
         Ok(DocumentPage { items, next_cursor })
     }
 

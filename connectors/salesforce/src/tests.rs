@@ -513,51 +513,58 @@ fn the_limit_header_makes_the_connector_back_off_before_the_org_runs_out() {
     ));
 }
 
+/// The conformance kit (`junction connector test --sim salesforce`) found `list` answering
+/// 200 records when asked for 2: the page size was Salesforce's batch size, whose minimum is
+/// 200. Pages are now keyset pages of at most `limit`, continued after the last Id.
 #[test]
-fn list_pages_through_next_records_url() {
+fn list_answers_at_most_the_limit_and_continues_after_the_last_id() {
     let h = host();
-    let first = json!({"totalSize": 2, "done": false,
-        "nextRecordsUrl": "/services/data/v62.0/query/01g000000000001AAA-200",
-        "records": [account_record()]});
+    let record = |id: &str, key: &str| {
+        let mut r = account_record();
+        r["Id"] = json!(id);
+        r["Stripe_Customer_Id__c"] = json!(key);
+        r
+    };
+    // LIMIT 3 asked for; Salesforce answers all three (one more than the page of 2).
+    let first = json!({"totalSize": 3, "done": true, "records": [
+        record("001000000000001AAA", "cus_1"), record("001000000000002AAA", "cus_2"),
+        record("001000000000003AAA", "cus_3")]});
     h.respond(200, &[LIMIT], &first.to_string());
-    let page = Salesforce::list(&h, "customer", None, 100).unwrap();
-    assert_eq!(page.items.len(), 1);
-    assert_eq!(page.items[0].key, "cus_1");
+    let page = Salesforce::list(&h, "customer", None, 2).unwrap();
+    let keys: Vec<&str> = page.items.iter().map(|i| i.key.as_str()).collect();
+    assert_eq!(keys, ["cus_1", "cus_2"], "at most the limit");
     valid("customer", &page.items[0].document);
-    assert_eq!(
-        page.next_cursor.as_deref(),
-        Some("/services/data/v62.0/query/01g000000000001AAA-200")
-    );
+    assert_eq!(page.next_cursor.as_deref(), Some("001000000000002AAA"));
     let q = soql(&h, 0);
     assert!(
-        q.contains("FROM Account WHERE Stripe_Customer_Id__c != null ORDER BY Id"),
+        q.contains("FROM Account WHERE Stripe_Customer_Id__c != null ORDER BY Id LIMIT 3"),
         "{q}"
     );
-    assert!(
-        h.requests.borrow()[0]
-            .headers
-            .contains(&("Sforce-Query-Options".into(), "batchSize=200".into()))
-    );
 
-    let mut second = account_record();
-    second["Stripe_Customer_Id__c"] = json!("cus_2");
     h.respond(
         200,
         &[LIMIT],
-        &json!({"totalSize": 2, "done": true, "records": [second]}).to_string(),
+        &json!({"totalSize": 1, "done": true, "records": [record("001000000000003AAA", "cus_3")]})
+            .to_string(),
     );
-    let page = Salesforce::list(&h, "customer", page.next_cursor, 100).unwrap();
-    assert_eq!(
-        url(&h, 1),
-        format!("{BASE}/services/data/v62.0/query/01g000000000001AAA-200")
+    let page = Salesforce::list(&h, "customer", page.next_cursor, 2).unwrap();
+    let q = soql(&h, 1);
+    assert!(
+        q.contains(
+            "WHERE Stripe_Customer_Id__c != null AND Id > '001000000000002AAA' ORDER BY Id LIMIT 3"
+        ),
+        "{q}"
     );
-    assert_eq!(page.items[0].key, "cus_2");
-    assert_eq!(page.next_cursor, None);
-    // A cursor that is not Salesforce's is refused, never sent elsewhere.
-    assert!(matches!(
-        Salesforce::list(&h, "customer", Some("https://evil.example/x".into()), 100),
-        Err(Error::Rejected { .. })
-    ));
+    assert_eq!(page.items.len(), 1);
+    assert_eq!(page.items[0].key, "cus_3");
+    assert_eq!(page.next_cursor, None, "the last page");
+    // A cursor that is not a record Id is refused, never put into a query or a URL.
+    for bad in ["https://evil.example/x", "001' OR Name != '"] {
+        assert!(matches!(
+            Salesforce::list(&h, "customer", Some(bad.into()), 2),
+            Err(Error::Rejected { .. })
+        ));
+    }
 }
 
 #[test]

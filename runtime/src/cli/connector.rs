@@ -1,5 +1,6 @@
-//! `junction connector inspect|receive|call`: load a module and exercise one export, printing
-//! JSON, so a connector author can test against any server (a simulator) without a pipeline.
+//! `junction connector inspect|receive|call|test`: load a module and exercise one export,
+//! printing JSON, so a connector author can test against any server (a simulator) without a
+//! pipeline; `test` runs the conformance kit (`cli::conformance`).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -41,6 +42,9 @@ pub enum ConnectorCommand {
         #[command(flatten)]
         grants: Grants,
     },
+    /// Run the conformance kit: every contract check against the vendor's simulator, started
+    /// in-process. Exit code 0 when no check failed, 1 when one did, 2 when it cannot run.
+    Test(super::conformance::TestArgs),
     /// Call a sink export (fetch, list, apply, job-status) against a server.
     Call {
         /// `builtin:NAME` or a path to a component.
@@ -153,6 +157,7 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 /// Runs one connector subcommand.
 pub async fn run(cmd: ConnectorCommand) -> anyhow::Result<ExitCode> {
     match cmd {
+        ConnectorCommand::Test(args) => super::conformance::run(args).await,
         ConnectorCommand::Inspect { module } => {
             let host = Host::new(cache::default_dir())?;
             let module = host.load(&module, None).await?;

@@ -374,6 +374,35 @@ fn fetch_reads_back_and_expected_predicts_it() {
     );
 }
 
+/// The conformance kit (`junction connector test --sim cleverbridge`, `apply.read-back`) found
+/// `expected` answering `metadata: {}` for a document read from Cleverbridge, whose read-back
+/// shows Cleverbridge's own metadata (status code, renewal type, customer reference): a price
+/// change of a fetched subscription must read back exactly as `expected` says.
+#[test]
+fn expected_of_a_document_read_from_cleverbridge_is_its_read_back() {
+    let h = host();
+    h.respond(200, &[], &ok_with(&subscription(25, 100.0)));
+    let read: Value = serde_json::from_str(
+        &Cleverbridge::fetch(&h, "subscription", "67560422")
+            .unwrap()
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(
+        read["metadata"]["cleverbridge_status"].is_string(),
+        "{read}"
+    );
+    let expected: Value =
+        serde_json::from_str(&Cleverbridge::expected(&host(), &write(&read)).unwrap()).unwrap();
+    assert_eq!(expected, read);
+    // Another system's metadata is not what Cleverbridge keeps.
+    let mut foreign = read.clone();
+    foreign["metadata"] = json!({"plan": "gold"});
+    let expected: Value =
+        serde_json::from_str(&Cleverbridge::expected(&host(), &write(&foreign)).unwrap()).unwrap();
+    assert_eq!(expected["metadata"], json!({}));
+}
+
 #[test]
 fn expected_of_a_cancellation_is_what_a_manual_renewal_shows() {
     let mut doc = document(1, 9519);

@@ -265,7 +265,7 @@ fn short(text: &str) -> String {
 }
 
 fn is_class(e: &CallError, class: &str) -> bool {
-    crate::services::retry::error_class(e) == class
+    e.class_name() == class
 }
 
 /// The write of `sample` under `idempotency_key`: its literal document, or the entity read

@@ -323,7 +323,11 @@ impl Engine {
 
     /// Plans up to a batch of unplanned changes; returns how many.
     pub async fn plan_some(&self) -> Result<usize, crate::store::Error> {
-        let changes = self.store.unplanned_changes(256).await?;
+        let lease_ms = self.options.lease.as_millis() as i64;
+        let changes = self
+            .store
+            .claim_unplanned(256, &self.options.worker_id, lease_ms)
+            .await?;
         let n = changes.len();
         for change in changes {
             let (deliveries, audit) = match self.plan(&change.pipeline) {

@@ -113,6 +113,44 @@ impl Store {
         .await)?)
     }
 
+    /// [`Store::unplanned_changes`] for a planner among several workers: the changes are
+    /// claimed for `worker` for `lease_ms`, so the other workers' planners take other changes
+    /// meanwhile instead of planning the same ones (which would be harmless, since a change is
+    /// planned once whoever commits first, but wasted). A planner that dies leaves its claims
+    /// to expire. On SQLite, with its one worker, this is the plain read.
+    pub async fn claim_unplanned(
+        &self,
+        limit: u32,
+        worker: &str,
+        lease_ms: i64,
+    ) -> Result<Vec<StoredChange>> {
+        if self.dialect() == super::Dialect::Sqlite {
+            return self.unplanned_changes(limit).await;
+        }
+        let now = self.now();
+        let mut tx = self.begin().await?;
+        let sql = format!(
+            "UPDATE changes SET plan_owner = $2, plan_until_ms = $3
+             WHERE id IN (SELECT id FROM changes
+                          WHERE planned_at_ms IS NULL
+                            AND (plan_until_ms IS NULL OR plan_until_ms <= $4)
+                          ORDER BY id LIMIT $1{})
+             RETURNING {}",
+            tx.dialect().skip_locked("changes"),
+            change_columns!()
+        );
+        let mut claimed: Vec<StoredChange> = on!(tx.conn(), |db| sqlx::query_as(&sql)
+            .bind(i64::from(limit))
+            .bind(worker)
+            .bind(now.saturating_add(lease_ms))
+            .bind(now)
+            .fetch_all(db)
+            .await)?;
+        tx.commit().await?;
+        claimed.sort_by_key(|c| c.id);
+        Ok(claimed)
+    }
+
     /// One stored change.
     pub async fn change(&self, id: i64) -> Result<Option<StoredChange>> {
         Ok(on!(self.db.reader(), |db| sqlx::query_as(concat!(

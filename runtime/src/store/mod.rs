@@ -21,7 +21,7 @@
 //! | concern | methods of [`Store`] | file |
 //! |---|---|---|
 //! | opening | `open`, `open_with`, `with_clock`, `dialect`, `url`, `close` | `mod.rs` |
-//! | intake (dedupe, ack after commit) | `intake`, `intake_polled`, `unplanned_changes`, `change` | `intake.rs` |
+//! | intake (dedupe, ack after commit) | `intake`, `intake_polled`, `unplanned_changes`, `claim_unplanned`, `change` | `intake.rs` |
 //! | planning | `commit_plan` | `plan.rs` |
 //! | claiming lane heads | `claim_due`, `delivery`, `deliveries_of_change`, `held` | `deliveries.rs` |
 //! | a claimed delivery's transitions | `record_attempt`, `retry_later`, `not_confirmed`, `await_job`, `continue_write`, `start_confirm`, `confirmed`, `dead_letter`, `release`, `resume_held` | `transitions.rs` |

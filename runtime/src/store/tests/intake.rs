@@ -168,7 +168,39 @@ async fn suppressed_and_held_plans_are_recorded_with_their_reason(store: Store) 
     );
 }
 
+async fn planners_on_several_workers_take_different_changes(store: Store) {
+    store
+        .intake(&[change("evt_1", "sub_1", 1), change("evt_2", "sub_2", 1)])
+        .await
+        .unwrap();
+    let first = store.claim_unplanned(1, "w1", 30_000).await.unwrap();
+    assert_eq!(first.len(), 1);
+    let second = store.claim_unplanned(10, "w2", 30_000).await.unwrap();
+    if store.dialect() == crate::store::Dialect::Postgres {
+        // w1's claim holds: w2 gets only the other change.
+        assert_eq!(second.len(), 1);
+        assert_ne!(second[0].id, first[0].id);
+    } else {
+        // One worker on SQLite: a claim is the plain read.
+        assert_eq!(second.len(), 2);
+    }
+    // Claimed or not, each change is planned once.
+    let d = delivery("evt_1", "sub_1", 1);
+    let entry = planned_entry(&d, "evt_1");
+    let planned = store
+        .commit_plan(first[0].id, vec![d.clone()], vec![entry.clone()])
+        .await
+        .unwrap();
+    assert!(!planned.already_planned);
+    let again = store
+        .commit_plan(first[0].id, vec![d], vec![entry])
+        .await
+        .unwrap();
+    assert!(again.already_planned);
+}
+
 super::acceptance!(
+    planners_on_several_workers_take_different_changes,
     a_duplicate_within_one_batch_is_stored_once,
     a_duplicate_in_a_later_batch_points_at_the_first_arrival,
     one_event_may_carry_several_entities,

@@ -30,7 +30,7 @@ fn main() {
         panic!("{}", missing.join("\n"));
     }
 
-    let components = ["hostile", "slow-describe"];
+    let components = ["hostile", "scripted", "slow-describe"];
     let packages: Vec<String> = components
         .iter()
         .map(|c| format!("junction-test-{c}"))

@@ -1,4 +1,5 @@
-//! Cross-cutting services every pipeline gets: secrets that cannot leak, and masking.
+//! Cross-cutting services every pipeline gets: one clock, secrets that cannot leak, and masking.
+pub mod clock;
 pub mod masking;
 pub mod retry;
 pub mod secret {

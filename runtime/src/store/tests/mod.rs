@@ -35,7 +35,6 @@ mod send;
 mod trace;
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use serde_json::json;
@@ -53,7 +52,7 @@ pub(super) async fn memory() -> Store {
     Store::open("sqlite::memory:")
         .await
         .expect("open an in-memory store")
-        .with_clock(Arc::new(|| T0))
+        .with_clock(crate::services::clock::ManualClock::new(T0).clock())
 }
 
 /// The backends the acceptance suite runs on.
@@ -77,7 +76,7 @@ where
             let store = Store::open(db.url())
                 .await
                 .expect("open a PostgreSQL store")
-                .with_clock(Arc::new(|| T0));
+                .with_clock(crate::services::clock::ManualClock::new(T0).clock());
             test(store.clone()).await;
             store.close().await;
             drop(db);

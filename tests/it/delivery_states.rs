@@ -452,6 +452,17 @@ async fn a_read_back_that_never_matches_is_corrected_then_dead_lettered_at_the_d
             && reason.contains("after 2 corrective write(s) and 3 attempt(s)"),
         "{reason}"
     );
+
+    // A look at the deadline exactly is already past it (above, the look 1 ms before was not).
+    let bench = Bench::start().await;
+    let id = bench.change("drops-2", json!({}), None).await;
+    assert_eq!(bench.deliver().await, 1);
+    assert_eq!(bench.deliver().await, 1);
+    bench.at(WITHIN_MS);
+    assert_eq!(bench.deliver().await, 1);
+    let d = bench.delivery(id).await;
+    assert_eq!((d.state, d.repairs), (DeliveryState::Pending, 1));
+    assert_eq!(d.next_at_ms, T0 + WITHIN_MS + 1_000);
 }
 
 /// A worker that claimed a delivery and died holds it until its lease runs out by the clock:

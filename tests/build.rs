@@ -30,7 +30,7 @@ fn main() {
         panic!("{}", missing.join("\n"));
     }
 
-    let components = ["hostile", "slow-describe", "careless-sink"];
+    let components = ["hostile", "scripted", "slow-describe", "careless-sink"];
     let packages: Vec<String> = components
         .iter()
         .map(|c| format!("junction-test-{c}"))

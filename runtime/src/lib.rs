@@ -13,7 +13,7 @@
 //!            at once; knows no wasmtime, no SQL)
 //! host/      the only code that touches wasmtime: engine, cache, sandbox, host imports, HTTP hook
 //! store/     sqlx: SQLite by default (PostgreSQL for several workers); migrations embedded
-//! services/  retry policy, idempotency keys, masking, audit chain
+//! services/  the one clock, retry policy, idempotency keys, masking, audit chain
 //! pipeline/  intake -> plan writes -> deliver -> confirm -> settle
 //! server/    axum: webhook ingress, /metrics, /healthz
 //! cli/       the `junction` commands

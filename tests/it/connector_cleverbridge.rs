@@ -104,6 +104,7 @@ async fn connector(sim: &CleverbridgeSim, password: &str, settings: &[(&str, &st
             timeout: Duration::from_secs(10),
         },
         limits: Limits::default(),
+        ..InstanceSpec::default()
     };
     host.instantiate(module, spec)
 }

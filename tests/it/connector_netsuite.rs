@@ -84,6 +84,7 @@ async fn connector(sim: &NetSuiteSim, mode: Mode, tba: Tba) -> Connector {
             timeout: Duration::from_secs(10),
         },
         limits: Limits::default(),
+        ..InstanceSpec::default()
     };
     host.instantiate(module, spec)
 }

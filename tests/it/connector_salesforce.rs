@@ -61,6 +61,7 @@ async fn connector(sim: &SalesforceSim) -> Connector {
             timeout: Duration::from_secs(10),
         },
         limits: Limits::default(),
+        ..InstanceSpec::default()
     };
     host.instantiate(module, spec)
 }

@@ -39,6 +39,7 @@ async fn connector(sim: &StripeSim, api_key: &str) -> Connector {
             timeout: Duration::from_secs(10),
         },
         limits: Limits::default(),
+        ..InstanceSpec::default()
     };
     host.instantiate(module, spec)
 }

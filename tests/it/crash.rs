@@ -18,7 +18,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use junction::pipeline::now_ms;
 use junction::store::{AuditKind, DlqFilter, OpenOptions, Store};
 use junction_tests::sim::faults::Faults;
 use junction_tests::sim::netsuite::NetSuiteSim;
@@ -398,7 +397,7 @@ async fn drain(stripe: &SimState, url: &str, within: Duration) {
     let mut quiet = 0;
     loop {
         let s = stripe.stats();
-        let st = store.stats(now_ms()).await.expect("stats");
+        let st = store.stats(store.clock().now_ms()).await.expect("stats");
         let busy = st.unplanned + st.pending + st.in_flight + st.awaiting_job + st.confirming;
         if busy == 0 && s.webhooks_delivered + s.webhooks_abandoned >= s.events {
             quiet += 1;
@@ -627,7 +626,7 @@ async fn crash_test(backend: Backend, workers: usize) {
         "dead letters after the drain:\n{}",
         listed(&reasons)
     );
-    let st = store.stats(now_ms()).await.expect("stats");
+    let st = store.stats(store.clock().now_ms()).await.expect("stats");
     assert_eq!(st.held + st.dead, 0, "{st:?}");
     let audit = store.audit_verify().await.expect("audit verify");
     assert!(

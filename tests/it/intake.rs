@@ -2,7 +2,7 @@
 //! suppressed, forged requests refused and stored nowhere, late (older) events suppressed as
 //! stale, future-dated changes held on a durable timer; plus /healthz and /metrics.
 
-use junction::pipeline::now_ms;
+use junction::services::clock::Clock;
 use junction_tests::sim::stripe::sign_payload;
 use serde_json::Value;
 
@@ -22,7 +22,7 @@ async fn post(rig: &Rig, body: &str, signature: &str) -> (u16, Value) {
 }
 
 fn signed(body: &str) -> String {
-    sign_payload(WEBHOOK_SECRET, now_ms() / 1000, body)
+    sign_payload(WEBHOOK_SECRET, Clock::system().now_ms() / 1000, body)
 }
 
 async fn duplicates_forgeries_and_late_events(backend: Backend) {
@@ -168,7 +168,7 @@ async fn a_future_dated_change_waits_on_a_durable_timer(backend: Backend) {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     };
     assert!(
-        held > now_ms() + 86_400_000,
+        held > Clock::system().now_ms() + 86_400_000,
         "held until the period end, weeks away"
     );
     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
@@ -189,7 +189,12 @@ async fn a_future_dated_change_waits_on_a_durable_timer(backend: Backend) {
         ns["cancel_at_period_end"], false,
         "a future-dated change was applied early"
     );
-    let stats = rig.engine.store.stats(now_ms()).await.unwrap();
+    let stats = rig
+        .engine
+        .store
+        .stats(rig.engine.clock().now_ms())
+        .await
+        .unwrap();
     assert_eq!(
         stats.held, 1,
         "the timer-held delivery is counted as held: {stats:?}"

@@ -6,6 +6,7 @@ mod connector_netsuite;
 mod connector_salesforce;
 mod connector_stripe;
 mod crash;
+mod delivery_states;
 mod intake;
 mod listener;
 mod masking;

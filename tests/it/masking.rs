@@ -4,7 +4,6 @@
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use junction::pipeline::now_ms;
 use junction::store::DlqFilter;
 use junction_tests::sim::faults::Faults;
 
@@ -140,7 +139,12 @@ async fn planted_secrets_and_personal_data_appear_in_no_output() {
             ),
         ));
     }
-    let stats = rig.engine.store.stats(now_ms()).await.ok();
+    let stats = rig
+        .engine
+        .store
+        .stats(rig.engine.clock().now_ms())
+        .await
+        .ok();
     outputs.push(("metrics".into(), rig.engine.metrics.render(stats.as_ref())));
     outputs.push((
         "logs".into(),

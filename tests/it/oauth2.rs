@@ -5,13 +5,13 @@
 //! guest (the hostile test component's `/fetch`) never holds a credential: the host adds it.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use junction::host::oauth2::{Grant, OAuth2, TokenSource};
 use junction::host::{
     Auth, CallContext, CallError, Connector, EgressPolicy, InstanceSpec, Limits, Origin,
 };
+use junction::services::clock::{Clock, ManualClock};
 use junction::services::secret::Secret;
 use junction_connector_kit::{Error as KitError, Webhook};
 use junction_tests::sim::netsuite::{M2mClient, NetSuiteSim, NetSuiteSimConfig};
@@ -164,7 +164,7 @@ fn m2m_source(
     sim: &NetSuiteSim,
     key_file: &str,
     algorithm: &str,
-    clock: junction::host::oauth2::Clock,
+    clock: Clock,
 ) -> Arc<TokenSource> {
     Arc::new(
         TokenSource::with_clock(
@@ -194,17 +194,8 @@ async fn netsuite_m2m_tokens_come_from_signed_assertions_and_are_renewed_before_
     ] {
         let sim = NetSuiteSim::start(netsuite_m2m(public)).await.unwrap();
         // The host's clock, moved by the test; the simulator's follows it.
-        let now = Arc::new(AtomicI64::new(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_millis() as i64,
-        ));
-        let clock = {
-            let now = now.clone();
-            Arc::new(move || now.load(Ordering::Relaxed)) as junction::host::oauth2::Clock
-        };
-        let source = m2m_source(&sim, private, algorithm, clock);
+        let now = ManualClock::new(Clock::system().now_ms());
+        let source = m2m_source(&sim, private, algorithm, now.clock());
         let c = connector(source.clone(), sim.base_url(), 4).await;
         let url = format!("{}/services/rest/record/v1/customer", sim.base_url());
         assert_eq!(fetch(&c, &url).await, Ok(200), "{algorithm}");
@@ -213,7 +204,7 @@ async fn netsuite_m2m_tokens_come_from_signed_assertions_and_are_renewed_before_
 
         // 56 minutes on: within five minutes of the token's hour, the host renews it before
         // sending, so NetSuite never sees an expired token.
-        now.fetch_add(56 * 60_000, Ordering::Relaxed);
+        now.advance(Duration::from_secs(56 * 60));
         sim.m2m().advance(56 * 60);
         assert_eq!(fetch(&c, &url).await, Ok(200));
         assert_eq!(source.token_requests(), 2);
@@ -232,12 +223,7 @@ async fn an_assertion_signed_with_another_key_is_refused() {
     let sim = NetSuiteSim::start(netsuite_m2m("netsuite-m2m-ec.pub.pem"))
         .await
         .unwrap();
-    let source = m2m_source(
-        &sim,
-        "netsuite-m2m-rsa.pem",
-        "PS256",
-        junction::host::oauth2::system_clock(),
-    );
+    let source = m2m_source(&sim, "netsuite-m2m-rsa.pem", "PS256", Clock::system());
     let c = connector(source, sim.base_url(), 4).await;
     let url = format!("{}/services/rest/record/v1/customer", sim.base_url());
     match fetch(&c, &url).await {

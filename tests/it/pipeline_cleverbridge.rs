@@ -12,12 +12,12 @@
 //! would be on that day; what NetSuite bills is asked of it with a bill run through a date.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use junction::config;
 use junction::pipeline::instances::HostCatalog;
-use junction::pipeline::{Engine, Options, now_ms};
+use junction::pipeline::{Engine, Options};
+use junction::services::clock::ShiftedClock;
 use junction::store::{DlqFilter, Store};
 use junction_tests::sim::cleverbridge::{
     CleverbridgeSim, CleverbridgeSimConfig, CustomerSpec, ItemSpec, NotificationAuth,
@@ -55,23 +55,14 @@ fn notification_password() -> String {
     mac.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Milliseconds added to the wall clock to give Junction's clock.
-#[derive(Clone, Default)]
-struct Offset(Arc<AtomicI64>);
-
-impl Offset {
-    fn now_ms(&self) -> i64 {
-        now_ms() + self.0.load(Ordering::SeqCst)
-    }
-}
-
 struct Rig {
     pipeline: &'static str,
     cleverbridge: CleverbridgeSim,
     netsuite: NetSuiteSim,
     salesforce: Option<SalesforceSim>,
     engine: Arc<Engine>,
-    offset: Offset,
+    /// Junction's clock: the simulators' date, running on at the wall clock's pace.
+    offset: ShiftedClock,
     http: reqwest::Client,
     shutdown: Arc<Notify>,
     _workers: tokio::task::JoinSet<()>,
@@ -190,21 +181,19 @@ impl Rig {
         )
         .unwrap_or_else(|d| panic!("{pipeline} does not load:\n{d}"));
 
-        let offset = Offset::default();
-        offset.0.store(start * 1000 - now_ms(), Ordering::SeqCst);
+        let offset = ShiftedClock::new(start * 1000);
         let dir = std::env::temp_dir().join(format!(
             "junction-cb-rig-{}-{}",
             std::process::id(),
             rand::random::<u32>()
         ));
         std::fs::create_dir_all(&dir).unwrap();
-        let clock = offset.clone();
         let store = Store::open(&format!("sqlite://{}", dir.join("junction.db").display()))
             .await
-            .expect("store")
-            .with_clock(Arc::new(move || clock.now_ms()));
+            .expect("store");
         let options = Options {
             lease: Duration::from_secs(5),
+            clock: offset.clock(),
             ..Options::default()
         };
         let engine = Engine::new(loaded.plans, store, &host(), options)
@@ -234,7 +223,9 @@ impl Rig {
     /// Moves Cleverbridge's clock and Junction's by `secs` (renewals and reminders fall due at
     /// Cleverbridge; held deliveries at Junction).
     fn advance(&self, secs: i64) {
-        self.offset.0.fetch_add(secs * 1000, Ordering::SeqCst);
+        self.offset.advance(Duration::from_millis(
+            u64::try_from(secs * 1000).unwrap_or(0),
+        ));
         self.cleverbridge.advance_clock(secs);
     }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use junction::config;
 use junction::pipeline::instances::HostCatalog;
-use junction::pipeline::{Engine, Options, now_ms};
+use junction::pipeline::{Engine, Options};
 use junction::store::Store;
 use junction_tests::sim::netsuite::{NetSuiteSim, NetSuiteSimConfig};
 use junction_tests::sim::stripe::{StripeSim, StripeSimConfig, WebhookEndpoint};
@@ -144,7 +144,12 @@ impl Rig {
         let mut quiet = 0;
         loop {
             let s = self.stripe.stats();
-            let st = self.engine.store.stats(now_ms()).await.expect("stats");
+            let st = self
+                .engine
+                .store
+                .stats(self.engine.clock().now_ms())
+                .await
+                .expect("stats");
             let busy = st.unplanned + st.pending + st.in_flight + st.awaiting_job + st.confirming;
             let webhooks_settled = s.webhooks_delivered + s.webhooks_abandoned >= s.events;
             if busy == 0 && webhooks_settled {

@@ -450,7 +450,7 @@ async fn spinning_guests_do_not_stall_the_server_or_intake() {
     let stats = rig
         .engine
         .store
-        .stats(junction::pipeline::now_ms())
+        .stats(rig.engine.clock().now_ms())
         .await
         .unwrap();
     for task in &spinning {

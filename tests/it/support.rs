@@ -18,6 +18,8 @@ pub fn host() -> Host {
 
 /// The hostile test component built by `tests/build.rs`.
 pub const HOSTILE: &str = env!("JUNCTION_TEST_COMPONENT_HOSTILE");
+/// A sink that answers as each write's document says (`tests/components/scripted`).
+pub const SCRIPTED: &str = env!("JUNCTION_TEST_COMPONENT_SCRIPTED");
 /// A component whose `describe()` never answers.
 pub const SLOW_DESCRIBE: &str = env!("JUNCTION_TEST_COMPONENT_SLOW_DESCRIBE");
 /// A sink that says `applied` and writes nothing (the conformance kit's tests).

@@ -16,6 +16,7 @@ use crate::host::{
     Auth, CallContext, CallError, Called, Connector, EgressPolicy, Host, InstanceSpec, Limits,
     Origin, cache, oauth1::Tba,
 };
+use crate::services::clock::Clock;
 use crate::services::secret::Secret;
 
 /// Connector subcommands.
@@ -250,7 +251,7 @@ pub async fn run(cmd: ConnectorCommand) -> anyhow::Result<ExitCode> {
                         },
                         document,
                         effective_at,
-                        occurred_at: crate::pipeline::now_ms(),
+                        occurred_at: Clock::system().now_ms(),
                         idempotency_key: idempotency_key.unwrap_or_else(|| {
                             format!("cli-{}", hex::encode(rand::random::<[u8; 12]>()))
                         }),
@@ -408,7 +409,7 @@ async fn pipeline_instance(
     let loaded_module = catalog
         .module(&connector.module)
         .context("the pipeline's module was not loaded")?;
-    let spec = crate::pipeline::instances::instance_spec(connector)
+    let spec = crate::pipeline::instances::instance_spec(connector, &Clock::system())
         .map_err(|e| anyhow::anyhow!("connector `{name}`: {e}"))?;
     Ok(host.instantiate(loaded_module, spec))
 }

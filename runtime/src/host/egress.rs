@@ -242,6 +242,8 @@ pub(crate) struct EgressHooks {
     pub traceparent: Option<String>,
     pub journal: Arc<Mutex<Journal>>,
     pub budget: Arc<RequestBudget>,
+    /// The instance's clock (OAuth 1.0 signatures carry a timestamp).
+    pub clock: crate::services::clock::Clock,
 }
 
 type SendFuture = Box<
@@ -278,6 +280,7 @@ impl WasiHttpHooks for EgressHooks {
         let connector = self.connector.clone();
         let traceparent = self.traceparent.clone();
         let budget = self.budget.clone();
+        let clock = self.clock.clone();
         Box::new(async move {
             let method = request.method().to_string();
             let url = display_url(request.uri());
@@ -369,7 +372,7 @@ impl WasiHttpHooks for EgressHooks {
                 }
                 (auth, belongs) => {
                     let signed = belongs
-                        .then(|| authorization(auth, &method, request.uri()))
+                        .then(|| authorization(auth, &method, request.uri(), &clock))
                         .flatten();
                     if let Some(value) = signed {
                         let mut value = HeaderValue::from_str(&value)
@@ -621,7 +624,12 @@ fn is_internal(ip: IpAddr) -> bool {
     }
 }
 
-fn authorization(auth: &Auth, method: &str, uri: &http::Uri) -> Option<String> {
+fn authorization(
+    auth: &Auth,
+    method: &str,
+    uri: &http::Uri,
+    clock: &crate::services::clock::Clock,
+) -> Option<String> {
     use base64::Engine as _;
     match auth {
         Auth::None => None,
@@ -640,9 +648,7 @@ fn authorization(auth: &Auth, method: &str, uri: &http::Uri) -> Option<String> {
                 let bytes: [u8; 16] = rand::rng().random();
                 hex::encode(bytes)
             };
-            let timestamp = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs());
+            let timestamp = clock.since_epoch().as_secs();
             Some(tba.authorization(method, uri, &nonce, timestamp))
         }
         // Needs an await: added by `send_with_token`.

@@ -16,7 +16,6 @@
 //! pauses the instance: calls fail as `unauthorized` with the endpoint's answer, without asking
 //! again, for [`PAUSE`].
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -30,6 +29,7 @@ use oauth2::{
 };
 use serde::{Deserialize, Serialize};
 
+use crate::services::clock::Clock;
 use crate::services::secret::Secret;
 
 /// A token is renewed this long before it expires (NetSuite's last an hour).
@@ -140,18 +140,6 @@ enum State {
     Refused { reason: String, until_ms: i64 },
 }
 
-/// Unix milliseconds; injectable so tests can move time.
-pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
-
-/// The system clock.
-pub fn system_clock() -> Clock {
-    Arc::new(|| {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64)
-    })
-}
-
 pub use crate::services::masking::LiveSecrets;
 
 /// Fetches, caches and renews one connector instance's access token.
@@ -200,10 +188,11 @@ type TokenClient = Client<
 impl TokenSource {
     /// A source for connector `connector` on the system clock.
     pub fn new(connector: &str, config: OAuth2) -> Result<Self, String> {
-        Self::with_clock(connector, config, system_clock())
+        Self::with_clock(connector, config, Clock::system())
     }
 
-    /// A source on an injected clock (tests).
+    /// A source on `clock`: the engine's, so token expiry, renewal, the refusal pause and the
+    /// assertion's `iat` follow the same "now" as everything else (a manual clock in tests).
     pub fn with_clock(connector: &str, config: OAuth2, clock: Clock) -> Result<Self, String> {
         TokenUrl::new(config.token_url.clone())
             .map_err(|e| format!("token-url `{}`: {e}", config.token_url))?;
@@ -245,7 +234,7 @@ impl TokenSource {
     /// is under way wait for it and share its result.
     pub async fn token(&self) -> Result<Token, TokenError> {
         let mut state = self.state.lock().await;
-        let now = (self.clock)();
+        let now = self.clock.now_ms();
         match &*state {
             State::Valid(token) if token.renew_at_ms.is_none_or(|at| now < at) => {
                 return Ok(token.clone());

@@ -13,6 +13,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use super::bindings::{Level, junction::connector};
 use super::egress::{EgressHooks, EgressPolicy, Journal};
+use crate::services::clock::Clock;
 use crate::services::masking::Masker;
 use crate::services::secret::Secret;
 
@@ -48,6 +49,10 @@ pub struct InstanceSpec {
     pub egress: EgressPolicy,
     /// Sandbox limits.
     pub limits: Limits,
+    /// What "now" is for the guest (the contract's `now()` and `wasi:clocks/wall-clock`) and
+    /// for the request hook (OAuth 1.0 timestamps): the engine's clock, so a test on manual
+    /// time moves the connector's time too. The system clock by default.
+    pub clock: Clock,
 }
 
 impl InstanceSpec {
@@ -124,7 +129,8 @@ impl CallState {
         let mut wasi = WasiCtx::builder();
         wasi.allow_tcp(false)
             .allow_udp(false)
-            .allow_ip_name_lookup(false);
+            .allow_ip_name_lookup(false)
+            .wall_clock(WallClock(spec.clock.clone()));
         let hooks = EgressHooks {
             policy: Arc::new(spec.egress.clone()),
             connector: Arc::from(spec.name.as_str()),
@@ -134,6 +140,7 @@ impl CallState {
                 spec.limits.requests_per_call,
                 spec.limits.requests_in_flight,
             )),
+            clock: spec.clock.clone(),
         };
         let limiter = MemoryLimiter {
             cap: spec.limits.memory_bytes,
@@ -175,6 +182,20 @@ impl WasiHttpView for CallState {
             table: &mut self.table,
             hooks: &mut self.hooks,
         }
+    }
+}
+
+/// `wasi:clocks/wall-clock` on the instance's [`Clock`] (the monotonic clock stays the
+/// system's: it paces waits, it does not say what time it is).
+struct WallClock(Clock);
+
+impl wasmtime_wasi::HostWallClock for WallClock {
+    fn resolution(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(1)
+    }
+
+    fn now(&self) -> std::time::Duration {
+        self.0.since_epoch()
     }
 }
 
@@ -258,9 +279,7 @@ impl connector::host::Host for CallState {
     }
 
     fn now(&mut self) -> wasmtime::Result<i64> {
-        Ok(std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64))
+        Ok(self.spec.clock.now_ms())
     }
 
     fn setting(&mut self, name: String) -> wasmtime::Result<Option<String>> {

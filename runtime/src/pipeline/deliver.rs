@@ -4,6 +4,12 @@
 //!
 //! Once per delivery (outside retry): planning, the idempotency key, the lane. Per attempt
 //! (inside retry): rate limit, the connector call with its sandbox limits, the attempt record.
+//!
+//! Every decision about time reads the engine's clock (`Engine::now`, the store's clock
+//! too): the back-off target, the next look at a job or a read-back, how long a job has been
+//! pending, whether the confirmation deadline has passed. The store hands a delivery out again
+//! only once that time has come, so on a manual clock a test sees each decision flip at its
+//! exact millisecond (`tests/it/delivery_states.rs`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,7 +24,9 @@ use crate::services::masking::mask_document;
 use crate::services::retry::{self, Class};
 use crate::store::{self, Attempt, Delivery, DeliveryState, Lease};
 
-/// How long an asynchronous job may stay pending before the write is given up as unfinished.
+/// How long an asynchronous job may stay pending, from the first attempt by the engine's
+/// clock, before the write is given up as unfinished. Checked at each look at the job, so it is
+/// given up at the first look past it (looks are at most [`retry::MAX_CHECK_INTERVAL`] apart).
 const JOB_PATIENCE: Duration = Duration::from_secs(600);
 
 /// Corrective writes after read-backs that disagreed, before the delivery is dead-lettered
@@ -94,7 +102,7 @@ impl Engine {
         if let Some(limiter) = self.limiter(&d.pipeline, &d.target) {
             limiter.until_ready().await;
         }
-        let started = self.store.now();
+        let started = self.now();
         let called = connector.apply(&Self::ctx(d), Self::write_of(d)).await;
         self.record(d, lease, started, &called, |o| match o {
             kit::Outcome::Applied(_) => "applied",
@@ -102,11 +110,11 @@ impl Engine {
             kit::Outcome::InProgress(_) => "step_accepted",
         })
         .await?;
-        let first_check = self.store.now() + self.confirm_interval(d);
+        let first_check = self.now() + self.confirm_interval(d);
         match called.result {
             Ok(kit::Outcome::Applied(target_ref)) => {
                 self.store
-                    .start_confirm(lease, &target_ref, self.store.now())
+                    .start_confirm(lease, &target_ref, self.now())
                     .await
             }
             Ok(kit::Outcome::Accepted(job)) => {
@@ -129,7 +137,7 @@ impl Engine {
         let called = connector.job_status(&Self::ctx(d), &job).await;
         match called.result {
             Ok(kit::JobState::Pending) => {
-                let waited = d.first_attempt_ms.map_or(0, |t| self.store.now() - t);
+                let waited = d.first_attempt_ms.map_or(0, |t| self.now() - t);
                 if waited > JOB_PATIENCE.as_millis() as i64 {
                     return self
                         .give_up(
@@ -159,7 +167,7 @@ impl Engine {
                 self.store.continue_write(lease).await
             }
             Ok(kit::JobState::Succeeded(target_ref)) => {
-                self.store.start_confirm(lease, &target_ref, self.store.now()).await
+                self.store.start_confirm(lease, &target_ref, self.now()).await
             }
             Ok(kit::JobState::Failed(e)) => {
                 self.failed(d, lease, &CallError::Connector(e), d.attempts)
@@ -173,7 +181,7 @@ impl Engine {
             }
             Err(e) => match e.retry_class() {
                 Class::Retry { after } => {
-                    let waited = d.first_attempt_ms.map_or(0, |t| self.store.now() - t);
+                    let waited = d.first_attempt_ms.map_or(0, |t| self.now() - t);
                     if waited > JOB_PATIENCE.as_millis() as i64 {
                         return self.failed(d, lease, &e, d.attempts).await;
                     }
@@ -258,7 +266,7 @@ impl Engine {
                 self.metrics
                     .confirm_latency
                     .get_or_create(&route)
-                    .observe((self.store.now() - first).max(0) as f64 / 1000.0);
+                    .observe((self.now() - first).max(0) as f64 / 1000.0);
             }
             self.metrics.confirmed.get_or_create(&route).inc();
             return self.store.confirmed(lease, &target_ref).await;
@@ -270,14 +278,14 @@ impl Engine {
             // the write, so look again, no sooner than Retry-After, for up to a second window;
             // then the failure counts as an attempt like any other (retried under the same
             // key, or dead-lettered once the budget is spent).
-            Some((_, Class::Retry { after })) if self.store.now() < deadline + within => {
+            Some((_, Class::Retry { after })) if self.now() < deadline + within => {
                 return self
                     .store
                     .start_confirm(lease, &target_ref, self.next_check(d, after))
                     .await;
             }
             Some((e, _)) => return self.failed(d, lease, e, d.attempts + 1).await,
-            None if self.store.now() < deadline => {
+            None if self.now() < deadline => {
                 // Not there yet: the target may still be settling. Look again, less often
                 // the longer it takes.
                 return self
@@ -307,7 +315,7 @@ impl Engine {
         let policy = self.retry_policy(d);
         let wait = retry::backoff(&policy, d.attempts.max(1) as u32, None);
         self.store
-            .not_confirmed(lease, self.store.now() + wait.as_millis() as i64, &reason)
+            .not_confirmed(lease, self.now() + wait.as_millis() as i64, &reason)
             .await
     }
 
@@ -341,7 +349,7 @@ impl Engine {
     /// When to look again at a write still settling: paced by [`retry::check_after`] from the
     /// start of its confirmation window.
     fn next_check(&self, d: &Delivery, retry_after: Option<Duration>) -> i64 {
-        let now = self.store.now();
+        let now = self.now();
         let within = d.confirm.as_ref().map_or(0, |c| c.within_ms);
         let started = d
             .confirm_deadline_ms
@@ -443,7 +451,7 @@ impl Engine {
                 let wait =
                     retry::backoff(&self.retry_policy(d), attempts_so_far.max(1) as u32, after);
                 self.store
-                    .retry_later(lease, self.store.now() + wait.as_millis() as i64, &message)
+                    .retry_later(lease, self.now() + wait.as_millis() as i64, &message)
                     .await
             }
         }

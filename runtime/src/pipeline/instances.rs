@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::config::{self, ModuleCatalog, ModuleInfo, ModuleRef, SettingInfo};
 use crate::host::{self, Auth, EgressPolicy, Host, InstanceSpec, Limits, Module};
+use crate::services::clock::Clock;
 
 /// Describes modules for validation by loading them through the host (and its cache).
 pub struct HostCatalog {
@@ -78,8 +79,8 @@ impl ModuleCatalog for HostCatalog {
 
 /// The grants and limits a pipeline gives one connector. Only the pipeline grants: the
 /// module's manifest lists the hosts it calls (`junction connector inspect`) but cannot widen
-/// its own reach.
-pub fn instance_spec(connector: &config::Connector) -> Result<InstanceSpec, String> {
+/// its own reach. The instance, and its OAuth 2.0 token source if any, read time from `clock`.
+pub fn instance_spec(connector: &config::Connector, clock: &Clock) -> Result<InstanceSpec, String> {
     let mut settings: BTreeMap<String, String> = connector
         .settings
         .iter()
@@ -121,6 +122,7 @@ pub fn instance_spec(connector: &config::Connector) -> Result<InstanceSpec, Stri
             instance_url,
         } => oauth2(
             connector,
+            clock,
             host::oauth2::OAuth2 {
                 token_url: token_url.clone(),
                 grant: host::oauth2::Grant::ClientSecret {
@@ -139,6 +141,7 @@ pub fn instance_spec(connector: &config::Connector) -> Result<InstanceSpec, Stri
             scope,
         } => oauth2(
             connector,
+            clock,
             host::oauth2::OAuth2 {
                 token_url: token_url.clone(),
                 grant: host::oauth2::Grant::JwtAssertion {
@@ -170,13 +173,18 @@ pub fn instance_spec(connector: &config::Connector) -> Result<InstanceSpec, Stri
             concurrency: connector.limits.concurrency.max(1) as usize,
             ..Limits::default()
         },
+        clock: clock.clone(),
     })
 }
 
 /// One token source per connector instance: its tokens are never shared with another
 /// connector's configuration.
-fn oauth2(connector: &config::Connector, setup: host::oauth2::OAuth2) -> Result<Auth, String> {
-    host::oauth2::TokenSource::new(&connector.name, setup)
+fn oauth2(
+    connector: &config::Connector,
+    clock: &Clock,
+    setup: host::oauth2::OAuth2,
+) -> Result<Auth, String> {
+    host::oauth2::TokenSource::with_clock(&connector.name, setup, clock.clone())
         .map(|source| Auth::OAuth2(Arc::new(source)))
 }
 

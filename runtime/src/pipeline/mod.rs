@@ -9,6 +9,10 @@
 //! Every step is a durable state in the store, so a crash at any instant resumes where it was:
 //! an unplanned change is planned again (idempotently), a delivery whose lease expired is
 //! claimed again and written under the same idempotency key.
+//!
+//! Time is [`Options::clock`], shared with the store and the connector instances: a durable
+//! timer, a back-off, a lease is a due time in the store, compared with that clock when work is
+//! claimed. The loops' tokio sleeps only pace how often they look; they decide nothing.
 
 mod deliver;
 pub mod expr;
@@ -28,17 +32,11 @@ use tokio::task::JoinSet;
 
 use crate::config::{Plan, Trigger};
 use crate::host::{CallContext, Connector, Host};
+use crate::services::clock::Clock;
 use crate::services::masking::Masker;
-use crate::store::Store;
+use crate::store::{Delivery, Store};
 pub use intake::IntakeQueue;
 pub use metrics::Metrics;
-
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
 
 /// Why the engine could not start.
 #[derive(Debug, thiserror::Error)]
@@ -74,6 +72,10 @@ pub struct Options {
     pub lease: Duration,
     /// Deliveries worked on at once.
     pub max_in_flight: usize,
+    /// Where "now" comes from, for the engine, its store and its connector instances alike:
+    /// due times, leases, back-off, job patience, confirmation deadlines, token expiry, the
+    /// guest's `now()`. The system clock; a [`crate::services::clock::ManualClock`] in tests.
+    pub clock: Clock,
 }
 
 impl Default for Options {
@@ -82,6 +84,7 @@ impl Default for Options {
             worker_id: format!("w-{}", hex::encode(rand::random::<[u8; 4]>())),
             lease: Duration::from_secs(30),
             max_in_flight: 64,
+            clock: Clock::system(),
         }
     }
 }
@@ -125,7 +128,8 @@ impl std::fmt::Debug for Engine {
 }
 
 impl Engine {
-    /// Loads every pipeline's connectors and opens intake.
+    /// Loads every pipeline's connectors and opens intake. The store, and every connector
+    /// instance, are given `options.clock`, so all of them agree on "now".
     pub async fn new(
         plans: Vec<Plan>,
         store: Store,
@@ -136,6 +140,7 @@ impl Engine {
         let mut limiters = HashMap::new();
         let mut maskers = HashMap::new();
         let mut endpoints = HashMap::new();
+        let store = store.with_clock(options.clock.clone());
         for plan in &plans {
             let mut literals = Vec::new();
             let mut live = Vec::new();
@@ -148,11 +153,12 @@ impl Engine {
                         connector: name.clone(),
                         source,
                     })?;
-                let spec = instances::instance_spec(c).map_err(|reason| Error::Auth {
-                    pipeline: plan.name.clone(),
-                    connector: name.clone(),
-                    reason,
-                })?;
+                let spec =
+                    instances::instance_spec(c, &options.clock).map_err(|reason| Error::Auth {
+                        pipeline: plan.name.clone(),
+                        connector: name.clone(),
+                        reason,
+                    })?;
                 literals.extend(spec.secret_values());
                 live.extend(spec.live_secrets());
                 literals.extend(
@@ -206,6 +212,16 @@ impl Engine {
             wake_planner,
             wake_delivery: Arc::new(Notify::new()),
         }))
+    }
+
+    /// The clock every decision reads (shared with the store and the connector instances).
+    pub fn clock(&self) -> &Clock {
+        &self.options.clock
+    }
+
+    /// Now, by the engine's clock, in milliseconds since the Unix epoch.
+    pub(crate) fn now(&self) -> i64 {
+        self.options.clock.now_ms()
     }
 
     /// The plans being run.
@@ -331,7 +347,7 @@ impl Engine {
         let n = changes.len();
         for change in changes {
             let (deliveries, audit) = match self.plan(&change.pipeline) {
-                Some(plan) => planner::plan_change(plan, &change, self.store.now()),
+                Some(plan) => planner::plan_change(plan, &change, self.now()),
                 None => (
                     vec![],
                     vec![change.audit(
@@ -348,24 +364,40 @@ impl Engine {
         Ok(n)
     }
 
+    /// Claims up to `limit` (at most 128) deliveries due by the engine's clock, each leased to
+    /// this worker for [`Options::lease`] from now.
+    async fn claim(&self, limit: usize) -> Result<Vec<Delivery>, crate::store::Error> {
+        self.store
+            .claim_due(
+                self.now(),
+                limit.min(128) as u32,
+                &self.options.worker_id,
+                self.options.lease.as_millis() as i64,
+            )
+            .await
+    }
+
+    /// Claims the deliveries due now by the engine's clock and works each one to its next
+    /// durable state (written, awaiting its job, confirmed, retried later, dead-lettered), one
+    /// after another; returns how many. The delivery loop does the same with up to
+    /// [`Options::max_in_flight`] at once; this is the step a test drives on manual time.
+    pub async fn deliver_due(self: &Arc<Self>) -> Result<usize, crate::store::Error> {
+        let claimed = self.claim(self.options.max_in_flight).await?;
+        let n = claimed.len();
+        for d in claimed {
+            self.work(d).await;
+        }
+        Ok(n)
+    }
+
     async fn delivery_loop(self: Arc<Self>, stop: Arc<Notify>) {
         let slots = Arc::new(Semaphore::new(self.options.max_in_flight));
-        let lease_ms = self.options.lease.as_millis() as i64;
         loop {
             let free = slots.available_permits();
             let claimed = if free == 0 {
                 Vec::new()
             } else {
-                match self
-                    .store
-                    .claim_due(
-                        self.store.now(),
-                        free.min(128) as u32,
-                        &self.options.worker_id,
-                        lease_ms,
-                    )
-                    .await
-                {
+                match self.claim(free).await {
                     Ok(c) => c,
                     Err(e) => {
                         tracing::error!(error = %e, "claiming deliveries failed; retrying");

@@ -37,7 +37,7 @@ pub fn app(engine: Arc<Engine>) -> Router {
 }
 
 async fn healthz(State(engine): State<Arc<Engine>>) -> Response {
-    match engine.store.stats(engine.store.now()).await {
+    match engine.store.stats(engine.clock().now_ms()).await {
         Ok(s) => (
             StatusCode::OK,
             axum::Json(
@@ -54,7 +54,7 @@ async fn healthz(State(engine): State<Arc<Engine>>) -> Response {
 }
 
 async fn metrics(State(engine): State<Arc<Engine>>) -> Response {
-    let stats = engine.store.stats(engine.store.now()).await.ok();
+    let stats = engine.store.stats(engine.clock().now_ms()).await.ok();
     (
         [(
             axum::http::header::CONTENT_TYPE,

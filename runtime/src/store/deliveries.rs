@@ -196,7 +196,8 @@ fn due_heads(dialect: super::Dialect) -> String {
 }
 
 impl Store {
-    /// Claims up to `limit` due deliveries for `worker_id` for `lease_ms`: each the head of its
+    /// Claims up to `limit` deliveries due at `now_ms` (the engine passes its clock's time, the
+    /// store's clock too) for `worker_id` until `now_ms + lease_ms`: each the head of its
     /// lane, so one entity is never written by two deliveries at once and writes go in source
     /// order. A delivery whose lease expired (its worker died) is claimable again. A head older
     /// than the newest version already confirmed in its lane is suppressed as `stale` (with its

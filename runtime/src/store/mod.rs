@@ -63,13 +63,14 @@ use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+pub use crate::services::clock::Clock;
 pub use audit::{AuditEntry, AuditKind, BadEntry, NewAudit, VerifyReport};
 pub use db::Dialect;
 use db::{Db, Tx};
@@ -165,10 +166,6 @@ impl Error {
 /// The store's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Milliseconds since the Unix epoch, UTC: the store's notion of "now" for the timestamps it
-/// writes itself (audit times, receipt times, confirmation deadlines).
-pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
-
 /// How hard a commit waits for the disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Durability {
@@ -252,16 +249,22 @@ impl Store {
         Ok(Store {
             db,
             url: redact(url).into(),
-            clock: Arc::new(system_now_ms),
+            clock: Clock::system(),
         })
     }
 
-    /// Replaces the clock the store uses for the timestamps it writes itself, so the engine and
-    /// the store agree on "now" (e.g. under a test clock).
+    /// Replaces the clock the store reads "now" from for the timestamps it writes itself
+    /// (audit times, receipt times, attempt and lease times, confirmation deadlines), so the
+    /// engine and the store agree on it: `Engine::new` gives the store the engine's clock.
     #[must_use]
     pub fn with_clock(mut self, clock: Clock) -> Store {
         self.clock = clock;
         self
+    }
+
+    /// The clock the store reads "now" from.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
     }
 
     /// Which backend this store runs on.
@@ -279,10 +282,10 @@ impl Store {
         self.db.close().await;
     }
 
-    /// Now on the store's clock ([`Store::with_clock`]): the engine reads time here too, so
-    /// held (future-dated) deliveries, retries and confirmation deadlines follow one clock.
+    /// Now on the store's clock ([`Store::with_clock`]), the engine's clock: held
+    /// (future-dated) deliveries, retries and confirmation deadlines follow one clock.
     pub fn now(&self) -> i64 {
-        (self.clock)()
+        self.clock.now_ms()
     }
 
     /// A write transaction; see [`db::Db::begin`].
@@ -505,12 +508,6 @@ fn schema_is_current(
         ));
     }
     Ok(())
-}
-
-fn system_now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 enum Target {

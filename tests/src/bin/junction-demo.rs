@@ -12,7 +12,7 @@ use anyhow::{Context, bail};
 use clap::Parser;
 use junction::host::{Host, cache};
 use junction::pipeline::instances::HostCatalog;
-use junction::pipeline::{Engine, Options, now_ms};
+use junction::pipeline::{Engine, Options};
 use junction::store::Store;
 use junction_tests::demo::{
     EXAMPLE_PIPELINE, WEBHOOK_SECRET, pipeline_for_simulators, simulator_env,
@@ -168,7 +168,7 @@ async fn wait_drained(stripe: &StripeSim, engine: &Engine) -> anyhow::Result<()>
     let mut quiet = 0;
     while quiet < 3 {
         let s = stripe.stats();
-        let st = engine.store.stats(now_ms()).await?;
+        let st = engine.store.stats(engine.clock().now_ms()).await?;
         let busy = st.unplanned + st.pending + st.in_flight + st.awaiting_job + st.confirming;
         quiet = if busy == 0 && s.webhooks_delivered + s.webhooks_abandoned >= s.events {
             quiet + 1

@@ -36,7 +36,6 @@ mod trace;
 mod workers;
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use serde_json::json;
@@ -54,7 +53,7 @@ pub(super) async fn memory() -> Store {
     Store::open("sqlite::memory:")
         .await
         .expect("open an in-memory store")
-        .with_clock(Arc::new(|| T0))
+        .with_clock(crate::services::clock::ManualClock::new(T0).clock())
 }
 
 /// The backends the acceptance suite runs on.
@@ -78,7 +77,7 @@ where
             let store = Store::open(db.url())
                 .await
                 .expect("open a PostgreSQL store")
-                .with_clock(Arc::new(|| T0));
+                .with_clock(crate::services::clock::ManualClock::new(T0).clock());
             test(store.clone()).await;
             store.close().await;
             drop(db);

@@ -307,7 +307,7 @@ async fn write_of(
         operation: kit::Operation::Update,
         document: document.to_string(),
         effective_at: None,
-        occurred_at: crate::pipeline::now_ms(),
+        occurred_at: crate::services::clock::Clock::system().now_ms(),
         idempotency_key: idempotency_key.to_string(),
         correlation_id: "conformance".into(),
     })

@@ -224,6 +224,7 @@ fn spec(
             call_timeout: timeout + Duration::from_secs(2),
             ..Limits::default()
         },
+        clock: crate::services::clock::Clock::system(),
     }
 }
 

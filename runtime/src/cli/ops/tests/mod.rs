@@ -8,7 +8,6 @@ mod trace;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use serde_json::json;
@@ -72,7 +71,7 @@ pub(super) async fn fixture_at(dir: PathBuf, url: String) -> Fixture {
     let store = Store::open(&url)
         .await
         .expect("create the store")
-        .with_clock(Arc::new(|| T0));
+        .with_clock(crate::services::clock::ManualClock::new(T0).clock());
 
     receive_and_plan(&store, "evt_1", "sub_1").await;
     receive_and_plan(&store, "evt_2", "sub_2").await;

@@ -182,6 +182,8 @@ impl Rig {
         .unwrap_or_else(|d| panic!("{pipeline} does not load:\n{d}"));
 
         let offset = ShiftedClock::new(start * 1000);
+        // NetSuite's token endpoint checks assertion times on its clock: the same date.
+        netsuite.m2m().advance(start - netsuite.m2m().now());
         let dir = std::env::temp_dir().join(format!(
             "junction-cb-rig-{}-{}",
             std::process::id(),
@@ -227,6 +229,9 @@ impl Rig {
             u64::try_from(secs * 1000).unwrap_or(0),
         ));
         self.cleverbridge.advance_clock(secs);
+        // The host signs NetSuite's M2M assertions on Junction's clock; NetSuite checks them
+        // on its own, so its clock moves with the others.
+        self.netsuite.m2m().advance(secs);
     }
 
     /// Waits until Cleverbridge delivered every notification and Junction has nothing to do

@@ -289,8 +289,12 @@ async fn a_call_cannot_open_thousands_of_requests() {
     let err = misbehave(&c, "/requests", &format!("http://{addr}/"))
         .await
         .unwrap_err();
+    // Stopped at the request budget; on a loaded machine the guest's 32 MiB cap may trip first
+    // (each request it queues holds host memory charged to it). Either way the call ends, and
+    // what matters is checked below: the server never saw more than the budget.
     assert!(
-        matches!(&err, CallError::EgressDenied { rule, .. } if rule.contains("waiting for an answer at once")),
+        matches!(&err, CallError::EgressDenied { rule, .. } if rule.contains("waiting for an answer at once"))
+            || matches!(&err, CallError::MemoryLimit(_)),
         "{err:?}"
     );
     let limit = Limits::default().requests_in_flight;

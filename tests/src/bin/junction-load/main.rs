@@ -82,49 +82,32 @@ const HOSTILE: &str = env!("JUNCTION_TEST_COMPONENT_HOSTILE");
 async fn main() -> ExitCode {
     let args = Args::parse();
     if args.hostile {
-        return match run_hostile(&args).await {
-            Ok(report) => {
-                print!("{report}");
-                if report.errors.is_empty() {
-                    ExitCode::SUCCESS
-                } else {
-                    eprintln!("junction-load: {}", report.errors.join("\n  "));
-                    ExitCode::FAILURE
-                }
-            }
-            Err(e) => {
-                eprintln!("junction-load: {e:#}");
-                ExitCode::FAILURE
-            }
-        };
+        let run = run_hostile(&args).await;
+        return finish(run.map(|r| {
+            let errors = r.errors.clone();
+            (r.to_string(), errors)
+        }));
     }
     if args.compare_stores {
-        return match run_compare(&args).await {
-            Ok(comparison) => {
-                print!("{comparison}");
-                if comparison.errors.is_empty() {
-                    ExitCode::SUCCESS
-                } else {
-                    eprintln!("junction-load: {}", comparison.errors.join("\n  "));
-                    ExitCode::FAILURE
-                }
-            }
-            Err(e) => {
-                eprintln!("junction-load: {e:#}");
-                ExitCode::FAILURE
-            }
-        };
+        let run = run_compare(&args).await;
+        return finish(run.map(|c| (c.to_string(), c.errors)));
     }
-    match run(args).await {
-        Ok(report) => {
+    let run = run(args).await;
+    finish(run.map(|r| (r.to_string(), r.errors)))
+}
+
+/// Prints a run's report and its errors; fails when there were any, or when it could not run.
+fn finish(run: anyhow::Result<(String, Vec<String>)>) -> ExitCode {
+    match run {
+        Ok((report, errors)) => {
             print!("{report}");
-            if report.errors.is_empty() {
+            if errors.is_empty() {
                 ExitCode::SUCCESS
             } else {
                 eprintln!(
                     "junction-load: {} errors:\n  {}",
-                    report.errors.len(),
-                    report.errors.join("\n  ")
+                    errors.len(),
+                    errors.join("\n  ")
                 );
                 ExitCode::FAILURE
             }

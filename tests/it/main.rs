@@ -13,6 +13,7 @@ mod masking;
 mod oauth2;
 mod pipeline_cleverbridge;
 mod pipeline_e2e;
+mod reconcile;
 mod rig;
 mod sandbox;
 mod stripe_ordering;

@@ -20,6 +20,7 @@ pub mod instances;
 pub mod intake;
 pub mod metrics;
 pub mod planner;
+pub mod reconcile;
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
@@ -290,6 +291,11 @@ impl Engine {
             stop.notified().await;
             drop(leadership);
         });
+        if self.plans.iter().any(|p| !p.reconcile.is_empty()) {
+            let (engine, stop) = (self.clone(), shutdown.clone());
+            let leadership = self.store.leadership("reconcile");
+            set.spawn(async move { engine.reconcile_loop(stop, leadership).await });
+        }
         let engine = self.clone();
         let stop = shutdown.clone();
         set.spawn(async move { engine.planner_loop(stop).await });

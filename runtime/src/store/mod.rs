@@ -28,6 +28,7 @@
 //! | dead letters | `dlq_list`, `dlq_show`, `redrive` | `dlq.rs` |
 //! | audit | `append_audit`, `audit_verify` | `audit.rs` |
 //! | reading history | `trace`, `xref`, `stats`, `cursor`, `set_cursor` | `trace.rs`, `xref.rs`, `stats.rs`, `cursors.rs` |
+//! | reconciliation (runs, schedule, repairs as owner changes, overdue writes) | `reconcile_started`, `reconcile_finished`, `reconcile_runs`, `reconcile_next_due`, `reconcile_schedule`, `reconcile_repairs`, `xref_page`, `overdue_by_route` | `reconcile.rs` |
 //! | several workers | `listen`, `leadership` | `wake.rs` |
 //!
 //! Records going in and out are in `schema.rs`; the two backends and where their SQL differs
@@ -48,6 +49,7 @@ mod deliveries;
 mod dlq;
 mod intake;
 mod plan;
+mod reconcile;
 mod schema;
 mod stats;
 pub mod testing;
@@ -75,6 +77,7 @@ pub use audit::{AuditEntry, AuditKind, BadEntry, NewAudit, VerifyReport};
 pub use db::Dialect;
 use db::{Db, Tx};
 pub use dlq::{DeadLetter, DeadLetterDetail, DlqFilter, Redrive};
+pub use reconcile::{ReconcileRun, Repair, RepairOutcome, RunCounts, RunTrigger};
 pub use schema::{
     Attempt, ConfirmSpec, Delivery, DeliveryState, InitialState, Intake, Lease, NewChange,
     NewDelivery, Operation, PlanResult, Planned, StoredChange,

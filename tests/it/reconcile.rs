@@ -74,6 +74,13 @@ async fn drift_is_reported_with_kinds_and_values_then_repaired(backend: Backend)
         (3, 3, 1, 1, 1, 1, 0),
         "{report:#?}"
     );
+    let metrics = rig.engine.metrics.render(None);
+    assert!(
+        metrics.contains(
+            "junction_reconcile_out_of_sync{pipeline=\"stripe-to-netsuite\",job=\"customers\"} 3"
+        ),
+        "{metrics}"
+    );
     let kind_of = |key: &str| report.drift.iter().find(|d| d.key == key).map(|d| d.kind);
     assert_eq!(kind_of(&alpha), None);
     assert_eq!(kind_of(&bravo), Some(DriftKind::Differing));
@@ -174,26 +181,50 @@ async fn a_repair_run_twice_writes_once(backend: Backend) {
     assert!(rig.netsuite.edit_record("customer", &delta, |f| {
         f.insert("companyName".into(), json!("Delta typo"));
     }));
-    let writes_before = rig.netsuite.applied_writes().len();
+    // NetSuite takes its time with writes (202, then a job pending for a while), so the first
+    // repair is still under way when the second run looks.
+    rig.netsuite
+        .faults()
+        .set(junction_tests::sim::faults::Faults {
+            async_pending_ms: 600,
+            ..Default::default()
+        });
     let first = run(&rig.engine, "customers", true).await;
     assert_eq!(first.repairs.queued, 1, "{first:#?}");
-    // At once, before the first repair can have settled: the entity's write is under way, so
-    // nothing new is stored (or, if it already settled, nothing differs).
     let second = run(&rig.engine, "customers", true).await;
-    assert_eq!(second.repairs.queued, 0, "{second:#?}");
-    if second.counts.differing == 1 {
-        assert_eq!(second.drift[0].repair, Some(RepairOutcome::InFlight));
-    }
+    assert_eq!(
+        (
+            second.counts.differing,
+            second.repairs.queued,
+            second.repairs.in_flight
+        ),
+        (1, 0, 1),
+        "{second:#?}"
+    );
+    assert_eq!(second.drift[0].repair, Some(RepairOutcome::InFlight));
     rig.drain().await;
     let third = run(&rig.engine, "customers", true).await;
     assert_eq!(third.out_of_sync(), 0, "{third:#?}");
     assert_eq!(third.repairs.queued, 0);
-    let writes: Vec<_> = rig.netsuite.applied_writes()[writes_before..]
+    // One repair, so one write planned for it.
+    let story = rig.engine.store.trace(&delta).await.unwrap();
+    let planned: Vec<_> = story
         .iter()
-        .filter(|w| w.external_id.as_deref() == Some(delta.as_str()))
-        .cloned()
+        .filter(|e| {
+            e.kind == AuditKind::Planned
+                && e.event_id
+                    .as_deref()
+                    .is_some_and(|id| id.starts_with("reconcile:"))
+        })
         .collect();
-    assert_eq!(writes.len(), 1, "one repair, one write: {writes:#?}");
+    assert_eq!(planned.len(), 1, "{story:#?}");
+    assert_eq!(
+        story
+            .iter()
+            .filter(|e| e.kind == AuditKind::Reconciled)
+            .count(),
+        1
+    );
     assert_eq!(
         rig.netsuite.record("customer", &delta).unwrap()["companyName"],
         "Delta"
@@ -237,6 +268,80 @@ async fn the_same_repair_is_stored_once(backend: Backend) {
             .filter(|e| e.kind == AuditKind::Reconciled)
             .count(),
         1
+    );
+}
+
+/// Writes still unsettled past their route's confirmation window are counted per route, for
+/// the `deliveries_overdue` metric; on manual time.
+async fn overdue_writes_are_counted_per_route(backend: Backend) {
+    let test_store = backend.store().await;
+    let clock = ManualClock::new(1_740_819_600_000);
+    let store = Store::open(&test_store.url)
+        .await
+        .unwrap()
+        .with_clock(clock.clock());
+    let change = junction::store::NewChange {
+        pipeline: "p".into(),
+        source: "stripe".into(),
+        source_event_id: "evt_1".into(),
+        object: "customer".into(),
+        key: "cus_1".into(),
+        operation: junction::store::Operation::Update,
+        before: None,
+        after: Some(r#"{"id":"cus_1"}"#.into()),
+        occurred_at_ms: 1,
+        effective_at_ms: None,
+        source_version: 1,
+        metadata: "{}".into(),
+        correlation_id: "c-1".into(),
+    };
+    let change_id = store.intake(&[change]).await.unwrap()[0].change_id();
+    let delivery = junction::store::NewDelivery {
+        pipeline: "p".into(),
+        route: "customer-to-netsuite".into(),
+        target: "netsuite".into(),
+        object: "customer".into(),
+        key: "cus_1".into(),
+        operation: junction::store::Operation::Update,
+        document: r#"{"id":"cus_1"}"#.into(),
+        effective_at_ms: None,
+        occurred_at_ms: 1,
+        source_version: 1,
+        idempotency_key: "jn-1".into(),
+        priority: 1,
+        not_before_ms: None,
+        state: junction::store::InitialState::Pending,
+        correlation_id: "c-1".into(),
+        confirm: Some(junction::store::ConfirmSpec {
+            fields: vec!["name".into()],
+            within_ms: 30_000,
+        }),
+        max_attempts: 3,
+    };
+    store
+        .commit_plan(change_id, vec![delivery], vec![])
+        .await
+        .unwrap();
+    let now = clock.clock().now_ms();
+    assert!(
+        store
+            .overdue_by_route(now + 30_000)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store.overdue_by_route(now + 30_001).await.unwrap(),
+        [("p".to_owned(), "customer-to-netsuite".to_owned(), 1)]
+    );
+    let metrics = junction::pipeline::Metrics::default();
+    metrics.set_overdue(&store.overdue_by_route(now + 30_001).await.unwrap());
+    assert!(
+        metrics.render(None).contains(
+            "junction_deliveries_overdue{pipeline=\"p\",route=\"customer-to-netsuite\"} 1"
+        ),
+        "{}",
+        metrics.render(None)
     );
 }
 
@@ -328,6 +433,7 @@ on_both_backends!(
     a_repair_run_twice_writes_once,
     the_same_repair_is_stored_once,
     a_scheduled_run_happens_at_every_and_not_before,
+    overdue_writes_are_counted_per_route,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

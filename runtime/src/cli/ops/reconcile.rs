@@ -364,3 +364,104 @@ impl Progress for Bar {
         self.bar.set_message("comparing in key order");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::pipeline::reconcile::{Drift, FieldDiff, RepairCounts};
+    use crate::store::{RepairOutcome, RunCounts};
+
+    fn report() -> Report {
+        Report {
+            run_id: 4,
+            pipeline: "stripe-to-netsuite".into(),
+            job: "customers".into(),
+            object: "customer".into(),
+            owner: "stripe".into(),
+            target: "netsuite".into(),
+            route: Some("customer-to-netsuite".into()),
+            fields: vec!["name".into(), "email".into()],
+            repair: true,
+            started_at_ms: 1_740_819_600_000,
+            finished_at_ms: 1_740_819_601_500,
+            counts: RunCounts {
+                owner_listed: 3,
+                target_listed: 3,
+                in_sync: 1,
+                missing: 1,
+                extra: 1,
+                differing: 1,
+                repaired: 2,
+            },
+            not_routed: 0,
+            repairs: RepairCounts {
+                queued: 2,
+                duplicate: 0,
+                in_flight: 0,
+            },
+            drift: vec![
+                Drift {
+                    key: "cus_b".into(),
+                    kind: DriftKind::Differing,
+                    fields: vec![
+                        FieldDiff {
+                            field: "name".into(),
+                            owner: json!("Bravo"),
+                            target: json!("Bravo (edited)"),
+                        },
+                        FieldDiff {
+                            field: "email".into(),
+                            owner: json!("sha256:1111"),
+                            target: json!("sha256:2222"),
+                        },
+                    ],
+                    repair: Some(RepairOutcome::Queued),
+                },
+                Drift {
+                    key: "cus_c".into(),
+                    kind: DriftKind::Missing,
+                    fields: vec![],
+                    repair: Some(RepairOutcome::Queued),
+                },
+                Drift {
+                    key: "cus_x".into(),
+                    kind: DriftKind::Extra,
+                    fields: vec![],
+                    repair: None,
+                },
+            ],
+            truncated: false,
+            repair_unavailable: None,
+        }
+    }
+
+    #[test]
+    fn the_report_for_people_is_a_table_of_differences() {
+        let shown = render(&report());
+        let expected = "\
+reconcile customers (stripe-to-netsuite): customer at stripe (owner) vs netsuite, fields name, email; run 4 at 2025-03-01T09:00:00.000Z, 1.5 s
+listed 3 at stripe, 3 at netsuite: 1 in sync, 1 missing at netsuite, 1 extra at netsuite, 1 differing
+repairs: 2 queued through customer-to-netsuite (`junction run` delivers and confirms them), 0 already queued, 0 skipped while a write to the entity is under way
+KEY    DRIFT      REPAIR  FIELD  STRIPE         NETSUITE
+cus_b  differing  queued  name   \"Bravo\"        \"Bravo (edited)\"
+                          email  \"sha256:1111\"  \"sha256:2222\"
+cus_c  missing    queued  -      -              -
+cus_x  extra      -       -      -              -
+";
+        assert_eq!(shown, expected, "\n{shown}");
+    }
+
+    #[test]
+    fn an_unknown_job_names_the_known_ones() {
+        let e = crate::pipeline::reconcile::Error::UnknownJob {
+            name: "custmers".into(),
+            known: vec!["customers".into(), "subscriptions".into()],
+        };
+        assert_eq!(
+            e.to_string(),
+            "no reconcile job `custmers`; known: `customers`, `subscriptions`"
+        );
+    }
+}

@@ -209,6 +209,11 @@ impl Store {
         id.is_some_and(|id| table.remove(&id).is_some())
     }
 
+    /// How many records of one type there are.
+    pub fn count(&self, rt: RecordType) -> usize {
+        self.records.get(&rt).map_or(0, BTreeMap::len)
+    }
+
     /// Records of one type in internal-id order.
     pub fn all(&self, rt: RecordType) -> impl Iterator<Item = &StoredRecord> {
         self.records.get(&rt).into_iter().flat_map(|t| t.values())

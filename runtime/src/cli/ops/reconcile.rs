@@ -48,6 +48,10 @@ pub struct ReconcileArgs {
     /// Differences listed (all are counted).
     #[arg(long, default_value_t = 50)]
     show: usize,
+    /// Entities asked for per `list` call (each connector clamps it to what its vendor
+    /// allows: Stripe 100, NetSuite 1,000).
+    #[arg(long, default_value_t = 100)]
+    page: u32,
     /// Directory for the comparison's temporary file (default: the system's temp directory).
     #[arg(long)]
     spill_dir: Option<PathBuf>,
@@ -112,7 +116,7 @@ pub async fn reconcile(args: ReconcileArgs) -> anyhow::Result<ExitCode> {
         trigger: RunTrigger::Manual,
         show: args.show,
         spill_dir: args.spill_dir.clone(),
-        ..RunOptions::default()
+        page: args.page.max(1),
     };
     let result = engine.reconcile(&args.name, &options, &bar).await;
     bar.finish();
@@ -433,6 +437,7 @@ mod tests {
                 },
             ],
             truncated: false,
+            timings: Default::default(),
             repair_unavailable: None,
         }
     }

@@ -20,7 +20,7 @@ mod spill;
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use junction_connector_kit as kit;
 use serde::Serialize;
@@ -197,6 +197,22 @@ pub struct RepairCounts {
     pub in_flight: u64,
 }
 
+/// Where a run's time went (wall time, milliseconds; the two sides are listed concurrently,
+/// so their figures overlap).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Timings {
+    /// The owner's `list` calls.
+    pub owner_list_ms: u64,
+    /// The owner's documents through the route and the target's `expected`.
+    pub owner_map_ms: u64,
+    /// The target's `list` calls.
+    pub target_list_ms: u64,
+    /// Writing both sides to the spill file.
+    pub spill_ms: u64,
+    /// The ordered walk of the differences (and storing repairs).
+    pub compare_ms: u64,
+}
+
 /// The result of one run.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Report {
@@ -233,6 +249,8 @@ pub struct Report {
     pub drift: Vec<Drift>,
     /// More differences were found than `drift` holds.
     pub truncated: bool,
+    /// Where the time went.
+    pub timings: Timings,
     /// Why repairs were not made, if `repair` was asked but impossible.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub repair_unavailable: Option<String>,
@@ -243,6 +261,14 @@ impl Report {
     pub fn out_of_sync(&self) -> i64 {
         self.counts.missing + self.counts.extra + self.counts.differing
     }
+}
+
+/// Time one side spent, by step.
+#[derive(Debug, Default)]
+struct SideTimes {
+    list: Duration,
+    map: Duration,
+    spill: Duration,
 }
 
 /// A job resolved against its plan.
@@ -381,6 +407,7 @@ impl Engine {
             repairs: RepairCounts::default(),
             drift: Vec::new(),
             truncated: false,
+            timings: Timings::default(),
             repair_unavailable,
         };
         let result = self
@@ -463,15 +490,23 @@ impl Engine {
         let target_side =
             self.list_side(job, Side::Target, target, target, &spill, options, progress);
         let (owner_listed, target_listed) = tokio::join!(owner_side, target_side);
-        report.counts.owner_listed = owner_listed.as_ref().map_or(0, |n| *n as i64);
-        report.counts.target_listed = target_listed.as_ref().map_or(0, |n| *n as i64);
-        if let Err(e) = owner_listed {
-            return Err(e);
+        if let Ok((n, _)) = &owner_listed {
+            report.counts.owner_listed = *n as i64;
         }
-        if let Err(e) = target_listed {
-            return Err(e);
+        if let Ok((n, _)) = &target_listed {
+            report.counts.target_listed = *n as i64;
         }
+        let (owner_listed, owner_times) = owner_listed?;
+        let (target_listed, target_times) = target_listed?;
+        report.counts.owner_listed = owner_listed as i64;
+        report.counts.target_listed = target_listed as i64;
+        let ms = |d: Duration| d.as_millis() as u64;
+        report.timings.owner_list_ms = ms(owner_times.list);
+        report.timings.owner_map_ms = ms(owner_times.map);
+        report.timings.target_list_ms = ms(target_times.list);
+        report.timings.spill_ms = ms(owner_times.spill + target_times.spill);
         progress.comparing();
+        let comparing = Instant::now();
 
         let (in_sync, not_routed) = spill.agreeing().await?;
         report.counts.in_sync = in_sync;
@@ -540,6 +575,7 @@ impl Engine {
             }
         }
         self.store_repairs(&mut batch, report).await?;
+        report.timings.compare_ms = ms(comparing.elapsed());
         Ok(())
     }
 
@@ -615,7 +651,7 @@ impl Engine {
         spill: &Spill,
         options: &RunOptions,
         progress: &dyn Progress,
-    ) -> Result<u64, Error> {
+    ) -> Result<(u64, SideTimes), Error> {
         let name = match side {
             Side::Owner => &job.owner,
             Side::Target => &job.target,
@@ -623,8 +659,10 @@ impl Engine {
         let object = job.spec.object.as_str();
         let ctx = CallContext::default();
         let (mut listed, mut pages) = (0u64, 0u64);
+        let mut times = SideTimes::default();
         let mut cursor: Option<String> = None;
         loop {
+            let started = Instant::now();
             let page = self
                 .list_page(connector, &ctx, object, cursor.as_deref(), options.page)
                 .await
@@ -647,6 +685,8 @@ impl Engine {
                         reason,
                     }
                 })?;
+            times.list += started.elapsed();
+            let started = Instant::now();
             let mut rows = Vec::with_capacity(page.items.len());
             for item in page.items {
                 let row = match side {
@@ -655,12 +695,15 @@ impl Engine {
                 };
                 rows.push(row);
             }
+            times.map += started.elapsed();
             listed += rows.len() as u64;
             pages += 1;
+            let started = Instant::now();
             match side {
                 Side::Owner => spill.add_owner(&rows).await?,
                 Side::Target => spill.add_target(&rows).await?,
             }
+            times.spill += started.elapsed();
             progress.listed(side, name, listed);
             match page.next_cursor {
                 Some(next) if cursor.as_deref() == Some(next.as_str()) => {
@@ -673,7 +716,7 @@ impl Engine {
                     });
                 }
                 Some(next) => cursor = Some(next),
-                None => return Ok(listed),
+                None => return Ok((listed, times)),
             }
         }
     }

@@ -39,6 +39,17 @@ impl std::fmt::Display for ReconcileRun {
             c["missing"],
             c["extra"],
             c["differing"],
+        )?;
+        let t = &self.report["timings"];
+        writeln!(
+            f,
+            "  time by step (the two sides run concurrently): owner list {} ms, owner through \
+             route + expected {} ms, target list {} ms, spill writes {} ms, ordered compare {} ms",
+            t["owner_list_ms"],
+            t["owner_map_ms"],
+            t["target_list_ms"],
+            t["spill_ms"],
+            t["compare_ms"]
         )
     }
 }

@@ -210,6 +210,17 @@ impl Store {
         job: &str,
         every_ms: i64,
     ) -> Result<i64> {
+        // The scheduler asks every second: a read, and a write only the first time.
+        let known: Option<i64> = on!(self.db.reader(), |db| sqlx::query_scalar(
+            "SELECT next_due_ms FROM reconcile_schedule WHERE pipeline = $1 AND job = $2"
+        )
+        .bind(pipeline)
+        .bind(job)
+        .fetch_optional(db)
+        .await)?;
+        if let Some(due) = known {
+            return Ok(due);
+        }
         let now = self.now();
         let mut tx = self.begin().await?;
         on!(tx.conn(), |db| sqlx::query(

@@ -10,6 +10,9 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+/// Rows inserted per statement (5 parameters each, well under SQLite's limit).
+const ROWS_PER_STATEMENT: usize = 200;
+
 /// One entity of one side, ready to spill.
 #[derive(Debug, Clone)]
 pub(super) struct Row {
@@ -105,18 +108,20 @@ impl Spill {
     /// was paged) keeps its last document.
     pub(super) async fn add_owner(&self, rows: &[Row]) -> Result<(), sqlx::Error> {
         let mut tx = self.pool.begin().await?;
-        for r in rows {
-            sqlx::query(
-                "INSERT OR REPLACE INTO owner (key, hash, fields, document, routed)
-                 VALUES ($1, $2, $3, $4, $5)",
-            )
-            .bind(&r.key)
-            .bind(&r.hash)
-            .bind(&r.fields)
-            .bind(&r.document)
-            .bind(r.routed)
-            .execute(&mut *tx)
-            .await?;
+        // Many rows per statement: a statement's round trip to SQLite's thread costs more
+        // than the insert itself.
+        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+            let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+                "INSERT OR REPLACE INTO owner (key, hash, fields, document, routed) ",
+            );
+            insert.push_values(chunk, |mut b, r| {
+                b.push_bind(&r.key)
+                    .push_bind(&r.hash)
+                    .push_bind(&r.fields)
+                    .push_bind(&r.document)
+                    .push_bind(r.routed);
+            });
+            insert.build().execute(&mut *tx).await?;
         }
         tx.commit().await
     }
@@ -125,16 +130,16 @@ impl Spill {
     /// names them.
     pub(super) async fn add_target(&self, rows: &[Row]) -> Result<(), sqlx::Error> {
         let mut tx = self.pool.begin().await?;
-        for r in rows {
-            sqlx::query(
+        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+            let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
                 "INSERT OR REPLACE INTO target (key, hash, fields)
-                 VALUES (COALESCE((SELECT owner_key FROM xref WHERE target_key = $1), $1), $2, $3)",
-            )
-            .bind(&r.key)
-            .bind(&r.hash)
-            .bind(&r.fields)
-            .execute(&mut *tx)
-            .await?;
+                 SELECT COALESCE(x.owner_key, v.column1), v.column2, v.column3 FROM (",
+            );
+            insert.push_values(chunk, |mut b, r| {
+                b.push_bind(&r.key).push_bind(&r.hash).push_bind(&r.fields);
+            });
+            insert.push(") AS v LEFT JOIN xref x ON x.target_key = v.column1");
+            insert.build().execute(&mut *tx).await?;
         }
         tx.commit().await
     }

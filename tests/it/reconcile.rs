@@ -257,7 +257,10 @@ async fn the_same_repair_is_stored_once(backend: Backend) {
         before: json!({ "name": "x" }),
         after: json!({ "name": "y" }),
     };
-    let first = store.reconcile_repairs(&[repair.clone()]).await.unwrap();
+    let first = store
+        .reconcile_repairs(std::slice::from_ref(&repair))
+        .await
+        .unwrap();
     let again = store.reconcile_repairs(&[repair]).await.unwrap();
     assert_eq!(first, [RepairOutcome::Queued]);
     assert_eq!(again, [RepairOutcome::Duplicate]);

@@ -77,6 +77,9 @@ pub enum Error {
         /// The error.
         reason: String,
     },
+    /// Both sides failed while being listed.
+    #[error("{0}; and {1}")]
+    BothSides(Box<Error>, Box<Error>),
     /// The temporary spill file failed.
     #[error("the comparison's temporary file failed: {0}")]
     Spill(#[from] sqlx::Error),
@@ -496,8 +499,12 @@ impl Engine {
         if let Ok((n, _)) = &target_listed {
             report.counts.target_listed = *n as i64;
         }
-        let (owner_listed, owner_times) = owner_listed?;
-        let (target_listed, target_times) = target_listed?;
+        let ((owner_listed, owner_times), (target_listed, target_times)) =
+            match (owner_listed, target_listed) {
+                (Ok(o), Ok(t)) => (o, t),
+                (Err(o), Err(t)) => return Err(Error::BothSides(Box::new(o), Box::new(t))),
+                (Err(e), _) | (_, Err(e)) => return Err(e),
+            };
         report.counts.owner_listed = owner_listed as i64;
         report.counts.target_listed = target_listed as i64;
         let ms = |d: Duration| d.as_millis() as u64;
@@ -554,23 +561,24 @@ impl Engine {
                 report.truncated = true;
                 None
             };
-            if repair && kind != DriftKind::Extra {
-                if let Some(document) = found.document {
-                    let r = self.repair_of(
-                        job,
-                        report.run_id,
-                        &found.key,
-                        document,
-                        Value::Object(shown_owner),
-                        match kind {
-                            DriftKind::Missing => Value::Null,
-                            _ => Value::Object(shown_target),
-                        },
-                    );
-                    batch.push((slot.unwrap_or(usize::MAX), r));
-                    if batch.len() >= REPAIR_BATCH {
-                        self.store_repairs(&mut batch, report).await?;
-                    }
+            if repair
+                && kind != DriftKind::Extra
+                && let Some(document) = found.document
+            {
+                let r = self.repair_of(
+                    job,
+                    report.run_id,
+                    &found.key,
+                    document,
+                    Value::Object(shown_owner),
+                    match kind {
+                        DriftKind::Missing => Value::Null,
+                        _ => Value::Object(shown_target),
+                    },
+                );
+                batch.push((slot.unwrap_or(usize::MAX), r));
+                if batch.len() >= REPAIR_BATCH {
+                    self.store_repairs(&mut batch, report).await?;
                 }
             }
         }
@@ -867,13 +875,13 @@ impl Engine {
     ) {
         // Metrics show the last result from the start, not only after the next run.
         for (pipeline, job) in self.reconcile_jobs() {
-            if let Ok(runs) = self.store.reconcile_runs(&pipeline, &job, 1).await {
-                if let Some(last) = runs.first().filter(|r| r.status == "ok") {
-                    self.metrics
-                        .reconcile_out_of_sync
-                        .get_or_create(&JobLabels { pipeline, job })
-                        .set(last.missing + last.extra + last.differing);
-                }
+            if let Ok(runs) = self.store.reconcile_runs(&pipeline, &job, 1).await
+                && let Some(last) = runs.first().filter(|r| r.status == "ok")
+            {
+                self.metrics
+                    .reconcile_out_of_sync
+                    .get_or_create(&JobLabels { pipeline, job })
+                    .set(last.missing + last.extra + last.differing);
             }
         }
         loop {

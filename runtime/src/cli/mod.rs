@@ -36,6 +36,9 @@ enum Command {
     /// Check the tamper-evident audit log.
     #[command(subcommand)]
     Audit(ops::AuditCommand),
+    /// What shadow routes would have written, compared with what their targets hold.
+    #[command(subcommand)]
+    Shadow(ops::ShadowCommand),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -61,6 +64,7 @@ pub fn main() -> ExitCode {
             Command::Trace(args) => ops::trace(args).await,
             Command::Dlq(cmd) => ops::dlq(cmd).await,
             Command::Audit(cmd) => ops::audit(cmd).await,
+            Command::Shadow(cmd) => ops::shadow(cmd).await,
         }
     });
     match result {

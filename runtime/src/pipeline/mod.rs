@@ -33,7 +33,7 @@ use tokio::task::JoinSet;
 use crate::config::{Plan, Trigger};
 use crate::host::{CallContext, Connector, Host};
 use crate::services::clock::Clock;
-use crate::services::masking::Masker;
+use crate::services::masking::{HashKey, Masker};
 use crate::store::{Delivery, Store};
 pub use intake::IntakeQueue;
 pub use metrics::Metrics;
@@ -153,12 +153,13 @@ impl Engine {
                         connector: name.clone(),
                         source,
                     })?;
-                let spec =
+                let mut spec =
                     instances::instance_spec(c, &options.clock).map_err(|reason| Error::Auth {
                         pipeline: plan.name.clone(),
                         connector: name.clone(),
                         reason,
                     })?;
+                spec.masking_key = HashKey::of(&plan.masking);
                 literals.extend(spec.secret_values());
                 live.extend(spec.live_secrets());
                 literals.extend(
@@ -182,7 +183,11 @@ impl Engine {
             }
             maskers.insert(
                 plan.name.clone(),
-                Arc::new(Masker::with_literals(literals).with_live(live)),
+                Arc::new(
+                    Masker::with_literals(literals)
+                        .with_live(live)
+                        .with_key(HashKey::of(&plan.masking)),
+                ),
             );
             for source in &plan.sources {
                 if let Trigger::Webhook(path) = &source.trigger {
@@ -347,7 +352,24 @@ impl Engine {
         let n = changes.len();
         for change in changes {
             let (deliveries, audit) = match self.plan(&change.pipeline) {
-                Some(plan) => planner::plan_change(plan, &change, self.now()),
+                Some(plan) => {
+                    let mut owners = planner::OwnerChanges::new();
+                    for owner in planner::owners_to_consult(plan, &change) {
+                        if let Some(latest) = self
+                            .store
+                            .latest_change_from(
+                                &change.pipeline,
+                                &owner,
+                                (&change.object, &change.key),
+                                change.id,
+                            )
+                            .await?
+                        {
+                            owners.insert(owner, latest);
+                        }
+                    }
+                    planner::plan_change(plan, &change, &owners, self.now())
+                }
                 None => (
                     vec![],
                     vec![change.audit(

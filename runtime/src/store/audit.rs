@@ -77,6 +77,9 @@ audit_kinds! {
     Planned => "planned",
     /// A change or write was suppressed (detail: the reason: stale, not the owner, filtered).
     Suppressed => "suppressed",
+    /// A source sent values for fields another system owns: the owner's value wins (detail:
+    /// the rule, both versions, and the repair sent to the loser through the owner's route).
+    Conflict => "conflict",
     /// A write is held by a gate (detail: the reason and next action).
     Held => "held",
     /// A held write was released.
@@ -93,6 +96,9 @@ audit_kinds! {
     JobSucceeded => "job_succeeded",
     /// A read-back did not show the intended values in time.
     NotConfirmed => "not_confirmed",
+    /// A shadow route read the target instead of writing (detail: the fields that differ from
+    /// the intended write, both documents masked).
+    Shadowed => "shadowed",
     /// A read-back showed the intended values: the write is done.
     Confirmed => "confirmed",
     /// A write was dead-lettered.

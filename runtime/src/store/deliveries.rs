@@ -14,7 +14,7 @@ macro_rules! delivery_columns {
          correlation_id, state, state_reason, not_before_ms, next_at_ms, lease_owner, \
          lease_token, lease_until_ms, attempts, max_attempts, first_attempt_ms, last_error, \
          job_ref, target_ref, confirm_fields, confirm_within_ms, confirm_deadline_ms, redrives, \
-         repairs, job_continues, steps, occurred_at_ms, created_at_ms, updated_at_ms"
+         repairs, job_continues, steps, occurred_at_ms, shadow, created_at_ms, updated_at_ms"
     };
 }
 pub(super) use delivery_columns;
@@ -59,6 +59,7 @@ pub(super) struct DeliveryRow {
     job_continues: bool,
     steps: i32,
     occurred_at_ms: Option<i64>,
+    shadow: bool,
     created_at_ms: i64,
     updated_at_ms: i64,
 }
@@ -121,6 +122,7 @@ impl TryFrom<DeliveryRow> for Delivery {
             job_continues: row.job_continues,
             steps: row.steps,
             occurred_at_ms: row.occurred_at_ms.unwrap_or(row.created_at_ms),
+            shadow: row.shadow,
             created_at_ms: row.created_at_ms,
             updated_at_ms: row.updated_at_ms,
         })

@@ -21,11 +21,12 @@
 //! | concern | methods of [`Store`] | file |
 //! |---|---|---|
 //! | opening | `open`, `open_with`, `with_clock`, `dialect`, `url`, `close` | `mod.rs` |
-//! | intake (dedupe, ack after commit) | `intake`, `intake_polled`, `unplanned_changes`, `claim_unplanned`, `change` | `intake.rs` |
+//! | intake (dedupe, ack after commit) | `intake`, `intake_polled`, `unplanned_changes`, `claim_unplanned`, `change`, `latest_change_from` | `intake.rs` |
 //! | planning | `commit_plan` | `plan.rs` |
 //! | claiming lane heads | `claim_due`, `delivery`, `deliveries_of_change`, `held` | `deliveries.rs` |
 //! | a claimed delivery's transitions | `record_attempt`, `retry_later`, `not_confirmed`, `await_job`, `continue_write`, `start_confirm`, `confirmed`, `dead_letter`, `release`, `resume_held` | `transitions.rs` |
 //! | dead letters | `dlq_list`, `dlq_show`, `redrive` | `dlq.rs` |
+//! | shadow routes | `shadow_compared`, `shadow_report` | `shadow.rs` |
 //! | audit | `append_audit`, `audit_verify` | `audit.rs` |
 //! | reading history | `trace`, `xref`, `stats`, `cursor`, `set_cursor` | `trace.rs`, `xref.rs`, `stats.rs`, `cursors.rs` |
 //! | several workers | `listen`, `leadership` | `wake.rs` |
@@ -49,6 +50,7 @@ mod dlq;
 mod intake;
 mod plan;
 mod schema;
+mod shadow;
 mod stats;
 pub mod testing;
 mod trace;
@@ -79,6 +81,7 @@ pub use schema::{
     Attempt, ConfirmSpec, Delivery, DeliveryState, InitialState, Intake, Lease, NewChange,
     NewDelivery, Operation, PlanResult, Planned, StoredChange,
 };
+pub use shadow::{ShadowComparison, ShadowResult};
 pub use stats::Stats;
 pub use wake::{Leadership, Wakeups};
 

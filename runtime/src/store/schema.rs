@@ -218,11 +218,15 @@ pub enum InitialState {
         /// Why, and what would release it.
         reason: String,
     },
-    /// Recorded but never delivered (not the owner, filtered by `when`, shadow mode, ...).
+    /// Recorded but never delivered (not the owner, filtered by `when`, ...).
     Suppressed {
         /// Why.
         reason: String,
     },
+    /// On a shadow route: when its turn in the lane comes, the target is read and compared
+    /// with the intended write ([`Store::shadow_compared`](super::Store::shadow_compared));
+    /// nothing is written.
+    Shadow,
 }
 
 /// How a write is confirmed by read-back.
@@ -271,6 +275,10 @@ pub struct NewDelivery {
     pub confirm: Option<ConfirmSpec>,
     /// The attempt budget before the delivery is dead-lettered.
     pub max_attempts: i32,
+    /// The source connector and source event the write carries, when they are not the
+    /// planned change's own: a repair re-sending the owner's change to a system that changed
+    /// a field it does not own.
+    pub on_behalf_of: Option<(String, String)>,
 }
 
 /// What [`Store::commit_plan`](super::Store::commit_plan) did.
@@ -455,6 +463,8 @@ pub struct Delivery {
     pub redrives: i32,
     /// Corrective writes sent after read-backs that disagreed (each under its own key).
     pub repairs: i32,
+    /// On a shadow route: the target is read and compared, never written.
+    pub shadow: bool,
     /// When it was planned.
     pub created_at_ms: i64,
     /// When it last changed.

@@ -409,7 +409,7 @@ impl Store {
 }
 
 /// The delivery, if `lease` still holds it; otherwise [`Error::LeaseLost`].
-async fn leased(tx: &mut Tx, lease: &Lease) -> Result<Delivery> {
+pub(super) async fn leased(tx: &mut Tx, lease: &Lease) -> Result<Delivery> {
     let row: Option<DeliveryRow> = on!(tx.conn(), |db| sqlx::query_as(concat!(
         "SELECT ",
         delivery_columns!(),

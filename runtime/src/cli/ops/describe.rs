@@ -124,6 +124,55 @@ pub(super) fn essentials(entry: &AuditEntry) -> String {
             push(int(d, "dead_letter_id").map(|id| format!("dead letter {id}")));
             push(int(d, "redrives").map(|n| format!("redrive {n}")));
         }
+        AuditKind::Conflict => {
+            push(text(d, "rule"));
+            let values = |side: &str| {
+                d.get(side)
+                    .and_then(|s| s.get("values"))
+                    .and_then(Value::as_object)
+                    .map(|m| {
+                        m.iter()
+                            .map(|(f, v)| format!("{f}={v}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    })
+            };
+            let who = |side: &str| d.get(side).and_then(|s| text(s, "connector"));
+            push(
+                who("loser")
+                    .zip(values("loser"))
+                    .map(|(c, v)| format!("{c} sent {v}")),
+            );
+            push(
+                who("owner")
+                    .zip(values("owner"))
+                    .map(|(c, v)| format!("{c} holds {v}: the owner wins")),
+            );
+            push(match d.get("repair") {
+                Some(Value::Object(r)) => r
+                    .get("route")
+                    .and_then(Value::as_str)
+                    .map(|route| format!("repaired through {route}")),
+                Some(Value::String(why)) => Some(why.clone()),
+                _ => None,
+            });
+        }
+        AuditKind::Shadowed => {
+            push(text(d, "route").map(|r| format!("shadow route {r}: nothing written")));
+            push(match d.get("differing").and_then(Value::as_array) {
+                Some(fields) if fields.is_empty() => Some("the target already holds it".into()),
+                Some(fields) => Some(format!(
+                    "would change {}",
+                    fields
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
+                None => None,
+            });
+            push(text(d, "error"));
+        }
         AuditKind::Replayed | AuditKind::Reconciled => push(Some(d.to_string())),
     }
     parts.join("  ")

@@ -1,4 +1,5 @@
-//! Operators' read and repair commands: `junction trace`, `junction dlq`, `junction audit`.
+//! Operators' read and repair commands: `junction trace`, `junction dlq`, `junction audit`,
+//! `junction shadow`.
 //!
 //! Each command opens the store without creating it (a mistyped path is an error, not a new
 //! empty database), read-only unless it repairs, then writes to a `&mut dyn Write` so tests
@@ -10,6 +11,7 @@ mod audit;
 mod describe;
 mod dlq;
 mod format;
+mod shadow;
 mod trace;
 
 #[cfg(test)]
@@ -25,6 +27,7 @@ use crate::store::{self, OpenOptions, Store};
 
 pub use audit::{AuditCommand, audit};
 pub use dlq::{DlqCommand, dlq};
+pub use shadow::{ShadowCommand, shadow};
 pub use trace::{TraceArgs, trace};
 
 /// `--store`, shared by every operators' command.

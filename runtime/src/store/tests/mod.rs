@@ -144,6 +144,7 @@ pub(super) fn delivery(event: &str, key: &str, version: i64) -> NewDelivery {
             within_ms: 30_000,
         }),
         max_attempts: 3,
+        on_behalf_of: None,
     }
 }
 

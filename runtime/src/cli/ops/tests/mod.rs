@@ -203,6 +203,7 @@ async fn receive_and_plan(store: &Store, event: &str, key: &str) {
             within_ms: 30_000,
         }),
         max_attempts: 3,
+        on_behalf_of: None,
     };
     let planned = NewAudit {
         pipeline: PIPELINE.into(),

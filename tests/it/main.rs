@@ -13,6 +13,7 @@ mod masking;
 mod oauth2;
 mod pipeline_cleverbridge;
 mod pipeline_e2e;
+mod pipeline_stripe_salesforce;
 mod rig;
 mod sandbox;
 mod stripe_ordering;

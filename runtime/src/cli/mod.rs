@@ -39,6 +39,8 @@ enum Command {
     /// What shadow routes would have written, compared with what their targets hold.
     #[command(subcommand)]
     Shadow(ops::ShadowCommand),
+    /// After an incident, send a window's confirmed writes again, in order, under their keys.
+    Replay(ops::ReplayArgs),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -65,6 +67,7 @@ pub fn main() -> ExitCode {
             Command::Dlq(cmd) => ops::dlq(cmd).await,
             Command::Audit(cmd) => ops::audit(cmd).await,
             Command::Shadow(cmd) => ops::shadow(cmd).await,
+            Command::Replay(args) => ops::replay(args).await,
         }
     });
     match result {

@@ -27,6 +27,7 @@
 //! | a claimed delivery's transitions | `record_attempt`, `retry_later`, `not_confirmed`, `await_job`, `continue_write`, `start_confirm`, `confirmed`, `dead_letter`, `release`, `resume_held` | `transitions.rs` |
 //! | dead letters | `dlq_list`, `dlq_show`, `redrive` | `dlq.rs` |
 //! | shadow routes | `shadow_compared`, `shadow_report` | `shadow.rs` |
+//! | incident replay | `replay` | `replay.rs` |
 //! | audit | `append_audit`, `audit_verify` | `audit.rs` |
 //! | reading history | `trace`, `xref`, `stats`, `cursor`, `set_cursor` | `trace.rs`, `xref.rs`, `stats.rs`, `cursors.rs` |
 //! | several workers | `listen`, `leadership` | `wake.rs` |
@@ -49,6 +50,7 @@ mod deliveries;
 mod dlq;
 mod intake;
 mod plan;
+mod replay;
 mod schema;
 mod shadow;
 mod stats;
@@ -77,6 +79,7 @@ pub use audit::{AuditEntry, AuditKind, BadEntry, NewAudit, VerifyReport};
 pub use db::Dialect;
 use db::{Db, Tx};
 pub use dlq::{DeadLetter, DeadLetterDetail, DlqFilter, Redrive};
+pub use replay::{ReplayFilter, Replayed};
 pub use schema::{
     Attempt, ConfirmSpec, Delivery, DeliveryState, InitialState, Intake, Lease, NewChange,
     NewDelivery, Operation, PlanResult, Planned, StoredChange,

@@ -1,5 +1,5 @@
 //! Operators' read and repair commands: `junction trace`, `junction dlq`, `junction audit`,
-//! `junction shadow`.
+//! `junction shadow`, `junction replay`.
 //!
 //! Each command opens the store without creating it (a mistyped path is an error, not a new
 //! empty database), read-only unless it repairs, then writes to a `&mut dyn Write` so tests
@@ -11,6 +11,7 @@ mod audit;
 mod describe;
 mod dlq;
 mod format;
+mod replay;
 mod shadow;
 mod trace;
 
@@ -27,6 +28,7 @@ use crate::store::{self, OpenOptions, Store};
 
 pub use audit::{AuditCommand, audit};
 pub use dlq::{DlqCommand, dlq};
+pub use replay::{ReplayArgs, replay};
 pub use shadow::{ShadowCommand, shadow};
 pub use trace::{TraceArgs, trace};
 

@@ -31,6 +31,7 @@ mod durability;
 mod intake;
 mod lanes;
 mod leases;
+mod replay;
 mod send;
 mod trace;
 mod workers;

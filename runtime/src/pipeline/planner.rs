@@ -136,7 +136,8 @@ fn plan_route(
     };
     let mut shown = document.clone();
     mask_document(&plan.masking, &from.object, &mut shown);
-    let (kind, detail) = match &state {
+    let changed = changed_fields(plan, from, &document, &shown);
+    let (kind, mut detail) = match &state {
         InitialState::Pending => (
             AuditKind::Planned,
             json!({ "route": route.name, "target": route.to, "document": shown, "effective_at_ms": from.effective_at_ms, "not_before_ms": not_before_ms }),
@@ -154,6 +155,9 @@ fn plan_route(
             json!({ "route": route.name, "target": route.to, "reason": reason, "document": shown }),
         ),
     };
+    if let (Some(changed), Some(fields)) = (changed, detail.as_object_mut()) {
+        fields.insert("changed".into(), changed);
+    }
     let entry = change.audit(kind, Some(key.clone()), detail);
     // The read-back covers exactly what the write carries: the fields the route's source owns.
     let fields = match &route.confirm.fields {
@@ -194,6 +198,32 @@ fn plan_route(
             .then(|| (from.source.clone(), from.source_event_id.clone())),
     };
     (delivery, entry)
+}
+
+/// The fields the write changes, each with its value before (as the source last told it) and
+/// the value written, both masked: what `junction trace` shows field by field. `None` when the
+/// source does not tell the previous values.
+fn changed_fields(
+    plan: &Plan,
+    from: &StoredChange,
+    document: &Value,
+    shown: &Value,
+) -> Option<Value> {
+    let before: Value = serde_json::from_str(from.before.as_deref()?).ok()?;
+    let mut masked = before.clone();
+    mask_document(&plan.masking, &from.object, &mut masked);
+    let (before, after) = (before.as_object()?, document.as_object()?);
+    // Compared as they are (two e-mails masked alike still differ), shown masked.
+    let changed: serde_json::Map<String, Value> = after
+        .iter()
+        .filter(|(field, value)| before.get(*field).unwrap_or(&Value::Null) != *value)
+        .map(|(field, _)| {
+            let was = masked.get(field).cloned().unwrap_or(Value::Null);
+            let now = shown.get(field).cloned().unwrap_or(Value::Null);
+            (field.clone(), json!({ "before": was, "after": now }))
+        })
+        .collect();
+    Some(Value::Object(changed))
 }
 
 /// Whether `route` carries `field`: its source owns it (`id`, which names the entity, always).
@@ -722,6 +752,12 @@ confirm = { fields = ["name", "phone"] }
             json!({"name": "Ada Ltd"})
         );
         assert_eq!(conflict.detail["repair"]["route"], "customers-to-billing");
+        let planned = audit.iter().find(|a| a.kind == AuditKind::Planned).unwrap();
+        assert_eq!(
+            planned.detail["changed"],
+            json!({"email": {"before": "***", "after": "***"}}),
+            "what the write changes, field by field, masked"
+        );
         assert_eq!(conflict.detail["resolution"], "the owner's value wins");
 
         // Stripe repeating the same value (its echo of another event) is the same dispute:

@@ -192,7 +192,19 @@ fn int(detail: &Value, field: &str) -> Option<i64> {
 }
 
 /// The masked document of a plan, as compact JSON.
+/// What a write changes, field by field (`email: hash:1a.. -> hash:9f..`) when the source told
+/// the previous values, else the whole document written.
 fn document(detail: &Value) -> Option<String> {
+    if let Some(changed) = detail.get("changed").and_then(Value::as_object) {
+        if changed.is_empty() {
+            return Some("changes nothing the target does not have from before".into());
+        }
+        let fields: Vec<String> = changed
+            .iter()
+            .map(|(field, c)| format!("{field}: {} -> {}", c["before"], c["after"]))
+            .collect();
+        return Some(format!("changes {}", fields.join("; ")));
+    }
     match detail.get("document")? {
         Value::Null => None,
         doc => Some(format!("document {doc}")),

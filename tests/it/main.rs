@@ -16,5 +16,6 @@ mod pipeline_e2e;
 mod pipeline_stripe_salesforce;
 mod rig;
 mod sandbox;
+mod scenarios;
 mod stripe_ordering;
 mod support;

@@ -248,7 +248,66 @@ async fn a_dead_letter_is_redriven_after_the_fix(backend: Backend) {
     assert!(open.is_empty(), "{open:#?}");
 }
 
+/// Stripe's webhooks to Junction are lost (an endpoint misconfigured for a day, say). Junction
+/// lists Stripe's events of the last 30 days, oldest first, takes in the changes that never
+/// arrived, and delivers them; the late webhooks, when they come after all, are duplicates.
+async fn lost_webhooks_are_recovered_from_stripes_event_list(backend: Backend) {
+    let rig = Rig::start_on(backend, fast).await;
+    let price = rig.price(1200, "Cloud");
+    rig.stripe.hold_webhooks();
+    let cus = rig
+        .stripe
+        .create_customer("lost@example.com", "Lost Ltd")
+        .unwrap();
+    let sub = rig
+        .stripe
+        .create_subscription(&cus, &[(&price, 2)])
+        .unwrap();
+    rig.stripe.update_subscription_quantity(&sub, 5).unwrap();
+    let pipeline = crate::rig::PIPELINE;
+    let mut recovered = 0;
+    for object in ["customer", "subscription"] {
+        let found = rig
+            .engine
+            .recover(pipeline, "stripe", object, 0)
+            .await
+            .unwrap();
+        assert_eq!(found.already_had, 0, "{object}: {found:?}");
+        recovered += found.recovered;
+    }
+    assert!(
+        recovered >= 3,
+        "the customer and both subscription changes: {recovered}"
+    );
+    // Listing again finds nothing new.
+    let again = rig
+        .engine
+        .recover(pipeline, "stripe", "subscription", 0)
+        .await
+        .unwrap();
+    assert_eq!(again.recovered, 0, "{again:?}");
+    // The webhooks arrive after all: duplicates, acknowledged and dropped.
+    rig.stripe
+        .release_webhooks(junction_tests::sim::stripe::Release::AsCreated);
+    rig.drain().await;
+    rig.subscription_matches(&sub)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(rig.ns(&sub).await["items"][0]["quantity"], 5);
+    let twice = applied_twice(&rig.netsuite.applied_writes());
+    assert!(twice.is_empty(), "{twice:#?}");
+    let unknown = rig
+        .engine
+        .recover(pipeline, "netsuite", "subscription", 0)
+        .await;
+    assert!(
+        unknown.unwrap_err().to_string().contains("no [[source]]"),
+        "a connector that is not a source is named"
+    );
+}
+
 crate::support::on_both_backends!(
+    lost_webhooks_are_recovered_from_stripes_event_list,
     duplicate_webhooks_make_one_business_action,
     transient_failures_timeouts_and_429s_converge_without_a_second_action,
     a_ten_minute_outage_is_ridden_out,

@@ -41,6 +41,8 @@ enum Command {
     Shadow(ops::ShadowCommand),
     /// After an incident, send a window's confirmed writes again, in order, under their keys.
     Replay(ops::ReplayArgs),
+    /// Take in the changes a source still lists that never arrived (lost webhooks).
+    Recover(pipeline::RecoverArgs),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -68,6 +70,7 @@ pub fn main() -> ExitCode {
             Command::Audit(cmd) => ops::audit(cmd).await,
             Command::Shadow(cmd) => ops::shadow(cmd).await,
             Command::Replay(args) => ops::replay(args).await,
+            Command::Recover(args) => pipeline::recover(args).await,
         }
     });
     match result {

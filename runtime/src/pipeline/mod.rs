@@ -20,6 +20,7 @@ pub mod instances;
 pub mod intake;
 pub mod metrics;
 pub mod planner;
+pub mod recover;
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;

@@ -28,6 +28,7 @@ use crate::store::{self, OpenOptions, Store};
 
 pub use audit::{AuditCommand, audit};
 pub use dlq::{DlqCommand, dlq};
+pub(crate) use replay::instant;
 pub use replay::{ReplayArgs, replay};
 pub use shadow::{ShadowCommand, shadow};
 pub use trace::{TraceArgs, trace};

@@ -108,7 +108,7 @@ pub(super) fn filter(args: &ReplayArgs, now_ms: i64) -> anyhow::Result<ReplayFil
 }
 
 /// An RFC 3339 time, or a duration before `now_ms`.
-fn instant(text: &str, now_ms: i64) -> anyhow::Result<i64> {
+pub(crate) fn instant(text: &str, now_ms: i64) -> anyhow::Result<i64> {
     if let Ok(at) =
         time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
     {

@@ -317,7 +317,13 @@ fn conflicts(
                 &hex::encode(overruled)[..16]
             );
             let key = idempotency_key(&plan.name, &route.name, owner, &event, &route.to);
-            plan_route(plan, route, change, owner_change, key, now_ms)
+            // The owner's state re-sent as it is, whatever that change itself changed: a
+            // repair writes even when the owner's newest change left these fields alone.
+            let state = StoredChange {
+                before: None,
+                ..owner_change.clone()
+            };
+            plan_route(plan, route, change, &state, key, now_ms)
         });
         let detail = json!({
             "rule": format!("[ownership] {}: {owner} owns {}", change.object,
@@ -799,11 +805,14 @@ confirm = { fields = ["name", "phone"] }
     #[test]
     fn conflicts_are_masked_in_the_audit() {
         let plan = split();
-        let owner = change(
+        // Stripe's newest change was about something else: the e-mail it owns stayed.
+        let mut owner = change(
             "customer",
             "stripe",
-            json!({"id": "cus_1", "email": "ada@example.com"}),
+            json!({"id": "cus_1", "email": "ada@example.com", "name": "Ada"}),
         );
+        owner.before =
+            Some(json!({"id": "cus_1", "email": "ada@example.com", "name": "A."}).to_string());
         let owners = OwnerChanges::from([("stripe".to_string(), owner)]);
         let crm = change(
             "customer",
@@ -819,6 +828,15 @@ confirm = { fields = ["name", "phone"] }
         let text = conflict.detail.to_string();
         assert!(!text.contains("typo@") && !text.contains("ada@"), "{text}");
         assert_eq!(deliveries[1].route, "email-to-crm");
+        assert_eq!(
+            deliveries[1].state,
+            InitialState::Pending,
+            "the repair goes although the owner's newest change left the e-mail alone"
+        );
+        assert_eq!(
+            doc(&deliveries[1]),
+            json!({"id": "cus_1", "email": "ada@example.com"})
+        );
     }
 
     #[test]

@@ -154,13 +154,7 @@ impl Rig {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
         let mut quiet = 0;
         loop {
-            let s = self.stripe.stats();
-            let st = self
-                .engine
-                .store
-                .stats(self.engine.clock().now_ms())
-                .await
-                .expect("stats");
+            let (s, st) = self.counts().await;
             let busy = st.unplanned + st.pending + st.in_flight + st.awaiting_job + st.confirming;
             let webhooks_settled = s.webhooks_delivered + s.webhooks_abandoned >= s.events;
             if busy == 0 && webhooks_settled {
@@ -172,13 +166,9 @@ impl Rig {
                 quiet = 0;
             }
             if tokio::time::Instant::now() >= deadline {
-                let dead = self
-                    .engine
-                    .store
-                    .dlq_list(&junction::store::DlqFilter::default())
+                let reasons: Vec<String> = self
+                    .dead_letters()
                     .await
-                    .unwrap_or_default();
-                let reasons: Vec<String> = dead
                     .iter()
                     .map(|l| format!("{}: {}", l.key, l.reason))
                     .collect();
@@ -186,6 +176,31 @@ impl Rig {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// What Stripe has sent, and where Junction's work stands now by its clock.
+    async fn counts(
+        &self,
+    ) -> (
+        junction_tests::sim::stripe::StripeStats,
+        junction::store::Stats,
+    ) {
+        let st = self
+            .engine
+            .store
+            .stats(self.engine.clock().now_ms())
+            .await
+            .expect("stats");
+        (self.stripe.stats(), st)
+    }
+
+    /// The open dead letters.
+    pub async fn dead_letters(&self) -> Vec<junction::store::DeadLetter> {
+        self.engine
+            .store
+            .dlq_list(&junction::store::DlqFilter::default())
+            .await
+            .expect("dead letters")
     }
 
     /// The subscription as NetSuite holds it (canonical), which must exist.
@@ -200,13 +215,7 @@ impl Rig {
     pub async fn wait_for_intake(&self) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         loop {
-            let s = self.stripe.stats();
-            let st = self
-                .engine
-                .store
-                .stats(self.engine.clock().now_ms())
-                .await
-                .expect("stats");
+            let (s, st) = self.counts().await;
             if s.webhooks_delivered + s.webhooks_abandoned >= s.events && st.unplanned == 0 {
                 return;
             }

@@ -430,11 +430,10 @@ impl Engine {
         intended: &Value,
         actual: &Value,
     ) -> String {
-        let (mut intended, mut actual) = (intended.clone(), actual.clone());
-        if let Some(plan) = self.plan(&d.pipeline) {
-            mask_document(&plan.masking, &d.object, &mut intended);
-            mask_document(&plan.masking, &d.object, &mut actual);
-        }
+        let (intended, actual) = (
+            self.masked(d, intended.clone()),
+            self.masked(d, actual.clone()),
+        );
         let shown: Vec<String> = fields
             .iter()
             .map(|f| {
@@ -560,10 +559,7 @@ impl Engine {
     }
 
     async fn give_up(&self, d: &Delivery, lease: &Lease, reason: &str) -> store::Result<()> {
-        let mut payload: Value = serde_json::from_str(&d.document).unwrap_or(Value::Null);
-        if let Some(plan) = self.plan(&d.pipeline) {
-            mask_document(&plan.masking, &d.object, &mut payload);
-        }
+        let payload = self.masked(d, serde_json::from_str(&d.document).unwrap_or(Value::Null));
         self.metrics
             .dead_lettered
             .get_or_create(&RouteLabels {

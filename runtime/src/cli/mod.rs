@@ -36,6 +36,15 @@ enum Command {
     /// Check the tamper-evident audit log.
     #[command(subcommand)]
     Audit(ops::AuditCommand),
+    /// Writes held by a gate: list, show, release (the gate re-evaluated first).
+    #[command(subcommand)]
+    Holds(ops::HoldsCommand),
+    /// Writes with a red flag waiting for manual review: list, show, approve, reject.
+    #[command(subcommand)]
+    Review(ops::ReviewCommand),
+    /// Route kill switches: pause, resume, list.
+    #[command(subcommand)]
+    Route(ops::RouteCommand),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -61,6 +70,9 @@ pub fn main() -> ExitCode {
             Command::Trace(args) => ops::trace(args).await,
             Command::Dlq(cmd) => ops::dlq(cmd).await,
             Command::Audit(cmd) => ops::audit(cmd).await,
+            Command::Holds(cmd) => ops::holds(cmd).await,
+            Command::Review(cmd) => ops::review(cmd).await,
+            Command::Route(cmd) => ops::route(cmd).await,
         }
     });
     match result {

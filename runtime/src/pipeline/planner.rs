@@ -81,6 +81,7 @@ pub fn plan_change(
             },
             (s, _) => s,
         };
+        let state = super::review::screen(state, change, &ctx);
         let future = change.effective_at_ms.filter(|&t| t > now_ms);
         let not_before_ms = match route.future_dated {
             FutureDated::Hold => future,
@@ -97,6 +98,14 @@ pub fn plan_change(
                 AuditKind::Held,
                 json!({ "route": route.name, "target": route.to, "reason": reason, "document": shown }),
             ),
+            InitialState::Review { reason } => {
+                let mut detail = super::review::evidence(Some(plan), change);
+                detail["route"] = json!(route.name);
+                detail["target"] = json!(route.to);
+                detail["reason"] = json!(reason);
+                detail["document"] = shown.clone();
+                (AuditKind::Review, detail)
+            }
             InitialState::Suppressed { reason } => (
                 AuditKind::Suppressed,
                 json!({ "route": route.name, "target": route.to, "reason": reason, "document": shown }),

@@ -14,7 +14,7 @@ macro_rules! delivery_columns {
          correlation_id, state, state_reason, not_before_ms, next_at_ms, lease_owner, \
          lease_token, lease_until_ms, attempts, max_attempts, first_attempt_ms, last_error, \
          job_ref, target_ref, confirm_fields, confirm_within_ms, confirm_deadline_ms, redrives, \
-         repairs, job_continues, steps, occurred_at_ms, created_at_ms, updated_at_ms"
+         repairs, job_continues, steps, occurred_at_ms, created_at_ms, updated_at_ms, key_conflicts"
     };
 }
 pub(super) use delivery_columns;
@@ -61,6 +61,7 @@ pub(super) struct DeliveryRow {
     occurred_at_ms: Option<i64>,
     created_at_ms: i64,
     updated_at_ms: i64,
+    key_conflicts: i32,
 }
 
 impl TryFrom<DeliveryRow> for Delivery {
@@ -118,6 +119,7 @@ impl TryFrom<DeliveryRow> for Delivery {
             confirm_deadline_ms: row.confirm_deadline_ms,
             redrives: row.redrives,
             repairs: row.repairs,
+            key_conflicts: row.key_conflicts,
             job_continues: row.job_continues,
             steps: row.steps,
             occurred_at_ms: row.occurred_at_ms.unwrap_or(row.created_at_ms),
@@ -175,12 +177,16 @@ const DUE_HEADS: &str = "
       AND d.next_at_ms <= $1
       AND (d.lease_until_ms IS NULL OR d.lease_until_ms <= $1)
       AND ($3 IS NULL OR d.pipeline = $3)
+      AND (d.state IN ('awaiting_job', 'confirming')
+           OR NOT EXISTS (SELECT 1 FROM paused_routes AS paused
+                          WHERE paused.pipeline = d.pipeline AND paused.route = d.route))
       AND (d.state IN ('in_flight', 'awaiting_job', 'confirming')
            OR (NOT EXISTS (
                    SELECT 1 FROM deliveries AS ahead
                    WHERE ahead.target = d.target AND ahead.object = d.object
                      AND ahead.entity_key = d.entity_key
-                     AND ahead.state IN ('pending', 'held', 'in_flight', 'awaiting_job', 'confirming')
+                     AND ahead.state IN ('pending', 'held', 'review', 'in_flight', 'awaiting_job',
+                                         'confirming')
                      AND (ahead.source_version < d.source_version
                           OR (ahead.source_version = d.source_version AND ahead.id < d.id)))
                AND NOT EXISTS (

@@ -25,6 +25,7 @@ pub(super) fn final_state(d: &Outcome) -> String {
         },
         DeliveryState::Suppressed => format!("suppressed: {reason}"),
         DeliveryState::Held => format!("held: {reason}"),
+        DeliveryState::Review => format!("IN REVIEW: {reason} (junction review show)"),
         DeliveryState::Pending if d.attempts == 0 => format!("pending, due {}", utc(d.next_at_ms)),
         DeliveryState::Pending => format!("pending, {attempts} so far, next {}", utc(d.next_at_ms)),
         DeliveryState::InFlight => format!("in flight, {attempts} so far"),
@@ -74,7 +75,22 @@ pub(super) fn essentials(entry: &AuditEntry) -> String {
             }
             push(document(d));
         }
-        AuditKind::Released => push(text(d, "note")),
+        AuditKind::Released
+        | AuditKind::Approved
+        | AuditKind::Rejected
+        | AuditKind::RoutePaused
+        | AuditKind::RouteResumed => {
+            push(text(d, "note"));
+            push(text(d, "by").map(|by| format!("by {by}")));
+            push(text(d, "reason").map(|r| format!("\"{r}\"")));
+            if d.get("override").and_then(Value::as_bool) == Some(true) {
+                push(Some("OVERRIDE: the gate still failed".to_owned()));
+            }
+        }
+        AuditKind::Review => {
+            push(text(d, "reason"));
+            push(document(d));
+        }
         AuditKind::Attempt => {
             push(int(d, "n").map(|n| format!("#{n}")));
             push(text(d, "outcome"));

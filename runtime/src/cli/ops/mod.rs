@@ -1,4 +1,5 @@
-//! Operators' read and repair commands: `junction trace`, `junction dlq`, `junction audit`.
+//! Operators' read and repair commands: `junction trace`, `junction dlq`, `junction audit`,
+//! `junction holds`, `junction review`, `junction route`.
 //!
 //! Each command opens the store without creating it (a mistyped path is an error, not a new
 //! empty database), read-only unless it repairs, then writes to a `&mut dyn Write` so tests
@@ -10,7 +11,11 @@ mod audit;
 mod describe;
 mod dlq;
 mod format;
+mod holds;
+mod review;
+mod route;
 mod trace;
+mod waiting;
 
 #[cfg(test)]
 mod tests;
@@ -25,6 +30,9 @@ use crate::store::{self, OpenOptions, Store};
 
 pub use audit::{AuditCommand, audit};
 pub use dlq::{DlqCommand, dlq};
+pub use holds::{HoldsCommand, holds};
+pub use review::{ReviewCommand, review};
+pub use route::{RouteCommand, route};
 pub use trace::{TraceArgs, trace};
 
 /// `--store`, shared by every operators' command.

@@ -1,0 +1,146 @@
+//! What `junction holds`, `junction review` and `junction route` share: who decides, the
+//! pipeline files a decision is checked against, and a delivery's audit story.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use clap::Args;
+
+use super::describe::essentials;
+use super::format::{Table, utc};
+use crate::config::Plan;
+use crate::store::{AuditEntry, Delivery, DeliveryState, Store};
+
+/// `--by`: who makes a decision; audited with it.
+#[derive(Debug, Clone, Args)]
+pub struct ByArg {
+    /// Who decides (recorded in the audit log); defaults to $USER.
+    #[arg(long, value_name = "WHO")]
+    by: Option<String>,
+}
+
+impl ByArg {
+    /// The operator's name: `--by`, else `$USER`.
+    pub(super) fn who(&self) -> anyhow::Result<String> {
+        let who = self
+            .by
+            .clone()
+            .or_else(|| std::env::var("USER").ok())
+            .unwrap_or_default();
+        if who.trim().is_empty() {
+            bail!("who decides? pass --by WHO (USER is not set)");
+        }
+        Ok(who.trim().to_owned())
+    }
+}
+
+/// `--file`: the pipeline files `junction run` runs, for commands that check a decision
+/// against the pipeline (its gates, its routes).
+#[derive(Debug, Clone, Default, Args)]
+pub struct PipelineFiles {
+    /// A pipeline file (TOML), as given to `junction run`; repeat for several.
+    #[arg(long = "file", value_name = "FILE")]
+    pub(super) files: Vec<PathBuf>,
+    /// Compiled-component cache directory.
+    #[arg(long, env = "JUNCTION_CACHE_DIR")]
+    cache_dir: Option<PathBuf>,
+}
+
+impl PipelineFiles {
+    /// Loads and checks the files (every problem at once); none given, none loaded.
+    pub(super) fn load(&self) -> anyhow::Result<Vec<Plan>> {
+        if self.files.is_empty() {
+            return Ok(Vec::new());
+        }
+        let host = crate::host::Host::new(
+            self.cache_dir
+                .clone()
+                .or_else(crate::host::cache::default_dir),
+        )
+        .context("cannot start the host to load the pipeline files")?;
+        match crate::cli::pipeline::load(&host, &self.files) {
+            Ok(loaded) => Ok(loaded.plans),
+            Err(diagnostics) => bail!("the pipeline files do not load:\n{diagnostics}"),
+        }
+    }
+}
+
+/// A reason given on the command line, checked to say something.
+pub(super) fn reason(text: &str) -> anyhow::Result<String> {
+    let text = text.trim();
+    if text.is_empty() {
+        bail!("--reason must say why (it is empty)");
+    }
+    Ok(text.to_owned())
+}
+
+/// The delivery `id`, which must be in `state`; otherwise an error naming what it is.
+pub(super) async fn delivery_in(
+    store: &Store,
+    id: i64,
+    state: DeliveryState,
+    list: &str,
+) -> anyhow::Result<Delivery> {
+    let Some(d) = store.delivery(id).await? else {
+        bail!("no delivery {id} (see `{list}`)");
+    };
+    if d.state != state {
+        let reason = d
+            .state_reason
+            .as_deref()
+            .map(|r| format!(": {r}"))
+            .unwrap_or_default();
+        bail!(
+            "delivery {id} is not {}: it is {}{reason} (see `{list}`)",
+            shown(state),
+            d.state
+        );
+    }
+    Ok(d)
+}
+
+fn shown(state: DeliveryState) -> &'static str {
+    match state {
+        DeliveryState::Review => "in review",
+        other => other.as_str(),
+    }
+}
+
+/// The audit entries of one delivery and of the change it came from (not its other routes'
+/// writes), oldest first.
+pub(super) async fn story(store: &Store, d: &Delivery) -> anyhow::Result<Vec<AuditEntry>> {
+    Ok(store
+        .trace(&d.idempotency_key)
+        .await?
+        .into_iter()
+        .filter(|e| {
+            e.delivery_id == Some(d.id)
+                || (e.delivery_id.is_none() && e.change_id == Some(d.change_id))
+        })
+        .collect())
+}
+
+/// Writes `entries` as a table of time, kind and essentials.
+pub(super) fn write_story(out: &mut dyn Write, entries: &[AuditEntry]) -> anyhow::Result<()> {
+    let mut table = Table::default();
+    for e in entries {
+        table.row(vec![
+            format!("  {}", utc(e.at_ms)),
+            e.kind.to_string(),
+            essentials(e),
+        ]);
+    }
+    out.write_all(table.render().as_bytes())?;
+    Ok(())
+}
+
+/// The masked document of the entry that parked `d` (its `held` or `review` entry, else its
+/// plan), as JSON; `null` if none is recorded.
+pub(super) fn masked_document(entries: &[AuditEntry]) -> serde_json::Value {
+    entries
+        .iter()
+        .rev()
+        .find_map(|e| e.detail.get("document").filter(|d| !d.is_null()).cloned())
+        .unwrap_or(serde_json::Value::Null)
+}

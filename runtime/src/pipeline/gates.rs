@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use crate::config::{Gate, GateTarget, Plan};
-use crate::store::{self, Decision, Delivery, StoredChange};
+use crate::store::{self, Decision, Delivery, DeliveryState, StoredChange, WaitingFilter};
 
 use super::{Engine, expr};
 
@@ -98,19 +98,31 @@ pub fn recheck(plan: &Plan, d: &Delivery, newest: &StoredChange) -> Verdict {
     }
 }
 
-/// How many held writes one sweep looks at.
+/// How many held writes a sweep reads at a time.
 const SWEEP: u32 = 512;
 
 impl Engine {
-    /// Re-checks every held write (up to a sweep's worth, oldest first) and releases those
-    /// whose gates now pass; returns how many were released. The `gates` leader runs this.
+    /// Re-checks every held write, oldest first, a page at a time, and releases those whose
+    /// gates now pass; returns how many were released. The `gates` leader runs this.
     pub async fn release_passing_holds(&self) -> Result<usize, store::Error> {
-        let held = self.store.held(SWEEP).await?;
+        let mut filter = WaitingFilter {
+            limit: Some(SWEEP),
+            ..WaitingFilter::default()
+        };
         let mut released = 0;
-        for d in held {
-            released += usize::from(self.recheck_hold(&d).await?);
+        loop {
+            let held = self.store.waiting(DeliveryState::Held, &filter).await?;
+            let Some(last) = held.last().map(|d| d.id) else {
+                return Ok(released);
+            };
+            for d in &held {
+                released += usize::from(self.recheck_hold(d).await?);
+            }
+            if held.len() < SWEEP as usize {
+                return Ok(released);
+            }
+            filter.after_id = Some(last);
         }
-        Ok(released)
     }
 
     /// Re-checks the held writes of one entity, in source order, after a change of it was

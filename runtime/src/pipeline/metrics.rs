@@ -162,7 +162,7 @@ impl Metrics {
         if let Some(s) = stats {
             self.pending.set(s.pending as i64);
             self.held.set(s.held as i64);
-            self.review.set(s.review as i64);
+            self.review.set(s.review);
             self.in_flight
                 .set((s.in_flight + s.awaiting_job + s.confirming) as i64);
             self.dead.set(s.dead as i64);

@@ -23,6 +23,10 @@ pub struct WaitingFilter {
     pub pipeline: Option<String>,
     /// Only this route.
     pub route: Option<String>,
+    /// Only deliveries with a greater id (to page through them).
+    pub after_id: Option<i64>,
+    /// At most this many.
+    pub limit: Option<u32>,
 }
 
 /// An operator's decision on a waiting delivery, as audited.
@@ -49,11 +53,14 @@ impl Store {
             delivery_columns!(),
             " FROM deliveries
               WHERE state = $1 AND ($2 IS NULL OR pipeline = $2) AND ($3 IS NULL OR route = $3)
-              ORDER BY id"
+                AND id > $4
+              ORDER BY id LIMIT $5"
         ))
         .bind(state.as_str())
         .bind(filter.pipeline.as_deref())
         .bind(filter.route.as_deref())
+        .bind(filter.after_id.unwrap_or(0))
+        .bind(filter.limit.map_or(i64::MAX, i64::from))
         .fetch_all(db)
         .await)?;
         rows.into_iter().map(Delivery::try_from).collect()

@@ -165,6 +165,7 @@ pub(super) async fn list_to(
     let filter = WaitingFilter {
         pipeline: args.pipeline.clone(),
         route: args.route.clone(),
+        ..WaitingFilter::default()
     };
     let held = store.waiting(DeliveryState::Held, &filter).await?;
     if args.json {

@@ -132,6 +132,7 @@ pub(super) async fn list_to(
     let filter = WaitingFilter {
         pipeline: args.pipeline.clone(),
         route: args.route.clone(),
+        ..WaitingFilter::default()
     };
     let waiting = store.waiting(DeliveryState::Review, &filter).await?;
     if args.json {

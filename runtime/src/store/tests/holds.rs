@@ -59,6 +59,7 @@ async fn a_released_hold_goes_first_in_its_lane_and_is_audited(store: Store) {
         .await
         .unwrap();
     assert_eq!(listed.iter().map(|d| d.id).collect::<Vec<_>>(), [gated.id]);
+    assert_eq!(listed[0].updated_at_ms, T0, "held since planning");
     let other = WaitingFilter {
         route: Some("another-route".into()),
         ..WaitingFilter::default()
@@ -69,6 +70,28 @@ async fn a_released_hold_goes_first_in_its_lane_and_is_audited(store: Store) {
             .await
             .unwrap()
             .is_empty()
+    );
+    let second = held(&store, "evt_c", "sub_c", 1).await;
+    let page = |after_id, limit| WaitingFilter {
+        after_id,
+        limit: Some(limit),
+        ..WaitingFilter::default()
+    };
+    let first_page = store
+        .waiting(DeliveryState::Held, &page(None, 1))
+        .await
+        .unwrap();
+    assert_eq!(
+        first_page.iter().map(|d| d.id).collect::<Vec<_>>(),
+        [gated.id]
+    );
+    let next_page = store
+        .waiting(DeliveryState::Held, &page(Some(gated.id), 10))
+        .await
+        .unwrap();
+    assert_eq!(
+        next_page.iter().map(|d| d.id).collect::<Vec<_>>(),
+        [second.id]
     );
     assert_eq!(
         store

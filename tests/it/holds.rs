@@ -635,6 +635,12 @@ async fn a_write_without_a_source_event_is_reviewed(backend: Backend) {
             .unwrap()
             .starts_with("no source event")
     );
+    // Another entity's change without an event: a write of its own, not the first one's key.
+    let other = b
+        .change("payment", "", "po_8", 1, None, payment("po_8", "verified"))
+        .await;
+    assert_ne!(other.idempotency_key, flagged.idempotency_key);
+    assert_eq!(other.state, DeliveryState::Review);
     let list = b.cli(&["review", "list"]);
     assert!(text(&list).contains("no source event"), "{}", text(&list));
     b.store()

@@ -71,7 +71,7 @@ pub fn plan_change(
             &plan.name,
             &route.name,
             &change.source,
-            &change.source_event_id,
+            &super::review::key_event(change),
             &route.to,
         );
         let (document, state) = decide(plan, route, change, &ctx);

@@ -86,6 +86,21 @@ pub fn red_flag(change: &StoredChange, ctx: &Value) -> Option<String> {
     }
 }
 
+/// What stands for the source event in the idempotency key of `change`'s writes: its event
+/// id, or, for a change without one (a red flag), its entity and version, so two such changes
+/// never share a key (the second would silently become the first's write).
+pub fn key_event(change: &StoredChange) -> std::borrow::Cow<'_, str> {
+    if change.source_event_id.trim().is_empty() {
+        format!(
+            "no-event\u{1f}{}\u{1f}{}\u{1f}{}",
+            change.object, change.key, change.source_version
+        )
+        .into()
+    } else {
+        change.source_event_id.as_str().into()
+    }
+}
+
 /// The before/after documents of `change`, masked by the pipeline's policy: the part of a
 /// review's evidence that shows what the write changes.
 pub fn evidence(plan: Option<&Plan>, change: &StoredChange) -> Value {
@@ -174,6 +189,18 @@ mod tests {
         let none = flag(&change("payment", " ", paid.clone(), paid.clone())).unwrap();
         assert!(none.starts_with("no source event"), "{none}");
         assert_eq!(flag(&change("payment", "evt_4", paid.clone(), paid)), None);
+    }
+
+    #[test]
+    fn changes_without_an_event_do_not_share_a_key() {
+        let a = change("payment", "", json!({}), json!({}));
+        let mut b = a.clone();
+        b.key = "k2".into();
+        assert_ne!(key_event(&a), key_event(&b));
+        assert_eq!(
+            key_event(&change("payment", "evt_1", json!({}), json!({}))),
+            "evt_1"
+        );
     }
 
     #[test]

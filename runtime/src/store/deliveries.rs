@@ -156,8 +156,11 @@ struct Head {
 }
 
 /// Due deliveries that head their lane: nothing in the same (target, object, key) is ahead of
-/// them in source order among the lane's unsettled deliveries. Held and not-yet-due deliveries
-/// count as ahead, so a lane never skips past a change it has not applied. A delivery already
+/// them in source order among the lane's unsettled deliveries. Held, in-review and not-yet-due
+/// deliveries count as ahead, so a lane never skips past a change it has not applied. A
+/// delivery of a paused route (`paused_routes`) is not handed out unless it is only being
+/// followed (its job polled, its write read back): it stays pending, in order, and blocks its
+/// lane like any unsettled delivery. A delivery already
 /// written (in flight, awaiting its job, confirming) always finishes first, and while it does no
 /// other delivery of its lane is handed out, not even an older change that arrived late: that
 /// one waits, then is suppressed as stale once the newer write is confirmed.

@@ -483,7 +483,8 @@ impl Engine {
             evidence["key_conflicts"] = conflicts.into();
             evidence["last_error"] = message.into();
             let reason = format!(
-                "repeated idempotency conflicts: the target refused key {} as used for a                  different request {conflicts} times ({message})",
+                "repeated idempotency conflicts: the target refused key {} as used for a \
+                 different request {conflicts} times ({message})",
                 d.write_key()
             );
             tracing::warn!(pipeline = %d.pipeline, route = %d.route, delivery = d.id, "sent to review: repeated idempotency conflicts");

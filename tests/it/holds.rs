@@ -249,6 +249,11 @@ fn text(out: &Output) -> String {
     )
 }
 
+fn invoice(key: &str, total: i64) -> Value {
+    json!({ "id": key, "customer_id": "cus_1", "status": "open", "currency": "eur",
+            "total": total, "metadata": {} })
+}
+
 fn payment(key: &str, kyc: &str) -> Value {
     json!({ "id": key, "amount": 25_000, "currency": "eur", "status": "pending",
             "kyc_status": kyc, "account_number": ACCOUNT, "metadata": {} })
@@ -575,7 +580,7 @@ async fn a_refund_larger_than_the_payment_is_reviewed_then_approved(backend: Bac
 /// reason and the lane moves on.
 async fn a_credit_larger_than_the_invoice_is_reviewed_then_rejected(backend: Backend) {
     let b = Bench::start(backend).await;
-    let invoice = json!({ "id": "in_1", "customer_id": "cus_1", "status": "open", "currency": "eur", "total": 5_000, "metadata": {} });
+    let invoice = invoice("in_1", 5_000);
     let mut credit = invoice.clone();
     credit["total"] = json!(-6_000);
     let flagged = b
@@ -758,7 +763,7 @@ async fn a_paused_route_keeps_intake_and_resume_delivers_in_order(backend: Backe
             .id,
         );
     }
-    let invoice = json!({ "id": "in_1", "customer_id": "cus_1", "status": "open", "currency": "eur", "total": 5_000, "metadata": {} });
+    let invoice = invoice("in_1", 5_000);
     let other = b.change("invoice", "evt_i", "in_1", 1, None, invoice).await;
     b.settle().await;
     assert_eq!(

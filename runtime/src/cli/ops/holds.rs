@@ -11,7 +11,8 @@ use serde_json::{Value, json};
 
 use super::format::{Table, count, utc};
 use super::waiting::{
-    ByArg, PipelineFiles, delivery_in, masked_document, reason, story, write_story,
+    ByArg, PipelineFiles, delivery_in, filter_note, masked_document, reason, story, write_story,
+    write_waiting,
 };
 use super::{Access, StoreArg, with_store, write_json};
 use crate::config::Plan;
@@ -176,30 +177,7 @@ pub(super) async fn list_to(
         writeln!(out, "no held writes{}", filter_note(&filter))?;
         return Ok(ExitCode::SUCCESS);
     }
-    let mut table = Table::default();
-    table.row(
-        [
-            "ID",
-            "HELD SINCE (UTC)",
-            "PIPELINE",
-            "ROUTE -> TARGET",
-            "ENTITY",
-            "REASON",
-        ]
-        .map(str::to_owned)
-        .to_vec(),
-    );
-    for d in &held {
-        table.row(vec![
-            d.id.to_string(),
-            utc(d.updated_at_ms),
-            d.pipeline.clone(),
-            format!("{} -> {}", d.route, d.target),
-            format!("{} {} v{}", d.object, d.key, d.source_version),
-            d.state_reason.clone().unwrap_or_default(),
-        ]);
-    }
-    out.write_all(table.render().as_bytes())?;
+    write_waiting(out, &held, "HELD SINCE (UTC)", "REASON")?;
     writeln!(out, "next:")?;
     for d in &held {
         writeln!(out, "  {}: {}", d.id, next_action(d))?;
@@ -211,17 +189,6 @@ pub(super) async fn list_to(
         filter_note(&filter)
     )?;
     Ok(ExitCode::SUCCESS)
-}
-
-pub(super) fn filter_note(filter: &WaitingFilter) -> String {
-    let mut note = String::new();
-    if let Some(p) = &filter.pipeline {
-        note.push_str(&format!(" in pipeline {p}"));
-    }
-    if let Some(r) = &filter.route {
-        note.push_str(&format!(" on route {r}"));
-    }
-    note
 }
 
 /// `junction holds show` against an open store.

@@ -11,8 +11,9 @@ use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 
 use super::format::{Table, count, utc};
-use super::holds::filter_note;
-use super::waiting::{ByArg, delivery_in, masked_document, reason, story, write_story};
+use super::waiting::{
+    ByArg, delivery_in, filter_note, masked_document, reason, story, write_story, write_waiting,
+};
 use super::{Access, StoreArg, with_store, write_json};
 use crate::store::{AuditKind, Delivery, DeliveryState, Store, WaitingFilter};
 
@@ -143,30 +144,7 @@ pub(super) async fn list_to(
         writeln!(out, "no writes in review{}", filter_note(&filter))?;
         return Ok(ExitCode::SUCCESS);
     }
-    let mut table = Table::default();
-    table.row(
-        [
-            "ID",
-            "SINCE (UTC)",
-            "PIPELINE",
-            "ROUTE -> TARGET",
-            "ENTITY",
-            "RED FLAG",
-        ]
-        .map(str::to_owned)
-        .to_vec(),
-    );
-    for d in &waiting {
-        table.row(vec![
-            d.id.to_string(),
-            utc(d.updated_at_ms),
-            d.pipeline.clone(),
-            format!("{} -> {}", d.route, d.target),
-            format!("{} {} v{}", d.object, d.key, d.source_version),
-            d.state_reason.clone().unwrap_or_default(),
-        ]);
-    }
-    out.write_all(table.render().as_bytes())?;
+    write_waiting(out, &waiting, "SINCE (UTC)", "RED FLAG")?;
     writeln!(
         out,
         "{} in review{}: `junction review show ID`, then approve or reject",

@@ -10,7 +10,7 @@ use clap::Args;
 use super::describe::essentials;
 use super::format::{Table, utc};
 use crate::config::Plan;
-use crate::store::{AuditEntry, Delivery, DeliveryState, Store};
+use crate::store::{AuditEntry, Delivery, DeliveryState, Store, WaitingFilter};
 
 /// `--by`: who makes a decision; audited with it.
 #[derive(Debug, Clone, Args)]
@@ -143,4 +143,46 @@ pub(super) fn masked_document(entries: &[AuditEntry]) -> serde_json::Value {
         .rev()
         .find_map(|e| e.detail.get("document").filter(|d| !d.is_null()).cloned())
         .unwrap_or(serde_json::Value::Null)
+}
+
+/// `in pipeline P on route R`, for what a list was narrowed to.
+pub(super) fn filter_note(filter: &WaitingFilter) -> String {
+    let mut note = String::new();
+    if let Some(p) = &filter.pipeline {
+        note.push_str(&format!(" in pipeline {p}"));
+    }
+    if let Some(r) = &filter.route {
+        note.push_str(&format!(" on route {r}"));
+    }
+    note
+}
+
+/// Writes waiting deliveries (held or in review) as a table: id, since when, where, which
+/// entity, and why (`why` names that last column).
+pub(super) fn write_waiting(
+    out: &mut dyn Write,
+    waiting: &[Delivery],
+    since: &str,
+    why: &str,
+) -> anyhow::Result<()> {
+    let mut table = Table::default();
+    table.row(
+        ["ID", since, "PIPELINE", "ROUTE -> TARGET", "ENTITY", why]
+            .map(str::to_owned)
+            .to_vec(),
+    );
+    // Nothing changes a waiting delivery until it is decided: its last update is when it
+    // started waiting.
+    for d in waiting {
+        table.row(vec![
+            d.id.to_string(),
+            utc(d.updated_at_ms),
+            d.pipeline.clone(),
+            format!("{} -> {}", d.route, d.target),
+            format!("{} {} v{}", d.object, d.key, d.source_version),
+            d.state_reason.clone().unwrap_or_default(),
+        ]);
+    }
+    out.write_all(table.render().as_bytes())?;
+    Ok(())
 }

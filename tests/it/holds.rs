@@ -180,6 +180,32 @@ impl Bench {
         deliveries.into_iter().next().unwrap()
     }
 
+    /// Receives and plans a payout of `po_1` at `version` with that KYC status.
+    async fn payout(&self, event: &str, version: i64, kyc: &str) -> Delivery {
+        self.change(
+            "payment",
+            event,
+            "po_1",
+            version,
+            None,
+            payment("po_1", kyc),
+        )
+        .await
+    }
+
+    /// Stores a payout of `po_1` without planning it.
+    async fn receive_payout(&self, event: &str, version: i64, kyc: &str) {
+        self.receive(
+            "payment",
+            event,
+            "po_1",
+            version,
+            None,
+            payment("po_1", kyc),
+        )
+        .await;
+    }
+
     async fn delivery(&self, id: i64) -> Delivery {
         self.store().delivery(id).await.unwrap().expect("delivery")
     }
@@ -263,16 +289,7 @@ fn payment(key: &str, kyc: &str) -> Value {
 /// in its lane: the earlier write is confirmed before the later one.
 async fn a_later_change_that_passes_the_gate_releases_the_held_payout(backend: Backend) {
     let b = Bench::start(backend).await;
-    let held = b
-        .change(
-            "payment",
-            "evt_1",
-            "po_1",
-            1,
-            None,
-            payment("po_1", "pending"),
-        )
-        .await;
+    let held = b.payout("evt_1", 1, "pending").await;
     assert_eq!(held.state, DeliveryState::Held);
     assert!(
         held.state_reason
@@ -294,16 +311,7 @@ async fn a_later_change_that_passes_the_gate_releases_the_held_payout(backend: B
     );
 
     b.at(5_000);
-    let later = b
-        .change(
-            "payment",
-            "evt_2",
-            "po_1",
-            2,
-            None,
-            payment("po_1", "verified"),
-        )
-        .await;
+    let later = b.payout("evt_2", 2, "verified").await;
     assert_eq!(later.state, DeliveryState::Pending);
     assert_eq!(
         b.state(held.id).await,
@@ -334,25 +342,8 @@ async fn a_later_change_that_passes_the_gate_releases_the_held_payout(backend: B
 /// elsewhere: here a newer change stored but not planned by this engine.
 async fn the_sweep_releases_a_hold_whose_gate_passes(backend: Backend) {
     let b = Bench::start(backend).await;
-    let held = b
-        .change(
-            "payment",
-            "evt_1",
-            "po_1",
-            1,
-            None,
-            payment("po_1", "pending"),
-        )
-        .await;
-    b.receive(
-        "payment",
-        "evt_2",
-        "po_1",
-        2,
-        None,
-        payment("po_1", "verified"),
-    )
-    .await;
+    let held = b.payout("evt_1", 1, "pending").await;
+    b.receive_payout("evt_2", 2, "verified").await;
     assert_eq!(b.engine.release_passing_holds().await.unwrap(), 1);
     assert_eq!(b.state(held.id).await, DeliveryState::Pending);
     b.engine.plan_some().await.unwrap();
@@ -364,16 +355,7 @@ async fn the_sweep_releases_a_hold_whose_gate_passes(backend: Backend) {
 /// `--override`, audited with who, why and whether it was an override; shown masked.
 async fn a_manual_release_is_refused_while_the_gate_fails_unless_overridden(backend: Backend) {
     let b = Bench::start(backend).await;
-    let held = b
-        .change(
-            "payment",
-            "evt_1",
-            "po_1",
-            1,
-            None,
-            payment("po_1", "pending"),
-        )
-        .await;
+    let held = b.payout("evt_1", 1, "pending").await;
     let id = held.id.to_string();
 
     let list = b.cli(&["holds", "list", "--json"]);
@@ -478,25 +460,8 @@ async fn a_manual_release_is_refused_while_the_gate_fails_unless_overridden(back
 /// yet) needs no override; `--by` defaults to $USER.
 async fn a_manual_release_passes_on_the_newest_change(backend: Backend) {
     let b = Bench::start(backend).await;
-    let held = b
-        .change(
-            "payment",
-            "evt_1",
-            "po_1",
-            1,
-            None,
-            payment("po_1", "pending"),
-        )
-        .await;
-    b.receive(
-        "payment",
-        "evt_2",
-        "po_1",
-        2,
-        None,
-        payment("po_1", "verified"),
-    )
-    .await;
+    let held = b.payout("evt_1", 1, "pending").await;
+    b.receive_payout("evt_2", 2, "verified").await;
     let out = b.cli(&[
         "holds",
         "release",

@@ -48,7 +48,9 @@ pub struct PipelineFiles {
 }
 
 impl PipelineFiles {
-    /// Loads and checks the files (every problem at once); none given, none loaded.
+    /// Loads and checks the files (every problem at once); none given, none loaded. Only the
+    /// pipelines' gates, routes and masking are used: nothing connects, so `env:` secrets need
+    /// not be set in the operator's shell (a placeholder stands in for any that is not).
     pub(super) fn load(&self) -> anyhow::Result<Vec<Plan>> {
         if self.files.is_empty() {
             return Ok(Vec::new());
@@ -59,9 +61,18 @@ impl PipelineFiles {
                 .or_else(crate::host::cache::default_dir),
         )
         .context("cannot start the host to load the pipeline files")?;
-        match crate::cli::pipeline::load(&host, &self.files) {
+        let catalog = crate::pipeline::instances::HostCatalog::new(host);
+        let env = |name: &str| {
+            let set = std::env::var(name).ok().filter(|v| !v.is_empty());
+            Some(set.unwrap_or_else(|| "(not needed by this command)".into()))
+        };
+        let cwd = std::env::current_dir().unwrap_or_default();
+        match crate::config::load(&self.files, &env, &catalog) {
             Ok(loaded) => Ok(loaded.plans),
-            Err(diagnostics) => bail!("the pipeline files do not load:\n{diagnostics}"),
+            Err(diagnostics) => bail!(
+                "the pipeline files do not load:\n{}",
+                diagnostics.relative_to(&cwd)
+            ),
         }
     }
 }

@@ -204,6 +204,14 @@ mod tests {
     }
 
     #[test]
+    fn the_store_counts_the_class_the_host_gives_key_conflicts() {
+        let conflict = crate::host::CallError::Connector(
+            junction_connector_kit::Error::IdempotencyMismatch("reused".into()),
+        );
+        assert_eq!(conflict.class_name(), crate::store::KEY_CONFLICT_CLASS);
+    }
+
+    #[test]
     fn only_pending_writes_go_to_review() {
         let c = change("payment", "", json!({}), json!({}));
         let ctx = crate::pipeline::expr::change_value(&c);

@@ -324,7 +324,7 @@ async fn release_passes_on_the_newest_change_without_override() {
         unreachable!()
     };
     let out = capture(&store, async |s, o| {
-        release_to(s, &[plan.clone()], &args, o).await
+        release_to(s, std::slice::from_ref(&plan), &args, o).await
     })
     .await
     .unwrap();

@@ -36,6 +36,9 @@ pub(super) fn final_state(d: &Outcome) -> String {
         ),
         DeliveryState::Confirming => format!("confirming, next read-back {}", utc(d.next_at_ms)),
     };
+    if let Some(paused) = &d.paused {
+        state.push_str(&format!(" [{paused}]"));
+    }
     if d.redrives > 0 {
         state.push_str(&format!(" [redriven {}]", count(d.redrives.into(), "time")));
     }

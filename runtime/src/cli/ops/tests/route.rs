@@ -106,6 +106,18 @@ async fn routes_are_paused_listed_and_resumed_and_unknown_ones_named() {
             .unwrap()
             .is_empty()
     );
+    let traced = super::capture(&store, async |s, o| {
+        crate::cli::ops::trace::trace_to(s, "py_1", false, o).await
+    })
+    .await
+    .unwrap();
+    assert!(
+        traced.text.contains(
+            "[route paused since 2025-03-01T09:00:00.000Z by ana: bank outage; junction route resume payouts]"
+        ),
+        "{}",
+        traced.text
+    );
 
     let out = super::capture(&store, async |s, o| list_to(s, &[], true, o).await)
         .await

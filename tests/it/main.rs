@@ -7,6 +7,7 @@ mod connector_salesforce;
 mod connector_stripe;
 mod crash;
 mod delivery_states;
+mod holds;
 mod intake;
 mod listener;
 mod masking;

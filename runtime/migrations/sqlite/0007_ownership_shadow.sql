@@ -1,6 +1,6 @@
 -- Field ownership: the planner looks up the newest change each system of record reported
 -- about an entity, to hold a non-owner's values against it.
-CREATE INDEX changes_entity ON changes (pipeline, object, entity_key, source, source_version);
+CREATE INDEX changes_entity_source ON changes (pipeline, object, entity_key, source, source_version);
 
 -- A delivery on a shadow route: when its turn comes the target is read and compared with the
 -- intended write, and nothing is written.

@@ -43,6 +43,15 @@ enum Command {
     Replay(ops::ReplayArgs),
     /// Take in the changes a source still lists that never arrived (lost webhooks).
     Recover(pipeline::RecoverArgs),
+    /// Writes held by a gate: list, show, release (the gate re-evaluated first).
+    #[command(subcommand)]
+    Holds(ops::HoldsCommand),
+    /// Writes with a red flag waiting for manual review: list, show, approve, reject.
+    #[command(subcommand)]
+    Review(ops::ReviewCommand),
+    /// Route kill switches: pause, resume, list.
+    #[command(subcommand)]
+    Route(ops::RouteCommand),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -71,6 +80,9 @@ pub fn main() -> ExitCode {
             Command::Shadow(cmd) => ops::shadow(cmd).await,
             Command::Replay(args) => ops::replay(args).await,
             Command::Recover(args) => pipeline::recover(args).await,
+            Command::Holds(cmd) => ops::holds(cmd).await,
+            Command::Review(cmd) => ops::review(cmd).await,
+            Command::Route(cmd) => ops::route(cmd).await,
         }
     });
     match result {

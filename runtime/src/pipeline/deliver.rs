@@ -532,6 +532,9 @@ impl Engine {
         attempts_so_far: i32,
     ) -> store::Result<()> {
         let message = self.masker(&d.pipeline).text(&error.to_string());
+        if let CallError::Connector(kit::Error::IdempotencyMismatch(_)) = error {
+            return self.key_conflict(d, lease, &message, attempts_so_far).await;
+        }
         match error.retry_class() {
             Class::Permanent => {
                 self.give_up(d, lease, &format!("{}: {message}", error.class_name()))
@@ -556,6 +559,51 @@ impl Engine {
                     .await
             }
         }
+    }
+
+    /// The target refused the write's idempotency key as used for a different request. Once
+    /// may be a concurrent request under the key still being processed: retried after the
+    /// back-off. The second time the key and the write disagree, which no retry can fix and no
+    /// new key may paper over (that could apply the business action twice): the write goes to
+    /// manual review with its evidence.
+    async fn key_conflict(
+        &self,
+        d: &Delivery,
+        lease: &Lease,
+        message: &str,
+        attempts_so_far: i32,
+    ) -> store::Result<()> {
+        // `d` was read before this attempt was recorded (which counted the conflict).
+        let conflicts = d.key_conflicts + 1;
+        if conflicts >= super::review::KEY_CONFLICTS_FOR_REVIEW {
+            let change = self.store.change(d.change_id).await?;
+            let mut evidence = match &change {
+                Some(change) => super::review::evidence(self.plan(&d.pipeline), change),
+                None => serde_json::json!({}),
+            };
+            evidence["key_conflicts"] = conflicts.into();
+            evidence["last_error"] = message.into();
+            let reason = format!(
+                "repeated idempotency conflicts: the target refused key {} as used for a \
+                 different request {conflicts} times ({message})",
+                d.write_key()
+            );
+            tracing::warn!(pipeline = %d.pipeline, route = %d.route, delivery = d.id, "sent to review: repeated idempotency conflicts");
+            return self.store.send_to_review(lease, &reason, evidence).await;
+        }
+        if attempts_so_far - d.steps >= d.max_attempts {
+            return self
+                .give_up(
+                    d,
+                    lease,
+                    &format!("attempts exhausted ({attempts_so_far}); last error: {message}"),
+                )
+                .await;
+        }
+        let wait = retry::backoff(&self.retry_policy(d), attempts_so_far.max(1) as u32, None);
+        self.store
+            .retry_later(lease, self.now() + wait.as_millis() as i64, message)
+            .await
     }
 
     async fn give_up(&self, d: &Delivery, lease: &Lease, reason: &str) -> store::Result<()> {

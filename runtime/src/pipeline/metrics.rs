@@ -56,6 +56,7 @@ pub struct Metrics {
     pub confirmed: Family<RouteLabels, Counter>,
     pending: Gauge,
     held: Gauge,
+    review: Gauge,
     in_flight: Gauge,
     dead: Gauge,
     oldest_pending_age_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
@@ -121,6 +122,12 @@ impl Default for Metrics {
             "Deliveries held by a gate or an evaluation problem",
             held.clone(),
         );
+        let review = Gauge::default();
+        registry.register(
+            "deliveries_in_review",
+            "Deliveries waiting for an operator's review (red flags)",
+            review.clone(),
+        );
         registry.register(
             "deliveries_in_flight",
             "Deliveries being written, awaiting a job or confirming",
@@ -141,6 +148,7 @@ impl Default for Metrics {
             confirmed,
             pending,
             held,
+            review,
             in_flight,
             dead,
             oldest_pending_age_seconds: oldest,
@@ -154,6 +162,7 @@ impl Metrics {
         if let Some(s) = stats {
             self.pending.set(s.pending as i64);
             self.held.set(s.held as i64);
+            self.review.set(s.review);
             self.in_flight
                 .set((s.in_flight + s.awaiting_job + s.confirming) as i64);
             self.dead.set(s.dead as i64);

@@ -16,11 +16,13 @@
 
 mod deliver;
 pub mod expr;
+pub mod gates;
 pub mod instances;
 pub mod intake;
 pub mod metrics;
 pub mod planner;
 pub mod recover;
+pub mod review;
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
@@ -296,6 +298,16 @@ impl Engine {
             stop.notified().await;
             drop(leadership);
         });
+        // Held writes are swept by one worker; the others release what their own planning
+        // unblocks (`plan_some`).
+        let gates = self.store.leadership("gates");
+        let (engine, stop) = (self.clone(), shutdown.clone());
+        let gates_leader = gates.watch();
+        set.spawn(async move {
+            engine.gates_loop(stop, gates_leader).await;
+            // Dropping it steps down.
+            drop(gates);
+        });
         let engine = self.clone();
         let stop = shutdown.clone();
         set.spawn(async move { engine.planner_loop(stop).await });
@@ -382,7 +394,17 @@ impl Engine {
                     )],
                 ),
             };
-            self.store.commit_plan(change.id, deliveries, audit).await?;
+            let committed = self.store.commit_plan(change.id, deliveries, audit).await?;
+            // A newer change of an entity with held writes may satisfy their gate: re-check
+            // them now, so the released write goes first in its lane.
+            if !committed.already_planned
+                && self
+                    .plan(&change.pipeline)
+                    .is_some_and(|p| !p.gates.is_empty())
+                && self.recheck_entity(&change).await? > 0
+            {
+                self.wake_delivery.notify_one();
+            }
         }
         Ok(n)
     }

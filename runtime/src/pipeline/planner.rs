@@ -97,7 +97,7 @@ pub fn plan_change(
             &plan.name,
             &route.name,
             &change.source,
-            &change.source_event_id,
+            &super::review::key_event(change),
             &route.to,
         );
         let (delivery, entry) = plan_route(plan, route, change, change, key, now_ms);
@@ -129,6 +129,7 @@ fn plan_route(
         (InitialState::Pending, Mode::Shadow) => InitialState::Shadow,
         (s, _) => s,
     };
+    let state = super::review::screen(state, from, &ctx);
     let future = from.effective_at_ms.filter(|&t| t > now_ms);
     let not_before_ms = match route.future_dated {
         FutureDated::Hold => future,
@@ -150,6 +151,14 @@ fn plan_route(
             AuditKind::Held,
             json!({ "route": route.name, "target": route.to, "reason": reason, "document": shown }),
         ),
+        InitialState::Review { reason } => {
+            let mut detail = super::review::evidence(Some(plan), from);
+            detail["route"] = json!(route.name);
+            detail["target"] = json!(route.to);
+            detail["reason"] = json!(reason);
+            detail["document"] = shown.clone();
+            (AuditKind::Review, detail)
+        }
         InitialState::Suppressed { reason } => (
             AuditKind::Suppressed,
             json!({ "route": route.name, "target": route.to, "reason": reason, "document": shown }),

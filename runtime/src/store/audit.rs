@@ -82,8 +82,18 @@ audit_kinds! {
     Conflict => "conflict",
     /// A write is held by a gate (detail: the reason and next action).
     Held => "held",
-    /// A held write was released.
+    /// A held write was released (detail: by whom, why, whether the gate was overridden).
     Released => "released",
+    /// A write was sent to manual review (detail: the red flag and the evidence, masked).
+    Review => "review",
+    /// A write in review was approved: it is delivered under its original key.
+    Approved => "approved",
+    /// A write in review was rejected: suppressed with the reason.
+    Rejected => "rejected",
+    /// A route was paused: its writes wait until it is resumed.
+    RoutePaused => "route_paused",
+    /// A paused route was resumed.
+    RouteResumed => "route_resumed",
     /// One attempt at a write (detail: status, latency, error class).
     Attempt => "attempt",
     /// A failed attempt will be retried later.

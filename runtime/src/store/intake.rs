@@ -14,6 +14,7 @@ macro_rules! change_columns {
          received_at_ms"
     };
 }
+pub(super) use change_columns;
 
 impl Store {
     /// Stores a batch of changes in one transaction: each is inserted unless the same

@@ -99,6 +99,7 @@ async fn insert_delivery(tx: &mut Tx, origin: &Origin<'_>, d: &NewDelivery) -> R
     let (state, reason) = match &d.state {
         InitialState::Pending | InitialState::Shadow => ("pending", None),
         InitialState::Held { reason } => ("held", Some(reason.as_str())),
+        InitialState::Review { reason } => ("review", Some(reason.as_str())),
         InitialState::Suppressed { reason } => ("suppressed", Some(reason.as_str())),
     };
     let shadow = d.state == InitialState::Shadow;

@@ -218,6 +218,11 @@ pub enum InitialState {
         /// Why, and what would release it.
         reason: String,
     },
+    /// Waiting for an operator's review (a red flag: `junction review`); blocks its lane.
+    Review {
+        /// The red flag, and what the operator is asked to decide.
+        reason: String,
+    },
     /// Recorded but never delivered (not the owner, filtered by `when`, ...).
     Suppressed {
         /// Why.
@@ -309,6 +314,8 @@ pub enum DeliveryState {
     Pending,
     /// Held by a gate.
     Held,
+    /// Waiting for an operator's review (a red flag); approved, it becomes pending.
+    Review,
     /// Claimed by a worker that is writing it.
     InFlight,
     /// The target accepted it asynchronously; its job is polled.
@@ -329,6 +336,7 @@ impl DeliveryState {
         match self {
             DeliveryState::Pending => "pending",
             DeliveryState::Held => "held",
+            DeliveryState::Review => "review",
             DeliveryState::InFlight => "in_flight",
             DeliveryState::AwaitingJob => "awaiting_job",
             DeliveryState::Confirming => "confirming",
@@ -360,6 +368,7 @@ impl FromStr for DeliveryState {
         Ok(match s {
             "pending" => DeliveryState::Pending,
             "held" => DeliveryState::Held,
+            "review" => DeliveryState::Review,
             "in_flight" => DeliveryState::InFlight,
             "awaiting_job" => DeliveryState::AwaitingJob,
             "confirming" => DeliveryState::Confirming,
@@ -465,6 +474,9 @@ pub struct Delivery {
     pub repairs: i32,
     /// On a shadow route: the target is read and compared, never written.
     pub shadow: bool,
+    /// Attempts the target refused as an idempotency-key conflict since the delivery was
+    /// planned or last approved in review.
+    pub key_conflicts: i32,
     /// When it was planned.
     pub created_at_ms: i64,
     /// When it last changed.

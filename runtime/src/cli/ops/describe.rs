@@ -24,7 +24,8 @@ pub(super) fn final_state(d: &Outcome) -> String {
             None => format!("DEAD: {reason} after {attempts}"),
         },
         DeliveryState::Suppressed => format!("suppressed: {reason}"),
-        DeliveryState::Held => format!("held: {reason}"),
+        DeliveryState::Held => format!("held: {reason} (junction holds show {})", d.id),
+        DeliveryState::Review => format!("IN REVIEW: {reason} (junction review show {})", d.id),
         DeliveryState::Pending if d.attempts == 0 => format!("pending, due {}", utc(d.next_at_ms)),
         DeliveryState::Pending => format!("pending, {attempts} so far, next {}", utc(d.next_at_ms)),
         DeliveryState::InFlight => format!("in flight, {attempts} so far"),
@@ -35,6 +36,9 @@ pub(super) fn final_state(d: &Outcome) -> String {
         ),
         DeliveryState::Confirming => format!("confirming, next read-back {}", utc(d.next_at_ms)),
     };
+    if let Some(paused) = &d.paused {
+        state.push_str(&format!(" [{paused}]"));
+    }
     if d.redrives > 0 {
         state.push_str(&format!(" [redriven {}]", count(d.redrives.into(), "time")));
     }
@@ -74,7 +78,22 @@ pub(super) fn essentials(entry: &AuditEntry) -> String {
             }
             push(document(d));
         }
-        AuditKind::Released => push(text(d, "note")),
+        AuditKind::Released
+        | AuditKind::Approved
+        | AuditKind::Rejected
+        | AuditKind::RoutePaused
+        | AuditKind::RouteResumed => {
+            push(text(d, "note"));
+            push(text(d, "by").map(|by| format!("by {by}")));
+            push(text(d, "reason").map(|r| format!("\"{r}\"")));
+            if d.get("override").and_then(Value::as_bool) == Some(true) {
+                push(Some("OVERRIDE: the gate still failed".to_owned()));
+            }
+        }
+        AuditKind::Review => {
+            push(text(d, "reason"));
+            push(document(d));
+        }
         AuditKind::Attempt => {
             push(int(d, "n").map(|n| format!("#{n}")));
             push(text(d, "outcome"));

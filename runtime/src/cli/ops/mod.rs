@@ -1,5 +1,5 @@
 //! Operators' read and repair commands: `junction trace`, `junction dlq`, `junction audit`,
-//! `junction shadow`, `junction replay`.
+//! `junction shadow`, `junction replay`, `junction holds`, `junction review`, `junction route`.
 //!
 //! Each command opens the store without creating it (a mistyped path is an error, not a new
 //! empty database), read-only unless it repairs, then writes to a `&mut dyn Write` so tests
@@ -11,9 +11,13 @@ mod audit;
 mod describe;
 mod dlq;
 mod format;
+mod holds;
 mod replay;
+mod review;
+mod route;
 mod shadow;
 mod trace;
+mod waiting;
 
 #[cfg(test)]
 mod tests;
@@ -28,8 +32,11 @@ use crate::store::{self, OpenOptions, Store};
 
 pub use audit::{AuditCommand, audit};
 pub use dlq::{DlqCommand, dlq};
+pub use holds::{HoldsCommand, holds};
 pub(crate) use replay::instant;
 pub use replay::{ReplayArgs, replay};
+pub use review::{ReviewCommand, review};
+pub use route::{RouteCommand, route};
 pub use shadow::{ShadowCommand, shadow};
 pub use trace::{TraceArgs, trace};
 

@@ -28,6 +28,7 @@ pub(super) use acceptance;
 mod audit;
 mod dlq;
 mod durability;
+mod holds;
 mod intake;
 mod lanes;
 mod leases;

@@ -3,7 +3,9 @@
 mod audit;
 mod cli;
 mod dlq;
+mod holds;
 mod postgres;
+mod route;
 mod trace;
 
 use std::path::PathBuf;

@@ -642,13 +642,9 @@ async fn crash_test(backend: Backend, workers: usize) {
 
     // No business action twice, and no write going backwards (quantities only rise at Stripe).
     let writes = netsuite.applied_writes();
-    let mut per_key: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
     let mut per_record: BTreeMap<(&str, &str), Vec<&junction_tests::sim::netsuite::AppliedWrite>> =
         BTreeMap::new();
     for w in &writes {
-        if let Some(k) = &w.idempotency_key {
-            per_key.entry(k).or_default().push(w.seq);
-        }
         per_record
             .entry((
                 &w.record_type,
@@ -657,28 +653,10 @@ async fn crash_test(backend: Backend, workers: usize) {
             .or_default()
             .push(w);
     }
-    // NetSuite honours an idempotency key only on asynchronous requests; a write applied
-    // without one (the simulator records none for synchronous requests) has no protection
-    // against a repeat.
-    let keyless: Vec<String> = writes
-        .iter()
-        .filter(|w| w.idempotency_key.is_none())
-        .map(|w| format!("write {} to {} {}", w.seq, w.record_type, w.internal_id))
-        .collect();
-    assert!(
-        keyless.is_empty(),
-        "{} business writes reached NetSuite without an idempotency key:\n{}",
-        keyless.len(),
-        listed(&keyless)
-    );
-    let twice: Vec<String> = per_key
-        .iter()
-        .filter(|(_, seqs)| seqs.len() > 1)
-        .map(|(key, seqs)| format!("{key}: applied writes {seqs:?}"))
-        .collect();
+    let twice = crate::rig::applied_twice(&writes);
     assert!(
         twice.is_empty(),
-        "{} idempotency keys applied more than once at NetSuite:\n{}",
+        "{} business actions at NetSuite without the protection of one idempotency key:\n{}",
         twice.len(),
         listed(&twice)
     );

@@ -202,14 +202,6 @@ async fn subscription_lifecycle_reaches_billing_and_a_silent_drop_is_dead_letter
     assert_eq!(rig.netsuite.stats().auth_failures, 0);
 }
 
-impl Rig {
-    async fn ns(&self, sub: &str) -> serde_json::Value {
-        self.read("netsuite", "subscription", sub)
-            .await
-            .expect("record exists at NetSuite")
-    }
-}
-
 /// A NetSuite that drops every write silently while a subscription moves to a new price: the
 /// price plan's job reports success and nothing appears, so the connector asks for the same
 /// step again. That must end in a dead letter, not go on forever.

@@ -320,6 +320,7 @@ async fn overdue_writes_are_counted_per_route(backend: Backend) {
             within_ms: 30_000,
         }),
         max_attempts: 3,
+        on_behalf_of: None,
     };
     store
         .commit_plan(change_id, vec![delivery], vec![])

@@ -64,6 +64,16 @@ impl Rig {
 
     /// The rig on a fresh store of `backend`.
     pub async fn start_on(backend: Backend, edit: impl Fn(String) -> String) -> Rig {
+        Rig::start_with(backend, edit, junction::services::clock::Clock::system()).await
+    }
+
+    /// The rig on a fresh store of `backend`, Junction on `clock` (a `ShiftedClock` lets a test
+    /// jump Junction's time forward: an outage of ten minutes without waiting ten minutes).
+    pub async fn start_with(
+        backend: Backend,
+        edit: impl Fn(String) -> String,
+        clock: junction::services::clock::Clock,
+    ) -> Rig {
         let netsuite = NetSuiteSim::start(junction_tests::demo::netsuite_sim_config())
             .await
             .expect("netsuite sim");
@@ -91,6 +101,7 @@ impl Rig {
         let store = Store::open(&test_store.url).await.expect("store");
         let options = Options {
             lease: Duration::from_secs(5),
+            clock,
             ..Options::default()
         };
         let engine = Engine::new(loaded.plans, store, &host(), options)
@@ -143,13 +154,7 @@ impl Rig {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
         let mut quiet = 0;
         loop {
-            let s = self.stripe.stats();
-            let st = self
-                .engine
-                .store
-                .stats(self.engine.clock().now_ms())
-                .await
-                .expect("stats");
+            let (s, st) = self.counts().await;
             let busy = st.unplanned + st.pending + st.in_flight + st.awaiting_job + st.confirming;
             let webhooks_settled = s.webhooks_delivered + s.webhooks_abandoned >= s.events;
             if busy == 0 && webhooks_settled {
@@ -160,12 +165,73 @@ impl Rig {
             } else {
                 quiet = 0;
             }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "did not drain: stripe {s:?}, junction {st:?}"
-            );
+            if tokio::time::Instant::now() >= deadline {
+                let reasons: Vec<String> = self
+                    .dead_letters()
+                    .await
+                    .iter()
+                    .map(|l| format!("{}: {}", l.key, l.reason))
+                    .collect();
+                panic!("did not drain: stripe {s:?}, junction {st:?}, dead letters {reasons:#?}");
+            }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// What Stripe has sent, and where Junction's work stands now by its clock.
+    async fn counts(
+        &self,
+    ) -> (
+        junction_tests::sim::stripe::StripeStats,
+        junction::store::Stats,
+    ) {
+        let st = self
+            .engine
+            .store
+            .stats(self.engine.clock().now_ms())
+            .await
+            .expect("stats");
+        (self.stripe.stats(), st)
+    }
+
+    /// The open dead letters.
+    pub async fn dead_letters(&self) -> Vec<junction::store::DeadLetter> {
+        self.engine
+            .store
+            .dlq_list(&junction::store::DlqFilter::default())
+            .await
+            .expect("dead letters")
+    }
+
+    /// The subscription as NetSuite holds it (canonical), which must exist.
+    pub async fn ns(&self, sub: &str) -> Value {
+        self.read("netsuite", "subscription", sub)
+            .await
+            .expect("record exists at NetSuite")
+    }
+
+    /// Waits until every event Stripe emitted is stored and planned (deliveries may still be
+    /// on their way).
+    pub async fn wait_for_intake(&self) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let (s, st) = self.counts().await;
+            if s.webhooks_delivered + s.webhooks_abandoned >= s.events && st.unplanned == 0 {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "intake did not finish: stripe {s:?}, junction {st:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Works every delivery due now by Junction's clock to its next durable state (as the
+    /// delivery loop does on its own), until none is due: after moving a shifted clock, what
+    /// has come due is tried before the test goes on.
+    pub async fn settle_due(&self) {
+        while self.engine.deliver_due().await.expect("deliver") > 0 {}
     }
 
     /// The canonical document each side holds, read through the pipeline's own connectors.
@@ -221,6 +287,30 @@ impl Drop for Rig {
     fn drop(&mut self) {
         self.shutdown.notify_waiters();
     }
+}
+
+/// Business actions NetSuite applied more than once: idempotency keys it applied twice, and
+/// writes applied without a key (NetSuite honours keys only on asynchronous requests, so one
+/// without has no protection against a repeat). Empty when every action happened once.
+pub fn applied_twice(writes: &[junction_tests::sim::netsuite::AppliedWrite]) -> Vec<String> {
+    let mut per_key: std::collections::BTreeMap<&str, Vec<u64>> = Default::default();
+    let mut found = Vec::new();
+    for w in writes {
+        match &w.idempotency_key {
+            Some(k) => per_key.entry(k).or_default().push(w.seq),
+            None => found.push(format!(
+                "write {} to {} {} carries no idempotency key",
+                w.seq, w.record_type, w.internal_id
+            )),
+        }
+    }
+    found.extend(
+        per_key
+            .iter()
+            .filter(|(_, seqs)| seqs.len() > 1)
+            .map(|(key, seqs)| format!("{key}: applied writes {seqs:?}")),
+    );
+    found
 }
 
 /// The fields compared between Stripe and NetSuite, per object: what the pipeline confirms

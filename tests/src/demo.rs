@@ -105,7 +105,12 @@ pub const SIMULATOR_ENV: &[&str] = &[
     "STRIPE_WEBHOOK_SECRET",
     "NS_CLIENT_ID",
     "NS_M2M_PRIVATE_KEY",
+    "JUNCTION_MASKING_KEY",
 ];
+
+/// The masking key the demo and the tests give the example pipelines (a real installation
+/// keeps its own with its other secrets).
+pub const MASKING_KEY: &str = "demo-masking-key-not-for-production";
 
 /// The environment the example pipeline's `env:` secrets resolve from, for the simulators.
 pub fn simulator_env(ns: &NetSuiteSimConfig) -> impl Fn(&str) -> Option<String> + use<> {
@@ -119,6 +124,7 @@ pub fn simulator_env(ns: &NetSuiteSimConfig) -> impl Fn(&str) -> Option<String> 
         "NS_TOKEN_SECRET" => Some(ns.token_secret.clone()),
         "NS_CLIENT_ID" => ns.m2m.as_ref().map(|m| m.client_id.clone()),
         "NS_M2M_PRIVATE_KEY" => Some(NS_PRIVATE_KEY.into()),
+        "JUNCTION_MASKING_KEY" => Some(MASKING_KEY.into()),
         _ => None,
     }
 }

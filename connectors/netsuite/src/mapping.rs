@@ -306,16 +306,33 @@ fn expected_subscription(s: &Subscription, write: &Write) -> Result<Subscription
 }
 
 /// The customer record body a write upserts (`PUT .../eid:<key>`); the external id is in the
-/// URL, so the body leaves `externalId` out, as NetSuite's upsert asks.
+/// URL, so the body leaves `externalId` out, as NetSuite's upsert asks. A field the document
+/// leaves out (a route that carries only the fields its source owns) is left out of the body,
+/// so the record keeps it; a null one is cleared.
 pub fn customer_record(document: &str) -> Result<Value, MappingError> {
     let c: Customer = parse("customer", document)?;
-    Ok(json!({
-        "companyName": c.name,
-        "email": c.email,
-        "phone": c.phone,
-        "currency": c.currency.as_ref().map(|code| json!({"refName": code.to_ascii_uppercase()})),
-        "isInactive": c.deleted,
-    }))
+    let present: serde_json::Map<String, Value> = parse("customer", document)?;
+    let mut body = serde_json::Map::new();
+    for (canonical, field, value) in [
+        ("name", "companyName", json!(c.name)),
+        ("email", "email", json!(c.email)),
+        ("phone", "phone", json!(c.phone)),
+        (
+            "currency",
+            "currency",
+            json!(
+                c.currency
+                    .as_ref()
+                    .map(|code| json!({"refName": code.to_ascii_uppercase()}))
+            ),
+        ),
+        ("deleted", "isInactive", json!(c.deleted)),
+    ] {
+        if present.contains_key(canonical) {
+            body.insert(field.to_owned(), value);
+        }
+    }
+    Ok(Value::Object(body))
 }
 
 /// A field of a record, its name matched without regard to case (NetSuite's field ids are

@@ -221,6 +221,16 @@ fn a_customer_keeps_everything_but_its_metadata() {
     assert_eq!(read, kept);
 }
 
+/// A route that carries only the fields its source owns: the record keeps the others (an
+/// upsert leaves out what its body does not name), and a null clears.
+#[test]
+fn a_customer_body_holds_only_the_fields_its_document_holds() {
+    let body = mapping::customer_record(r#"{"id": "cus_1", "email": "new@example.com"}"#).unwrap();
+    assert_eq!(body, json!({"email": "new@example.com"}));
+    let body = mapping::customer_record(r#"{"id": "cus_1", "phone": null}"#).unwrap();
+    assert_eq!(body, json!({"phone": null}));
+}
+
 fn line(number: u64, product: &str, status: &str, quantity: u64, price: (&str, u64)) -> Line {
     Line {
         number,

@@ -224,13 +224,17 @@ pub fn body(config: &Config, kind: Kind, write: &Write) -> Result<Map<String, Va
     match kind {
         Kind::Customer => {
             let c: Customer = parse("customer", &write.document)?;
-            account_body(&c)
+            let present: Map<String, Value> = parse("customer", &write.document)?;
+            account_body(&c, &present)
         }
         Kind::Subscription => subscription_body(config, &subscription_of(write)?),
     }
 }
 
-fn account_body(c: &Customer) -> Result<Map<String, Value>, Error> {
+/// The Account fields of a customer write. A field the document leaves out (a route that
+/// carries only the fields its source owns) is left as the Account has it; a null one is
+/// cleared.
+fn account_body(c: &Customer, present: &Map<String, Value>) -> Result<Map<String, Value>, Error> {
     let address = c.address.clone().unwrap_or_default();
     let street: Vec<&str> = [address.line1.as_deref(), address.line2.as_deref()]
         .into_iter()
@@ -258,6 +262,15 @@ fn account_body(c: &Customer) -> Result<Map<String, Value>, Error> {
     body.insert("BillingCity".into(), json!(address.city));
     body.insert("BillingPostalCode".into(), json!(address.postal_code));
     body.insert("BillingCountry".into(), json!(address.country));
+    let has = |field: &str| present.contains_key(field);
+    body.retain(|name, _| match name.as_str() {
+        // Named by its email, else its id, when the document names no one: only when it
+        // carries the name at all.
+        "Name" => has("name"),
+        "Phone" => has("phone"),
+        "Billing_Email__c" => has("email"),
+        _ => has("address"),
+    });
     Ok(body)
 }
 

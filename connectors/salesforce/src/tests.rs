@@ -182,6 +182,34 @@ fn a_customer_is_upserted_by_external_id_without_id_or_the_key_in_the_body() {
     }
 }
 
+/// A route that carries only the fields its source owns (Stripe owns the e-mail, the CRM the
+/// rest): the Account's other fields are left as they are, and a null clears.
+#[test]
+fn a_customer_write_sends_only_the_fields_its_document_holds() {
+    let h = host();
+    h.respond(
+        200,
+        &[LIMIT],
+        r#"{"id":"001000000000001AAA","created":false}"#,
+    );
+    let partial = json!({"id": "cus_1", "email": "new@example.com"});
+    Salesforce::apply(&h, write("customer", &partial)).unwrap();
+    assert_eq!(body(&h, 0), json!({"Billing_Email__c": "new@example.com"}));
+
+    h.respond(
+        200,
+        &[LIMIT],
+        r#"{"id":"001000000000001AAA","created":false}"#,
+    );
+    let cleared = json!({"id": "cus_1", "phone": null, "address": null});
+    Salesforce::apply(&h, write("customer", &cleared)).unwrap();
+    assert_eq!(
+        body(&h, 1),
+        json!({"Phone": null, "BillingStreet": null, "BillingCity": null,
+               "BillingPostalCode": null, "BillingCountry": null})
+    );
+}
+
 #[test]
 fn settings_rename_objects_fields_and_the_version() {
     let h = host()

@@ -62,8 +62,8 @@ pub use expression::{
 pub use files::{MAX_PIPELINE_FILE, MAX_SECRET_FILE, ReadError, read_limited, read_text_limited};
 pub use plan::{
     AllowedHost, Auth, Confirm, ConfirmFields, Connector, Expr, FutureDated, Gate, GateTarget,
-    Jitter, Limits, MaskRule, MaskStrategy, Mode, OnFail, Ownership, Plan, Priority, Reconcile,
-    RetryPolicy, Route, Scope, Setting, Source, Trigger,
+    Jitter, Limits, MaskRule, MaskStrategy, Masking, Mode, OnFail, Ownership, Plan, Priority,
+    Reconcile, RetryPolicy, Route, Scope, Setting, Source, Trigger,
 };
 pub use printable::{printable, printable_json};
 pub use schema::{OBJECTS, json_schema};

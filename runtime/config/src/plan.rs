@@ -32,8 +32,8 @@ pub struct Plan {
     pub routes: Vec<Route>,
     /// Conditions that hold changes back, by name.
     pub gates: BTreeMap<String, Gate>,
-    /// Masking rules, ordered by object then field.
-    pub masking: Vec<MaskRule>,
+    /// Masking rules and the key of keyed hashes.
+    pub masking: Masking,
     /// Scheduled comparisons, by name.
     pub reconcile: BTreeMap<String, Reconcile>,
 }
@@ -426,12 +426,24 @@ pub struct Gate {
     pub on_fail: OnFail,
 }
 
+/// How a pipeline masks personal data in everything Junction writes or shows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Masking {
+    /// `[pipeline] masking-key`: the installation's key of keyed hashes (HMAC-SHA256), so a
+    /// hashed value cannot be recovered by hashing guesses. Without one, `hash` rules are
+    /// refused and e-mail addresses in free text are redacted instead of hashed.
+    pub key: Option<Secret>,
+    /// The rules, ordered by object then field path.
+    pub rules: Vec<MaskRule>,
+}
+
 /// One masking rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MaskRule {
     /// Object, e.g. `customer`.
     pub object: String,
-    /// Field path inside the object, e.g. `email` or `address.line1`.
+    /// Field path inside the object, e.g. `email` or `address.line1`; through an array it
+    /// names the field of every item (`items.price_id`).
     pub field: String,
     /// How it is shown.
     pub strategy: MaskStrategy,

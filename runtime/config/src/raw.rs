@@ -42,6 +42,7 @@ pub(crate) struct RawFile {
 pub(crate) struct RawPipeline {
     pub(crate) name: Option<Text>,
     pub(crate) description: Option<String>,
+    pub(crate) masking_key: Option<Text>,
 }
 
 #[derive(Debug, Deserialize)]

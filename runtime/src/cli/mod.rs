@@ -39,6 +39,22 @@ enum Command {
     /// Check the tamper-evident audit log.
     #[command(subcommand)]
     Audit(ops::AuditCommand),
+    /// What shadow routes would have written, compared with what their targets hold.
+    #[command(subcommand)]
+    Shadow(ops::ShadowCommand),
+    /// After an incident, send a window's confirmed writes again, in order, under their keys.
+    Replay(ops::ReplayArgs),
+    /// Take in the changes a source still lists that never arrived (lost webhooks).
+    Recover(pipeline::RecoverArgs),
+    /// Writes held by a gate: list, show, release (the gate re-evaluated first).
+    #[command(subcommand)]
+    Holds(ops::HoldsCommand),
+    /// Writes with a red flag waiting for manual review: list, show, approve, reject.
+    #[command(subcommand)]
+    Review(ops::ReviewCommand),
+    /// Route kill switches: pause, resume, list.
+    #[command(subcommand)]
+    Route(ops::RouteCommand),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -64,6 +80,12 @@ pub fn main() -> ExitCode {
             Command::Trace(args) => ops::trace(args).await,
             Command::Dlq(cmd) => ops::dlq(cmd).await,
             Command::Audit(cmd) => ops::audit(cmd).await,
+            Command::Shadow(cmd) => ops::shadow(cmd).await,
+            Command::Replay(args) => ops::replay(args).await,
+            Command::Recover(args) => pipeline::recover(args).await,
+            Command::Holds(cmd) => ops::holds(cmd).await,
+            Command::Review(cmd) => ops::review(cmd).await,
+            Command::Route(cmd) => ops::route(cmd).await,
             Command::Reconcile(args) => ops::reconcile(args).await,
         }
     });

@@ -68,6 +68,119 @@ pub struct ValidateArgs {
     cache_dir: Option<PathBuf>,
 }
 
+/// `junction recover`.
+#[derive(Debug, Args)]
+pub struct RecoverArgs {
+    /// Pipeline files (TOML), as given to `junction run`.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// The source connector to list (one that can be polled, e.g. `stripe`).
+    #[arg(long)]
+    source: String,
+    /// The pipeline, when several files have that connector.
+    #[arg(long)]
+    pipeline: Option<String>,
+    /// Objects to list (repeat, or separate with commas); every object the source delivers by
+    /// default.
+    #[arg(long = "object", value_delimiter = ',')]
+    objects: Vec<String>,
+    /// Only changes that happened at or after this time: RFC 3339 or a duration ago (`2d`).
+    #[arg(long)]
+    since: Option<String>,
+    /// The durable store `junction run` uses.
+    #[arg(long, default_value = "sqlite://junction.db", env = "JUNCTION_STORE")]
+    store: String,
+    /// Print what was found as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Compiled-component cache directory.
+    #[arg(long, env = "JUNCTION_CACHE_DIR")]
+    cache_dir: Option<PathBuf>,
+}
+
+/// Lists a source's changes from the oldest it still has and takes in those that never
+/// arrived (lost webhooks); a running `junction run` plans and delivers them.
+pub async fn recover(args: RecoverArgs) -> anyhow::Result<ExitCode> {
+    let host = Host::new(args.cache_dir.clone().or_else(cache::default_dir))?;
+    let loaded = match load(&host, &args.files) {
+        Ok(loaded) => loaded,
+        Err(diagnostics) => {
+            eprint!("{diagnostics}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let candidates: Vec<&config::Plan> = loaded
+        .plans
+        .iter()
+        .filter(|p| args.pipeline.as_ref().is_none_or(|n| *n == p.name))
+        .filter(|p| p.sources.iter().any(|s| s.connector == args.source))
+        .collect();
+    let plan = match candidates.as_slice() {
+        [plan] => (*plan).clone(),
+        [] => anyhow::bail!(
+            "no pipeline{} has a [[source]] with connector `{}`",
+            args.pipeline
+                .as_ref()
+                .map(|p| format!(" named `{p}`"))
+                .unwrap_or_default(),
+            args.source
+        ),
+        several => anyhow::bail!(
+            "`{}` is a source of several pipelines ({}); name one with --pipeline",
+            args.source,
+            several
+                .iter()
+                .map(|p| p.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    let objects: Vec<String> = if args.objects.is_empty() {
+        plan.sources
+            .iter()
+            .filter(|s| s.connector == args.source)
+            .flat_map(|s| s.objects.iter().cloned())
+            .collect()
+    } else {
+        args.objects.clone()
+    };
+    let now = crate::services::clock::Clock::system().now_ms();
+    let since_ms = match &args.since {
+        Some(since) => super::ops::instant(since, now).context("--since")?,
+        None => i64::MIN,
+    };
+    let store = Store::open_with(
+        &args.store,
+        &OpenOptions {
+            create: false,
+            ..OpenOptions::default()
+        },
+    )
+    .await
+    .with_context(|| format!("opening the store {}", args.store))?;
+    let name = plan.name.clone();
+    let engine = Engine::new(vec![plan], store, &host, Options::default()).await?;
+    let mut results = Vec::new();
+    for object in &objects {
+        let found = engine
+            .recover(&name, &args.source, object, since_ms)
+            .await
+            .with_context(|| format!("recovering `{object}` from `{}`", args.source))?;
+        results.push(serde_json::json!({ "object": object, "found": found }));
+        if !args.json {
+            println!(
+                "{name}: {object} from {}: {} listed, {} had never arrived and are stored now, {} had arrived already, {} older than --since",
+                args.source, found.listed, found.recovered, found.already_had, found.older
+            );
+        }
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&results)?);
+    }
+    engine.store.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
 fn parse_duration(s: &str) -> Result<Duration, String> {
     config::parse_duration(s).map_err(|e| e.to_string())
 }

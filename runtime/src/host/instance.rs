@@ -176,7 +176,11 @@ impl Connector {
                 .filter(|s| s.sensitive)
                 .filter_map(|s| spec.settings.get(&s.name).cloned()),
         );
-        let masker = Arc::new(Masker::with_literals(literals).with_live(spec.live_secrets()));
+        let masker = Arc::new(
+            Masker::with_literals(literals)
+                .with_live(spec.live_secrets())
+                .with_key(spec.masking_key.clone()),
+        );
         let permits = Arc::new(Semaphore::new(spec.limits.concurrency.max(1)));
         Self {
             host,

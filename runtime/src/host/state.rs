@@ -53,6 +53,9 @@ pub struct InstanceSpec {
     /// for the request hook (OAuth 1.0 timestamps): the engine's clock, so a test on manual
     /// time moves the connector's time too. The system clock by default.
     pub clock: Clock,
+    /// The pipeline's key of keyed hashes: e-mail addresses in the guest's logs and errors are
+    /// hashed with it (redacted without one).
+    pub masking_key: Option<crate::services::masking::HashKey>,
 }
 
 impl InstanceSpec {

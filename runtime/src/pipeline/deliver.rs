@@ -54,6 +54,9 @@ impl Engine {
                 .await
             }
             Some(connector) => match d.state {
+                DeliveryState::Pending | DeliveryState::InFlight if d.shadow => {
+                    self.shadow(&d, &lease, &connector).await
+                }
                 DeliveryState::Pending | DeliveryState::InFlight => {
                     self.write(&d, &lease, &connector).await
                 }
@@ -125,6 +128,105 @@ impl Engine {
             }
             Err(e) => self.failed(d, lease, &e, d.attempts + 1).await,
         }
+    }
+
+    /// A shadow route's turn: read what the target holds and compare it, field by field,
+    /// with what the write would make it hold (the connector's `expected`), without writing.
+    /// A read that fails transiently is tried again like a write; one that cannot succeed is
+    /// recorded as not comparable. Either way the delivery settles as suppressed.
+    async fn shadow(
+        &self,
+        d: &Delivery,
+        lease: &Lease,
+        connector: &Connector,
+    ) -> store::Result<()> {
+        if let Some(limiter) = self.limiter(&d.pipeline, &d.target) {
+            limiter.until_ready().await;
+        }
+        let started = self.now();
+        let called = connector.fetch(&Self::ctx(d), &d.object, &d.key).await;
+        self.record(d, lease, started, &called, |_| "shadow_read")
+            .await?;
+        let current = match called.result {
+            Ok(doc) => doc.map(|text| serde_json::from_str::<Value>(&text).unwrap_or(Value::Null)),
+            Err(e) => {
+                if let Class::Retry { after } = e.retry_class() {
+                    if d.attempts + 1 < d.max_attempts {
+                        let wait = retry::backoff(
+                            &self.retry_policy(d),
+                            (d.attempts + 1).max(1) as u32,
+                            after,
+                        );
+                        return self
+                            .store
+                            .retry_later(
+                                lease,
+                                self.now() + wait.as_millis() as i64,
+                                &self.masker(&d.pipeline).text(&e.to_string()),
+                            )
+                            .await;
+                    }
+                }
+                let found = store::ShadowComparison {
+                    intended: self
+                        .masked(d, serde_json::from_str(&d.document).unwrap_or(Value::Null)),
+                    current: None,
+                    differing: Vec::new(),
+                    error: Some(
+                        self.masker(&d.pipeline)
+                            .text(&format!("reading the target failed: {e}")),
+                    ),
+                };
+                return self.store.shadow_compared(lease, &found).await;
+            }
+        };
+        let expected = connector.expected(&Self::ctx(d), Self::write_of(d)).await;
+        let intended: Value = match &expected.result {
+            Ok(doc) => serde_json::from_str(doc).unwrap_or(Value::Null),
+            Err(e) => {
+                let found = store::ShadowComparison {
+                    intended: self
+                        .masked(d, serde_json::from_str(&d.document).unwrap_or(Value::Null)),
+                    current: current.map(|c| self.masked(d, c)),
+                    differing: Vec::new(),
+                    error: Some(self.masker(&d.pipeline).text(&format!(
+                        "the target connector cannot say what this write would read back as: {e}"
+                    ))),
+                };
+                return self.store.shadow_compared(lease, &found).await;
+            }
+        };
+        let fields = d
+            .confirm
+            .as_ref()
+            .map(|c| c.fields.clone())
+            .unwrap_or_default();
+        let differing: Vec<String> = match &current {
+            None => fields.clone(),
+            Some(actual) => fields
+                .iter()
+                .filter(|f| {
+                    intended.get(f.as_str()).unwrap_or(&Value::Null)
+                        != actual.get(f.as_str()).unwrap_or(&Value::Null)
+                })
+                .cloned()
+                .collect(),
+        };
+        let found = store::ShadowComparison {
+            intended: self.masked(d, intended),
+            current: current.map(|c| self.masked(d, c)),
+            differing,
+            error: None,
+        };
+        self.store.shadow_compared(lease, &found).await
+    }
+
+    /// A document of the delivery's object, masked as its pipeline masks documents.
+    fn masked(&self, d: &Delivery, mut document: Value) -> Value {
+        if let Some(plan) = self.plan(&d.pipeline) {
+            mask_document(&plan.masking, &d.object, &mut document);
+        }
+        document
     }
 
     async fn follow_job(
@@ -328,11 +430,10 @@ impl Engine {
         intended: &Value,
         actual: &Value,
     ) -> String {
-        let (mut intended, mut actual) = (intended.clone(), actual.clone());
-        if let Some(plan) = self.plan(&d.pipeline) {
-            mask_document(&plan.masking, &d.object, &mut intended);
-            mask_document(&plan.masking, &d.object, &mut actual);
-        }
+        let (intended, actual) = (
+            self.masked(d, intended.clone()),
+            self.masked(d, actual.clone()),
+        );
         let shown: Vec<String> = fields
             .iter()
             .map(|f| {
@@ -431,6 +532,9 @@ impl Engine {
         attempts_so_far: i32,
     ) -> store::Result<()> {
         let message = self.masker(&d.pipeline).text(&error.to_string());
+        if let CallError::Connector(kit::Error::IdempotencyMismatch(_)) = error {
+            return self.key_conflict(d, lease, &message, attempts_so_far).await;
+        }
         match error.retry_class() {
             Class::Permanent => {
                 self.give_up(d, lease, &format!("{}: {message}", error.class_name()))
@@ -457,11 +561,53 @@ impl Engine {
         }
     }
 
-    async fn give_up(&self, d: &Delivery, lease: &Lease, reason: &str) -> store::Result<()> {
-        let mut payload: Value = serde_json::from_str(&d.document).unwrap_or(Value::Null);
-        if let Some(plan) = self.plan(&d.pipeline) {
-            mask_document(&plan.masking, &d.object, &mut payload);
+    /// The target refused the write's idempotency key as used for a different request. Once
+    /// may be a concurrent request under the key still being processed: retried after the
+    /// back-off. The second time the key and the write disagree, which no retry can fix and no
+    /// new key may paper over (that could apply the business action twice): the write goes to
+    /// manual review with its evidence.
+    async fn key_conflict(
+        &self,
+        d: &Delivery,
+        lease: &Lease,
+        message: &str,
+        attempts_so_far: i32,
+    ) -> store::Result<()> {
+        // `d` was read before this attempt was recorded (which counted the conflict).
+        let conflicts = d.key_conflicts + 1;
+        if conflicts >= super::review::KEY_CONFLICTS_FOR_REVIEW {
+            let change = self.store.change(d.change_id).await?;
+            let mut evidence = match &change {
+                Some(change) => super::review::evidence(self.plan(&d.pipeline), change),
+                None => serde_json::json!({}),
+            };
+            evidence["key_conflicts"] = conflicts.into();
+            evidence["last_error"] = message.into();
+            let reason = format!(
+                "repeated idempotency conflicts: the target refused key {} as used for a \
+                 different request {conflicts} times ({message})",
+                d.write_key()
+            );
+            tracing::warn!(pipeline = %d.pipeline, route = %d.route, delivery = d.id, "sent to review: repeated idempotency conflicts");
+            return self.store.send_to_review(lease, &reason, evidence).await;
         }
+        if attempts_so_far - d.steps >= d.max_attempts {
+            return self
+                .give_up(
+                    d,
+                    lease,
+                    &format!("attempts exhausted ({attempts_so_far}); last error: {message}"),
+                )
+                .await;
+        }
+        let wait = retry::backoff(&self.retry_policy(d), attempts_so_far.max(1) as u32, None);
+        self.store
+            .retry_later(lease, self.now() + wait.as_millis() as i64, message)
+            .await
+    }
+
+    async fn give_up(&self, d: &Delivery, lease: &Lease, reason: &str) -> store::Result<()> {
+        let payload = self.masked(d, serde_json::from_str(&d.document).unwrap_or(Value::Null));
         self.metrics
             .dead_lettered
             .get_or_create(&RouteLabels {

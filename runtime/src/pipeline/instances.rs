@@ -174,6 +174,8 @@ pub fn instance_spec(connector: &config::Connector, clock: &Clock) -> Result<Ins
             ..Limits::default()
         },
         clock: clock.clone(),
+        // The pipeline's, set by the engine (`Engine::new`).
+        masking_key: None,
     })
 }
 

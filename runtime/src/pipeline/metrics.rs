@@ -84,6 +84,7 @@ pub struct Metrics {
     pub deliveries_overdue: Family<RouteLabels, Gauge>,
     pending: Gauge,
     held: Gauge,
+    review: Gauge,
     in_flight: Gauge,
     dead: Gauge,
     oldest_pending_age_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
@@ -173,6 +174,12 @@ impl Default for Metrics {
             "Deliveries held by a gate or an evaluation problem",
             held.clone(),
         );
+        let review = Gauge::default();
+        registry.register(
+            "deliveries_in_review",
+            "Deliveries waiting for an operator's review (red flags)",
+            review.clone(),
+        );
         registry.register(
             "deliveries_in_flight",
             "Deliveries being written, awaiting a job or confirming",
@@ -197,6 +204,7 @@ impl Default for Metrics {
             deliveries_overdue,
             pending,
             held,
+            review,
             in_flight,
             dead,
             oldest_pending_age_seconds: oldest,
@@ -235,6 +243,7 @@ impl Metrics {
         if let Some(s) = stats {
             self.pending.set(s.pending as i64);
             self.held.set(s.held as i64);
+            self.review.set(s.review);
             self.in_flight
                 .set((s.in_flight + s.awaiting_job + s.confirming) as i64);
             self.dead.set(s.dead as i64);

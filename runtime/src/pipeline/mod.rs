@@ -16,11 +16,14 @@
 
 mod deliver;
 pub mod expr;
+pub mod gates;
 pub mod instances;
 pub mod intake;
 pub mod metrics;
 pub mod planner;
 pub mod reconcile;
+pub mod recover;
+pub mod review;
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
@@ -34,7 +37,7 @@ use tokio::task::JoinSet;
 use crate::config::{Plan, Trigger};
 use crate::host::{CallContext, Connector, Host};
 use crate::services::clock::Clock;
-use crate::services::masking::Masker;
+use crate::services::masking::{HashKey, Masker};
 use crate::store::{Delivery, Store};
 pub use intake::IntakeQueue;
 pub use metrics::Metrics;
@@ -154,12 +157,13 @@ impl Engine {
                         connector: name.clone(),
                         source,
                     })?;
-                let spec =
+                let mut spec =
                     instances::instance_spec(c, &options.clock).map_err(|reason| Error::Auth {
                         pipeline: plan.name.clone(),
                         connector: name.clone(),
                         reason,
                     })?;
+                spec.masking_key = HashKey::of(&plan.masking);
                 literals.extend(spec.secret_values());
                 live.extend(spec.live_secrets());
                 literals.extend(
@@ -183,7 +187,11 @@ impl Engine {
             }
             maskers.insert(
                 plan.name.clone(),
-                Arc::new(Masker::with_literals(literals).with_live(live)),
+                Arc::new(
+                    Masker::with_literals(literals)
+                        .with_live(live)
+                        .with_key(HashKey::of(&plan.masking)),
+                ),
             );
             for source in &plan.sources {
                 if let Trigger::Webhook(path) = &source.trigger {
@@ -291,6 +299,16 @@ impl Engine {
             stop.notified().await;
             drop(leadership);
         });
+        // Held writes are swept by one worker; the others release what their own planning
+        // unblocks (`plan_some`).
+        let gates = self.store.leadership("gates");
+        let (engine, stop) = (self.clone(), shutdown.clone());
+        let gates_leader = gates.watch();
+        set.spawn(async move {
+            engine.gates_loop(stop, gates_leader).await;
+            // Dropping it steps down.
+            drop(gates);
+        });
         if self.plans.iter().any(|p| !p.reconcile.is_empty()) {
             let (engine, stop) = (self.clone(), shutdown.clone());
             let leadership = self.store.leadership("reconcile");
@@ -353,7 +371,24 @@ impl Engine {
         let n = changes.len();
         for change in changes {
             let (deliveries, audit) = match self.plan(&change.pipeline) {
-                Some(plan) => planner::plan_change(plan, &change, self.now()),
+                Some(plan) => {
+                    let mut owners = planner::OwnerChanges::new();
+                    for owner in planner::owners_to_consult(plan, &change) {
+                        if let Some(latest) = self
+                            .store
+                            .latest_change_from(
+                                &change.pipeline,
+                                &owner,
+                                (&change.object, &change.key),
+                                change.id,
+                            )
+                            .await?
+                        {
+                            owners.insert(owner, latest);
+                        }
+                    }
+                    planner::plan_change(plan, &change, &owners, self.now())
+                }
                 None => (
                     vec![],
                     vec![change.audit(
@@ -365,7 +400,17 @@ impl Engine {
                     )],
                 ),
             };
-            self.store.commit_plan(change.id, deliveries, audit).await?;
+            let committed = self.store.commit_plan(change.id, deliveries, audit).await?;
+            // A newer change of an entity with held writes may satisfy their gate: re-check
+            // them now, so the released write goes first in its lane.
+            if !committed.already_planned
+                && self
+                    .plan(&change.pipeline)
+                    .is_some_and(|p| !p.gates.is_empty())
+                && self.recheck_entity(&change).await? > 0
+            {
+                self.wake_delivery.notify_one();
+            }
         }
         Ok(n)
     }

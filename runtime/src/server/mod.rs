@@ -41,7 +41,7 @@ async fn healthz(State(engine): State<Arc<Engine>>) -> Response {
         Ok(s) => (
             StatusCode::OK,
             axum::Json(
-                json!({ "status": "ok", "pending": s.pending, "dead": s.dead, "held": s.held }),
+                json!({ "status": "ok", "pending": s.pending, "dead": s.dead, "held": s.held, "review": s.review }),
             ),
         )
             .into_response(),

@@ -77,10 +77,23 @@ audit_kinds! {
     Planned => "planned",
     /// A change or write was suppressed (detail: the reason: stale, not the owner, filtered).
     Suppressed => "suppressed",
+    /// A source sent values for fields another system owns: the owner's value wins (detail:
+    /// the rule, both versions, and the repair sent to the loser through the owner's route).
+    Conflict => "conflict",
     /// A write is held by a gate (detail: the reason and next action).
     Held => "held",
-    /// A held write was released.
+    /// A held write was released (detail: by whom, why, whether the gate was overridden).
     Released => "released",
+    /// A write was sent to manual review (detail: the red flag and the evidence, masked).
+    Review => "review",
+    /// A write in review was approved: it is delivered under its original key.
+    Approved => "approved",
+    /// A write in review was rejected: suppressed with the reason.
+    Rejected => "rejected",
+    /// A route was paused: its writes wait until it is resumed.
+    RoutePaused => "route_paused",
+    /// A paused route was resumed.
+    RouteResumed => "route_resumed",
     /// One attempt at a write (detail: status, latency, error class).
     Attempt => "attempt",
     /// A failed attempt will be retried later.
@@ -93,6 +106,9 @@ audit_kinds! {
     JobSucceeded => "job_succeeded",
     /// A read-back did not show the intended values in time.
     NotConfirmed => "not_confirmed",
+    /// A shadow route read the target instead of writing (detail: the fields that differ from
+    /// the intended write, both documents masked).
+    Shadowed => "shadowed",
     /// A read-back showed the intended values: the write is done.
     Confirmed => "confirmed",
     /// A write was dead-lettered.

@@ -14,7 +14,8 @@ macro_rules! delivery_columns {
          correlation_id, state, state_reason, not_before_ms, next_at_ms, lease_owner, \
          lease_token, lease_until_ms, attempts, max_attempts, first_attempt_ms, last_error, \
          job_ref, target_ref, confirm_fields, confirm_within_ms, confirm_deadline_ms, redrives, \
-         repairs, job_continues, steps, occurred_at_ms, created_at_ms, updated_at_ms"
+         repairs, job_continues, steps, occurred_at_ms, shadow, created_at_ms, updated_at_ms, \
+         key_conflicts"
     };
 }
 pub(super) use delivery_columns;
@@ -59,8 +60,10 @@ pub(super) struct DeliveryRow {
     job_continues: bool,
     steps: i32,
     occurred_at_ms: Option<i64>,
+    shadow: bool,
     created_at_ms: i64,
     updated_at_ms: i64,
+    key_conflicts: i32,
 }
 
 impl TryFrom<DeliveryRow> for Delivery {
@@ -118,9 +121,11 @@ impl TryFrom<DeliveryRow> for Delivery {
             confirm_deadline_ms: row.confirm_deadline_ms,
             redrives: row.redrives,
             repairs: row.repairs,
+            key_conflicts: row.key_conflicts,
             job_continues: row.job_continues,
             steps: row.steps,
             occurred_at_ms: row.occurred_at_ms.unwrap_or(row.created_at_ms),
+            shadow: row.shadow,
             created_at_ms: row.created_at_ms,
             updated_at_ms: row.updated_at_ms,
         })
@@ -154,8 +159,11 @@ struct Head {
 }
 
 /// Due deliveries that head their lane: nothing in the same (target, object, key) is ahead of
-/// them in source order among the lane's unsettled deliveries. Held and not-yet-due deliveries
-/// count as ahead, so a lane never skips past a change it has not applied. A delivery already
+/// them in source order among the lane's unsettled deliveries. Held, in-review and not-yet-due
+/// deliveries count as ahead, so a lane never skips past a change it has not applied. A
+/// delivery of a paused route (`paused_routes`) is not handed out unless it is only being
+/// followed (its job polled, its write read back): it stays pending, in order, and blocks its
+/// lane like any unsettled delivery. A delivery already
 /// written (in flight, awaiting its job, confirming) always finishes first, and while it does no
 /// other delivery of its lane is handed out, not even an older change that arrived late: that
 /// one waits, then is suppressed as stale once the newer write is confirmed.
@@ -175,12 +183,16 @@ const DUE_HEADS: &str = "
       AND d.next_at_ms <= $1
       AND (d.lease_until_ms IS NULL OR d.lease_until_ms <= $1)
       AND ($3 IS NULL OR d.pipeline = $3)
+      AND (d.state IN ('awaiting_job', 'confirming')
+           OR NOT EXISTS (SELECT 1 FROM paused_routes AS paused
+                          WHERE paused.pipeline = d.pipeline AND paused.route = d.route))
       AND (d.state IN ('in_flight', 'awaiting_job', 'confirming')
            OR (NOT EXISTS (
                    SELECT 1 FROM deliveries AS ahead
                    WHERE ahead.target = d.target AND ahead.object = d.object
                      AND ahead.entity_key = d.entity_key
-                     AND ahead.state IN ('pending', 'held', 'in_flight', 'awaiting_job', 'confirming')
+                     AND ahead.state IN ('pending', 'held', 'review', 'in_flight', 'awaiting_job',
+                                         'confirming')
                      AND (ahead.source_version < d.source_version
                           OR (ahead.source_version = d.source_version AND ahead.id < d.id)))
                AND NOT EXISTS (

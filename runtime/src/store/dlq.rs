@@ -125,13 +125,7 @@ impl Store {
         let Some(letter) = letter else {
             return Ok(None);
         };
-        let attempts = on!(self.db.reader(), |db| sqlx::query_as(
-            "SELECT n, started_ms, latency_ms, outcome, error_class, status_code, message
-             FROM attempts WHERE delivery_id = $1 ORDER BY id",
-        )
-        .bind(letter.delivery_id)
-        .fetch_all(db)
-        .await)?;
+        let attempts = self.attempts(letter.delivery_id).await?;
         Ok(Some(DeadLetterDetail { letter, attempts }))
     }
 

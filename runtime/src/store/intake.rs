@@ -14,6 +14,7 @@ macro_rules! change_columns {
          received_at_ms"
     };
 }
+pub(super) use change_columns;
 
 impl Store {
     /// Stores a batch of changes in one transaction: each is inserted unless the same
@@ -149,6 +150,32 @@ impl Store {
         tx.commit().await?;
         claimed.sort_by_key(|c| c.id);
         Ok(claimed)
+    }
+
+    /// The newest change `source` reported about one entity (by source version, then arrival),
+    /// other than change `except`: what the system of record last said about it, which the
+    /// planner holds a non-owner's values against (field ownership).
+    pub async fn latest_change_from(
+        &self,
+        pipeline: &str,
+        source: &str,
+        (object, key): (&str, &str),
+        except: i64,
+    ) -> Result<Option<StoredChange>> {
+        Ok(on!(self.db.reader(), |db| sqlx::query_as(concat!(
+            "SELECT ",
+            change_columns!(),
+            " FROM changes
+             WHERE pipeline = $1 AND source = $2 AND object = $3 AND entity_key = $4 AND id <> $5
+             ORDER BY source_version DESC, id DESC LIMIT 1"
+        ))
+        .bind(pipeline)
+        .bind(source)
+        .bind(object)
+        .bind(key)
+        .bind(except)
+        .fetch_optional(db)
+        .await)?)
     }
 
     /// One stored change.

@@ -21,11 +21,15 @@
 //! | concern | methods of [`Store`] | file |
 //! |---|---|---|
 //! | opening | `open`, `open_with`, `with_clock`, `dialect`, `url`, `close` | `mod.rs` |
-//! | intake (dedupe, ack after commit) | `intake`, `intake_polled`, `unplanned_changes`, `claim_unplanned`, `change` | `intake.rs` |
+//! | intake (dedupe, ack after commit) | `intake`, `intake_polled`, `unplanned_changes`, `claim_unplanned`, `change`, `latest_change_from` | `intake.rs` |
 //! | planning | `commit_plan` | `plan.rs` |
 //! | claiming lane heads | `claim_due`, `delivery`, `deliveries_of_change`, `held` | `deliveries.rs` |
 //! | a claimed delivery's transitions | `record_attempt`, `retry_later`, `not_confirmed`, `await_job`, `continue_write`, `start_confirm`, `confirmed`, `dead_letter`, `release`, `resume_held` | `transitions.rs` |
 //! | dead letters | `dlq_list`, `dlq_show`, `redrive` | `dlq.rs` |
+//! | shadow routes | `shadow_compared`, `shadow_report` | `shadow.rs` |
+//! | incident replay | `replay` | `replay.rs` |
+//! | holds and manual review | `waiting`, `held_of_entity`, `newest_change`, `attempts`, `release_hold`, `send_to_review`, `approve`, `reject` | `holds.rs` |
+//! | route kill switches | `pause_route`, `resume_route`, `paused_routes`, `route_activity` | `routes.rs` |
 //! | audit | `append_audit`, `audit_verify` | `audit.rs` |
 //! | reading history | `trace`, `xref`, `stats`, `cursor`, `set_cursor` | `trace.rs`, `xref.rs`, `stats.rs`, `cursors.rs` |
 //! | reconciliation (runs, schedule, repairs as owner changes, overdue writes) | `reconcile_started`, `reconcile_finished`, `reconcile_runs`, `reconcile_next_due`, `reconcile_schedule`, `reconcile_repairs`, `xref_page`, `overdue_by_route` | `reconcile.rs` |
@@ -47,10 +51,14 @@ mod cursors;
 pub(crate) mod db;
 mod deliveries;
 mod dlq;
+mod holds;
 mod intake;
 mod plan;
 mod reconcile;
+mod replay;
+mod routes;
 mod schema;
+mod shadow;
 mod stats;
 pub mod testing;
 mod trace;
@@ -77,11 +85,15 @@ pub use audit::{AuditEntry, AuditKind, BadEntry, NewAudit, VerifyReport};
 pub use db::Dialect;
 use db::{Db, Tx};
 pub use dlq::{DeadLetter, DeadLetterDetail, DlqFilter, Redrive};
+pub use holds::{Decision, KEY_CONFLICT_CLASS, WaitingFilter};
 pub use reconcile::{ReconcileRun, Repair, RepairOutcome, RunCounts, RunTrigger};
+pub use replay::{ReplayFilter, Replayed};
+pub use routes::{PausedRoute, RouteActivity};
 pub use schema::{
     Attempt, ConfirmSpec, Delivery, DeliveryState, InitialState, Intake, Lease, NewChange,
     NewDelivery, Operation, PlanResult, Planned, StoredChange,
 };
+pub use shadow::{ShadowComparison, ShadowResult};
 pub use stats::Stats;
 pub use wake::{Leadership, Wakeups};
 
@@ -364,7 +376,27 @@ async fn open_sqlite(
         .connect_with(connect.clone().create_if_missing(options.create))
         .await
         .map_err(open_error)?;
-    migrate(url, &SQLITE_MIGRATOR, &write).await?;
+    // A migration that changes a CHECK constraint rebuilds its table (SQLite cannot alter
+    // one), which other tables reference: SQLite's procedure for that runs with foreign keys
+    // off (the pragma is a no-op inside the migration's transaction, so it is set around it on
+    // the one writer connection) and checks them before going on.
+    sqlx::query("PRAGMA foreign_keys = OFF")
+        .execute(&write)
+        .await?;
+    let migrated = migrate(url, &SQLITE_MIGRATOR, &write).await;
+    sqlx::query("PRAGMA foreign_keys = ON")
+        .execute(&write)
+        .await?;
+    migrated?;
+    let broken: Vec<(String,)> = sqlx::query_as("SELECT \"table\" FROM pragma_foreign_key_check")
+        .fetch_all(&write)
+        .await?;
+    if let Some((table,)) = broken.first() {
+        return Err(Error::NotAStore {
+            url: redact(url),
+            reason: format!("table `{table}` has rows whose references are broken"),
+        });
+    }
 
     // An in-memory database is private to its one connection; reads share it.
     let read = if in_memory {

@@ -97,9 +97,15 @@ struct Origin<'a> {
 
 async fn insert_delivery(tx: &mut Tx, origin: &Origin<'_>, d: &NewDelivery) -> Result<Planned> {
     let (state, reason) = match &d.state {
-        InitialState::Pending => ("pending", None),
+        InitialState::Pending | InitialState::Shadow => ("pending", None),
         InitialState::Held { reason } => ("held", Some(reason.as_str())),
+        InitialState::Review { reason } => ("review", Some(reason.as_str())),
         InitialState::Suppressed { reason } => ("suppressed", Some(reason.as_str())),
+    };
+    let shadow = d.state == InitialState::Shadow;
+    let (source, source_event_id) = match &d.on_behalf_of {
+        Some((source, event)) => (source.as_str(), event.as_str()),
+        None => (origin.source, origin.source_event_id),
     };
     let confirm_fields = d
         .confirm
@@ -111,17 +117,17 @@ async fn insert_delivery(tx: &mut Tx, origin: &Origin<'_>, d: &NewDelivery) -> R
                                  source_version, idempotency_key, priority, correlation_id,
                                  state, state_reason, not_before_ms, next_at_ms, max_attempts,
                                  confirm_fields, confirm_within_ms, created_at_ms, updated_at_ms,
-                                 occurred_at_ms)
+                                 occurred_at_ms, shadow)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
-                 $18, $19, $20, $21, $22, $23, $23, $24)
+                 $18, $19, $20, $21, $22, $23, $23, $24, $25)
          ON CONFLICT (idempotency_key) DO NOTHING
          RETURNING id",
     )
     .bind(&d.pipeline)
     .bind(&d.route)
     .bind(origin.change_id)
-    .bind(origin.source)
-    .bind(origin.source_event_id)
+    .bind(source)
+    .bind(source_event_id)
     .bind(&d.target)
     .bind(&d.object)
     .bind(&d.key)
@@ -141,6 +147,7 @@ async fn insert_delivery(tx: &mut Tx, origin: &Origin<'_>, d: &NewDelivery) -> R
     .bind(d.confirm.as_ref().map(|c| c.within_ms))
     .bind(origin.now)
     .bind(d.occurred_at_ms)
+    .bind(shadow)
     .fetch_optional(db)
     .await)?;
     let (delivery_id, inserted) = match inserted {

@@ -297,7 +297,7 @@ impl Store {
             let busy: i64 = on!(tx.conn(), |db| sqlx::query_scalar(
                 "SELECT COUNT(*) FROM deliveries
                  WHERE target = $1 AND object = $2 AND entity_key = $3
-                   AND state IN ('pending', 'in_flight', 'awaiting_job', 'confirming')"
+                   AND state IN ('pending', 'review', 'in_flight', 'awaiting_job', 'confirming')"
             )
             .bind(&r.target)
             .bind(&c.object)
@@ -405,7 +405,7 @@ impl Store {
     pub async fn overdue_by_route(&self, now_ms: i64) -> Result<Vec<(String, String, i64)>> {
         Ok(on!(self.db.reader(), |db| sqlx::query_as(
             "SELECT pipeline, route, COUNT(*) FROM deliveries
-             WHERE state IN ('pending', 'held', 'in_flight', 'awaiting_job', 'confirming')
+             WHERE state IN ('pending', 'held', 'review', 'in_flight', 'awaiting_job', 'confirming')
                AND confirm_within_ms IS NOT NULL
                AND created_at_ms + confirm_within_ms < $1
              GROUP BY pipeline, route ORDER BY pipeline, route"

@@ -218,11 +218,20 @@ pub enum InitialState {
         /// Why, and what would release it.
         reason: String,
     },
-    /// Recorded but never delivered (not the owner, filtered by `when`, shadow mode, ...).
+    /// Waiting for an operator's review (a red flag: `junction review`); blocks its lane.
+    Review {
+        /// The red flag, and what the operator is asked to decide.
+        reason: String,
+    },
+    /// Recorded but never delivered (not the owner, filtered by `when`, ...).
     Suppressed {
         /// Why.
         reason: String,
     },
+    /// On a shadow route: when its turn in the lane comes, the target is read and compared
+    /// with the intended write ([`Store::shadow_compared`](super::Store::shadow_compared));
+    /// nothing is written.
+    Shadow,
 }
 
 /// How a write is confirmed by read-back.
@@ -271,6 +280,10 @@ pub struct NewDelivery {
     pub confirm: Option<ConfirmSpec>,
     /// The attempt budget before the delivery is dead-lettered.
     pub max_attempts: i32,
+    /// The source connector and source event the write carries, when they are not the
+    /// planned change's own: a repair re-sending the owner's change to a system that changed
+    /// a field it does not own.
+    pub on_behalf_of: Option<(String, String)>,
 }
 
 /// What [`Store::commit_plan`](super::Store::commit_plan) did.
@@ -301,6 +314,8 @@ pub enum DeliveryState {
     Pending,
     /// Held by a gate.
     Held,
+    /// Waiting for an operator's review (a red flag); approved, it becomes pending.
+    Review,
     /// Claimed by a worker that is writing it.
     InFlight,
     /// The target accepted it asynchronously; its job is polled.
@@ -321,6 +336,7 @@ impl DeliveryState {
         match self {
             DeliveryState::Pending => "pending",
             DeliveryState::Held => "held",
+            DeliveryState::Review => "review",
             DeliveryState::InFlight => "in_flight",
             DeliveryState::AwaitingJob => "awaiting_job",
             DeliveryState::Confirming => "confirming",
@@ -352,6 +368,7 @@ impl FromStr for DeliveryState {
         Ok(match s {
             "pending" => DeliveryState::Pending,
             "held" => DeliveryState::Held,
+            "review" => DeliveryState::Review,
             "in_flight" => DeliveryState::InFlight,
             "awaiting_job" => DeliveryState::AwaitingJob,
             "confirming" => DeliveryState::Confirming,
@@ -455,6 +472,11 @@ pub struct Delivery {
     pub redrives: i32,
     /// Corrective writes sent after read-backs that disagreed (each under its own key).
     pub repairs: i32,
+    /// On a shadow route: the target is read and compared, never written.
+    pub shadow: bool,
+    /// Attempts the target refused as an idempotency-key conflict since the delivery was
+    /// planned or last approved in review.
+    pub key_conflicts: i32,
     /// When it was planned.
     pub created_at_ms: i64,
     /// When it last changed.

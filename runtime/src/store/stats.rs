@@ -14,6 +14,8 @@ pub struct Stats {
     pub pending: i64,
     /// Deliveries held by a gate or by a durable timer (future-dated).
     pub held: i64,
+    /// Deliveries waiting for an operator's review (`junction review`).
+    pub review: i64,
     /// Deliveries a worker is writing.
     pub in_flight: i64,
     /// Deliveries accepted asynchronously whose job is being polled.
@@ -53,6 +55,7 @@ impl Store {
                  (SELECT COUNT(*) FROM changes WHERE planned_at_ms IS NULL) AS unplanned,
                  COUNT(*) FILTER (WHERE shown = 'pending') AS pending,
                  COUNT(*) FILTER (WHERE shown = 'held') AS held,
+                 COUNT(*) FILTER (WHERE shown = 'review') AS review,
                  COUNT(*) FILTER (WHERE shown = 'in_flight') AS in_flight,
                  COUNT(*) FILTER (WHERE shown = 'awaiting_job') AS awaiting_job,
                  COUNT(*) FILTER (WHERE shown = 'confirming') AS confirming,

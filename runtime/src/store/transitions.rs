@@ -39,13 +39,17 @@ impl Store {
         on!(tx.conn(), |db| sqlx::query(
             "UPDATE deliveries
              SET attempts = attempts + 1, first_attempt_ms = COALESCE(first_attempt_ms, $2),
-                 last_error = COALESCE($3, last_error), updated_at_ms = $4
+                 last_error = COALESCE($3, last_error), updated_at_ms = $4,
+                 key_conflicts = key_conflicts + $5
              WHERE id = $1",
         )
         .bind(delivery.id)
         .bind(attempt.started_ms)
         .bind(error)
         .bind(now)
+        .bind(i32::from(
+            attempt.error_class.as_deref() == Some(super::holds::KEY_CONFLICT_CLASS),
+        ))
         .execute(db)
         .await
         .map(drop))?;
@@ -409,7 +413,7 @@ impl Store {
 }
 
 /// The delivery, if `lease` still holds it; otherwise [`Error::LeaseLost`].
-async fn leased(tx: &mut Tx, lease: &Lease) -> Result<Delivery> {
+pub(super) async fn leased(tx: &mut Tx, lease: &Lease) -> Result<Delivery> {
     let row: Option<DeliveryRow> = on!(tx.conn(), |db| sqlx::query_as(concat!(
         "SELECT ",
         delivery_columns!(),

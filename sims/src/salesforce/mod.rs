@@ -365,6 +365,14 @@ impl SalesforceSim {
         self.shared.store().seed(object, &body, now)
     }
 
+    /// A user's edit of record `id` in Salesforce's UI (not through the API): the fields in
+    /// `body` change and SystemModstamp moves, so a poll sees it.
+    pub fn edit_record(&self, object: &str, id: &str, body: Value) -> Result<(), ApiError> {
+        let body = body.as_object().cloned().unwrap_or_default();
+        let now = self.shared.now_ms();
+        self.shared.store().edit(object, id, &body, now)
+    }
+
     /// The live record of `object` whose external-id `field` is `value`, as retrieve shows it
     /// (the first, when several match).
     pub fn record(&self, object: &str, field: &str, value: &str) -> Option<Value> {

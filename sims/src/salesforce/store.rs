@@ -799,6 +799,25 @@ impl Store {
     }
 }
 
+impl Store {
+    /// A user's edit of a record in Salesforce's own UI: saved like an update (validation
+    /// rules, SystemModstamp), but neither an API request nor an applied write.
+    pub fn edit(
+        &mut self,
+        object: &str,
+        id: &str,
+        body: &Map<String, Value>,
+        now_ms: i64,
+    ) -> Result<(), ApiError> {
+        let od = self.object(object)?;
+        let (stats, applied) = (self.stats.clone(), self.applied.len());
+        self.update(&od, id, body, now_ms, false)?;
+        self.stats = stats;
+        self.applied.truncate(applied);
+        Ok(())
+    }
+}
+
 /// `SUB-{000000}` with 7 -> `SUB-000007`.
 fn auto_number(format: &str, n: u64) -> String {
     match (format.find('{'), format.find('}')) {

@@ -207,6 +207,12 @@ impl SimState {
         })
     }
 
+    /// Changes a customer as the Dashboard or the customer portal would (`name`, `email`,
+    /// `phone`); emits `customer.updated` with the previous values when something changed.
+    pub fn update_customer(&self, id: &str, fields: Map<String, Value>) -> Result<Value, ApiError> {
+        self.act(|s, o, now| s.update_customer(id, fields, None, o, now))
+    }
+
     /// Creates a recurring price (`interval`: day, week, month or year) of a new product;
     /// returns its id.
     pub fn create_price(

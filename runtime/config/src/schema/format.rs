@@ -57,6 +57,11 @@ static PIPELINE: Table = Table {
             &STRING,
             "What the pipeline is for, for operators.",
         ),
+        opt(
+            "masking-key",
+            &SECRET_STR,
+            "The installation's key of keyed hashes (HMAC-SHA256), at least 16 bytes: env:VAR or file:PATH. Needed by `hash` masking rules; without it, e-mail addresses in free text are redacted instead of hashed. Use the same key in every pipeline of an installation so hashes stay comparable.",
+        ),
     ],
 };
 

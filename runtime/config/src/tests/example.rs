@@ -168,8 +168,12 @@ fn example_flows_ownership_and_policies() {
     assert_eq!(billing.priority, Priority::Financial);
     assert_eq!(billing.future_dated, FutureDated::Pass);
 
+    assert!(
+        plan.masking.key.is_some(),
+        "the example's hash rule is keyed by masking-key"
+    );
     assert_eq!(
-        plan.masking,
+        plan.masking.rules,
         [
             MaskRule {
                 object: "customer".into(),

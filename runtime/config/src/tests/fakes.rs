@@ -110,7 +110,9 @@ pub(super) fn env(name: &str) -> Option<String> {
         "NS_M2M_PRIVATE_KEY" => NS_PRIVATE_KEY,
         "SF_CLIENT_ID" => "sf-client-id",
         "SF_CLIENT_SECRET" => "sf-client-secret",
+        "JUNCTION_MASKING_KEY" => "fake-masking-key-0123456789",
         "EMPTY_VAR" => "",
+        "SHORT_MASKING_KEY" => "too-short",
         _ => return None,
     };
     Some(value.to_owned())

@@ -40,29 +40,82 @@ impl Validator<'_, '_> {
     }
 }
 
+/// The canonical schemas, parsed once: they are compiled into the binary, so they cannot
+/// change underneath.
+fn schemas() -> &'static BTreeMap<&'static str, serde_json::Value> {
+    static SCHEMAS: OnceLock<BTreeMap<&'static str, serde_json::Value>> = OnceLock::new();
+    SCHEMAS.get_or_init(|| {
+        canonical::OBJECTS
+            .iter()
+            .filter_map(|name| Some((*name, serde_json::from_str(canonical::schema(name)?).ok()?)))
+            .collect()
+    })
+}
+
+/// The property names of a schema node (an object's schema or one of its object-valued
+/// properties), sorted.
+fn names_of(node: &serde_json::Value) -> Vec<String> {
+    let mut names: Vec<String> = node
+        .get("properties")
+        .and_then(serde_json::Value::as_object)
+        .map(|p| p.keys().cloned().collect())
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
 /// The top-level property names of `object`'s canonical schema, sorted.
-///
-/// Parsed once: the schemas are compiled into the binary, so they cannot change underneath.
 fn properties(object: &str) -> Option<&'static [String]> {
     static PROPERTIES: OnceLock<BTreeMap<&'static str, Vec<String>>> = OnceLock::new();
     let all = PROPERTIES.get_or_init(|| {
-        canonical::OBJECTS
+        schemas()
             .iter()
-            .filter_map(|name| {
-                let schema: serde_json::Value =
-                    serde_json::from_str(canonical::schema(name)?).ok()?;
-                let mut names: Vec<String> = schema
-                    .get("properties")?
-                    .as_object()?
-                    .keys()
-                    .cloned()
-                    .collect();
-                names.sort();
-                Some((*name, names))
-            })
+            .map(|(name, schema)| (*name, names_of(schema)))
             .collect()
     });
     all.get(object).map(Vec::as_slice)
+}
+
+/// The fields every document of `object` must have (its schema's `required`), sorted.
+pub(super) fn required(object: &str) -> Vec<String> {
+    let mut names: Vec<String> = schemas()
+        .get(object)
+        .and_then(|s| s.get("required"))
+        .and_then(serde_json::Value::as_array)
+        .map(|r| {
+            r.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// Whether `path` (`email`, `address.line1`, `items.price_id`) names a property of `object`'s
+/// schema, descending through objects and array items; on failure, the properties known at
+/// the step that failed and the path up to it.
+pub(super) fn path_in(object: &str, path: &str) -> Result<(), (String, Vec<String>)> {
+    let Some(mut node) = schemas().get(object) else {
+        return Ok(());
+    };
+    let mut walked = object.to_owned();
+    for step in path.split('.') {
+        // An array's items are described by `items`: a path goes through them to each item.
+        while node.get("items").is_some() && node.get("properties").is_none() {
+            node = &node["items"];
+        }
+        match node.get("properties").and_then(|p| p.get(step)) {
+            Some(next) => node = next,
+            // A map such as `metadata` takes any key.
+            None => match node.get("additionalProperties") {
+                Some(values) if values.is_object() => node = values,
+                _ => return Err((walked, names_of(node))),
+            },
+        }
+        walked = format!("{walked}.{step}");
+    }
+    Ok(())
 }
 
 #[cfg(test)]

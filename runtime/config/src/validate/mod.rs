@@ -57,13 +57,14 @@ pub(crate) fn validate(
         connectors: BTreeMap::new(),
         used: BTreeSet::new(),
     };
-    let (name, description) = match &raw.pipeline {
+    let (name, description, masking_key) = match &raw.pipeline {
         Some(pipeline) => {
             let name = pipeline.get_ref().name.as_ref();
             let name = name.and_then(|n| v.name(n, "pipeline name").then(|| n.get_ref().clone()));
-            (name, pipeline.get_ref().description.clone())
+            let key = pipeline.get_ref().masking_key.as_ref();
+            (name, pipeline.get_ref().description.clone(), key)
         }
-        None => (None, None),
+        None => (None, None, None),
     };
     for (name, connector) in &raw.connectors {
         let declared = v.connector(name, connector);
@@ -73,7 +74,7 @@ pub(crate) fn validate(
     let sources = v.sources(&raw.source);
     let routes = v.routes(&raw.route, &ownership, &sources);
     let gates = v.gates(&raw.gates, &raw.route);
-    let masking = v.masking(&raw.masking);
+    let masking = v.masking(&raw.masking, masking_key);
     let reconcile = v.reconcile(&raw.reconcile, &ownership, &raw.route);
     v.unused_connectors(&raw);
 

@@ -27,14 +27,43 @@ impl Validator<'_, '_> {
                 RawOwnership::Detailed(table) => {
                     let owner_ok = table.owner.as_ref().is_some_and(|o| self.use_connector(o));
                     let mut fields_ok = true;
+                    // A route carries only the fields its source owns (and `id`), so each side's
+                    // documents must be whole without the other's fields.
+                    let required = super::fields::required(object.get_ref());
+                    let splittable = required.iter().all(|f| f == "id");
                     for (field, connector) in &table.fields {
                         if object_ok {
-                            fields_ok &= self.field(
+                            let known = self.field(
                                 object.get_ref(),
                                 field.get_ref(),
                                 field.span(),
                                 "owned field",
                             );
+                            fields_ok &= known;
+                            if known && field.get_ref() == "id" {
+                                self.rep
+                                    .error(field.span(), "`id` cannot be owned apart from the object")
+                                    .hint("the id names the entity in every system; remove it from `fields`");
+                                fields_ok = false;
+                            } else if known && !splittable {
+                                let others: Vec<String> = required
+                                    .iter()
+                                    .filter(|f| *f != "id")
+                                    .map(|f| format!("`{f}`"))
+                                    .collect();
+                                self.rep
+                                    .error(
+                                        field.span(),
+                                        format!(
+                                            "`{}` fields cannot be owned apart: every {} document needs {}, so a route carrying only some fields would write an incomplete one",
+                                            object.get_ref(),
+                                            object.get_ref(),
+                                            others.join(", ")
+                                        ),
+                                    )
+                                    .hint("own the whole object in one system, e.g. subscription = \"stripe\"; field ownership works for objects that require only `id`, such as customer");
+                                fields_ok = false;
+                            }
                         }
                         fields_ok &= self.use_connector(connector);
                     }

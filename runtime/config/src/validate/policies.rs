@@ -4,13 +4,16 @@ use std::collections::BTreeMap;
 
 use toml::Spanned;
 
-use super::super::plan::{Gate, GateTarget, MaskRule, MaskStrategy, Reconcile};
+use super::super::plan::{Gate, GateTarget, MaskRule, MaskStrategy, Masking, Reconcile};
 use super::super::raw::{RawGate, RawReconcile, RawRoute, Text};
 use super::super::schema::OBJECTS;
 use super::super::suggest;
 use super::expr::Expect;
 use super::ownership::Owners;
 use super::{Validator, list_hint};
+
+/// Shortest masking key, in bytes: 128 bits.
+const MIN_MASKING_KEY: usize = 16;
 
 /// Shortest reconciliation interval: each run lists the object on both sides in full.
 const MIN_RECONCILE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
@@ -83,36 +86,86 @@ impl Validator<'_, '_> {
         gates
     }
 
-    pub(super) fn masking(&mut self, raw: &BTreeMap<Text, Spanned<MaskStrategy>>) -> Vec<MaskRule> {
-        let mut rules = Vec::new();
-        for (key, strategy) in raw {
-            let Some((object, field)) = key
-                .get_ref()
-                .split_once('.')
-                .filter(|(o, f)| !o.is_empty() && !f.is_empty())
-            else {
+    pub(super) fn masking(
+        &mut self,
+        raw: &BTreeMap<Text, Spanned<MaskStrategy>>,
+        key: Option<&Text>,
+    ) -> Masking {
+        let key_given = key.is_some();
+        let key = key.and_then(|k| {
+            let secret = self.secret(k, "masking-key")?;
+            if secret.expose().len() < MIN_MASKING_KEY {
                 self.rep
                     .error(
-                        key.span(),
+                        k.span(),
                         format!(
-                            "masking key `{}` must name an object and a field",
-                            key.get_ref()
+                            "masking-key is {} bytes; it needs at least {MIN_MASKING_KEY}",
+                            secret.expose().len()
                         ),
                     )
-                    .hint("e.g. \"customer.email\" = \"hash\"");
+                    .hint("generate one, e.g. `openssl rand -hex 32`, and keep it with the installation's other secrets");
+                return None;
+            }
+            Some(secret)
+        });
+        let mut rules = Vec::new();
+        for (path, strategy) in raw {
+            let Some((object, field)) = path.get_ref().split_once('.').filter(|(o, f)| {
+                !o.is_empty() && !f.is_empty() && !f.split('.').any(str::is_empty)
+            }) else {
+                self.rep
+                    .error(
+                        path.span(),
+                        format!(
+                            "masking key `{}` must name an object and a field",
+                            path.get_ref()
+                        ),
+                    )
+                    .hint("e.g. \"customer.email\" = \"hash\" or \"customer.address.line1\" = \"redact\"");
                 continue;
             };
-            let object_text = Spanned::new(key.span(), object.to_owned());
-            // A misspelt field would leave the real one unmasked without a word.
-            if self.object(&object_text) && self.field(object, field, key.span(), "masked field") {
-                rules.push(MaskRule {
-                    object: object.to_owned(),
-                    field: field.to_owned(),
-                    strategy: *strategy.get_ref(),
-                });
+            let object_text = Spanned::new(path.span(), object.to_owned());
+            if !self.object(&object_text) {
+                continue;
             }
+            // A misspelt field would leave the real one unmasked without a word.
+            if let Err((at, known)) = super::fields::path_in(object, field) {
+                let step = field
+                    .split('.')
+                    .nth(at.matches('.').count())
+                    .unwrap_or(field);
+                self.rep
+                    .error(
+                        path.span(),
+                        if step == field {
+                            format!("masked field `{field}` is not a field of `{at}`")
+                        } else {
+                            format!("masked field `{field}`: `{step}` is not a field of `{at}`")
+                        },
+                    )
+                    .hint(suggest::hint(
+                        step,
+                        known.iter().map(String::as_str),
+                        &format!("fields of {at}"),
+                    ));
+                continue;
+            }
+            if *strategy.get_ref() == MaskStrategy::Hash && !key_given {
+                self.rep
+                    .error(
+                        strategy.span(),
+                        format!("`{}` = \"hash\" needs a masking key", path.get_ref()),
+                    )
+                    .hint("a plain hash of an e-mail is recovered by hashing guesses; set masking-key = \"env:JUNCTION_MASKING_KEY\" under [pipeline] (the same key in every pipeline of the installation keeps hashes comparable), or use \"redact\"");
+                continue;
+            }
+            rules.push(MaskRule {
+                object: object.to_owned(),
+                field: field.to_owned(),
+                strategy: *strategy.get_ref(),
+            });
         }
-        rules
+        Masking { key, rules }
     }
 
     pub(super) fn reconcile(

@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use toml::Spanned;
 
-use super::super::plan::{Confirm, ConfirmFields, FutureDated, Mode, RetryPolicy, Route, Scope};
+use super::super::plan::{
+    Confirm, ConfirmFields, FutureDated, Mode, Ownership, RetryPolicy, Route, Scope,
+};
 use super::super::raw::{RawRoute, Text};
 use super::expr::Expect;
 use super::ownership::Owners;
@@ -163,6 +165,28 @@ impl Validator<'_, '_> {
         };
         let confirm = self.confirm(r);
         let retry = self.retry(r);
+        if let (Some(from), Some(object), Some(scope)) = (&r.from, &r.object, &scope) {
+            let ownership = owners.get(object.get_ref()).cloned().flatten();
+            let mapped = r.map.iter().flat_map(|m| m.get_ref().keys());
+            let confirmed = r
+                .confirm
+                .iter()
+                .flat_map(|c| c.get_ref().fields.iter())
+                .flat_map(|f| f.get_ref());
+            for (field, what) in mapped
+                .map(|f| (f, "map target"))
+                .chain(confirmed.map(|f| (f, "confirm field")))
+            {
+                ok &= self.carried(
+                    from.get_ref(),
+                    object.get_ref(),
+                    scope,
+                    ownership.as_ref(),
+                    field,
+                    what,
+                );
+            }
+        }
 
         let accepts_future = target.as_ref().map(|info| info.future_dated_writes);
         // An explicit `pass` stands even for a module that takes no effective dates: the
@@ -207,6 +231,49 @@ impl Validator<'_, '_> {
             priority: r.priority.unwrap_or_default(),
             future_dated,
         })
+    }
+
+    /// Reports `field` (a map target or a confirm field) when the route's source does not own
+    /// it: the route carries only what its source owns, so that field would never be written
+    /// or compared.
+    fn carried(
+        &mut self,
+        from: &str,
+        object: &str,
+        scope: &Scope,
+        ownership: Option<&Ownership>,
+        field: &Text,
+        what: &str,
+    ) -> bool {
+        let name = field.get_ref().as_str();
+        let owner = ownership.map_or(from, |o| o.owner_of(name));
+        let carried = name == "id"
+            || match scope {
+                Scope::Object => owner == from,
+                Scope::Fields(fields) => fields.iter().any(|f| f == name),
+            };
+        if carried {
+            return true;
+        }
+        let owned = match scope {
+            Scope::Object => {
+                let others: Vec<String> = ownership
+                    .iter()
+                    .flat_map(|o| o.fields.iter())
+                    .filter(|(_, c)| *c != from)
+                    .map(|(f, c)| format!("{f} ({c})"))
+                    .collect();
+                format!("{object} except {}", others.join(", "))
+            }
+            Scope::Fields(fields) => format!("{} of {object}", fields.join(", ")),
+        };
+        self.rep
+            .error(
+                field.span(),
+                format!("{what} `{name}` is owned by `{owner}`, so a route from `{from}` never carries it"),
+            )
+            .hint(format!("`{from}` owns {owned}; write `{name}` from a route that starts at `{owner}`"));
+        false
     }
 
     /// What part of `object` the route's source owns; reports a source that owns none of it.

@@ -24,7 +24,8 @@ pub(super) fn final_state(d: &Outcome) -> String {
             None => format!("DEAD: {reason} after {attempts}"),
         },
         DeliveryState::Suppressed => format!("suppressed: {reason}"),
-        DeliveryState::Held => format!("held: {reason}"),
+        DeliveryState::Held => format!("held: {reason} (junction holds show {})", d.id),
+        DeliveryState::Review => format!("IN REVIEW: {reason} (junction review show {})", d.id),
         DeliveryState::Pending if d.attempts == 0 => format!("pending, due {}", utc(d.next_at_ms)),
         DeliveryState::Pending => format!("pending, {attempts} so far, next {}", utc(d.next_at_ms)),
         DeliveryState::InFlight => format!("in flight, {attempts} so far"),
@@ -35,6 +36,9 @@ pub(super) fn final_state(d: &Outcome) -> String {
         ),
         DeliveryState::Confirming => format!("confirming, next read-back {}", utc(d.next_at_ms)),
     };
+    if let Some(paused) = &d.paused {
+        state.push_str(&format!(" [{paused}]"));
+    }
     if d.redrives > 0 {
         state.push_str(&format!(" [redriven {}]", count(d.redrives.into(), "time")));
     }
@@ -74,7 +78,22 @@ pub(super) fn essentials(entry: &AuditEntry) -> String {
             }
             push(document(d));
         }
-        AuditKind::Released => push(text(d, "note")),
+        AuditKind::Released
+        | AuditKind::Approved
+        | AuditKind::Rejected
+        | AuditKind::RoutePaused
+        | AuditKind::RouteResumed => {
+            push(text(d, "note"));
+            push(text(d, "by").map(|by| format!("by {by}")));
+            push(text(d, "reason").map(|r| format!("\"{r}\"")));
+            if d.get("override").and_then(Value::as_bool) == Some(true) {
+                push(Some("OVERRIDE: the gate still failed".to_owned()));
+            }
+        }
+        AuditKind::Review => {
+            push(text(d, "reason"));
+            push(document(d));
+        }
         AuditKind::Attempt => {
             push(int(d, "n").map(|n| format!("#{n}")));
             push(text(d, "outcome"));
@@ -124,6 +143,55 @@ pub(super) fn essentials(entry: &AuditEntry) -> String {
             push(int(d, "dead_letter_id").map(|id| format!("dead letter {id}")));
             push(int(d, "redrives").map(|n| format!("redrive {n}")));
         }
+        AuditKind::Conflict => {
+            push(text(d, "rule"));
+            let values = |side: &str| {
+                d.get(side)
+                    .and_then(|s| s.get("values"))
+                    .and_then(Value::as_object)
+                    .map(|m| {
+                        m.iter()
+                            .map(|(f, v)| format!("{f}={v}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    })
+            };
+            let who = |side: &str| d.get(side).and_then(|s| text(s, "connector"));
+            push(
+                who("loser")
+                    .zip(values("loser"))
+                    .map(|(c, v)| format!("{c} sent {v}")),
+            );
+            push(
+                who("owner")
+                    .zip(values("owner"))
+                    .map(|(c, v)| format!("{c} holds {v}: the owner wins")),
+            );
+            push(match d.get("repair") {
+                Some(Value::Object(r)) => r
+                    .get("route")
+                    .and_then(Value::as_str)
+                    .map(|route| format!("repaired through {route}")),
+                Some(Value::String(why)) => Some(why.clone()),
+                _ => None,
+            });
+        }
+        AuditKind::Shadowed => {
+            push(text(d, "route").map(|r| format!("shadow route {r}: nothing written")));
+            push(match d.get("differing").and_then(Value::as_array) {
+                Some(fields) if fields.is_empty() => Some("the target already holds it".into()),
+                Some(fields) => Some(format!(
+                    "would change {}",
+                    fields
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
+                None => None,
+            });
+            push(text(d, "error"));
+        }
         AuditKind::Replayed | AuditKind::Reconciled => push(Some(d.to_string())),
     }
     parts.join("  ")
@@ -143,7 +211,19 @@ fn int(detail: &Value, field: &str) -> Option<i64> {
 }
 
 /// The masked document of a plan, as compact JSON.
+/// What a write changes, field by field (`email: hash:1a.. -> hash:9f..`) when the source told
+/// the previous values, else the whole document written.
 fn document(detail: &Value) -> Option<String> {
+    if let Some(changed) = detail.get("changed").and_then(Value::as_object) {
+        if changed.is_empty() {
+            return Some("changes nothing the target does not have from before".into());
+        }
+        let fields: Vec<String> = changed
+            .iter()
+            .map(|(field, c)| format!("{field}: {} -> {}", c["before"], c["after"]))
+            .collect();
+        return Some(format!("changes {}", fields.join("; ")));
+    }
     match detail.get("document")? {
         Value::Null => None,
         doc => Some(format!("document {doc}")),

@@ -1,4 +1,5 @@
 //! Operators' read and repair commands: `junction trace`, `junction dlq`, `junction audit`,
+//! `junction shadow`, `junction replay`, `junction holds`, `junction review`, `junction route`,
 //! `junction reconcile`.
 //!
 //! Each command opens the store without creating it (a mistyped path is an error, not a new
@@ -11,8 +12,14 @@ mod audit;
 mod describe;
 mod dlq;
 mod format;
+mod holds;
 mod reconcile;
+mod replay;
+mod review;
+mod route;
+mod shadow;
 mod trace;
+mod waiting;
 
 #[cfg(test)]
 mod tests;
@@ -27,7 +34,13 @@ use crate::store::{self, OpenOptions, Store};
 
 pub use audit::{AuditCommand, audit};
 pub use dlq::{DlqCommand, dlq};
+pub use holds::{HoldsCommand, holds};
 pub use reconcile::{ReconcileArgs, reconcile};
+pub(crate) use replay::instant;
+pub use replay::{ReplayArgs, replay};
+pub use review::{ReviewCommand, review};
+pub use route::{RouteCommand, route};
+pub use shadow::{ShadowCommand, shadow};
 pub use trace::{TraceArgs, trace};
 
 /// `--store`, shared by every operators' command.

@@ -90,6 +90,9 @@ pub(super) struct Outcome {
     pub(super) next_at_ms: i64,
     /// The open dead letter, when the delivery is dead.
     pub(super) dead_letter_id: Option<i64>,
+    /// The pause of its route, when its write waits for `junction route resume`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) paused: Option<String>,
 }
 
 /// A change with no delivery: suppressed as a whole, or not planned yet.
@@ -114,6 +117,7 @@ impl Story {
             );
         }
         let change_ids: BTreeSet<i64> = entries.iter().filter_map(|e| e.change_id).collect();
+        let paused = store.paused_routes().await?;
         let mut sources = BTreeMap::new();
         let mut deliveries = Vec::new();
         let mut undelivered = Vec::new();
@@ -125,7 +129,27 @@ impl Story {
             if of_change.is_empty() {
                 undelivered.extend(undelivered_change(&entries, change_id));
             }
-            deliveries.extend(of_change.into_iter().map(|d| outcome(&entries, d)));
+            deliveries.extend(of_change.into_iter().map(|d| {
+                let mut outcome = outcome(&entries, d);
+                if matches!(
+                    outcome.state,
+                    DeliveryState::Pending | DeliveryState::InFlight
+                ) {
+                    outcome.paused = paused
+                        .iter()
+                        .find(|p| p.pipeline == outcome.pipeline && p.route == outcome.route)
+                        .map(|p| {
+                            format!(
+                                "route paused since {} by {}: {}; junction route resume {}",
+                                utc(p.paused_at_ms),
+                                p.paused_by,
+                                p.reason,
+                                p.route
+                            )
+                        });
+                }
+                outcome
+            }));
         }
         Ok(Story {
             query: needle.to_owned(),
@@ -258,6 +282,7 @@ fn outcome(entries: &[AuditEntry], d: Delivery) -> Outcome {
         job_ref: d.job_ref,
         next_at_ms: d.next_at_ms,
         dead_letter_id,
+        paused: None,
     }
 }
 

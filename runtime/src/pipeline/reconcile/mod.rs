@@ -784,12 +784,16 @@ impl Engine {
                     correlation_id: String::new(),
                     received_at_ms: now,
                 };
-                let (deliveries, _) = super::planner::plan_change(job.plan, &change, now);
+                let (deliveries, _) = super::planner::plan_change(
+                    job.plan,
+                    &change,
+                    &super::planner::OwnerChanges::new(),
+                    now,
+                );
                 match deliveries.into_iter().find(|d| d.route == route.name) {
                     Some(d) if d.state == InitialState::Pending => (d.document, true),
-                    Some(d) if matches!(&d.state, InitialState::Suppressed { reason } if reason.starts_with("shadow")) => {
-                        (d.document, true)
-                    }
+                    // A shadow route writes nothing, but what it would write is compared.
+                    Some(d) if d.state == InitialState::Shadow => (d.document, true),
                     _ => (item.document.clone(), false),
                 }
             }
@@ -928,7 +932,7 @@ fn project(fields: &[String], document: &str) -> (String, Vec<u8>) {
 
 /// Compared fields (JSON text) masked by the pipeline's rules.
 fn masked(
-    rules: &[crate::config::MaskRule],
+    rules: &crate::config::Masking,
     object: &str,
     fields: Option<&str>,
 ) -> Map<String, Value> {

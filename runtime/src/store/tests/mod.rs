@@ -28,9 +28,11 @@ pub(super) use acceptance;
 mod audit;
 mod dlq;
 mod durability;
+mod holds;
 mod intake;
 mod lanes;
 mod leases;
+mod replay;
 mod send;
 mod trace;
 mod workers;
@@ -144,6 +146,7 @@ pub(super) fn delivery(event: &str, key: &str, version: i64) -> NewDelivery {
             within_ms: 30_000,
         }),
         max_attempts: 3,
+        on_behalf_of: None,
     }
 }
 

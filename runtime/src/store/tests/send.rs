@@ -77,6 +77,28 @@ async fn store_futures_are_send(store: Store) {
         s.stats(0).await.ok();
         s.delivery(1).await.ok();
         s.held(1).await.ok();
+        let filter = crate::store::WaitingFilter::default();
+        let decision = crate::store::Decision {
+            by: text.clone(),
+            reason: text.clone(),
+            overridden: false,
+        };
+        s.waiting(crate::store::DeliveryState::Held, &filter)
+            .await
+            .ok();
+        s.held_of_entity(&text, &text, &text).await.ok();
+        s.newest_change(&text, &text, &text).await.ok();
+        s.attempts(1).await.ok();
+        s.release_hold(1, &decision).await.ok();
+        s.send_to_review(&lease, &text, serde_json::json!({}))
+            .await
+            .ok();
+        s.approve(1, &text, &text).await.ok();
+        s.reject(1, &text, &text).await.ok();
+        s.pause_route(&text, &text, &text, &text).await.ok();
+        s.resume_route(&text, &text, &text, &text).await.ok();
+        s.paused_routes().await.ok();
+        s.route_activity().await.ok();
     }));
 }
 

@@ -48,6 +48,75 @@ async fn a_commit_on_one_worker_wakes_the_others() {
 }
 
 #[tokio::test]
+async fn releasing_approving_and_resuming_wake_the_other_workers() {
+    let db = TestDatabase::create().await;
+    let (listening, other) = (worker(&db).await, worker(&db).await);
+    let mut held = delivery("evt_1", "sub_1", 1);
+    held.state = crate::store::InitialState::Held {
+        reason: "gate kyc: waiting".into(),
+    };
+    let held = super::plan(&other, "evt_1", held).await;
+    let mut flagged = delivery("evt_2", "sub_2", 1);
+    flagged.state = crate::store::InitialState::Review {
+        reason: "no source event".into(),
+    };
+    let flagged = super::plan(&other, "evt_2", flagged).await;
+    other
+        .pause_route(super::PIPELINE, "subscription-to-billing", "ana", "outage")
+        .await
+        .unwrap();
+    // A listener of its own for each step, started after the commits before it: only that
+    // step's notification can wake it.
+    let listen = async || {
+        let wake = Wakeups::default();
+        let task = listening
+            .listen(wake.clone())
+            .await
+            .unwrap()
+            .expect("PostgreSQL listens");
+        (wake, task)
+    };
+
+    let (wake, task) = listen().await;
+    let decision = crate::store::Decision {
+        by: "ana".into(),
+        reason: "checked".into(),
+        overridden: false,
+    };
+    other
+        .release_hold(held.id, &decision)
+        .await
+        .unwrap()
+        .unwrap();
+    tokio::time::timeout(PATIENCE, wake.deliveries.notified())
+        .await
+        .expect("a release woke the other worker's delivery loop");
+    task.abort();
+
+    let (wake, task) = listen().await;
+    other
+        .approve(flagged.id, "ana", "ok")
+        .await
+        .unwrap()
+        .unwrap();
+    tokio::time::timeout(PATIENCE, wake.deliveries.notified())
+        .await
+        .expect("an approval woke the other worker's delivery loop");
+    task.abort();
+
+    let (wake, task) = listen().await;
+    other
+        .resume_route(super::PIPELINE, "subscription-to-billing", "ana", "over")
+        .await
+        .unwrap()
+        .unwrap();
+    tokio::time::timeout(PATIENCE, wake.deliveries.notified())
+        .await
+        .expect("a resume woke the other worker's delivery loop");
+    task.abort();
+}
+
+#[tokio::test]
 async fn one_worker_leads_and_another_takes_over_when_it_goes() {
     let db = TestDatabase::create().await;
     let (a, b) = (worker(&db).await, worker(&db).await);

@@ -12,8 +12,11 @@
 //! | `apply = transient` | `transient` (Retry-After `retry_after_s` seconds if given) |
 //! | `apply = rate-limited` | `rate-limited` (Retry-After `retry_after_s` seconds if given) |
 //! | `apply = rejected` | `rejected`, blaming `name` |
+//! | `apply = key-conflict` | `idempotency-mismatch` (the key was used for another request) |
 //!
-//! With `until_ms = T`, a `transient` or `rate-limited` answer is given only while the host's
+//! Payments and invoices are written the same way (their `metadata` is a string map too).
+//!
+//! With `until_ms = T`, a `transient`, `rate-limited` or `key-conflict` answer is given only while the host's
 //! clock reads before `T`; from `T` on the write is applied.
 //!
 //! `job-status("job/J/<key>")`: `J = pending` stays pending; `succeeded` succeeds as `<key>`;
@@ -22,7 +25,7 @@
 //!
 //! `fetch(customer, key)` reads back `{"id": key, "name": "Ada"}` ([`SHOWN_NAME`]), unless the
 //! key starts with `drops-` (a silent drop: the name still reads `Old name`) or `missing-`
-//! (no record).
+//! (no record). `fetch(payment | invoice, key)` reads back a minimal valid record with that id.
 
 use junction_connector_kit::{Connector, Error, Host, JobState, Manifest, Outcome, Write};
 use serde_json::Value;
@@ -43,8 +46,8 @@ impl Connector for Scripted {
             name: "scripted".into(),
             version: "0.0.0".into(),
             description: "answers as the document says, for delivery tests".into(),
-            source_objects: vec!["customer".into()],
-            sink_objects: vec!["customer".into()],
+            source_objects: vec!["customer".into(), "payment".into(), "invoice".into()],
+            sink_objects: vec!["customer".into(), "payment".into(), "invoice".into()],
             webhooks: true,
             async_writes: true,
             ..Manifest::default()
@@ -79,6 +82,10 @@ impl Connector for Scripted {
                 Err(Error::RateLimited(retry_after_ms))
             }
             "transient" | "rate-limited" => Ok(Outcome::Applied(write.key)),
+            "key-conflict" if clock_before(host, until_ms) => Err(Error::IdempotencyMismatch(
+                "scripted: the key was used for a different request".into(),
+            )),
+            "key-conflict" => Ok(Outcome::Applied(write.key)),
             "rejected" => Err(Error::Rejected {
                 message: "scripted rejection".into(),
                 field: Some("name".into()),
@@ -111,8 +118,21 @@ impl Connector for Scripted {
     }
 
     fn fetch(_host: &dyn Host, object: &str, key: &str) -> Result<Option<String>, Error> {
-        if object != "customer" {
-            return Err(Error::Unsupported(format!("no `{object}` here")));
+        match object {
+            "customer" => {}
+            "payment" => {
+                return Ok(Some(
+                    serde_json::json!({ "id": key, "amount": 0, "currency": "eur", "status": "succeeded" })
+                        .to_string(),
+                ));
+            }
+            "invoice" => {
+                return Ok(Some(
+                    serde_json::json!({ "id": key, "customer_id": "cus", "status": "open", "currency": "eur", "total": 0 })
+                        .to_string(),
+                ));
+            }
+            _ => return Err(Error::Unsupported(format!("no `{object}` here"))),
         }
         if key.starts_with("missing-") {
             return Ok(None);

@@ -225,6 +225,7 @@ fn spec(
             ..Limits::default()
         },
         clock: crate::services::clock::Clock::system(),
+        masking_key: None,
     }
 }
 

@@ -3,7 +3,9 @@
 mod audit;
 mod cli;
 mod dlq;
+mod holds;
 mod postgres;
+mod route;
 mod trace;
 
 use std::path::PathBuf;
@@ -203,6 +205,7 @@ async fn receive_and_plan(store: &Store, event: &str, key: &str) {
             within_ms: 30_000,
         }),
         max_attempts: 3,
+        on_behalf_of: None,
     };
     let planned = NewAudit {
         pipeline: PIPELINE.into(),

@@ -1,0 +1,300 @@
+//! The scenario suite: one test per way a subscription change goes wrong in the field, each
+//! against the simulators, each on both store backends. `pipelines/stripe-to-netsuite.toml`
+//! runs as shipped (URLs pointed at the simulators, test timings), so what is tested is what an
+//! operator runs.
+//!
+//! Cases tested elsewhere, where they live:
+//!
+//! | case | test |
+//! |---|---|
+//! | upgrade, downgrade, cancellation at period end and now, async Pending then Processed, silent validation drop | `pipeline_e2e::subscription_lifecycle_reaches_billing_and_a_silent_drop_is_dead_lettered` |
+//! | out-of-order delivery | `stripe_ordering`, `intake::duplicates_forgeries_and_late_events` |
+//! | a future-dated change applied on its date and not before | `intake::a_future_dated_change_waits_on_a_durable_timer`, `pipeline_cleverbridge::a_price_change...` |
+//! | SIGKILL mid-flight | `crash::` |
+//! | concurrent updates from two systems; shadow mode writing nothing and reporting the diff | `pipeline_stripe_salesforce` |
+//! | masking of personal data in every output | `masking::planted_secrets_and_personal_data_appear_in_no_output` |
+//! | each delivery decision on manual time (back-off, Retry-After, deadlines) | `delivery_states` |
+
+use std::time::Duration;
+
+use junction::services::clock::{Clock, ShiftedClock};
+use junction::store::Redrive;
+use junction_tests::sim::faults::Faults;
+use junction_tests::sim::stripe::sign_payload;
+
+use crate::rig::{Rig, WEBHOOK_SECRET, applied_twice, fast};
+use crate::support::Backend;
+
+/// Every event Stripe sends arrives three times: twice from Stripe itself (a retry after a lost
+/// acknowledgement) and once more by hand. NetSuite sees one business action per change.
+async fn duplicate_webhooks_make_one_business_action(backend: Backend) {
+    let rig = Rig::start_on(backend, fast).await;
+    rig.stripe.faults().set(Faults {
+        duplicate_webhook_rate: 1.0,
+        ..Faults::default()
+    });
+    let price = rig.price(2500, "Cloud");
+    let cus = rig
+        .stripe
+        .create_customer("dup@example.com", "Dup Ltd")
+        .unwrap();
+    let sub = rig
+        .stripe
+        .create_subscription(&cus, &[(&price, 1)])
+        .unwrap();
+    rig.stripe.update_subscription_quantity(&sub, 4).unwrap();
+    rig.drain().await;
+    let http = reqwest::Client::new();
+    for event in rig.stripe.events() {
+        let body = event.to_string();
+        let signature = sign_payload(WEBHOOK_SECRET, Clock::system().now_ms() / 1000, &body);
+        let answer = http
+            .post(format!("{}/hooks/stripe", rig.url))
+            .header("stripe-signature", signature)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert!(answer.status().is_success(), "a duplicate is acknowledged");
+    }
+    rig.drain().await;
+
+    rig.subscription_matches(&sub).await.unwrap();
+    assert_eq!(rig.ns(&sub).await["items"][0]["quantity"], 4);
+    let stats = rig.stripe.stats();
+    assert!(
+        stats.webhook_attempts >= 2 * stats.events,
+        "Stripe sent each event twice: {stats:?}"
+    );
+    let twice = applied_twice(&rig.netsuite.applied_writes());
+    assert!(twice.is_empty(), "{twice:#?}");
+    let subscriptions = rig.netsuite.records("subscription");
+    assert_eq!(subscriptions.len(), 1, "one subscription at NetSuite");
+}
+
+/// NetSuite fails some requests with a 5xx, hangs some past the call timeout, throttles some
+/// with 429 and Retry-After, and fails some after applying them (2 % each). Every change still
+/// lands once, and nothing is dead-lettered.
+///
+/// The rates are per request, and one attempt at a SuiteBilling write makes up to ~30 (reads
+/// of the subscription, its lines, price plans, change orders): at 5 % each, an attempt
+/// rarely gets through, and 30 attempts ran out once in four runs. Retrying idempotent reads
+/// within a call is the connector's lever for that (the throughput issue).
+async fn transient_failures_timeouts_and_429s_converge_without_a_second_action(backend: Backend) {
+    let rig = Rig::start_on(backend, |text| {
+        fast(text)
+            .replace("call-timeout = \"10s\"", "call-timeout = \"1s\"")
+            .replace(
+                "attempts = 4, initial = \"50ms\", max = \"400ms\"",
+                "attempts = 40, initial = \"50ms\", max = \"400ms\"",
+            )
+            .replace("within = \"1500ms\"", "within = \"5s\"")
+    })
+    .await;
+    let price = rig.price(1000, "Cloud");
+    let bigger = rig.price_like(&price, 3000);
+    rig.netsuite.faults().set(Faults {
+        error_rate: 0.02,
+        timeout_rate: 0.02,
+        hang_ms: 2_500,
+        rate_limit_rate: 0.02,
+        retry_after_s: 1,
+        error_after_write_rate: 0.02,
+        ..Faults::default()
+    });
+    let mut subs = Vec::new();
+    for i in 0..4 {
+        let cus = rig
+            .stripe
+            .create_customer(&format!("flaky{i}@example.com"), &format!("Flaky {i}"))
+            .unwrap();
+        let sub = rig
+            .stripe
+            .create_subscription(&cus, &[(&price, 1)])
+            .unwrap();
+        rig.stripe.update_subscription_price(&sub, &bigger).unwrap();
+        subs.push(sub);
+    }
+    rig.drain().await;
+    rig.netsuite.faults().set(Faults::default());
+    for sub in &subs {
+        rig.subscription_matches(sub)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let dead = rig.dead_letters().await;
+    assert!(dead.is_empty(), "dead-lettered: {dead:#?}");
+    let twice = applied_twice(&rig.netsuite.applied_writes());
+    assert!(twice.is_empty(), "{twice:#?}");
+}
+
+/// NetSuite is down for ten minutes. Junction keeps every change, backs off on its own clock,
+/// and once NetSuite is back delivers and confirms them all: nothing lost, nothing
+/// dead-lettered. Junction's clock is moved forward a minute at a time rather than waited for.
+async fn a_ten_minute_outage_is_ridden_out(backend: Backend) {
+    let clock = ShiftedClock::new(Clock::system().now_ms());
+    // The shipped retry policy: 12 attempts from 1 s, at most 10 minutes apart.
+    let rig = Rig::start_with(
+        backend,
+        |text| {
+            text.replace("within = \"2m\"", "within = \"3s\"")
+                .replace("interval = \"1s\"", "interval = \"100ms\"")
+                .replace("jitter = \"full\"", "jitter = \"none\"")
+        },
+        clock.clock(),
+    )
+    .await;
+    let price = rig.price(1500, "Cloud");
+    let mut subs = Vec::new();
+    for i in 0..3 {
+        let cus = rig
+            .stripe
+            .create_customer(&format!("outage{i}@example.com"), &format!("Outage {i}"))
+            .unwrap();
+        subs.push(
+            rig.stripe
+                .create_subscription(&cus, &[(&price, 2)])
+                .unwrap(),
+        );
+    }
+    rig.wait_for_intake().await;
+    rig.netsuite.faults().set(Faults {
+        outage: true,
+        ..Faults::default()
+    });
+    // Ten minutes of outage, a minute at a time: each minute the deliveries due are tried
+    // and fail with 503.
+    let minute = Duration::from_secs(60);
+    for _ in 0..10 {
+        rig.settle_due().await;
+        clock.advance(minute);
+        rig.netsuite.m2m().advance(60);
+    }
+    let st = rig.engine.store.stats(clock.now_ms()).await.unwrap();
+    assert_eq!(st.dead, 0, "nothing given up during the outage: {st:?}");
+    assert!(
+        st.confirmed == 0,
+        "nothing confirmed while NetSuite was down: {st:?}"
+    );
+    rig.netsuite.faults().set(Faults::default());
+    // Back: the next retries (at most ten minutes away) go through.
+    for _ in 0..11 {
+        clock.advance(minute);
+        rig.netsuite.m2m().advance(60);
+        rig.settle_due().await;
+    }
+    rig.drain().await;
+    for sub in &subs {
+        rig.subscription_matches(sub)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let dead = rig.dead_letters().await;
+    assert!(dead.is_empty(), "dead-lettered: {dead:#?}");
+}
+
+/// A Stripe product NetSuite's catalog does not have yet: the subscription is refused and
+/// dead-lettered with the reason. The operator adds the item and redrives; it is delivered and
+/// confirmed under its original key.
+async fn a_dead_letter_is_redriven_after_the_fix(backend: Backend) {
+    let rig = Rig::start_on(backend, fast).await;
+    let price = rig.stripe.create_price(9900, "usd", "month").unwrap();
+    let product = rig.stripe.product_of(&price).unwrap();
+    let cus = rig
+        .stripe
+        .create_customer("fix@example.com", "Fix Ltd")
+        .unwrap();
+    let sub = rig
+        .stripe
+        .create_subscription(&cus, &[(&price, 1)])
+        .unwrap();
+    rig.drain().await;
+    let dead = rig.dead_letters().await;
+    let letter = dead
+        .iter()
+        .find(|l| l.key == sub)
+        .unwrap_or_else(|| panic!("the subscription is dead-lettered: {dead:#?}"));
+    assert!(letter.reason.contains(&product), "{}", letter.reason);
+
+    rig.netsuite.add_item(&product, "Enterprise");
+    let redriven = rig
+        .engine
+        .store
+        .redrive(&Redrive::Ids(vec![letter.id]))
+        .await
+        .unwrap();
+    assert_eq!(redriven, 1);
+    rig.drain().await;
+    rig.subscription_matches(&sub)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let open = rig.dead_letters().await;
+    assert!(open.is_empty(), "{open:#?}");
+}
+
+/// Stripe's webhooks to Junction are lost (an endpoint misconfigured for a day, say). Junction
+/// lists Stripe's events of the last 30 days, oldest first, takes in the changes that never
+/// arrived, and delivers them; the late webhooks, when they come after all, are duplicates.
+async fn lost_webhooks_are_recovered_from_stripes_event_list(backend: Backend) {
+    let rig = Rig::start_on(backend, fast).await;
+    let price = rig.price(1200, "Cloud");
+    rig.stripe.hold_webhooks();
+    let cus = rig
+        .stripe
+        .create_customer("lost@example.com", "Lost Ltd")
+        .unwrap();
+    let sub = rig
+        .stripe
+        .create_subscription(&cus, &[(&price, 2)])
+        .unwrap();
+    rig.stripe.update_subscription_quantity(&sub, 5).unwrap();
+    let pipeline = crate::rig::PIPELINE;
+    let mut recovered = 0;
+    for object in ["customer", "subscription"] {
+        let found = rig
+            .engine
+            .recover(pipeline, "stripe", object, 0)
+            .await
+            .unwrap();
+        assert_eq!(found.already_had, 0, "{object}: {found:?}");
+        recovered += found.recovered;
+    }
+    assert!(
+        recovered >= 3,
+        "the customer and both subscription changes: {recovered}"
+    );
+    // Listing again finds nothing new.
+    let again = rig
+        .engine
+        .recover(pipeline, "stripe", "subscription", 0)
+        .await
+        .unwrap();
+    assert_eq!(again.recovered, 0, "{again:?}");
+    // The webhooks arrive after all: duplicates, acknowledged and dropped.
+    rig.stripe
+        .release_webhooks(junction_tests::sim::stripe::Release::AsCreated);
+    rig.drain().await;
+    rig.subscription_matches(&sub)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(rig.ns(&sub).await["items"][0]["quantity"], 5);
+    let twice = applied_twice(&rig.netsuite.applied_writes());
+    assert!(twice.is_empty(), "{twice:#?}");
+    let unknown = rig
+        .engine
+        .recover(pipeline, "netsuite", "subscription", 0)
+        .await;
+    assert!(
+        unknown.unwrap_err().to_string().contains("no [[source]]"),
+        "a connector that is not a source is named"
+    );
+}
+
+crate::support::on_both_backends!(
+    lost_webhooks_are_recovered_from_stripes_event_list,
+    duplicate_webhooks_make_one_business_action,
+    transient_failures_timeouts_and_429s_converge_without_a_second_action,
+    a_ten_minute_outage_is_ridden_out,
+    a_dead_letter_is_redriven_after_the_fix,
+);

@@ -15,6 +15,7 @@ mod oauth2;
 mod pipeline_cleverbridge;
 mod pipeline_e2e;
 mod pipeline_stripe_salesforce;
+mod reconcile;
 mod rig;
 mod sandbox;
 mod scenarios;

@@ -33,6 +33,9 @@ enum Command {
     /// List, inspect and redrive dead letters.
     #[command(subcommand)]
     Dlq(ops::DlqCommand),
+    /// Compare both sides of a `[reconcile.NAME]` job now; report drift, and repair it with
+    /// `--repair` (the owner's values win, through the route).
+    Reconcile(ops::ReconcileArgs),
     /// Check the tamper-evident audit log.
     #[command(subcommand)]
     Audit(ops::AuditCommand),
@@ -83,6 +86,7 @@ pub fn main() -> ExitCode {
             Command::Holds(cmd) => ops::holds(cmd).await,
             Command::Review(cmd) => ops::review(cmd).await,
             Command::Route(cmd) => ops::route(cmd).await,
+            Command::Reconcile(args) => ops::reconcile(args).await,
         }
     });
     match result {

@@ -185,7 +185,7 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     config::parse_duration(s).map_err(|e| e.to_string())
 }
 
-fn load(host: &Host, files: &[PathBuf]) -> Result<Loaded, config::Diagnostics> {
+pub(super) fn load(host: &Host, files: &[PathBuf]) -> Result<Loaded, config::Diagnostics> {
     let catalog = HostCatalog::new(host.clone());
     let cwd = std::env::current_dir().unwrap_or_default();
     config::load(files, &|name| std::env::var(name).ok(), &catalog).map_err(|d| d.relative_to(&cwd))

@@ -41,6 +41,26 @@ pub struct RouteLabels {
     pub route: String,
 }
 
+/// Per reconcile job labels.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct JobLabels {
+    /// Pipeline name.
+    pub pipeline: String,
+    /// Reconcile job name.
+    pub job: String,
+}
+
+/// Reconcile run labels.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RunLabels {
+    /// Pipeline name.
+    pub pipeline: String,
+    /// Reconcile job name.
+    pub job: String,
+    /// ok, failed.
+    pub outcome: String,
+}
+
 /// Every metric Junction exports.
 pub struct Metrics {
     registry: Registry,
@@ -54,6 +74,14 @@ pub struct Metrics {
     pub dead_lettered: Family<RouteLabels, Counter>,
     /// Deliveries confirmed.
     pub confirmed: Family<RouteLabels, Counter>,
+    /// Entities out of sync at the last reconciliation, per job.
+    pub reconcile_out_of_sync: Family<JobLabels, Gauge>,
+    /// Repairs stored by reconciliation, per job.
+    pub reconcile_repairs: Family<JobLabels, Counter>,
+    /// Reconciliation runs by outcome.
+    pub reconcile_runs: Family<RunLabels, Counter>,
+    /// Unsettled deliveries older than their route's confirmation window, per route.
+    pub deliveries_overdue: Family<RouteLabels, Gauge>,
     pending: Gauge,
     held: Gauge,
     review: Gauge,
@@ -105,6 +133,30 @@ impl Default for Metrics {
             "Deliveries confirmed by read-back",
             confirmed.clone(),
         );
+        let reconcile_out_of_sync = Family::<JobLabels, Gauge>::default();
+        let reconcile_repairs = Family::<JobLabels, Counter>::default();
+        let reconcile_runs = Family::<RunLabels, Counter>::default();
+        let deliveries_overdue = Family::<RouteLabels, Gauge>::default();
+        registry.register(
+            "reconcile_out_of_sync",
+            "Entities out of sync (missing, extra or differing) at the last reconciliation",
+            reconcile_out_of_sync.clone(),
+        );
+        registry.register(
+            "reconcile_repairs",
+            "Repairs reconciliation sent through the route from the owner",
+            reconcile_repairs.clone(),
+        );
+        registry.register(
+            "reconcile_runs",
+            "Reconciliation runs by outcome",
+            reconcile_runs.clone(),
+        );
+        registry.register(
+            "deliveries_overdue",
+            "Unsettled deliveries older than their route's confirmation window (confirm.within)",
+            deliveries_overdue.clone(),
+        );
         let (pending, held, in_flight, dead) = (
             Gauge::default(),
             Gauge::default(),
@@ -146,6 +198,10 @@ impl Default for Metrics {
             confirm_latency,
             dead_lettered,
             confirmed,
+            reconcile_out_of_sync,
+            reconcile_repairs,
+            reconcile_runs,
+            deliveries_overdue,
             pending,
             held,
             review,
@@ -157,6 +213,31 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// Counts one reconciliation run.
+    pub fn reconcile_run(&self, job: &JobLabels, outcome: &str) {
+        self.reconcile_runs
+            .get_or_create(&RunLabels {
+                pipeline: job.pipeline.clone(),
+                job: job.job.clone(),
+                outcome: outcome.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Sets the overdue deliveries per route from the store's counts (`Store::overdue_by_route`);
+    /// routes no longer overdue drop to zero.
+    pub fn set_overdue(&self, rows: &[(String, String, i64)]) {
+        self.deliveries_overdue.clear();
+        for (pipeline, route, n) in rows {
+            self.deliveries_overdue
+                .get_or_create(&RouteLabels {
+                    pipeline: pipeline.clone(),
+                    route: route.clone(),
+                })
+                .set(*n);
+        }
+    }
+
     /// Renders the registry after refreshing the gauges from the store's counts.
     pub fn render(&self, stats: Option<&Stats>) -> String {
         if let Some(s) = stats {

@@ -21,6 +21,7 @@ pub mod instances;
 pub mod intake;
 pub mod metrics;
 pub mod planner;
+pub mod reconcile;
 pub mod recover;
 pub mod review;
 
@@ -308,6 +309,11 @@ impl Engine {
             // Dropping it steps down.
             drop(gates);
         });
+        if self.plans.iter().any(|p| !p.reconcile.is_empty()) {
+            let (engine, stop) = (self.clone(), shutdown.clone());
+            let leadership = self.store.leadership("reconcile");
+            set.spawn(async move { engine.reconcile_loop(stop, leadership).await });
+        }
         let engine = self.clone();
         let stop = shutdown.clone();
         set.spawn(async move { engine.planner_loop(stop).await });

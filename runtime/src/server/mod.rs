@@ -55,6 +55,9 @@ async fn healthz(State(engine): State<Arc<Engine>>) -> Response {
 
 async fn metrics(State(engine): State<Arc<Engine>>) -> Response {
     let stats = engine.store.stats(engine.clock().now_ms()).await.ok();
+    if let Ok(overdue) = engine.store.overdue_by_route(engine.clock().now_ms()).await {
+        engine.metrics.set_overdue(&overdue);
+    }
     (
         [(
             axum::http::header::CONTENT_TYPE,

@@ -191,7 +191,7 @@ impl Store {
     }
 }
 
-async fn insert_change(tx: &mut Tx, c: &NewChange, now: i64) -> Result<Intake> {
+pub(super) async fn insert_change(tx: &mut Tx, c: &NewChange, now: i64) -> Result<Intake> {
     let inserted: Option<i64> = on!(tx.conn(), |db| sqlx::query_scalar(
         "INSERT INTO changes (pipeline, source, source_event_id, object, entity_key, operation,
                               before_doc, after_doc, occurred_at_ms, effective_at_ms,

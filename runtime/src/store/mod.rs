@@ -32,6 +32,7 @@
 //! | route kill switches | `pause_route`, `resume_route`, `paused_routes`, `route_activity` | `routes.rs` |
 //! | audit | `append_audit`, `audit_verify` | `audit.rs` |
 //! | reading history | `trace`, `xref`, `stats`, `cursor`, `set_cursor` | `trace.rs`, `xref.rs`, `stats.rs`, `cursors.rs` |
+//! | reconciliation (runs, schedule, repairs as owner changes, overdue writes) | `reconcile_started`, `reconcile_finished`, `reconcile_runs`, `reconcile_next_due`, `reconcile_schedule`, `reconcile_repairs`, `xref_page`, `overdue_by_route` | `reconcile.rs` |
 //! | several workers | `listen`, `leadership` | `wake.rs` |
 //!
 //! Records going in and out are in `schema.rs`; the two backends and where their SQL differs
@@ -53,6 +54,7 @@ mod dlq;
 mod holds;
 mod intake;
 mod plan;
+mod reconcile;
 mod replay;
 mod routes;
 mod schema;
@@ -84,6 +86,7 @@ pub use db::Dialect;
 use db::{Db, Tx};
 pub use dlq::{DeadLetter, DeadLetterDetail, DlqFilter, Redrive};
 pub use holds::{Decision, KEY_CONFLICT_CLASS, WaitingFilter};
+pub use reconcile::{ReconcileRun, Repair, RepairOutcome, RunCounts, RunTrigger};
 pub use replay::{ReplayFilter, Replayed};
 pub use routes::{PausedRoute, RouteActivity};
 pub use schema::{

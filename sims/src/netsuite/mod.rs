@@ -305,6 +305,46 @@ impl NetSuiteSim {
             .to_string()
     }
 
+    /// Changes a record's body fields in place, as a user editing it in the UI would: no write
+    /// is logged, no fault rolled (drift for reconciliation). False if there is no such record.
+    pub fn edit_record(
+        &self,
+        record_type: &str,
+        external_id: &str,
+        edit: impl FnOnce(&mut serde_json::Map<String, Value>),
+    ) -> bool {
+        let Some(rt) = RecordType::parse(record_type) else {
+            return false;
+        };
+        let mut store = self.shared.store();
+        match store.find_external_mut(rt, external_id) {
+            Some(rec) => {
+                edit(&mut rec.fields);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Deletes a record as a user would: no write is logged (drift for reconciliation).
+    pub fn remove_record(&self, record_type: &str, external_id: &str) -> bool {
+        RecordType::parse(record_type)
+            .is_some_and(|rt| self.shared.store().remove_external(rt, external_id))
+    }
+
+    /// Adds many customers at once, without the per-record checks `add_customer` makes (for
+    /// benchmarks: `each(i)` gives the external id, name and e-mail of the `i`th).
+    pub fn seed_customers(&self, n: usize, each: impl Fn(usize) -> (String, String, String)) {
+        let mut store = self.shared.store();
+        for i in 0..n {
+            let (external_id, name, email) = each(i);
+            let mut fields = serde_json::Map::new();
+            fields.insert("companyName".into(), Value::String(name));
+            fields.insert("email".into(), Value::String(email));
+            store.insert_record(RecordType::Customer, Some(external_id), fields);
+        }
+    }
+
     /// Every write that changed state, in order.
     pub fn applied_writes(&self) -> Vec<AppliedWrite> {
         self.shared.store().applied().to_vec()

@@ -184,6 +184,36 @@ impl Store {
         }
     }
 
+    /// The record with this external id, to change in place (drift: a user editing it in the
+    /// UI; no write is logged).
+    pub fn find_external_mut(
+        &mut self,
+        rt: RecordType,
+        external_id: &str,
+    ) -> Option<&mut StoredRecord> {
+        self.records
+            .get_mut(&rt)?
+            .values_mut()
+            .find(|r| r.external_id.as_deref() == Some(external_id))
+    }
+
+    /// Removes a record outright (drift: deleted by a user; no write is logged).
+    pub fn remove_external(&mut self, rt: RecordType, external_id: &str) -> bool {
+        let Some(table) = self.records.get_mut(&rt) else {
+            return false;
+        };
+        let id = table
+            .values()
+            .find(|r| r.external_id.as_deref() == Some(external_id))
+            .map(|r| r.id);
+        id.is_some_and(|id| table.remove(&id).is_some())
+    }
+
+    /// How many records of one type there are.
+    pub fn count(&self, rt: RecordType) -> usize {
+        self.records.get(&rt).map_or(0, BTreeMap::len)
+    }
+
     /// Records of one type in internal-id order.
     pub fn all(&self, rt: RecordType) -> impl Iterator<Item = &StoredRecord> {
         self.records.get(&rt).into_iter().flat_map(|t| t.values())

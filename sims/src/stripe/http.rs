@@ -14,7 +14,7 @@ use serde_json::{Map, Value, json};
 
 use super::error::ApiError;
 use super::form::{self, Params};
-use super::list::{created_filter, page, type_matches};
+use super::list::{created_filter, page, page_located, type_matches};
 use super::middleware::{self, RequestId};
 use super::store::{Origin, PriceSpec};
 use super::subscriptions::{ItemChange, SubChange};
@@ -228,8 +228,9 @@ async fn list_customers(State(s): St, _ctx: Ctx, RawQuery(q): RawQuery) -> Reply
         })
     };
     let render = |id: &str| store.customer(id).cloned().unwrap_or(Value::Null);
-    page(
+    page_located(
         &store.customer_ids,
+        |id| store.customer_pos.get(id).copied(),
         keep,
         render,
         &p,

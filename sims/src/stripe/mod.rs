@@ -370,6 +370,22 @@ impl SimState {
         Ok(store.render_sub(store.sub(id)?, &store.api_version))
     }
 
+    /// Adds `n` customers without events or requests (benchmarks); `each(i)` gives the
+    /// e-mail and name of the `i`th. Answers their ids, oldest first.
+    pub fn seed_customers(
+        &self,
+        n: usize,
+        each: impl Fn(usize) -> (String, String),
+    ) -> Vec<String> {
+        let (mut store, now) = self.begin();
+        (0..n)
+            .map(|i| {
+                let (email, name) = each(i);
+                store.seed_customer(&email, &name, now)
+            })
+            .collect()
+    }
+
     /// A customer.
     pub fn customer(&self, id: &str) -> Result<Value, ApiError> {
         self.begin().0.customer(id).cloned()

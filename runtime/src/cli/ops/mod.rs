@@ -1,5 +1,6 @@
 //! Operators' read and repair commands: `junction trace`, `junction dlq`, `junction audit`,
-//! `junction shadow`, `junction replay`, `junction holds`, `junction review`, `junction route`.
+//! `junction shadow`, `junction replay`, `junction holds`, `junction review`, `junction route`,
+//! `junction reconcile`.
 //!
 //! Each command opens the store without creating it (a mistyped path is an error, not a new
 //! empty database), read-only unless it repairs, then writes to a `&mut dyn Write` so tests
@@ -12,6 +13,7 @@ mod describe;
 mod dlq;
 mod format;
 mod holds;
+mod reconcile;
 mod replay;
 mod review;
 mod route;
@@ -33,6 +35,7 @@ use crate::store::{self, OpenOptions, Store};
 pub use audit::{AuditCommand, audit};
 pub use dlq::{DlqCommand, dlq};
 pub use holds::{HoldsCommand, holds};
+pub use reconcile::{ReconcileArgs, reconcile};
 pub(crate) use replay::instant;
 pub use replay::{ReplayArgs, replay};
 pub use review::{ReviewCommand, review};

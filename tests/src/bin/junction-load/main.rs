@@ -8,6 +8,7 @@ mod child;
 mod events;
 mod fire;
 mod hostile;
+mod reconcile;
 mod report;
 mod stores;
 
@@ -73,6 +74,10 @@ struct Args {
     /// JUNCTION_TEST_POSTGRES (default postgres://postgres@127.0.0.1:5432/postgres).
     #[arg(long)]
     compare_stores: bool,
+    /// Measure only `junction reconcile` over this many customers per side, seeded straight
+    /// into the simulators (see reconcile.rs).
+    #[arg(long)]
+    reconcile: Option<usize>,
 }
 
 /// The hostile test component, built by the tests crate's build script.
@@ -87,6 +92,10 @@ async fn main() -> ExitCode {
             let errors = r.errors.clone();
             (r.to_string(), errors)
         }));
+    }
+    if let Some(n) = args.reconcile {
+        let run = run_reconcile(&args, n).await;
+        return finish(run.map(|r| (r.to_string(), r.errors)));
     }
     if args.compare_stores {
         let run = run_compare(&args).await;
@@ -168,6 +177,11 @@ async fn run_hostile(args: &Args) -> anyhow::Result<hostile::HostileReport> {
         env: Vec::new(),
     };
     hostile::run(&launch, &work).await
+}
+
+async fn run_reconcile(args: &Args, n: usize) -> anyhow::Result<reconcile::ReconcileRun> {
+    let (exe, work) = exe_and_work(args)?;
+    reconcile::run(&exe, &work, &work.join("components"), n).await
 }
 
 async fn run_compare(args: &Args) -> anyhow::Result<stores::Comparison> {

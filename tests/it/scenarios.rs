@@ -14,6 +14,8 @@
 //! | concurrent updates from two systems; shadow mode writing nothing and reporting the diff | `pipeline_stripe_salesforce` |
 //! | masking of personal data in every output | `masking::planted_secrets_and_personal_data_appear_in_no_output` |
 //! | each delivery decision on manual time (back-off, Retry-After, deadlines) | `delivery_states` |
+//! | a gate holding a payout, then released; manual review | `holds` |
+//! | drift injected straight into the target and repaired by reconciliation | `reconcile::drift_is_reported_with_kinds_and_values_then_repaired` |
 
 use std::time::Duration;
 
@@ -291,7 +293,65 @@ async fn lost_webhooks_are_recovered_from_stripes_event_list(backend: Backend) {
     );
 }
 
+/// NetSuite is restored from last night's backup and loses the customer Junction wrote and
+/// confirmed this morning (one with no transactions yet). `junction replay` sends the window's
+/// writes again under their original keys; NetSuite answers a key it has seen with its earlier
+/// success, the read-back finds nothing, and a corrective write under a derived key puts the
+/// customer back, confirmed. What NetSuite kept is written again and confirmed as it is.
+async fn a_replay_after_a_restore_puts_lost_records_back(backend: Backend) {
+    let rig = Rig::start_on(backend, fast).await;
+    let price = rig.price(2200, "Cloud");
+    let kept = rig
+        .stripe
+        .create_customer("kept@example.com", "Kept Ltd")
+        .unwrap();
+    let sub = rig
+        .stripe
+        .create_subscription(&kept, &[(&price, 1)])
+        .unwrap();
+    let lost = rig
+        .stripe
+        .create_customer("restored@example.com", "Restored Ltd")
+        .unwrap();
+    rig.drain().await;
+    assert!(rig.read("netsuite", "customer", &lost).await.is_some());
+    assert!(
+        rig.netsuite.remove_record("customer", &lost),
+        "the restore loses it"
+    );
+    assert!(rig.read("netsuite", "customer", &lost).await.is_none());
+
+    let replayed = rig
+        .engine
+        .store
+        .replay(&junction::store::ReplayFilter {
+            since_ms: 0,
+            note: "replayed by ops: NetSuite restored from backup".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let keys: Vec<&str> = replayed.iter().map(|r| r.key.as_str()).collect();
+    assert!(
+        keys.contains(&lost.as_str()) && keys.contains(&sub.as_str()),
+        "{keys:?}"
+    );
+    rig.drain().await;
+    let back = rig
+        .read("netsuite", "customer", &lost)
+        .await
+        .expect("the customer is back at NetSuite");
+    assert_eq!(back["name"], "Restored Ltd");
+    rig.subscription_matches(&sub)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(rig.dead_letters().await.is_empty());
+    let twice = applied_twice(&rig.netsuite.applied_writes());
+    assert!(twice.is_empty(), "{twice:#?}");
+}
+
 crate::support::on_both_backends!(
+    a_replay_after_a_restore_puts_lost_records_back,
     lost_webhooks_are_recovered_from_stripes_event_list,
     duplicate_webhooks_make_one_business_action,
     transient_failures_timeouts_and_429s_converge_without_a_second_action,

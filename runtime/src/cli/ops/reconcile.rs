@@ -28,8 +28,14 @@ use crate::store::{ReconcileRun, RunTrigger};
 pub struct ReconcileArgs {
     /// The job: NAME in `[reconcile.NAME]`.
     name: String,
-    /// Pipeline files (TOML) declaring the job and its connectors.
-    #[arg(long = "pipeline", value_name = "FILE", required = true)]
+    /// Pipeline files (TOML) declaring the job and its connectors (`--file`, as for
+    /// `junction holds`, works too).
+    #[arg(
+        long = "pipeline",
+        visible_alias = "file",
+        value_name = "FILE",
+        required = true
+    )]
     pipelines: Vec<PathBuf>,
     /// The durable store `junction run` uses (the run is recorded there; repairs are stored
     /// there for `junction run` to deliver).

@@ -264,6 +264,36 @@ impl Validator<'_, '_> {
                     )
                 })
             });
+            // The job takes the object owner's values (or the first connector's): a field that
+            // [ownership] gives to another system would be reported as drift by every run
+            // and never repaired, since the owner's route does not carry it.
+            if let (Some(object), Some(fields)) = (&r.object, &r.fields)
+                && let Some(Some(ownership)) = owners.get(object.get_ref())
+            {
+                let owner = if between.contains(&ownership.owner) {
+                    ownership.owner.clone()
+                } else {
+                    between.first().cloned().unwrap_or_default()
+                };
+                for field in fields.get_ref() {
+                    let field_owner = ownership.owner_of(field.get_ref());
+                    if field_owner != owner && !owner.is_empty() {
+                        self.rep
+                            .error(
+                                field.span(),
+                                format!(
+                                    "reconciled field `{}` is owned by `{field_owner}`, but this job takes `{owner}`'s values of {}",
+                                    field.get_ref(),
+                                    object.get_ref()
+                                ),
+                            )
+                            .hint(format!(
+                                "leave it out of `fields`: a job compares what `{owner}` owns, and its repairs carry only that"
+                            ));
+                        ok = false;
+                    }
+                }
+            }
             let repair = r.repair.unwrap_or(false);
             if repair
                 && ok

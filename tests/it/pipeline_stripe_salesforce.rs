@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use junction::config;
 use junction::pipeline::instances::HostCatalog;
+use junction::pipeline::reconcile::{Quiet, RunOptions};
 use junction::pipeline::{Engine, Options};
 use junction::store::{AuditKind, DlqFilter, Store};
 use junction_tests::sim::salesforce::{SalesforceSim, SalesforceSimConfig};
@@ -312,8 +313,36 @@ async fn shadow_mode_writes_nothing_and_reports_then_write_mode_converges_with_e
     );
     running.stop().await;
 
-    // The same file in write mode, on the same store.
+    // The same file in write mode, on the same store. The subscription Stripe created while
+    // the route was in shadow mode is brought over by the pipeline's reconciliation.
     let running = sims.run(&store, true).await;
+    let report = running
+        .engine
+        .reconcile(
+            "subscriptions",
+            &RunOptions {
+                repair: true,
+                ..RunOptions::default()
+            },
+            &Quiet,
+        )
+        .await
+        .expect("reconcile");
+    assert_eq!(report.counts.missing, 1, "{report:#?}");
+    let sims_ref = &sims;
+    eventually("the reconciliation's repair reaches the CRM", || async {
+        match sims_ref.salesforce.record(
+            "Subscription__c",
+            "Stripe_Subscription_Id__c",
+            &subscription,
+        ) {
+            Some(sub) if sub["Quantity__c"] == json!(2.0) || sub["Quantity__c"] == json!(2) => {
+                Ok(())
+            }
+            other => Err(format!("subscription at the CRM: {other:?}")),
+        }
+    })
+    .await;
     // Stripe owns the billing e-mail: it reaches the CRM.
     sims.stripe
         .update_customer(&customer, fields(&[("email", "ada@invoices.example")]))

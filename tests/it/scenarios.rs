@@ -350,7 +350,103 @@ async fn a_replay_after_a_restore_puts_lost_records_back(backend: Backend) {
     assert!(twice.is_empty(), "{twice:#?}");
 }
 
+/// During an incident, billing writes wait while the customer records are put right: the
+/// subscription route is paused until the `customers` reconciliation runs clean. A run that
+/// still finds drift leaves it paused (it repairs); the next, clean run resumes it, and what
+/// waited is delivered in order.
+async fn a_route_paused_until_a_reconciliation_is_clean_resumes_on_the_clean_run(backend: Backend) {
+    let rig = Rig::start_on(backend, |text| {
+        format!(
+            "{}\n[reconcile.customers]\nbetween = [\"stripe\", \"netsuite\"]\nobject = \"customer\"\n\
+             fields = [\"name\", \"email\"]\nevery = \"24h\"\nrepair = true\n",
+            fast(text)
+        )
+    })
+    .await;
+    let price = rig.price(1800, "Cloud");
+    let cus = rig
+        .stripe
+        .create_customer("paused@example.com", "Paused Ltd")
+        .unwrap();
+    let sub = rig
+        .stripe
+        .create_subscription(&cus, &[(&price, 1)])
+        .unwrap();
+    rig.drain().await;
+    // Drift made in NetSuite itself.
+    assert!(rig.netsuite.edit_record("customer", &cus, |f| {
+        f.insert(
+            "companyName".into(),
+            serde_json::json!("Paused (edited in NetSuite)"),
+        );
+    }));
+    let pipeline = crate::rig::PIPELINE;
+    let store = &rig.engine.store;
+    store
+        .pause_route_until_clean(
+            pipeline,
+            "subscription-to-billing",
+            "ops",
+            "replay",
+            "customers",
+        )
+        .await
+        .unwrap();
+    rig.stripe.update_subscription_quantity(&sub, 3).unwrap();
+    rig.wait_for_intake().await;
+    rig.settle_due().await;
+    assert_eq!(
+        rig.ns(&sub).await["items"][0]["quantity"],
+        1,
+        "the paused route waits"
+    );
+
+    let engine = rig.engine.clone();
+    let run = |repair: bool| {
+        let engine = engine.clone();
+        async move {
+            let options = junction::pipeline::reconcile::RunOptions {
+                repair,
+                ..Default::default()
+            };
+            engine
+                .reconcile("customers", &options, &junction::pipeline::reconcile::Quiet)
+                .await
+                .expect("reconcile")
+        }
+    };
+    let dirty = run(true).await;
+    assert_eq!(dirty.out_of_sync(), 1, "{dirty:#?}");
+    assert_eq!(
+        store.paused_routes().await.unwrap().len(),
+        1,
+        "still paused after drift"
+    );
+    // The repair goes through the customer route, which is not paused.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while rig.read("netsuite", "customer", &cus).await.unwrap()["name"] != "Paused Ltd" {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the repair did not land"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let clean = run(false).await;
+    assert_eq!(clean.out_of_sync(), 0, "{clean:#?}");
+    assert!(
+        store.paused_routes().await.unwrap().is_empty(),
+        "resumed by the clean run"
+    );
+    rig.drain().await;
+    assert_eq!(rig.ns(&sub).await["items"][0]["quantity"], 3);
+    let resumed = store
+        .trace(&format!("{pipeline}/subscription-to-billing"))
+        .await;
+    assert!(resumed.is_ok());
+}
+
 crate::support::on_both_backends!(
+    a_route_paused_until_a_reconciliation_is_clean_resumes_on_the_clean_run,
     a_replay_after_a_restore_puts_lost_records_back,
     lost_webhooks_are_recovered_from_stripes_event_list,
     duplicate_webhooks_make_one_business_action,

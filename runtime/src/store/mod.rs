@@ -29,7 +29,7 @@
 //! | shadow routes | `shadow_compared`, `shadow_report` | `shadow.rs` |
 //! | incident replay | `replay` | `replay.rs` |
 //! | holds and manual review | `waiting`, `held_of_entity`, `newest_change`, `attempts`, `release_hold`, `send_to_review`, `approve`, `reject` | `holds.rs` |
-//! | route kill switches | `pause_route`, `resume_route`, `paused_routes`, `route_activity` | `routes.rs` |
+//! | route kill switches | `pause_route`, `pause_route_until_clean`, `resume_route`, `resume_after_clean`, `paused_routes`, `route_activity` | `routes.rs` |
 //! | audit | `append_audit`, `audit_verify` | `audit.rs` |
 //! | reading history | `trace`, `xref`, `stats`, `cursor`, `set_cursor` | `trace.rs`, `xref.rs`, `stats.rs`, `cursors.rs` |
 //! | reconciliation (runs, schedule, repairs as owner changes, overdue writes) | `reconcile_started`, `reconcile_finished`, `reconcile_runs`, `reconcile_next_due`, `reconcile_schedule`, `reconcile_repairs`, `xref_page`, `overdue_by_route` | `reconcile.rs` |

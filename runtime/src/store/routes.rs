@@ -21,6 +21,9 @@ pub struct PausedRoute {
     pub paused_by: String,
     /// When.
     pub paused_at_ms: i64,
+    /// The reconciliation job whose next clean run resumes it (`junction replay --pause`);
+    /// `None` when only an operator resumes it.
+    pub until_clean: Option<String>,
 }
 
 /// A route the store has deliveries for, with how many of its writes wait to be delivered.
@@ -48,30 +51,90 @@ impl Store {
         by: &str,
         reason: &str,
     ) -> Result<(PausedRoute, bool)> {
+        self.pause(pipeline, route, by, reason, None).await
+    }
+
+    /// [`Store::pause_route`] until the next clean run of reconciliation `job` of `pipeline`,
+    /// which resumes it ([`Store::resume_after_clean`]); an operator may resume it earlier.
+    pub async fn pause_route_until_clean(
+        &self,
+        pipeline: &str,
+        route: &str,
+        by: &str,
+        reason: &str,
+        job: &str,
+    ) -> Result<(PausedRoute, bool)> {
+        self.pause(pipeline, route, by, reason, Some(job)).await
+    }
+
+    /// Resumes every route of `pipeline` paused until reconciliation `job` is clean (it just
+    /// was); returns them.
+    pub async fn resume_after_clean(&self, pipeline: &str, job: &str) -> Result<Vec<PausedRoute>> {
+        let now = self.now();
+        let mut tx = self.begin().await?;
+        let lifted: Vec<PausedRoute> = on!(tx.conn(), |db| sqlx::query_as(
+            "DELETE FROM paused_routes WHERE pipeline = $1 AND until_clean = $2
+             RETURNING pipeline, route, reason, paused_by, paused_at_ms, until_clean",
+        )
+        .bind(pipeline)
+        .bind(job)
+        .fetch_all(db)
+        .await)?;
+        let entries: Vec<_> = lifted
+            .iter()
+            .map(|p| {
+                route_audit(
+                    pipeline,
+                    &p.route,
+                    AuditKind::RouteResumed,
+                    json!({ "by": format!("reconciliation {job}"), "reason": format!("reconciliation `{job}` ran clean") }),
+                )
+            })
+            .collect();
+        if !entries.is_empty() {
+            audit::append(&mut tx, now, &entries).await?;
+            tx.notify(super::wake::DELIVERIES).await?;
+        }
+        tx.commit().await?;
+        Ok(lifted)
+    }
+
+    async fn pause(
+        &self,
+        pipeline: &str,
+        route: &str,
+        by: &str,
+        reason: &str,
+        until_clean: Option<&str>,
+    ) -> Result<(PausedRoute, bool)> {
         let now = self.now();
         let mut tx = self.begin().await?;
         let inserted: Option<PausedRoute> = on!(tx.conn(), |db| sqlx::query_as(
-            "INSERT INTO paused_routes (pipeline, route, reason, paused_by, paused_at_ms)
-             VALUES ($1, $2, $3, $4, $5)
+            "INSERT INTO paused_routes (pipeline, route, reason, paused_by, paused_at_ms,
+                                        until_clean)
+             VALUES ($1, $2, $3, $4, $5, $6)
              ON CONFLICT (pipeline, route) DO NOTHING
-             RETURNING pipeline, route, reason, paused_by, paused_at_ms",
+             RETURNING pipeline, route, reason, paused_by, paused_at_ms, until_clean",
         )
         .bind(pipeline)
         .bind(route)
         .bind(reason)
         .bind(by)
         .bind(now)
+        .bind(until_clean)
         .fetch_optional(db)
         .await)?;
         let Some(paused) = inserted else {
-            let earlier: PausedRoute = on!(tx.conn(), |db| sqlx::query_as(
-                "SELECT pipeline, route, reason, paused_by, paused_at_ms FROM paused_routes
+            let earlier: PausedRoute = on!(tx.conn(), |db| {
+                sqlx::query_as(
+                "SELECT pipeline, route, reason, paused_by, paused_at_ms, until_clean FROM paused_routes
                  WHERE pipeline = $1 AND route = $2",
             )
             .bind(pipeline)
             .bind(route)
             .fetch_one(db)
-            .await)?;
+            .await
+            })?;
             tx.commit().await?;
             return Ok((earlier, false));
         };
@@ -79,7 +142,7 @@ impl Store {
             pipeline,
             route,
             AuditKind::RoutePaused,
-            json!({ "by": by, "reason": reason }),
+            json!({ "by": by, "reason": reason, "until_clean": until_clean }),
         );
         audit::append(&mut tx, now, &[entry]).await?;
         tx.commit().await?;
@@ -99,7 +162,7 @@ impl Store {
         let mut tx = self.begin().await?;
         let lifted: Option<PausedRoute> = on!(tx.conn(), |db| sqlx::query_as(
             "DELETE FROM paused_routes WHERE pipeline = $1 AND route = $2
-             RETURNING pipeline, route, reason, paused_by, paused_at_ms",
+             RETURNING pipeline, route, reason, paused_by, paused_at_ms, until_clean",
         )
         .bind(pipeline)
         .bind(route)
@@ -121,12 +184,14 @@ impl Store {
 
     /// Every paused route, by pipeline and name.
     pub async fn paused_routes(&self) -> Result<Vec<PausedRoute>> {
-        Ok(on!(self.db.reader(), |db| sqlx::query_as(
-            "SELECT pipeline, route, reason, paused_by, paused_at_ms FROM paused_routes
+        Ok(on!(self.db.reader(), |db| {
+            sqlx::query_as(
+            "SELECT pipeline, route, reason, paused_by, paused_at_ms, until_clean FROM paused_routes
              ORDER BY pipeline, route",
         )
         .fetch_all(db)
-        .await)?)
+        .await
+        })?)
     }
 
     /// Every route the store has deliveries for, by pipeline and name, with its waiting writes.

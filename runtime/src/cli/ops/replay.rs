@@ -33,6 +33,13 @@ pub struct ReplayArgs {
     /// `normal` priority), enrichment (`low`). They always go in that order.
     #[arg(long, value_delimiter = ',')]
     priority: Vec<String>,
+    /// Pause these routes (of --pipeline) first, until reconciliation --until-clean runs
+    /// clean: customer-facing writes wait while the systems of record are put right.
+    #[arg(long = "pause", value_delimiter = ',', requires_all = ["until_clean", "pipeline"])]
+    pause: Vec<String>,
+    /// The `[reconcile.NAME]` job whose next clean run resumes the --pause routes.
+    #[arg(long, requires = "pause")]
+    until_clean: Option<String>,
     /// Show what would be replayed; change nothing.
     #[arg(long)]
     dry_run: bool,
@@ -58,10 +65,85 @@ pub async fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     };
     let now = crate::services::clock::Clock::system().now_ms();
     let filter = filter(&args, now)?;
+    let pause = match (&args.pipeline, &args.until_clean) {
+        (Some(pipeline), Some(job)) if !args.pause.is_empty() => Some(Pause {
+            pipeline: pipeline.clone(),
+            routes: args.pause.clone(),
+            job: job.clone(),
+        }),
+        _ => None,
+    };
     with_store(&args.store.store, access, async |store, out| {
+        if let Some(pause) = &pause
+            && !filter.dry_run
+        {
+            pause_until_clean(store, pause, &filter.note, out).await?;
+        }
         replay_to(store, &filter, args.json, out).await
     })
     .await
+}
+
+/// Routes a replay pauses until a reconciliation is clean.
+pub(super) struct Pause {
+    pub(super) pipeline: String,
+    pub(super) routes: Vec<String>,
+    pub(super) job: String,
+}
+
+/// Pauses `pause.routes` until `pause.job` runs clean. A route name the store has never seen
+/// is refused, so a typo does not leave the customer-facing route running.
+pub(super) async fn pause_until_clean(
+    store: &Store,
+    pause: &Pause,
+    note: &str,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let known = store.route_activity().await?;
+    for route in &pause.routes {
+        if !known
+            .iter()
+            .any(|r| r.pipeline == pause.pipeline && r.route == *route)
+        {
+            bail!(
+                "--pause `{route}`: pipeline `{}` has no deliveries on a route of that name; nothing was paused or replayed",
+                pause.pipeline
+            );
+        }
+    }
+    let by = note
+        .split(':')
+        .next()
+        .unwrap_or(note)
+        .trim_start_matches("replayed by ");
+    for route in &pause.routes {
+        let (paused, new) = store
+            .pause_route_until_clean(
+                &pause.pipeline,
+                route,
+                by,
+                &format!(
+                    "incident replay ({note}); resumes when reconciliation `{}` runs clean",
+                    pause.job
+                ),
+                &pause.job,
+            )
+            .await?;
+        if new {
+            writeln!(
+                out,
+                "paused {} until `{}` runs clean",
+                paused.route, pause.job
+            )?;
+        } else {
+            writeln!(
+                out,
+                "{} was paused already ({}); left as it was",
+                paused.route, paused.reason
+            )?;
+        }
+    }
+    Ok(())
 }
 
 /// The filter `args` ask for, with relative times counted back from `now_ms`.
@@ -238,6 +320,39 @@ mod tests {
         assert_eq!(f.until_ms, Some(NOW - 3_600_000));
         assert_eq!(f.priorities, [0, 1]);
         assert_eq!(f.note, "replayed by ops: restore");
+    }
+
+    #[test]
+    fn pausing_names_the_pipeline_and_the_reconciliation_that_resumes_it() {
+        let parse_err = |args: &[&str]| {
+            Cli::try_parse_from(std::iter::once("replay").chain(args.iter().copied()))
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        };
+        assert!(parse_err(&["--since", "1h", "--pause", "emails"]).contains("--until-clean"));
+        assert!(
+            parse_err(&[
+                "--since",
+                "1h",
+                "--pause",
+                "emails",
+                "--until-clean",
+                "subs"
+            ])
+            .contains("--pipeline")
+        );
+        let args = parse(&[
+            "--since",
+            "1h",
+            "--pipeline",
+            "p",
+            "--pause",
+            "emails,crm",
+            "--until-clean",
+            "subs",
+        ]);
+        assert_eq!(args.pause, ["emails", "crm"]);
     }
 
     #[test]

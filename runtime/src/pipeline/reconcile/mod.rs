@@ -453,6 +453,12 @@ impl Engine {
                 if report.repairs.queued > 0 {
                     self.wake_planner.notify_one();
                 }
+                // Routes paused during a replay until this job is clean go on now.
+                if report.out_of_sync() == 0 {
+                    for resumed in self.store.resume_after_clean(&pipeline, name).await? {
+                        tracing::info!(%pipeline, route = %resumed.route, job = name, "route resumed: the reconciliation it waited for ran clean");
+                    }
+                }
                 Ok(report)
             }
             Err(e) => {

@@ -152,3 +152,63 @@ async fn a_trace_that_matches_nothing_fails_clearly() {
         "{message}"
     );
 }
+
+/// `junction replay --pause R --until-clean JOB`: a route name the store has never seen is
+/// refused before anything is paused or replayed; a known one is paused until the job is clean.
+#[tokio::test]
+async fn a_replay_pauses_known_routes_until_clean_and_refuses_unknown_ones() {
+    use crate::cli::ops::replay::{Pause, pause_until_clean};
+    let f = super::fixture().await;
+    let pause = |routes: &[&str]| Pause {
+        pipeline: super::PIPELINE.into(),
+        routes: routes.iter().map(|r| (*r).to_owned()).collect(),
+        job: "subscriptions".into(),
+    };
+    let err = super::capture(&f.store, async |s, o| {
+        pause_until_clean(s, &pause(&[super::ROUTE, "emials"]), "replayed by ops", o)
+            .await
+            .map(|()| std::process::ExitCode::SUCCESS)
+    })
+    .await
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(err.contains("--pause `emials`"), "{err}");
+    assert!(
+        f.store.paused_routes().await.unwrap().is_empty(),
+        "nothing paused"
+    );
+
+    let out = super::capture(&f.store, async |s, o| {
+        pause_until_clean(s, &pause(&[super::ROUTE]), "replayed by ops: restore", o)
+            .await
+            .map(|()| std::process::ExitCode::SUCCESS)
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.text.contains("until `subscriptions` runs clean"),
+        "{}",
+        out.text
+    );
+    let paused = f.store.paused_routes().await.unwrap();
+    assert_eq!(paused[0].until_clean.as_deref(), Some("subscriptions"));
+    assert_eq!(paused[0].paused_by, "ops");
+    // A clean run of that job resumes it; another job's does not.
+    assert!(
+        f.store
+            .resume_after_clean(super::PIPELINE, "customers")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        f.store
+            .resume_after_clean(super::PIPELINE, "subscriptions")
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(f.store.paused_routes().await.unwrap().is_empty());
+}

@@ -194,6 +194,22 @@ impl Rig {
         (self.stripe.stats(), st)
     }
 
+    /// Drains, then checks what every scenario ends with: each of `subscriptions` reads the
+    /// same at Stripe and NetSuite, nothing is dead-lettered, and no business action happened
+    /// twice at NetSuite.
+    pub async fn converged(&self, subscriptions: &[&str]) {
+        self.drain().await;
+        for sub in subscriptions {
+            self.subscription_matches(sub)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        let dead = self.dead_letters().await;
+        assert!(dead.is_empty(), "dead-lettered: {dead:#?}");
+        let twice = applied_twice(&self.netsuite.applied_writes());
+        assert!(twice.is_empty(), "{twice:#?}");
+    }
+
     /// The open dead letters.
     pub async fn dead_letters(&self) -> Vec<junction::store::DeadLetter> {
         self.engine

@@ -120,15 +120,8 @@ async fn transient_failures_timeouts_and_429s_converge_without_a_second_action(b
     }
     rig.drain().await;
     rig.netsuite.faults().set(Faults::default());
-    for sub in &subs {
-        rig.subscription_matches(sub)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-    }
-    let dead = rig.dead_letters().await;
-    assert!(dead.is_empty(), "dead-lettered: {dead:#?}");
-    let twice = applied_twice(&rig.netsuite.applied_writes());
-    assert!(twice.is_empty(), "{twice:#?}");
+    let subs: Vec<&str> = subs.iter().map(String::as_str).collect();
+    rig.converged(&subs).await;
 }
 
 /// NetSuite is down for ten minutes. Junction keeps every change, backs off on its own clock,
@@ -186,14 +179,8 @@ async fn a_ten_minute_outage_is_ridden_out(backend: Backend) {
         rig.netsuite.m2m().advance(60);
         rig.settle_due().await;
     }
-    rig.drain().await;
-    for sub in &subs {
-        rig.subscription_matches(sub)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-    }
-    let dead = rig.dead_letters().await;
-    assert!(dead.is_empty(), "dead-lettered: {dead:#?}");
+    let subs: Vec<&str> = subs.iter().map(String::as_str).collect();
+    rig.converged(&subs).await;
 }
 
 /// A Stripe product NetSuite's catalog does not have yet: the subscription is refused and
@@ -227,12 +214,7 @@ async fn a_dead_letter_is_redriven_after_the_fix(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(redriven, 1);
-    rig.drain().await;
-    rig.subscription_matches(&sub)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let open = rig.dead_letters().await;
-    assert!(open.is_empty(), "{open:#?}");
+    rig.converged(&[&sub]).await;
 }
 
 /// Stripe's webhooks to Junction are lost (an endpoint misconfigured for a day, say). Junction
@@ -336,18 +318,12 @@ async fn a_replay_after_a_restore_puts_lost_records_back(backend: Backend) {
         keys.contains(&lost.as_str()) && keys.contains(&sub.as_str()),
         "{keys:?}"
     );
-    rig.drain().await;
+    rig.converged(&[&sub]).await;
     let back = rig
         .read("netsuite", "customer", &lost)
         .await
         .expect("the customer is back at NetSuite");
     assert_eq!(back["name"], "Restored Ltd");
-    rig.subscription_matches(&sub)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert!(rig.dead_letters().await.is_empty());
-    let twice = applied_twice(&rig.netsuite.applied_writes());
-    assert!(twice.is_empty(), "{twice:#?}");
 }
 
 /// During an incident, billing writes wait while the customer records are put right: the

@@ -192,7 +192,32 @@ pub(super) fn essentials(entry: &AuditEntry) -> String {
             });
             push(text(d, "error"));
         }
-        AuditKind::Replayed | AuditKind::Reconciled => push(Some(d.to_string())),
+        AuditKind::Replayed => {
+            push(text(d, "note"));
+            push(match d.get("in_window").and_then(Value::as_bool) {
+                Some(false) => Some("a later write of the entity, sent again too".into()),
+                _ => None,
+            });
+            push(text(d, "idempotency_key").map(|k| format!("under key {k}")));
+        }
+        AuditKind::Reconciled => {
+            push(text(d, "job").map(|j| format!("reconciliation {j}")));
+            push(int(d, "run").map(|r| format!("run {r}")));
+            push(match (text(d, "owner"), text(d, "target")) {
+                (Some(owner), Some(target)) => Some(format!("{target} repaired from {owner}")),
+                _ => None,
+            });
+            push(
+                d.get("before")
+                    .filter(|v| !v.is_null())
+                    .map(|v| format!("{} held {v}", text(d, "target").unwrap_or_default())),
+            );
+            push(
+                d.get("after")
+                    .filter(|v| !v.is_null())
+                    .map(|v| format!("owner holds {v}")),
+            );
+        }
     }
     parts.join("  ")
 }
@@ -227,5 +252,74 @@ fn document(detail: &Value) -> Option<String> {
     match detail.get("document")? {
         Value::Null => None,
         doc => Some(format!("document {doc}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::essentials;
+    use crate::store::{AuditEntry, AuditKind};
+
+    fn entry(kind: AuditKind, detail: serde_json::Value) -> AuditEntry {
+        AuditEntry {
+            seq: 1,
+            chain_seq: 1,
+            at_ms: 0,
+            pipeline: "p".into(),
+            correlation_id: "c".into(),
+            object: "customer".into(),
+            key: "cus_1".into(),
+            event_id: None,
+            change_id: None,
+            delivery_id: None,
+            idempotency_key: None,
+            kind,
+            detail,
+            prev_hash: String::new(),
+            hash: String::new(),
+        }
+    }
+
+    /// Replays, repairs, conflicts and shadow comparisons read as sentences, not JSON dumps.
+    #[test]
+    fn the_consistency_entries_read_as_sentences() {
+        let replayed = entry(
+            AuditKind::Replayed,
+            json!({"note": "replayed by ops: restore", "in_window": false, "idempotency_key": "jn-1"}),
+        );
+        assert_eq!(
+            essentials(&replayed),
+            "replayed by ops: restore  a later write of the entity, sent again too  under key jn-1"
+        );
+        let repaired = entry(
+            AuditKind::Reconciled,
+            json!({"job": "customers", "run": 4, "owner": "stripe", "target": "netsuite",
+                   "before": {"name": "Old"}, "after": {"name": "New"}}),
+        );
+        assert_eq!(
+            essentials(&repaired),
+            "reconciliation customers  run 4  netsuite repaired from stripe  netsuite held {\"name\":\"Old\"}  owner holds {\"name\":\"New\"}"
+        );
+        let conflict = entry(
+            AuditKind::Conflict,
+            json!({"rule": "[ownership] customer: salesforce owns name",
+                   "loser": {"connector": "stripe", "values": {"name": "Ada S."}},
+                   "owner": {"connector": "salesforce", "values": {"name": "Ada Ltd"}},
+                   "repair": {"route": "profiles-to-billing"}}),
+        );
+        assert_eq!(
+            essentials(&conflict),
+            "[ownership] customer: salesforce owns name  stripe sent name=\"Ada S.\"  salesforce holds name=\"Ada Ltd\": the owner wins  repaired through profiles-to-billing"
+        );
+        let shadowed = entry(
+            AuditKind::Shadowed,
+            json!({"route": "r", "differing": ["email"]}),
+        );
+        assert_eq!(
+            essentials(&shadowed),
+            "shadow route r: nothing written  would change email"
+        );
     }
 }

@@ -115,8 +115,9 @@ pub enum Op {
 pub struct Grants {
     /// Take the grants, credentials (OAuth 2.0 included), settings and limits of connector
     /// `--connector` in this pipeline file, exactly as `junction run` would; the module given
-    /// must be that connector's.
-    #[arg(long, value_name = "FILE", requires = "connector", conflicts_with_all = ["base_url", "allow_hosts", "settings", "secrets", "bearer", "tba"])]
+    /// must be that connector's. (`--file`, as for `junction holds` and `junction reconcile`,
+    /// works too.)
+    #[arg(long, visible_alias = "file", value_name = "FILE", requires = "connector", conflicts_with_all = ["base_url", "allow_hosts", "settings", "secrets", "bearer", "tba"])]
     pipeline: Option<PathBuf>,
     /// The connector's name in `--pipeline`.
     #[arg(long, value_name = "NAME", requires = "pipeline")]

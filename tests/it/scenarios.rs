@@ -7,7 +7,7 @@
 //!
 //! | case | test |
 //! |---|---|
-//! | upgrade, downgrade, cancellation at period end and now, async Pending then Processed, silent validation drop | `pipeline_e2e::subscription_lifecycle_reaches_billing_and_a_silent_drop_is_dead_lettered` |
+//! | downgrade, cancellation at period end, async Pending then Processed, silent validation drop (with upgrade and cancellation now, in one lifecycle) | `pipeline_e2e::subscription_lifecycle_reaches_billing_and_a_silent_drop_is_dead_lettered` |
 //! | out-of-order delivery | `stripe_ordering`, `intake::duplicates_forgeries_and_late_events` |
 //! | a future-dated change applied on its date and not before | `intake::a_future_dated_change_waits_on_a_durable_timer`, `pipeline_cleverbridge::a_price_change...` |
 //! | SIGKILL mid-flight | `crash::` |
@@ -421,7 +421,90 @@ async fn a_route_paused_until_a_reconciliation_is_clean_resumes_on_the_clean_run
     assert!(resumed.is_ok());
 }
 
+/// An upgrade in Stripe (a dearer price of the same product) reaches billing as NetSuite
+/// documents it: a change order, never a write of the line itself, confirmed at the new rate.
+async fn an_upgrade_reaches_billing_at_the_new_price(backend: Backend) {
+    let rig = Rig::start_on(backend, fast).await;
+    let basic = rig.price(2000, "Cloud");
+    let pro = rig.price_like(&basic, 5000);
+    let cus = rig
+        .stripe
+        .create_customer("upgrade@example.com", "Upgrade Ltd")
+        .unwrap();
+    let sub = rig
+        .stripe
+        .create_subscription(&cus, &[(&basic, 2)])
+        .unwrap();
+    rig.converged(&[&sub]).await;
+    assert_eq!(rig.ns(&sub).await["items"][0]["unit_amount"], 2000);
+    rig.stripe.update_subscription_price(&sub, &pro).unwrap();
+    rig.converged(&[&sub]).await;
+    let billed = rig.ns(&sub).await;
+    assert_eq!(billed["items"][0]["unit_amount"], 5000, "{billed}");
+    assert_eq!(billed["items"][0]["quantity"], 2, "{billed}");
+    let orders = rig.netsuite.records("subscriptionchangeorder");
+    assert!(
+        orders.iter().any(|o| o["action"] == "MODIFY_PRICING"),
+        "the upgrade went as a change order: {orders:#?}"
+    );
+}
+
+/// A cancellation in the current period sets the billing stop date, and NetSuite's billing,
+/// run half a year ahead, invoices nothing of that subscription on or after it, while one left
+/// running bills on.
+async fn a_cancellation_in_the_current_period_stops_billing(backend: Backend) {
+    let rig = Rig::start_on(backend, fast).await;
+    let price = rig.price(3000, "Cloud");
+    let mut subs = Vec::new();
+    for name in ["Stopping", "Running"] {
+        let cus = rig
+            .stripe
+            .create_customer(&format!("{}@example.com", name.to_lowercase()), name)
+            .unwrap();
+        subs.push(
+            rig.stripe
+                .create_subscription(&cus, &[(&price, 1)])
+                .unwrap(),
+        );
+    }
+    let (stopping, running) = (subs[0].as_str(), subs[1].as_str());
+    rig.converged(&[stopping, running]).await;
+    rig.stripe.cancel_now(stopping).unwrap();
+    rig.converged(&[stopping, running]).await;
+    let canceled = rig.ns(stopping).await;
+    assert_eq!(canceled["status"], "canceled");
+    let stop = canceled["billing_stop_at"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a billing stop date: {canceled}"))[..10]
+        .to_owned();
+
+    // It started today (NetSuite bills against the wall date).
+    let started = canceled["started_at"].as_str().unwrap_or_default()[..10].to_owned();
+    let today = started.as_str();
+    let through = format!("{}-12-31", today[..4].parse::<i32>().unwrap() + 1);
+    let invoices = rig.netsuite.bill_run(&through);
+    let periods = |sub: &str| -> Vec<String> {
+        invoices
+            .iter()
+            .filter(|i| i.subscription == sub)
+            .flat_map(|i| i.lines.iter().map(|l| l.period_start.clone()))
+            .collect()
+    };
+    assert!(
+        periods(stopping).iter().all(|p| *p < stop),
+        "invoiced on or after the billing stop date {stop}: {:?}",
+        periods(stopping)
+    );
+    assert!(
+        periods(running).iter().any(|p| p.as_str() > today),
+        "the running subscription bills on: {:?}",
+        periods(running)
+    );
+}
+
 crate::support::on_both_backends!(
+    an_upgrade_reaches_billing_at_the_new_price,
+    a_cancellation_in_the_current_period_stops_billing,
     a_route_paused_until_a_reconciliation_is_clean_resumes_on_the_clean_run,
     a_replay_after_a_restore_puts_lost_records_back,
     lost_webhooks_are_recovered_from_stripes_event_list,

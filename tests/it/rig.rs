@@ -140,6 +140,20 @@ impl Rig {
         price
     }
 
+    /// A new Stripe customer subscribed to `items` ((price, quantity)); returns the customer's
+    /// and the subscription's ids.
+    pub fn subscriber(&self, email: &str, name: &str, items: &[(&str, u64)]) -> (String, String) {
+        let customer = self
+            .stripe
+            .create_customer(email, name)
+            .expect("stripe customer");
+        let subscription = self
+            .stripe
+            .create_subscription(&customer, items)
+            .expect("stripe subscription");
+        (customer, subscription)
+    }
+
     /// Another monthly USD price of the product `price` belongs to (an upgrade or downgrade
     /// within one product: a price change at NetSuite, not a new line).
     pub fn price_like(&self, price: &str, unit_amount: i64) -> String {

@@ -36,14 +36,7 @@ async fn duplicate_webhooks_make_one_business_action(backend: Backend) {
         ..Faults::default()
     });
     let price = rig.price(2500, "Cloud");
-    let cus = rig
-        .stripe
-        .create_customer("dup@example.com", "Dup Ltd")
-        .unwrap();
-    let sub = rig
-        .stripe
-        .create_subscription(&cus, &[(&price, 1)])
-        .unwrap();
+    let (_, sub) = rig.subscriber("dup@example.com", "Dup Ltd", &[(&price, 1)]);
     rig.stripe.update_subscription_quantity(&sub, 4).unwrap();
     rig.drain().await;
     let http = reqwest::Client::new();
@@ -107,14 +100,11 @@ async fn transient_failures_timeouts_and_429s_converge_without_a_second_action(b
     });
     let mut subs = Vec::new();
     for i in 0..4 {
-        let cus = rig
-            .stripe
-            .create_customer(&format!("flaky{i}@example.com"), &format!("Flaky {i}"))
-            .unwrap();
-        let sub = rig
-            .stripe
-            .create_subscription(&cus, &[(&price, 1)])
-            .unwrap();
+        let (_, sub) = rig.subscriber(
+            &format!("flaky{i}@example.com"),
+            &format!("Flaky {i}"),
+            &[(&price, 1)],
+        );
         rig.stripe.update_subscription_price(&sub, &bigger).unwrap();
         subs.push(sub);
     }
@@ -143,15 +133,12 @@ async fn a_ten_minute_outage_is_ridden_out(backend: Backend) {
     let price = rig.price(1500, "Cloud");
     let mut subs = Vec::new();
     for i in 0..3 {
-        let cus = rig
-            .stripe
-            .create_customer(&format!("outage{i}@example.com"), &format!("Outage {i}"))
-            .unwrap();
-        subs.push(
-            rig.stripe
-                .create_subscription(&cus, &[(&price, 2)])
-                .unwrap(),
+        let (_, sub) = rig.subscriber(
+            &format!("outage{i}@example.com"),
+            &format!("Outage {i}"),
+            &[(&price, 2)],
         );
+        subs.push(sub);
     }
     rig.wait_for_intake().await;
     rig.netsuite.faults().set(Faults {
@@ -190,14 +177,7 @@ async fn a_dead_letter_is_redriven_after_the_fix(backend: Backend) {
     let rig = Rig::start_on(backend, fast).await;
     let price = rig.stripe.create_price(9900, "usd", "month").unwrap();
     let product = rig.stripe.product_of(&price).unwrap();
-    let cus = rig
-        .stripe
-        .create_customer("fix@example.com", "Fix Ltd")
-        .unwrap();
-    let sub = rig
-        .stripe
-        .create_subscription(&cus, &[(&price, 1)])
-        .unwrap();
+    let (_, sub) = rig.subscriber("fix@example.com", "Fix Ltd", &[(&price, 1)]);
     rig.drain().await;
     let dead = rig.dead_letters().await;
     let letter = dead
@@ -224,14 +204,7 @@ async fn lost_webhooks_are_recovered_from_stripes_event_list(backend: Backend) {
     let rig = Rig::start_on(backend, fast).await;
     let price = rig.price(1200, "Cloud");
     rig.stripe.hold_webhooks();
-    let cus = rig
-        .stripe
-        .create_customer("lost@example.com", "Lost Ltd")
-        .unwrap();
-    let sub = rig
-        .stripe
-        .create_subscription(&cus, &[(&price, 2)])
-        .unwrap();
+    let (_, sub) = rig.subscriber("lost@example.com", "Lost Ltd", &[(&price, 2)]);
     rig.stripe.update_subscription_quantity(&sub, 5).unwrap();
     let pipeline = crate::rig::PIPELINE;
     let mut recovered = 0;
@@ -283,14 +256,7 @@ async fn lost_webhooks_are_recovered_from_stripes_event_list(backend: Backend) {
 async fn a_replay_after_a_restore_puts_lost_records_back(backend: Backend) {
     let rig = Rig::start_on(backend, fast).await;
     let price = rig.price(2200, "Cloud");
-    let kept = rig
-        .stripe
-        .create_customer("kept@example.com", "Kept Ltd")
-        .unwrap();
-    let sub = rig
-        .stripe
-        .create_subscription(&kept, &[(&price, 1)])
-        .unwrap();
+    let (_, sub) = rig.subscriber("kept@example.com", "Kept Ltd", &[(&price, 1)]);
     let lost = rig
         .stripe
         .create_customer("restored@example.com", "Restored Ltd")
@@ -340,14 +306,7 @@ async fn a_route_paused_until_a_reconciliation_is_clean_resumes_on_the_clean_run
     })
     .await;
     let price = rig.price(1800, "Cloud");
-    let cus = rig
-        .stripe
-        .create_customer("paused@example.com", "Paused Ltd")
-        .unwrap();
-    let sub = rig
-        .stripe
-        .create_subscription(&cus, &[(&price, 1)])
-        .unwrap();
+    let (cus, sub) = rig.subscriber("paused@example.com", "Paused Ltd", &[(&price, 1)]);
     rig.drain().await;
     // Drift made in NetSuite itself.
     assert!(rig.netsuite.edit_record("customer", &cus, |f| {
@@ -427,14 +386,7 @@ async fn an_upgrade_reaches_billing_at_the_new_price(backend: Backend) {
     let rig = Rig::start_on(backend, fast).await;
     let basic = rig.price(2000, "Cloud");
     let pro = rig.price_like(&basic, 5000);
-    let cus = rig
-        .stripe
-        .create_customer("upgrade@example.com", "Upgrade Ltd")
-        .unwrap();
-    let sub = rig
-        .stripe
-        .create_subscription(&cus, &[(&basic, 2)])
-        .unwrap();
+    let (_, sub) = rig.subscriber("upgrade@example.com", "Upgrade Ltd", &[(&basic, 2)]);
     rig.converged(&[&sub]).await;
     assert_eq!(rig.ns(&sub).await["items"][0]["unit_amount"], 2000);
     rig.stripe.update_subscription_price(&sub, &pro).unwrap();
@@ -457,15 +409,8 @@ async fn a_cancellation_in_the_current_period_stops_billing(backend: Backend) {
     let price = rig.price(3000, "Cloud");
     let mut subs = Vec::new();
     for name in ["Stopping", "Running"] {
-        let cus = rig
-            .stripe
-            .create_customer(&format!("{}@example.com", name.to_lowercase()), name)
-            .unwrap();
-        subs.push(
-            rig.stripe
-                .create_subscription(&cus, &[(&price, 1)])
-                .unwrap(),
-        );
+        let email = format!("{}@example.com", name.to_lowercase());
+        subs.push(rig.subscriber(&email, name, &[(&price, 1)]).1);
     }
     let (stopping, running) = (subs[0].as_str(), subs[1].as_str());
     rig.converged(&[stopping, running]).await;

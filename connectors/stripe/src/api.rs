@@ -4,6 +4,7 @@
 use junction_connector_kit::{Error, Host, HttpRequest, HttpResponse, form};
 use serde_json::Value;
 
+use crate::wire::{Obj, Object};
 use crate::{errors, settings};
 
 /// Form or query parameters, in the order they are sent.
@@ -37,6 +38,23 @@ impl<'h> Api<'h> {
     /// `GET path`, or `None` when Stripe answers 404 `resource_missing`.
     pub(crate) fn get_if_exists(&self, path: &str) -> Result<Option<Value>, Error> {
         unless_missing(self.send(self.request("GET", self.url(path)))?)
+    }
+
+    /// `GET path` for an object the connector maps: its JSON body, checked to be JSON but read
+    /// only when mapped (`Found::object`), or `None` when Stripe answers 404
+    /// `resource_missing`.
+    pub(crate) fn get_object_if_exists(&self, path: &str) -> Result<Option<Found>, Error> {
+        let response = self.send(self.request("GET", self.url(path)))?;
+        if errors::is_missing(&response) {
+            return Ok(None);
+        }
+        if !response.is_success() {
+            return Err(errors::classify(&response));
+        }
+        // Parsed (and validated) as the object is read: the same errors `json` gives.
+        serde_json::from_slice::<Obj<Object<'_>>>(&response.body)
+            .map_err(|e| errors::not_json(&e))?;
+        Ok(Some(Found(response.body)))
     }
 
     /// `POST path` with a form body under `idempotency_key`.
@@ -90,6 +108,21 @@ fn unless_missing(response: HttpResponse) -> Result<Option<Value>, Error> {
         Ok(None)
     } else {
         json(response).map(Some)
+    }
+}
+
+/// A Stripe object's JSON answer, known to be JSON.
+#[derive(Clone)]
+pub(crate) struct Found(Vec<u8>);
+
+impl Found {
+    /// The object as the mapping reads it (one with every field absent if the answer is JSON
+    /// but not an object, as indexing a non-object `Value` read).
+    pub(crate) fn object(&self) -> Object<'_> {
+        serde_json::from_slice::<Obj<Object<'_>>>(&self.0)
+            .ok()
+            .and_then(|o| o.0)
+            .unwrap_or_default()
     }
 }
 

@@ -1,104 +1,234 @@
 //! Stripe objects mapped to Junction's canonical documents (`wit/schemas/*.v1.json`): money in
-//! minor units, currencies lower case, times RFC 3339 UTC.
+//! minor units, currencies lower case, times RFC 3339 UTC. Reads the typed payloads of
+//! `wire.rs` and writes typed documents whose fields are declared in key order, so the JSON is
+//! byte for byte what a `serde_json::Value` (sorted keys) gave before.
+
+use std::collections::BTreeMap;
 
 use junction_connector_kit::time::rfc3339;
-use serde_json::{Map, Value, json};
+use serde::Serialize;
 
 use crate::errors::MapError;
+use crate::wire::{
+    Count, IdOr, Item, Metadata, Object, Price, bool_of, id_of, int_of, obj_of, str_of, uint_of,
+};
+
+/// A canonical document.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub(crate) enum Document<'a> {
+    Subscription(Subscription<'a>),
+    Customer(Customer<'a>),
+    Invoice(Invoice<'a>),
+}
+
+impl Document<'_> {
+    /// The document's JSON.
+    pub(crate) fn to_json(&self) -> String {
+        // Strings, numbers, booleans and maps with string keys: serializing cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// Its `id`.
+    pub(crate) fn id(&self) -> &str {
+        match self {
+            Document::Subscription(s) => s.id,
+            Document::Customer(c) => c.id,
+            Document::Invoice(i) => i.id,
+        }
+    }
+
+    /// Marks a customer deleted (other documents have no such field).
+    pub(crate) fn mark_deleted(&mut self) {
+        if let Document::Customer(c) = self {
+            c.deleted = true;
+        }
+    }
+}
+
+/// `subscription.v1`, fields in key order.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub(crate) struct Subscription<'a> {
+    billing_stop_at: Option<String>,
+    cancel_at: Option<String>,
+    cancel_at_period_end: bool,
+    canceled_at: Option<String>,
+    currency: &'a str,
+    current_period_end: Option<String>,
+    current_period_start: Option<String>,
+    customer_id: &'a str,
+    id: &'a str,
+    interval: Option<&'a str>,
+    items: Vec<SubscriptionItem<'a>>,
+    metadata: BTreeMap<&'a str, &'a str>,
+    next_billing_at: Option<String>,
+    started_at: Option<String>,
+    status: &'a str,
+}
+
+/// One item of `subscription.v1`, fields in key order.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub(crate) struct SubscriptionItem<'a> {
+    currency: &'a str,
+    id: Option<&'a str>,
+    interval: Option<&'a str>,
+    interval_count: Option<u64>,
+    price_id: &'a str,
+    product_id: Option<&'a str>,
+    quantity: u64,
+    unit_amount: u64,
+}
+
+/// `customer.v1`, fields in key order.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub(crate) struct Customer<'a> {
+    address: Option<Address<'a>>,
+    created_at: Option<String>,
+    currency: Option<&'a str>,
+    deleted: bool,
+    email: Option<&'a str>,
+    id: &'a str,
+    metadata: BTreeMap<&'a str, &'a str>,
+    name: Option<&'a str>,
+    phone: Option<&'a str>,
+}
+
+/// A customer's address, fields in key order.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub(crate) struct Address<'a> {
+    city: Option<&'a str>,
+    country: Option<&'a str>,
+    line1: Option<&'a str>,
+    line2: Option<&'a str>,
+    postal_code: Option<&'a str>,
+    state: Option<&'a str>,
+}
+
+/// `invoice.v1`, fields in key order.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub(crate) struct Invoice<'a> {
+    amount_due: i64,
+    amount_paid: i64,
+    created_at: Option<String>,
+    currency: &'a str,
+    customer_id: &'a str,
+    due_at: Option<String>,
+    id: &'a str,
+    metadata: BTreeMap<&'a str, &'a str>,
+    period_end: Option<String>,
+    period_start: Option<String>,
+    status: &'a str,
+    subscription_id: Option<&'a str>,
+    total: i64,
+}
 
 /// Maps a Stripe object of canonical kind `object` (`subscription`, `customer`, `invoice`).
-pub(crate) fn of(object: &str, stripe: &Value) -> Result<Value, MapError> {
+pub(crate) fn of<'a>(object: &str, stripe: &'a Object<'_>) -> Result<Document<'a>, MapError> {
     match object {
-        "subscription" => subscription(stripe),
-        "customer" => customer(stripe),
-        _ => invoice(stripe),
+        "subscription" => subscription(stripe).map(Document::Subscription),
+        "customer" => customer(stripe).map(Document::Customer),
+        _ => invoice(stripe).map(Document::Invoice),
     }
 }
 
 /// A subscription, from any API version: since `2025-03-31.basil` the billing period lives on
 /// each item, before that on the subscription itself.
-pub(crate) fn subscription(s: &Value) -> Result<Value, MapError> {
-    let data = s["items"]["data"]
-        .as_array()
-        .ok_or_else(|| MapError::new("items.data", "a list"))?;
+pub(crate) fn subscription<'a>(s: &'a Object<'_>) -> Result<Subscription<'a>, MapError> {
+    let data = items(s).ok_or_else(|| MapError::new("items.data", "a list"))?;
     let items = data
         .iter()
         .enumerate()
         .map(|(i, item)| subscription_item(i, item, s))
         .collect::<Result<Vec<_>, _>>()?;
-    let status = one_of(s, "status", SUBSCRIPTION_STATUSES)?;
+    let status = one_of(str_of(&s.status), "status", SUBSCRIPTION_STATUSES)?;
     let (start, end) = period(s);
-    let cancel_at_period_end = s["cancel_at_period_end"].as_bool().unwrap_or(false);
-    let cancel_at = s["cancel_at"].as_i64();
+    let cancel_at_period_end = bool_of(&s.cancel_at_period_end).unwrap_or(false);
+    let cancel_at = int_of(&s.cancel_at);
     let ended = matches!(status, "canceled" | "incomplete_expired");
     // Billing continues at the period end unless the subscription ended or stops by then.
     let next_billing =
         end.filter(|&e| !ended && !cancel_at_period_end && cancel_at.is_none_or(|c| c > e));
-    let ended_at = || s["ended_at"].as_i64().or_else(|| s["canceled_at"].as_i64());
+    let ended_at = || int_of(&s.ended_at).or_else(|| int_of(&s.canceled_at));
     let billing_stop = cancel_at
         .or(end.filter(|_| cancel_at_period_end))
         .or_else(|| ended.then(ended_at).flatten());
-    Ok(json!({
-        "id": id(s, "id")?,
-        "customer_id": id_of(&s["customer"]).ok_or_else(|| MapError::new("customer", "an id or a customer"))?,
-        "status": status,
-        "currency": currency(s["currency"].as_str(), "currency")?,
-        "interval": items.first().map_or(Value::Null, |i| i["interval"].clone()),
-        "items": items,
-        "current_period_start": time(start, "current_period_start")?,
-        "current_period_end": time(end, "current_period_end")?,
-        "next_billing_at": time(next_billing, "current_period_end")?,
-        "cancel_at_period_end": cancel_at_period_end,
-        "cancel_at": time(cancel_at, "cancel_at")?,
-        "canceled_at": time(s["canceled_at"].as_i64(), "canceled_at")?,
-        "billing_stop_at": time(billing_stop, "cancel_at")?,
-        "started_at": time(s["start_date"].as_i64(), "start_date")?,
-        "metadata": metadata(&s["metadata"]),
-    }))
+    // Fields in the order the mapping checks them (the first problem is the one reported).
+    let id = id(&s.id, "id")?;
+    let customer_id =
+        id_of(&s.customer).ok_or_else(|| MapError::new("customer", "an id or a customer"))?;
+    let currency = currency(str_of(&s.currency), "currency")?;
+    let interval = items.first().and_then(|i| i.interval);
+    Ok(Subscription {
+        id,
+        customer_id,
+        status,
+        currency,
+        interval,
+        items,
+        current_period_start: time(start, "current_period_start")?,
+        current_period_end: time(end, "current_period_end")?,
+        next_billing_at: time(next_billing, "current_period_end")?,
+        cancel_at_period_end,
+        cancel_at: time(cancel_at, "cancel_at")?,
+        canceled_at: time(int_of(&s.canceled_at), "canceled_at")?,
+        billing_stop_at: time(billing_stop, "cancel_at")?,
+        started_at: time(int_of(&s.start_date), "start_date")?,
+        metadata: metadata(&s.metadata),
+    })
+}
+
+/// `items.data`, if it is a list.
+fn items<'s>(s: &'s Object<'_>) -> Option<&'s [Item<'s>]> {
+    obj_of(&s.items)
+        .and_then(|i| i.data.as_ref())
+        .and_then(|l| l.0.as_deref())
 }
 
 /// The current billing period (unix seconds): the first item's (basil and later), else the
 /// subscription's own fields (older API versions).
-pub(crate) fn period(s: &Value) -> (Option<i64>, Option<i64>) {
-    let item = &s["items"]["data"][0];
-    let field = |name: &str| item[name].as_i64().or_else(|| s[name].as_i64());
-    (field("current_period_start"), field("current_period_end"))
+pub(crate) fn period(s: &Object<'_>) -> (Option<i64>, Option<i64>) {
+    let item = items(s).and_then(<[Item<'_>]>::first);
+    let start = item
+        .and_then(|i| int_of(&i.current_period_start))
+        .or_else(|| int_of(&s.current_period_start));
+    let end = item
+        .and_then(|i| int_of(&i.current_period_end))
+        .or_else(|| int_of(&s.current_period_end));
+    (start, end)
 }
 
 /// One subscription item. Its price is `price`, or the legacy `plan` on very old objects. A
 /// price without a flat per-unit amount (tiered, decimal) has `unit_amount` 0: the canonical
 /// schema has no way to say more, and refusing the whole subscription would be worse.
-fn subscription_item(i: usize, item: &Value, s: &Value) -> Result<Value, MapError> {
-    let price = if item["price"].is_object() {
-        &item["price"]
-    } else {
-        &item["plan"]
-    };
-    let price_id = id_of(&item["price"])
-        .or_else(|| price["id"].as_str())
-        .ok_or_else(|| MapError::new(format!("items.data[{i}].price.id"), "a string"))?;
-    let unit_amount = price["unit_amount"]
-        .as_u64()
-        .or_else(|| price["amount"].as_u64())
-        .or_else(|| {
-            price["unit_amount_decimal"]
-                .as_str()
-                .and_then(|d| d.parse().ok())
-        })
-        .unwrap_or(0);
-    let recurring = if price["recurring"].is_object() {
-        &price["recurring"]
-    } else {
-        price
+fn subscription_item<'a>(
+    i: usize,
+    item: &'a Item<'_>,
+    s: &'a Object<'_>,
+) -> Result<SubscriptionItem<'a>, MapError> {
+    let price = match &item.price {
+        Some(IdOr::Obj(price)) => Some(price),
+        _ => obj_of(&item.plan),
     };
     let field = |name: &str| format!("items.data[{i}].price.{name}");
+    let price_id = id_of(&item.price)
+        .or_else(|| price.and_then(|p| str_of(&p.id)))
+        .ok_or_else(|| MapError::new(field("id"), "a string"))?;
+    let unit_amount = price.and_then(unit_amount).unwrap_or(0);
+    // `recurring`, or the price itself (a legacy plan) when it has none.
+    let (interval, interval_count) = match price {
+        Some(p) => match obj_of(&p.recurring) {
+            Some(r) => (str_of(&r.interval), r.interval_count.as_ref()),
+            None => (str_of(&p.interval), p.interval_count.as_ref()),
+        },
+        None => (None, None),
+    };
     let currency = currency(
-        price["currency"]
-            .as_str()
-            .or_else(|| s["currency"].as_str()),
+        price
+            .and_then(|p| str_of(&p.currency))
+            .or_else(|| str_of(&s.currency)),
         &field("currency"),
     )?;
-    let interval = match recurring["interval"].as_str() {
+    let interval = match interval {
         None => None,
         Some(interval) if INTERVALS.contains(&interval) => Some(interval),
         Some(_) => {
@@ -108,73 +238,86 @@ fn subscription_item(i: usize, item: &Value, s: &Value) -> Result<Value, MapErro
             ));
         }
     };
-    let interval_count = match &recurring["interval_count"] {
-        Value::Null => None,
-        count => Some(count.as_u64().filter(|&n| n >= 1).ok_or_else(|| {
-            MapError::new(
+    let interval_count = match interval_count {
+        None | Some(Count::Null) => None,
+        Some(Count::Whole(n)) if *n >= 1 => Some(*n),
+        Some(_) => {
+            return Err(MapError::new(
                 field("recurring.interval_count"),
                 "a whole number of at least 1",
-            )
-        })?),
+            ));
+        }
     };
-    Ok(json!({
-        "id": item["id"].as_str(),
-        "price_id": price_id,
-        "product_id": id_of(&price["product"]),
-        "quantity": item["quantity"].as_u64().unwrap_or(0),
-        "unit_amount": unit_amount,
-        "currency": currency,
-        "interval": interval,
-        "interval_count": interval_count,
-    }))
+    Ok(SubscriptionItem {
+        id: str_of(&item.id),
+        price_id,
+        product_id: price.and_then(|p| id_of(&p.product)),
+        quantity: uint_of(&item.quantity).unwrap_or(0),
+        unit_amount,
+        currency,
+        interval,
+        interval_count,
+    })
+}
+
+/// `unit_amount`, the legacy `amount`, or a whole `unit_amount_decimal`.
+fn unit_amount(price: &Price<'_>) -> Option<u64> {
+    uint_of(&price.unit_amount)
+        .or_else(|| uint_of(&price.amount))
+        .or_else(|| str_of(&price.unit_amount_decimal).and_then(|d| d.parse().ok()))
 }
 
 /// A customer; a deleted one (`"deleted": true`) keeps only what Stripe still tells.
-pub(crate) fn customer(c: &Value) -> Result<Value, MapError> {
-    let address = &c["address"];
-    let address = if address.is_object() {
-        let pick = |k: &str| address[k].as_str().map_or(Value::Null, Value::from);
-        json!({
-            "line1": pick("line1"), "line2": pick("line2"), "city": pick("city"),
-            "postal_code": pick("postal_code"), "state": pick("state"), "country": pick("country"),
-        })
-    } else {
-        Value::Null
-    };
-    Ok(json!({
-        "id": id(c, "id")?,
-        "email": c["email"].as_str(),
-        "name": c["name"].as_str(),
-        "phone": c["phone"].as_str(),
-        "currency": c["currency"].as_str().map(|code| currency(Some(code), "currency")).transpose()?,
-        "address": address,
-        "created_at": time(c["created"].as_i64(), "created")?,
-        "deleted": c["deleted"].as_bool().unwrap_or(false),
-        "metadata": metadata(&c["metadata"]),
-    }))
+pub(crate) fn customer<'a>(c: &'a Object<'_>) -> Result<Customer<'a>, MapError> {
+    let address = obj_of(&c.address).map(|a| Address {
+        line1: str_of(&a.line1),
+        line2: str_of(&a.line2),
+        city: str_of(&a.city),
+        postal_code: str_of(&a.postal_code),
+        state: str_of(&a.state),
+        country: str_of(&a.country),
+    });
+    Ok(Customer {
+        id: id(&c.id, "id")?,
+        email: str_of(&c.email),
+        name: str_of(&c.name),
+        phone: str_of(&c.phone),
+        currency: str_of(&c.currency)
+            .map(|code| currency(Some(code), "currency"))
+            .transpose()?,
+        address,
+        created_at: time(int_of(&c.created), "created")?,
+        deleted: bool_of(&c.deleted).unwrap_or(false),
+        metadata: metadata(&c.metadata),
+    })
 }
 
 /// An invoice. Its subscription is top-level before basil and under
 /// `parent.subscription_details` since.
-pub(crate) fn invoice(v: &Value) -> Result<Value, MapError> {
-    let subscription = id_of(&v["subscription"])
-        .or_else(|| id_of(&v["parent"]["subscription_details"]["subscription"]));
-    let amount = |k: &'static str| v[k].as_i64().ok_or_else(|| MapError::new(k, "an integer"));
-    Ok(json!({
-        "id": id(v, "id")?,
-        "customer_id": id_of(&v["customer"]).ok_or_else(|| MapError::new("customer", "an id or a customer"))?,
-        "subscription_id": subscription,
-        "status": one_of(v, "status", INVOICE_STATUSES)?,
-        "currency": currency(v["currency"].as_str(), "currency")?,
-        "total": amount("total")?,
-        "amount_due": amount("amount_due")?,
-        "amount_paid": amount("amount_paid")?,
-        "period_start": time(v["period_start"].as_i64(), "period_start")?,
-        "period_end": time(v["period_end"].as_i64(), "period_end")?,
-        "due_at": time(v["due_date"].as_i64(), "due_date")?,
-        "created_at": time(v["created"].as_i64(), "created")?,
-        "metadata": metadata(&v["metadata"]),
-    }))
+pub(crate) fn invoice<'a>(v: &'a Object<'_>) -> Result<Invoice<'a>, MapError> {
+    let subscription = id_of(&v.subscription).or_else(|| {
+        obj_of(&v.parent)
+            .and_then(|p| obj_of(&p.subscription_details))
+            .and_then(|d| id_of(&d.subscription))
+    });
+    let amount =
+        |value: Option<i64>, k: &'static str| value.ok_or_else(|| MapError::new(k, "an integer"));
+    Ok(Invoice {
+        id: id(&v.id, "id")?,
+        customer_id: id_of(&v.customer)
+            .ok_or_else(|| MapError::new("customer", "an id or a customer"))?,
+        subscription_id: subscription,
+        status: one_of(str_of(&v.status), "status", INVOICE_STATUSES)?,
+        currency: currency(str_of(&v.currency), "currency")?,
+        total: amount(int_of(&v.total), "total")?,
+        amount_due: amount(int_of(&v.amount_due), "amount_due")?,
+        amount_paid: amount(int_of(&v.amount_paid), "amount_paid")?,
+        period_start: time(int_of(&v.period_start), "period_start")?,
+        period_end: time(int_of(&v.period_end), "period_end")?,
+        due_at: time(int_of(&v.due_date), "due_date")?,
+        created_at: time(int_of(&v.created), "created")?,
+        metadata: metadata(&v.metadata),
+    })
 }
 
 /// Subscription statuses Stripe documents (`subscription.status`), all canonical ones too.
@@ -200,18 +343,23 @@ const INTERVALS: &[&str] = &["day", "week", "month", "year"];
 const LAST_SECOND: i64 = 253_402_300_799;
 
 /// A required id: a string that is not empty.
-fn id<'a>(v: &'a Value, field: &'static str) -> Result<&'a str, MapError> {
-    v[field]
-        .as_str()
+fn id<'a>(
+    value: &'a Option<crate::wire::Str<'_>>,
+    field: &'static str,
+) -> Result<&'a str, MapError> {
+    str_of(value)
         .filter(|id| !id.is_empty())
         .ok_or_else(|| MapError::new(field, "a non-empty string"))
 }
 
 /// A required field holding one of the values Stripe documents for it. A value outside the
 /// list is refused rather than passed on: the canonical document has no place for it.
-fn one_of<'a>(v: &'a Value, field: &'static str, allowed: &[&str]) -> Result<&'a str, MapError> {
-    v[field]
-        .as_str()
+fn one_of<'a>(
+    value: Option<&'a str>,
+    field: &'static str,
+    allowed: &[&str],
+) -> Result<&'a str, MapError> {
+    value
         .filter(|value| allowed.contains(value))
         .ok_or_else(|| MapError::new(field, "a status Stripe documents"))
 }
@@ -222,31 +370,23 @@ fn currency<'a>(code: Option<&'a str>, field: &str) -> Result<&'a str, MapError>
         .ok_or_else(|| MapError::new(field, "a three-letter lower-case currency code"))
 }
 
-/// An id, whether Stripe sent it as is or expanded into its object.
-fn id_of(v: &Value) -> Option<&str> {
-    v.as_str()
-        .or_else(|| v["id"].as_str())
-        .filter(|id| !id.is_empty())
-}
-
 /// A time field: absent stays null; Unix seconds become RFC 3339 UTC when they fall between
 /// 1970 and the year 9999, and are refused otherwise.
-fn time(unix_seconds: Option<i64>, field: &str) -> Result<Value, MapError> {
+fn time(unix_seconds: Option<i64>, field: &str) -> Result<Option<String>, MapError> {
     match unix_seconds {
-        None => Ok(Value::Null),
-        Some(t) if (0..=LAST_SECOND).contains(&t) => Ok(Value::String(rfc3339(t))),
+        None => Ok(None),
+        Some(t) if (0..=LAST_SECOND).contains(&t) => Ok(Some(rfc3339(t))),
         Some(_) => Err(MapError::new(field, "Unix seconds between 1970 and 9999")),
     }
 }
 
 /// Metadata keeps string values only (the only kind Stripe stores; a `null` in
 /// `previous_attributes` means the key did not exist before).
-fn metadata(v: &Value) -> Value {
-    let map = v
-        .as_object()
+fn metadata<'a>(m: &'a Option<Metadata<'_>>) -> BTreeMap<&'a str, &'a str> {
+    m.as_ref()
+        .and_then(|m| m.0.as_ref())
         .into_iter()
         .flatten()
-        .filter(|(_, v)| v.is_string())
-        .map(|(k, v)| (k.clone(), v.clone()));
-    Value::Object(map.collect::<Map<_, _>>())
+        .filter_map(|(k, v)| Some((k.as_ref(), v.as_deref()?)))
+        .collect()
 }

@@ -1,10 +1,11 @@
-//! Stripe events (webhook bodies and `/v1/events` entries) decoded into canonical changes.
+//! Stripe events (webhook bodies and `/v1/events` entries, read as `wire::Event`) decoded into
+//! canonical changes.
 
 use junction_connector_kit::{Change, Operation};
-use serde_json::Value;
 
 use crate::canonical;
 use crate::errors::MapError;
+use crate::wire::{Event, IdOr, Object, Overlay, bool_of, int_of, str_of};
 
 const SUBSCRIPTION_EVENTS: &[&str] = &[
     "customer.subscription.created",
@@ -71,21 +72,16 @@ fn object_of(event_type: &str) -> Option<&'static str> {
 ///   and customers the source side therefore replaces `after` with the object's current state
 ///   ([`with_current_state`]), so whichever change of a tie is applied last carries the newest
 ///   state.
-pub(crate) fn decode(event: &Value) -> Result<Option<Change>, MapError> {
-    let Some(object) = event["type"].as_str().and_then(object_of) else {
+pub(crate) fn decode(event: &Event<'_>) -> Result<Option<Change>, MapError> {
+    let Some(object) = str_of(&event.kind).and_then(object_of) else {
         return Ok(None);
     };
-    let event_type = event["type"].as_str().unwrap_or_default();
-    let id = event["id"]
-        .as_str()
-        .ok_or_else(|| MapError::new("id", "a string"))?;
-    let created = event["created"]
-        .as_i64()
-        .ok_or_else(|| MapError::new("created", "an integer"))?;
-    let data = &event["data"]["object"];
-    let key = data["id"]
-        .as_str()
-        .ok_or_else(|| MapError::new("data.object.id", "a string"))?;
+    let event_type = str_of(&event.kind).unwrap_or_default();
+    let id = str_of(&event.id).ok_or_else(|| MapError::new("id", "a string"))?;
+    let created = int_of(&event.created).ok_or_else(|| MapError::new("created", "an integer"))?;
+    let empty = Object::default();
+    let data = event.object().unwrap_or(&empty);
+    let key = str_of(&data.id).ok_or_else(|| MapError::new("data.object.id", "a string"))?;
     let operation = match event_type.rsplit('.').next() {
         Some("created") => Operation::Create,
         Some("deleted") => Operation::Delete,
@@ -93,14 +89,14 @@ pub(crate) fn decode(event: &Value) -> Result<Option<Change>, MapError> {
     };
     let mut after = canonical::of(object, data)?;
     if object == "customer" && operation == Operation::Delete {
-        after["deleted"] = Value::Bool(true);
+        after.mark_deleted();
     }
-    let previous = &event["data"]["previous_attributes"];
+    let previous = event.previous();
     let before = match previous {
-        Value::Object(_) if operation == Operation::Update => {
+        Some(previous) if operation == Operation::Update => {
             let mut old = data.clone();
-            overlay(&mut old, previous);
-            Some(canonical::of(object, &old)?.to_string())
+            old.overlay(previous.clone());
+            Some(canonical::of(object, &old)?.to_json())
         }
         _ => None,
     };
@@ -115,7 +111,7 @@ pub(crate) fn decode(event: &Value) -> Result<Option<Change>, MapError> {
         key: key.to_owned(),
         operation,
         before,
-        after: Some(after.to_string()),
+        after: Some(after.to_json()),
         occurred_at: created.saturating_mul(1000),
         effective_at,
         source_version: u64::try_from(created).unwrap_or(0),
@@ -148,25 +144,25 @@ pub(crate) fn has_current_state(object: &str) -> bool {
 /// event's own object is kept, marked deleted, as the newest state.
 pub(crate) fn with_current_state(
     change: &mut Change,
-    event: &Value,
-    current: &Value,
+    event: &Event<'_>,
+    current: &Object<'_>,
 ) -> Result<(), MapError> {
-    if current["id"].as_str() != Some(change.key.as_str()) {
+    if str_of(&current.id) != Some(change.key.as_str()) {
         return Err(MapError::new("id", "the id of the event's object"));
     }
-    let data = &event["data"]["object"];
-    let after = if change.object == "customer" && current["deleted"].as_bool() == Some(true) {
-        let mut last = canonical::customer(data)?;
-        last["deleted"] = Value::Bool(true);
+    let empty = Object::default();
+    let data = event.object().unwrap_or(&empty);
+    let after = if change.object == "customer" && bool_of(&current.deleted) == Some(true) {
+        let mut last = canonical::of("customer", data)?;
+        last.mark_deleted();
         last
     } else {
         canonical::of(&change.object, current)?
     };
     if change.object == "subscription" {
-        let previous = &event["data"]["previous_attributes"];
-        change.effective_at = effective_at(change.operation, current, previous);
+        change.effective_at = effective_at(change.operation, current, event.previous());
     }
-    change.after = Some(after.to_string());
+    change.after = Some(after.to_json());
     Ok(())
 }
 
@@ -174,17 +170,20 @@ pub(crate) fn with_current_state(
 /// subscription for a delete; otherwise the scheduled cancellation, but only for an event that
 /// set it (creation, or an update whose `previous_attributes` touch it), so an unrelated
 /// change to a subscription that will cancel later is not held until then.
-fn effective_at(operation: Operation, sub: &Value, previous: &Value) -> Option<i64> {
+fn effective_at(
+    operation: Operation,
+    sub: &Object<'_>,
+    previous: Option<&Object<'_>>,
+) -> Option<i64> {
+    let touched =
+        previous.is_some_and(|p| p.cancel_at.is_some() || p.cancel_at_period_end.is_some());
     let at = match operation {
-        Operation::Delete => sub["ended_at"].as_i64(),
-        _ if operation == Operation::Create
-            || previous.get("cancel_at").is_some()
-            || previous.get("cancel_at_period_end").is_some() =>
-        {
-            if sub["cancel_at_period_end"].as_bool() == Some(true) {
+        Operation::Delete => int_of(&sub.ended_at),
+        _ if operation == Operation::Create || touched => {
+            if bool_of(&sub.cancel_at_period_end) == Some(true) {
                 canonical::period(sub).1
             } else {
-                sub["cancel_at"].as_i64()
+                int_of(&sub.cancel_at)
             }
         }
         _ => None,
@@ -192,41 +191,27 @@ fn effective_at(operation: Operation, sub: &Value, previous: &Value) -> Option<i
     at.map(|secs| secs.saturating_mul(1000))
 }
 
-/// Lays Stripe's `previous_attributes` over the current object: nested objects merge key by
-/// key (`metadata`, `items` list objects), anything else (arrays included) is replaced.
-fn overlay(target: &mut Value, previous: &Value) {
-    match (target, previous) {
-        (Value::Object(t), Value::Object(p)) => {
-            for (k, v) in p {
-                match t.get_mut(k) {
-                    Some(existing) if existing.is_object() && v.is_object() => overlay(existing, v),
-                    _ => {
-                        t.insert(k.clone(), v.clone());
-                    }
-                }
-            }
-        }
-        (t, p) => *t = p.clone(),
-    }
-}
-
 /// Facts about the event for logs and audit; absent values are left out.
-fn metadata(event: &Value, event_type: &str) -> Vec<(String, String)> {
-    let request = &event["request"];
+fn metadata(event: &Event<'_>, event_type: &str) -> Vec<(String, String)> {
     // Very old API versions send `request` as the bare request id.
-    let request_id = request.as_str().or_else(|| request["id"].as_str());
+    let request_id = event.request.as_ref().and_then(IdOr::raw_id);
+    let idempotency_key = event
+        .request
+        .as_ref()
+        .and_then(IdOr::object)
+        .and_then(|r| str_of(&r.idempotency_key));
     let mut out = vec![("event_type".to_owned(), event_type.to_owned())];
     let optional = [
-        ("api_version", event["api_version"].as_str()),
+        ("api_version", str_of(&event.api_version)),
         ("request_id", request_id),
-        ("idempotency_key", request["idempotency_key"].as_str()),
+        ("idempotency_key", idempotency_key),
     ];
     out.extend(
         optional
             .into_iter()
             .filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned()))),
     );
-    if let Some(live) = event["livemode"].as_bool() {
+    if let Some(live) = bool_of(&event.livemode) {
         out.push(("livemode".to_owned(), live.to_string()));
     }
     out

@@ -4,6 +4,7 @@
 //! ```text
 //! source:  webhook --signature.rs--> events.rs --canonical.rs--> change (before/after)
 //!          poll    --api.rs GET /v1/events--> events.rs ...        (oldest first, by cursor)
+//!          (bodies and answers read through wire.rs: typed, borrowing, only the fields mapped)
 //!          then, for subscriptions and customers: api.rs GET /v1/{subscriptions,customers}/{id}
 //!          --canonical.rs--> after = the object's current state (Stripe does not keep order)
 //! sink:    write --forms.rs--> api.rs POST/DELETE (Idempotency-Key) --> applied(id)
@@ -26,6 +27,7 @@ mod sink;
 mod source;
 #[cfg(test)]
 mod tests;
+mod wire;
 
 use junction_connector_kit::{
     Change, ChangePage, Connector, DocumentPage, Error, Host, Manifest, Outcome, Webhook, Write,

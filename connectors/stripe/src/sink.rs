@@ -5,31 +5,41 @@ use junction_connector_kit::{
 };
 use serde_json::Value;
 
-use crate::api::{Api, Params, list_data, segment};
+use crate::api::{Api, Found, Params, list_data, segment};
+use crate::canonical::{self, Document};
 use crate::errors::MapError;
 use crate::forms::{self, SubscriptionDoc};
-use crate::{canonical, settings};
+use crate::settings;
+use crate::wire::{Object, bool_of};
 
 /// One kind of object Stripe can be read as: its collection URL and its mapping.
 struct Resource {
     collection: &'static str,
-    map: fn(&Value) -> Result<Value, MapError>,
+    map: for<'a> fn(&'a Object<'_>) -> Result<Document<'a>, MapError>,
 }
 
 fn resource(object: &str) -> Result<Resource, Error> {
     match object {
         "subscription" => Ok(Resource {
             collection: "/v1/subscriptions",
-            map: canonical::subscription,
+            map: subscription_document,
         }),
         "customer" => Ok(Resource {
             collection: "/v1/customers",
-            map: canonical::customer,
+            map: customer_document,
         }),
         _ => Err(Error::Unsupported(format!(
             "Stripe does not read or write `{object}`; use subscription or customer"
         ))),
     }
+}
+
+fn subscription_document<'a>(s: &'a Object<'_>) -> Result<Document<'a>, MapError> {
+    canonical::subscription(s).map(Document::Subscription)
+}
+
+fn customer_document<'a>(c: &'a Object<'_>) -> Result<Document<'a>, MapError> {
+    canonical::customer(c).map(Document::Customer)
 }
 
 /// Makes the write's document true at Stripe.
@@ -137,20 +147,23 @@ pub(crate) fn is_deleted(object: &Value) -> bool {
 /// `GET /v1/customers/{id}`), or `None` when Stripe answers 404 `resource_missing`. A deleted
 /// customer comes back as Stripe's stub `{"id", "object", "deleted": true}`. Used by `fetch`
 /// (read-back) and by the source side (the current state of an event's object).
-pub(crate) fn retrieve(api: &Api<'_>, object: &str, key: &str) -> Result<Option<Value>, Error> {
+pub(crate) fn retrieve(api: &Api<'_>, object: &str, key: &str) -> Result<Option<Found>, Error> {
     let resource = resource(object)?;
-    api.get_if_exists(&format!("{}/{}", resource.collection, segment(key)))
+    api.get_object_if_exists(&format!("{}/{}", resource.collection, segment(key)))
 }
 
 /// Reads one subscription or customer; `None` when Stripe has none (or deleted it).
 pub(crate) fn fetch(host: &dyn Host, object: &str, key: &str) -> Result<Option<String>, Error> {
     let resource = resource(object)?;
-    let found = retrieve(&Api::new(host), object, key)?;
-    let Some(found) = found.filter(|f| !is_deleted(f)) else {
+    let Some(found) = retrieve(&Api::new(host), object, key)? else {
         return Ok(None);
     };
+    let found = found.object();
+    if bool_of(&found.deleted) == Some(true) {
+        return Ok(None);
+    }
     let document = (resource.map)(&found).map_err(|e| e.rejected(&format!("a {object}")))?;
-    Ok(Some(document.to_string()))
+    Ok(Some(document.to_json()))
 }
 
 /// Lists subscriptions (every status) or customers, newest first, `limit` (1-100) per page.
@@ -171,10 +184,11 @@ pub(crate) fn list(
     let (data, has_more) = list_data(&list)?;
     let mut items = Vec::with_capacity(data.len());
     for found in data {
-        match (resource.map)(found) {
+        let typed = Object::of_value(found).unwrap_or_default();
+        match (resource.map)(&typed) {
             Ok(doc) => items.push(KeyedDocument {
-                key: doc["id"].as_str().unwrap_or_default().to_owned(),
-                document: doc.to_string(),
+                key: doc.id().to_owned(),
+                document: doc.to_json(),
             }),
             Err(e) => host.log(
                 Level::Warn,

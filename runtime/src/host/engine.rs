@@ -11,6 +11,10 @@ pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
 /// Instances alive at once across all connectors; instantiation waits for a slot beyond this.
 pub(crate) const MAX_LIVE_INSTANCES: usize = 256;
 
+/// Warm instances kept idle at once across all connectors (each connector keeps a few; past
+/// this total an instance ending its call is dropped instead of kept).
+pub(crate) const MAX_IDLE_INSTANCES: usize = 64;
+
 /// The largest memory any connector instance may be granted.
 pub(crate) const MAX_MEMORY_BYTES: u64 = 512 << 20;
 
@@ -33,15 +37,19 @@ pub(crate) fn arm_deadline<T: 'static>(store: &mut wasmtime::Store<T>, timeout: 
 }
 
 pub(crate) fn new_engine() -> wasmtime::Result<Engine> {
+    // Slots for every instance in a call plus every idle warm one, so keeping instances warm
+    // never makes a fresh instantiation fail for want of a slot. A store keeps the fiber stack
+    // of its last call (wasmtime's `last_fiber_stack`), so idle instances hold stacks too.
+    let instances = (MAX_LIVE_INSTANCES + MAX_IDLE_INSTANCES) as u32;
     let mut pool = PoolingAllocationConfig::default();
-    pool.total_component_instances(MAX_LIVE_INSTANCES as u32)
-        .total_core_instances(MAX_LIVE_INSTANCES as u32 * 4)
+    pool.total_component_instances(instances)
+        .total_core_instances(instances * 4)
         .max_core_instances_per_component(200)
         .max_memories_per_component(32)
         .max_tables_per_component(64)
-        .total_memories(MAX_LIVE_INSTANCES as u32 * 2)
-        .total_tables(MAX_LIVE_INSTANCES as u32 * 8)
-        .total_stacks(MAX_LIVE_INSTANCES as u32)
+        .total_memories(instances * 2)
+        .total_tables(instances * 8)
+        .total_stacks(instances)
         .max_memory_size(MAX_MEMORY_BYTES as usize)
         .max_unused_warm_slots(32);
     let engine = match Engine::new(

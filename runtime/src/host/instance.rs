@@ -1,6 +1,7 @@
 //! A connector instance: one loaded module with the grants and limits a pipeline gives it.
-//! Every call gets a fresh store and instance, a CPU deadline (epochs) inside an outer
-//! timeout, a memory cap and a concurrency permit; documents are validated both ways.
+//! Every call gets a warm instance of this configuration or a fresh one (see `pool.rs`), its
+//! own per-call state, a CPU deadline (epochs) inside an outer timeout, a memory cap and a
+//! concurrency permit; documents are validated both ways.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,6 +14,7 @@ use super::bindings::{self, Connector as Bindings, wit};
 use super::egress::{Exchange, Violation};
 use super::engine::EPOCH_TICK;
 use super::oauth2::TokenError;
+use super::pool::{Pool, PoolStats, Warm};
 use super::state::{CallState, InstanceSpec, LogFlood};
 use super::{HostInner, Module};
 use crate::canonical;
@@ -147,7 +149,9 @@ pub struct CallContext {
     pub traceparent: Option<String>,
 }
 
-/// A connector instance ready to be called. Cheap to clone.
+/// A connector instance ready to be called. Cheap to clone; clones share one pool of warm
+/// instances, which no other `Connector` (another pipeline's, or the same module with other
+/// grants) ever draws from.
 #[derive(Clone)]
 pub struct Connector {
     host: Arc<HostInner>,
@@ -155,6 +159,7 @@ pub struct Connector {
     spec: Arc<InstanceSpec>,
     masker: Arc<Masker>,
     permits: Arc<Semaphore>,
+    pool: Arc<Pool>,
 }
 
 impl std::fmt::Debug for Connector {
@@ -182,13 +187,24 @@ impl Connector {
                 .with_key(spec.masking_key.clone()),
         );
         let permits = Arc::new(Semaphore::new(spec.limits.concurrency.max(1)));
+        let pool = Arc::new(Pool::new(
+            spec.limits.concurrency,
+            spec.limits.reuse_limit,
+            host.idle_slots.clone(),
+        ));
         Self {
             host,
             module,
             spec: Arc::new(spec),
             masker,
             permits,
+            pool,
         }
+    }
+
+    /// How many instances this connector created, reused and discarded so far.
+    pub fn pool_stats(&self) -> PoolStats {
+        self.pool.stats()
     }
 
     /// The module this instance runs.
@@ -408,40 +424,83 @@ impl Connector {
                 };
             }
         };
-        let (state, journal) = CallState::new(
-            spec,
-            self.masker.clone(),
-            ctx.correlation_id.clone(),
-            ctx.traceparent.clone(),
-        );
-        let mut store = Store::new(&self.host.engine, state);
-        store.limiter(|s| &mut s.limiter);
+        // A warm instance of this configuration if one is idle, else a fresh store (the
+        // instantiation itself runs under the deadline below, like the call).
+        let (mut store, warm, journal) = match self.pool.take(&spec.settings) {
+            Some(mut warm) => {
+                let journal = warm.store.data_mut().begin_call(
+                    spec.clone(),
+                    ctx.correlation_id.clone(),
+                    ctx.traceparent.clone(),
+                );
+                let (store, instance, calls) = warm.into_parts();
+                (store, Some((instance, calls)), journal)
+            }
+            None => {
+                let (state, journal) = CallState::new(
+                    spec.clone(),
+                    self.masker.clone(),
+                    ctx.correlation_id.clone(),
+                    ctx.traceparent.clone(),
+                );
+                let mut store = Store::new(&self.host.engine, state);
+                store.limiter(|s| &mut s.limiter);
+                (store, None, journal)
+            }
+        };
         let timeout = self.spec.limits.call_timeout;
         super::engine::arm_deadline(&mut store, timeout);
 
         let pre = &self.module.pre;
+        let pool = &self.pool;
         let run = async {
-            let instance = pre.instantiate_async(&mut store).await?;
-            op.run(&instance, &mut store).await
+            let (instance, calls) = match warm {
+                Some(warm) => warm,
+                None => {
+                    pool.note_created();
+                    (pre.instantiate_async(&mut store).await?, 0)
+                }
+            };
+            let answer = op.run(&instance, &mut store).await?;
+            wasmtime::Result::Ok((instance, calls, answer))
         };
         // The epoch deadline stops wasm that computes; this outer timeout stops a guest waiting
         // in a host call (a request that never answers). The grace lets the epoch win first.
         let outcome = tokio::time::timeout(timeout + EPOCH_TICK * 5, run).await;
 
-        let result = match outcome {
-            Err(_) => Err(CallError::Timeout(timeout)),
-            Ok(Ok(Ok(value))) => Ok(value),
-            Ok(Ok(Err(e))) => Err(CallError::Connector(bindings::error(e))),
-            Ok(Err(trap)) => Err(classify_trap(
-                &trap,
-                store.data().limiter.exceeded,
-                self.spec.limits,
-                timeout,
-            )),
+        // The instance survives only a call that returned (an answer or a typed error); one
+        // stopped by a trap or the deadline is dropped with its store here.
+        let (result, survivor) = match outcome {
+            Err(_) => (Err(CallError::Timeout(timeout)), None),
+            Ok(Ok((instance, calls, Ok(value)))) => (Ok(value), Some((instance, calls))),
+            Ok(Ok((instance, calls, Err(e)))) => (
+                Err(CallError::Connector(bindings::error(e))),
+                Some((instance, calls)),
+            ),
+            Ok(Err(trap)) => (
+                Err(classify_trap(
+                    &trap,
+                    store.data().limiter.exceeded,
+                    self.spec.limits,
+                    timeout,
+                )),
+                None,
+            ),
         };
         let logs_dropped = store.data().logs_dropped;
-        drop(store);
         let journal = std::mem::take(&mut *journal.lock().expect("journal lock"));
+        // Kept for the next call only if nothing went wrong: no refused request, the memory
+        // cap never reached (a guest that survived a failed allocation may be in any state),
+        // and no host resource left open.
+        let clean = journal.violations.is_empty()
+            && !store.data().limiter.exceeded
+            && store.data().holds_no_resources();
+        match survivor {
+            Some((instance, calls)) => self
+                .pool
+                .put(Warm::new(store, instance, &spec.settings, calls), clean),
+            None => self.pool.note_recycled(),
+        }
         // A broken rule overrides whatever the guest made of the refusal.
         let result = match journal.violations.into_iter().next() {
             Some(Violation::Token(e)) => Err(self.token_error(e)),
@@ -612,8 +671,8 @@ fn validate_changes(changes: Vec<kit::Change>) -> Result<Vec<kit::Change>, CallE
     Ok(changes)
 }
 
-/// An instance kept alive across calls (no fresh store per call). Junction itself always uses
-/// a fresh instance; this exists so benchmarks can measure what reuse would save.
+/// An instance kept alive across calls with none of the per-call work (no fresh call state,
+/// no permits, no outer timeout): the floor a pooled call is measured against (benchmarks).
 pub struct WarmInstance {
     store: Store<CallState>,
     instance: Bindings,

@@ -10,6 +10,7 @@ mod engine;
 mod instance;
 pub mod oauth1;
 pub mod oauth2;
+mod pool;
 mod state;
 
 use std::path::{Path, PathBuf};
@@ -24,7 +25,8 @@ use wasmtime::{Engine, Store};
 pub use builtin::{builtin, builtin_names};
 pub use egress::{Auth, EgressPolicy, Exchange, Origin, is_internal_host};
 pub use instance::{CallContext, CallError, Called, Connector, WarmInstance};
-pub use state::{InstanceSpec, Limits};
+pub use pool::PoolStats;
+pub use state::{DEFAULT_REUSE_LIMIT, InstanceSpec, Limits};
 
 /// Why a module could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -86,6 +88,8 @@ pub(crate) struct HostInner {
     linker: Linker<state::CallState>,
     cache_dir: Option<PathBuf>,
     slots: Semaphore,
+    /// Idle warm instances across all connectors (`engine::MAX_IDLE_INSTANCES`).
+    idle_slots: Arc<Semaphore>,
 }
 
 /// Loads connector modules and makes instances of them. Cheap to clone.
@@ -168,6 +172,7 @@ impl Host {
                 linker,
                 cache_dir,
                 slots,
+                idle_slots: Arc::new(Semaphore::new(engine::MAX_IDLE_INSTANCES)),
             }),
         })
     }

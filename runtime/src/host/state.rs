@@ -1,5 +1,6 @@
-//! What one call's `Store` holds: a fail-closed WASI context, the HTTP hook, the memory limiter,
-//! the log budget, and the implementation of the contract's `host` interface.
+//! What an instance's `Store` holds: a fail-closed WASI context, the HTTP hook, the memory
+//! limiter, the log budget, and the implementation of the contract's `host` interface. The
+//! per-call parts are renewed at every call (`begin_call`), warm instance or fresh.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -35,6 +36,10 @@ pub(crate) const FIELD_BYTES: usize = 16 << 10;
 pub(crate) fn resource_cap(memory_bytes: u64) -> usize {
     ((memory_bytes / 4) as usize / FIELD_BYTES).clamp(64, 4096)
 }
+
+/// Calls a warm instance serves by default before it is replaced: bounds how long whatever a
+/// guest accumulates (heap fragmentation, caches, leaks) can grow.
+pub const DEFAULT_REUSE_LIMIT: u32 = 1_000;
 
 /// Everything about a connector instance that does not change between calls.
 #[derive(Debug, Clone, Default)]
@@ -91,6 +96,10 @@ pub struct Limits {
     pub requests_per_call: usize,
     /// Outbound requests one call may have waiting for an answer at once.
     pub requests_in_flight: usize,
+    /// Calls one warm instance may serve before it is replaced by a fresh one (1: a fresh
+    /// instance for every call). An instance is also replaced after any call that did not end
+    /// cleanly (a trap, the deadline, the memory cap, a refused request).
+    pub reuse_limit: u32,
 }
 
 impl Default for Limits {
@@ -101,6 +110,7 @@ impl Default for Limits {
             concurrency: 8,
             requests_per_call: 256,
             requests_in_flight: 8,
+            reuse_limit: DEFAULT_REUSE_LIMIT,
         }
     }
 }
@@ -125,7 +135,6 @@ impl CallState {
         correlation_id: Option<String>,
         traceparent: Option<String>,
     ) -> (Self, Arc<Mutex<Journal>>) {
-        let journal = Arc::new(Mutex::new(Journal::default()));
         // Nothing granted: no environment, no arguments, no preopened directories, stdin
         // closed, and socket access denied (wasmtime 48's default), so a connector can reach
         // the outside world only through the outgoing-handler hook below.
@@ -134,17 +143,7 @@ impl CallState {
             .allow_udp(false)
             .allow_ip_name_lookup(false)
             .wall_clock(WallClock(spec.clock.clone()));
-        let hooks = EgressHooks {
-            policy: Arc::new(spec.egress.clone()),
-            connector: Arc::from(spec.name.as_str()),
-            traceparent,
-            journal: journal.clone(),
-            budget: Arc::new(super::egress::RequestBudget::new(
-                spec.limits.requests_per_call,
-                spec.limits.requests_in_flight,
-            )),
-            clock: spec.clock.clone(),
-        };
+        let (hooks, journal) = call_hooks(&spec, traceparent);
         let limiter = MemoryLimiter {
             cap: spec.limits.memory_bytes,
             exceeded: false,
@@ -167,6 +166,63 @@ impl CallState {
         };
         (state, journal)
     }
+
+    /// Readies a warm instance's state for its next call: everything that belongs to one call
+    /// (the request hook with its journal, request budget and trace context, the log budget,
+    /// the correlation id, the spec the call runs with) is new; what stays is what the
+    /// configuration fixes (the WASI context granting nothing, the masker, the memory cap).
+    pub(crate) fn begin_call(
+        &mut self,
+        spec: Arc<InstanceSpec>,
+        correlation_id: Option<String>,
+        traceparent: Option<String>,
+    ) -> Arc<Mutex<Journal>> {
+        let (hooks, journal) = call_hooks(&spec, traceparent);
+        self.hooks = hooks;
+        self.limiter = MemoryLimiter {
+            cap: spec.limits.memory_bytes,
+            exceeded: false,
+        };
+        self.spec = spec;
+        self.logs_written = 0;
+        self.logs_dropped = 0;
+        self.correlation_id = correlation_id;
+        journal
+    }
+
+    /// Forgets what identified the last call (its trace context and correlation id) while
+    /// the instance waits for the next one.
+    pub(crate) fn end_call(&mut self) {
+        self.hooks.traceparent = None;
+        self.correlation_id = None;
+    }
+
+    /// Whether the guest holds no host-side resource (fields, requests, bodies, streams,
+    /// pollables). A guest that keeps one past the end of a call is not reused: its next
+    /// call could reach this call's requests and answers.
+    pub(crate) fn holds_no_resources(&self) -> bool {
+        self.table.is_empty()
+    }
+}
+
+/// The request hook of one call, and the journal it writes.
+fn call_hooks(
+    spec: &InstanceSpec,
+    traceparent: Option<String>,
+) -> (EgressHooks, Arc<Mutex<Journal>>) {
+    let journal = Arc::new(Mutex::new(Journal::default()));
+    let hooks = EgressHooks {
+        policy: Arc::new(spec.egress.clone()),
+        connector: Arc::from(spec.name.as_str()),
+        traceparent,
+        journal: journal.clone(),
+        budget: Arc::new(super::egress::RequestBudget::new(
+            spec.limits.requests_per_call,
+            spec.limits.requests_in_flight,
+        )),
+        clock: spec.clock.clone(),
+    };
+    (hooks, journal)
 }
 
 impl WasiView for CallState {

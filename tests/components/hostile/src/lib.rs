@@ -16,6 +16,8 @@
 //! | `/requests` | opens 3,000 requests at once to the URL in the body, awaiting none |
 //! | `/wait` | waits on a clock for an hour (a guest blocked in a host call, not computing) |
 //! | `/many` | turns one webhook into 5,000 changes |
+//! | `/remember` | keeps the body in its memory and answers what earlier calls left there |
+//! | `/log-300` | logs 300 lines (more than one call's budget) |
 
 use junction_connector_kit::{
     Change, Connector, Error, Host, HttpRequest, Level, Manifest, Webhook,
@@ -104,6 +106,13 @@ impl Connector for Hostile {
                 bombs::wait();
                 Ok(Vec::new())
             }
+            "remember" => Ok(vec![remember(&hook.body)]),
+            "log-300" => {
+                for i in 0..300 {
+                    host.log(Level::Info, &format!("line {i}"));
+                }
+                Ok(Vec::new())
+            }
             "log-flood" => {
                 for i in 0..1_000_000 {
                     host.log(Level::Info, &format!("flood line {i}"));
@@ -112,6 +121,36 @@ impl Connector for Hostile {
             }
             other => Err(Error::rejected(format!("unknown misbehaviour `{other}`"))),
         }
+    }
+}
+
+/// What earlier calls on this instance left in its memory: how many calls it served and the
+/// body of the last `/remember`. A warm instance keeps both; a fresh one has neither.
+static MEMORY: std::sync::Mutex<(u64, Vec<u8>)> = std::sync::Mutex::new((0, Vec::new()));
+
+/// Stores `body` and answers one change whose key tells what was there before:
+/// `calls=N;previous=BODY` (N counts this call too).
+fn remember(body: &[u8]) -> Change {
+    let mut memory = MEMORY
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    memory.0 += 1;
+    let previous = std::mem::replace(&mut memory.1, body.to_vec());
+    Change {
+        source_event_id: format!("evt_remember_{}", memory.0),
+        object: "customer".into(),
+        key: format!(
+            "calls={};previous={}",
+            memory.0,
+            String::from_utf8_lossy(&previous)
+        ),
+        operation: junction_connector_kit::Operation::Update,
+        before: None,
+        after: None,
+        occurred_at: 0,
+        effective_at: None,
+        source_version: 1,
+        metadata: Vec::new(),
     }
 }
 

@@ -1,7 +1,9 @@
 //! `receive` on a real Stripe event (`customer.subscription.updated`, Stripe's published
 //! subscription fixture): the Stripe connector compiled to a component and run through the
-//! host, on a fresh instance per call and on a warm one, against the same code compiled
-//! natively. Also reports loading a cached compiled connector and memory per live instance.
+//! host, as Junction calls it (a warm instance from the connector's pool, per-call state
+//! renewed), on a fresh instance per call (`reuse_limit = 1`) and on a bare warm instance (no
+//! per-call work: the floor), against the same code compiled natively. Also reports loading a
+//! cached compiled connector and memory per live instance.
 //!
 //! `cargo bench -p junction --bench receive`
 
@@ -98,7 +100,10 @@ fn bench(c: &mut Criterion) {
     spec.settings
         .insert("webhook-tolerance-seconds".into(), "0".into());
     spec.settings.insert("current-state".into(), "event".into());
-    let connector = host.instantiate(module, spec);
+    let mut fresh_spec = spec.clone();
+    fresh_spec.limits.reuse_limit = 1;
+    let connector = host.instantiate(module.clone(), spec);
+    let fresh = host.instantiate(module, fresh_spec);
     let ctx = CallContext::default();
     let wasm = rt
         .block_on(connector.receive(&ctx, hook.clone()))
@@ -115,20 +120,48 @@ fn bench(c: &mut Criterion) {
     group.bench_function("native", |b| {
         b.iter(|| Stripe::receive(&native_host, black_box(hook.clone())).expect("decodes"))
     });
+    // What the host adds to every WASM call and native skips: the canonical documents checked
+    // against their JSON Schemas as they cross the boundary.
+    group.bench_function("host_schema_validation", |b| {
+        b.iter(|| {
+            for change in &native {
+                for doc in [&change.before, &change.after].into_iter().flatten() {
+                    junction::canonical::validate(&change.object, black_box(doc)).expect("valid");
+                }
+            }
+        })
+    });
     group.bench_function("wasm_warm", |b| {
         b.iter(|| {
             rt.block_on(warm.receive(black_box(hook.clone())))
                 .expect("decodes")
         })
     });
-    group.bench_function("wasm_fresh_instance", |b| {
+    group.bench_function("wasm_pooled", |b| {
         b.iter(|| {
             rt.block_on(connector.receive(&ctx, black_box(hook.clone())))
                 .result
                 .expect("decodes")
         })
     });
+    group.bench_function("wasm_fresh_instance", |b| {
+        b.iter(|| {
+            rt.block_on(fresh.receive(&ctx, black_box(hook.clone())))
+                .result
+                .expect("decodes")
+        })
+    });
     group.finish();
+    let stats = connector.pool_stats();
+    println!(
+        "pool: {} instances created, {} calls on a reused one, {} recycled",
+        stats.created, stats.reused, stats.recycled
+    );
+    assert_eq!(stats.recycled, 0, "no call here may fail");
+    assert!(
+        stats.reused > 0 && fresh.pool_stats().reused == 0,
+        "the pooled case must reuse, the fresh one never"
+    );
 
     // Loading a compiled connector from the disk cache (a new host each time, as at start-up).
     let mut loads = Vec::new();

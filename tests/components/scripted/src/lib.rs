@@ -1,5 +1,5 @@
-//! A scripted sink for delivery tests: it makes no requests and keeps no state (each call is a
-//! fresh instance); every answer follows from what it is given and from the host's clock, so a
+//! A scripted sink for delivery tests: it makes no requests and keeps no state between calls
+//! (a warm instance serves the next call with nothing of this one); every answer follows from what it is given and from the host's clock, so a
 //! test on manual time sets up one scenario in the document it writes.
 //!
 //! `apply` reads the customer document's `metadata` (a string map, so the document stays a

@@ -255,12 +255,15 @@ impl Engine {
             }
             // A target whose steps report success without showing it (a silent drop) would
             // be asked for the same step again and again: steps are bounded too.
+            // Like a read-back that disagrees, that is a write the target dropped: asked again
+            // under the same key it only answers with the step it says it did, so a corrective
+            // write goes under a derived key (bounded), then the dead letter.
             Ok(kit::JobState::Succeeded(_)) if d.job_continues && d.steps >= MAX_STEPS => {
-                self.give_up(
+                self.correct_or_give_up(
                     d,
                     lease,
-                    &format!(
-                        "not confirmed: the write took more than {MAX_STEPS} steps without finishing (the target reports steps done that it does not show)"
+                    format!(
+                        "the write took more than {MAX_STEPS} steps without finishing (the target reports steps done that it does not show)"
                     ),
                 )
                 .await
@@ -398,10 +401,20 @@ impl Engine {
             None => {}
         }
         // The target said the write succeeded but the record does not show it (a silent
-        // validation drop, a sublist that did not change). Sending the same write under the
-        // same key cannot help: the target answers the key with the original, succeeded write.
-        // A bounded number of corrective writes go under keys derived from it, each audited
-        // as a repair; then the delivery is dead-lettered with the difference.
+        // validation drop, a sublist that did not change).
+        self.correct_or_give_up(d, lease, reason).await
+    }
+
+    /// A write the target reported done does not show. Sending it again under the same key
+    /// cannot help: the target answers the key with the original, succeeded write. A bounded
+    /// number of corrective writes go under keys derived from it, each audited as a repair;
+    /// then the delivery is dead-lettered with the difference.
+    async fn correct_or_give_up(
+        &self,
+        d: &Delivery,
+        lease: &Lease,
+        reason: String,
+    ) -> store::Result<()> {
         if d.repairs >= MAX_REPAIRS || d.attempts_exhausted() {
             return self
                 .give_up(

@@ -30,7 +30,8 @@ use crate::store::{self, Attempt, Delivery, DeliveryState, Lease};
 const JOB_PATIENCE: Duration = Duration::from_secs(600);
 
 /// Corrective writes after read-backs that disagreed, before the delivery is dead-lettered
-/// with the difference. A target that drops the same write twice will not take a third.
+/// with the difference (and as many again after each redrive). A target that drops the same
+/// write twice will not take a third.
 pub const MAX_REPAIRS: i32 = 2;
 
 /// Steps of one write of several (`in-progress` outcomes) before the delivery is dead-lettered
@@ -415,7 +416,8 @@ impl Engine {
         lease: &Lease,
         reason: String,
     ) -> store::Result<()> {
-        if d.repairs >= MAX_REPAIRS || d.attempts_exhausted() {
+        // The budget is per redrive; the generation goes on, so no key is used twice.
+        if d.repairs >= MAX_REPAIRS * (d.redrives + 1) || d.attempts_exhausted() {
             return self
                 .give_up(
                     d,

@@ -110,3 +110,56 @@ async fn one_worker_on_sqlite_sigkilled_under_every_fault_keeps_the_promise() {
 async fn three_workers_on_postgres_sigkilled_under_every_fault_keep_the_promise() {
     campaign_holds_the_promise(Backend::Postgres, 3).await;
 }
+
+/// `junction demo`, the README's main command, on a fresh folder: the table, the verdict and
+/// the stories, exit 0. (Small here; the README runs 400 changes.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn junction_demo_prints_the_consistency_table_and_stories() {
+    let dir = std::env::temp_dir().join(format!(
+        "junction-demo-test-{}-{}",
+        std::process::id(),
+        rand::random::<u32>()
+    ));
+    let cache = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/junction-test-cache");
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_junction-cli"))
+        .args(["demo", "--changes", "40", "--rate", "40"])
+        .arg("--dir")
+        .arg(&dir)
+        .arg("--cache-dir")
+        .arg(&cache)
+        .output()
+        .await
+        .expect("junction demo runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    for expected in [
+        "changes made at Stripe",
+        "faults injected",
+        "discrepancies after reconciliation",
+        "0 lost, 0 applied twice, 0 unreconciled",
+        "=== the subscription with the longest story",
+        "=== a customer edited by hand in NetSuite",
+        "reconcile:customers:",
+    ] {
+        assert!(stdout.contains(expected), "`{expected}` missing:\n{stdout}");
+    }
+    // The store stays for `junction trace`; a second demo starts over in the same folder.
+    assert!(dir.join("demo.db").exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A rate outside 0..1 is refused by name, before anything starts.
+#[test]
+fn a_fault_rate_outside_zero_to_one_is_refused() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_junction-cli"))
+        .args(["campaign", "--fault-rate", "3"])
+        .output()
+        .expect("junction campaign runs");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--fault-rate") && stderr.contains("not a rate from 0 to 1"),
+        "{stderr}"
+    );
+}

@@ -236,10 +236,48 @@ async fn stories(url: &str, report: &Report) -> anyhow::Result<()> {
     }
     for (title, key) in shown {
         println!("\n=== {title}: `junction trace {key}`\n");
-        print!("{}", crate::cli::ops::trace_text(&store, &key).await?);
+        let story = crate::cli::ops::trace_text(&store, &key).await?;
+        let lines: Vec<&str> = story.lines().collect();
+        // How the story starts (the first write, its retries and read-back) and how it ends
+        // (the last change, a reconciliation's repair), then its summary; `junction trace`
+        // prints it all.
+        let summary = lines
+            .iter()
+            .position(|l| *l == "summary:")
+            .unwrap_or(lines.len());
+        let (head, tail) = if summary > STORY_HEAD + STORY_TAIL {
+            (STORY_HEAD, summary - STORY_TAIL)
+        } else {
+            (summary, summary)
+        };
+        for line in &lines[..head] {
+            println!("{}", shorten(line));
+        }
+        if head < tail {
+            println!(
+                "  ... {} more entries (`junction trace {key}`) ...",
+                tail - head
+            );
+        }
+        for line in &lines[tail..] {
+            println!("{}", shorten(line));
+        }
     }
     store.close().await;
     Ok(())
+}
+
+/// Lines of a story shown from its start and from its end.
+const STORY_HEAD: usize = 10;
+const STORY_TAIL: usize = 14;
+
+/// A story's line cut to a terminal's width (documents run long; `junction trace` shows them).
+fn shorten(line: &str) -> String {
+    const WIDTH: usize = 200;
+    match line.char_indices().nth(WIDTH) {
+        Some((at, _)) => format!("{} ...", &line[..at]),
+        None => line.to_owned(),
+    }
 }
 
 /// The progress display: phases as lines, the counts on a bar (hidden when stderr is not a

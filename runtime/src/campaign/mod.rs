@@ -296,13 +296,13 @@ pub async fn run(options: &Options, observer: &dyn Observer) -> anyhow::Result<R
         Runner::Processes {
             kill_every: Some(every),
             ..
-        } => Some(tokio::spawn(workers::killer(
+        } => Some(AbortOnDrop(tokio::spawn(workers::killer(
             std::mem::take(&mut processes),
             *every,
             options.seed,
             stop.clone(),
             kills.clone(),
-        ))),
+        )))),
         _ => None,
     };
 
@@ -346,8 +346,10 @@ pub async fn run(options: &Options, observer: &dyn Observer) -> anyhow::Result<R
         () = &mut outage_windows => unreachable_ticker(),
     };
     stop.store(true, Ordering::Relaxed);
-    if let Some(killer) = killer {
-        processes = killer.await.context("the kill schedule panicked")??;
+    if let Some(mut killer) = killer {
+        processes = (&mut killer.0)
+            .await
+            .context("the kill schedule panicked")??;
     }
     let result = async {
         let (customer_ids, subs, made) = drove?;
@@ -445,6 +447,16 @@ pub async fn run(options: &Options, observer: &dyn Observer) -> anyhow::Result<R
     }
     engine.store.close().await;
     result
+}
+
+/// A task that stops when its handle goes: a campaign dropped half-way (Ctrl-C) must not leave
+/// its kill schedule restarting processes.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// What a `select!` branch that loops forever answers if it ever ends.

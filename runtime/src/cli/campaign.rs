@@ -129,7 +129,7 @@ pub async fn campaign(args: CampaignArgs) -> anyhow::Result<ExitCode> {
         dir.display()
     );
     let display = Display::new(args.json);
-    let report = campaign::run(&options, &display).await;
+    let report = interruptible(campaign::run(&options, &display)).await;
     display.finish();
     let report = report?;
     if args.json {
@@ -180,7 +180,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         options.fault_rate * 100.0
     );
     let display = Display::new(false);
-    let report = campaign::run(&options, &display).await;
+    let report = interruptible(campaign::run(&options, &display)).await;
     display.finish();
     let report = report?;
     print!("{}", report.table());
@@ -191,6 +191,34 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
          the full campaign against real `junction run` processes killed with SIGKILL."
     );
     Ok(verdict(&report))
+}
+
+/// Runs `run` until it ends or Ctrl-C / SIGTERM stops it; stopping drops it, and with it the
+/// `junction run` processes it started (killed, never left running).
+async fn interruptible(
+    run: impl std::future::Future<Output = anyhow::Result<Report>>,
+) -> anyhow::Result<Report> {
+    let interrupted = async {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            match signal(SignalKind::terminate()) {
+                Ok(mut term) => tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                },
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    tokio::select! {
+        report = run => report,
+        () = interrupted => anyhow::bail!("interrupted; the Junction processes it started are stopped"),
+    }
 }
 
 fn verdict(report: &Report) -> ExitCode {

@@ -23,6 +23,7 @@
 pub use junction_config as config;
 pub use junction_config::canonical;
 
+pub mod campaign;
 pub mod cli;
 pub mod host;
 pub mod pipeline;

@@ -60,11 +60,78 @@ pub enum Verdict {
     Outage,
 }
 
-/// Faults plus the seeded dice that apply them.
+/// A fault decided outside [`FaultState::decide`], by the handler that knows the request is a
+/// write or a webhook delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// A write answered with success although nothing changed (`silent_drop_rate`).
+    SilentDrop,
+    /// A write applied, then answered with a 5xx (`error_after_write_rate`).
+    ErrorAfterWrite,
+    /// A webhook delivery sent twice (`duplicate_webhook_rate`).
+    DuplicateWebhook,
+    /// A 500 quoting the request's credentials (`echo_credentials_rate`).
+    EchoCredentials,
+}
+
+/// How many faults of each kind a simulator injected since it started: what a campaign
+/// reports beside its outcomes, so "0 lost" is read against what was thrown at it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Injected {
+    /// 5xx answers before anything happened.
+    pub server_errors: u64,
+    /// Requests left hanging.
+    pub timeouts: u64,
+    /// 429 answers with Retry-After.
+    pub rate_limited: u64,
+    /// 503 answers inside an outage window.
+    pub outage_refusals: u64,
+    /// Writes answered with success that changed nothing.
+    pub silent_drops: u64,
+    /// Writes applied, then answered with a 5xx.
+    pub errors_after_write: u64,
+    /// Webhook deliveries sent twice.
+    pub duplicate_webhooks: u64,
+    /// 500 answers quoting the request's credentials.
+    pub echoed_credentials: u64,
+}
+
+impl Injected {
+    /// The counts, by kind, in a fixed order, for tables.
+    pub fn by_kind(&self) -> [(&'static str, u64); 8] {
+        [
+            ("5xx", self.server_errors),
+            ("timeout (hang)", self.timeouts),
+            ("429 with Retry-After", self.rate_limited),
+            ("outage (503)", self.outage_refusals),
+            ("silent drop of a write", self.silent_drops),
+            ("5xx after the write", self.errors_after_write),
+            ("duplicate webhook", self.duplicate_webhooks),
+            ("credentials echoed", self.echoed_credentials),
+        ]
+    }
+
+    /// The sum of two simulators' counts.
+    pub fn plus(self, other: Injected) -> Injected {
+        Injected {
+            server_errors: self.server_errors + other.server_errors,
+            timeouts: self.timeouts + other.timeouts,
+            rate_limited: self.rate_limited + other.rate_limited,
+            outage_refusals: self.outage_refusals + other.outage_refusals,
+            silent_drops: self.silent_drops + other.silent_drops,
+            errors_after_write: self.errors_after_write + other.errors_after_write,
+            duplicate_webhooks: self.duplicate_webhooks + other.duplicate_webhooks,
+            echoed_credentials: self.echoed_credentials + other.echoed_credentials,
+        }
+    }
+}
+
+/// Faults plus the seeded dice that apply them, and the count of what they injected.
 #[derive(Debug)]
 pub struct FaultState {
     faults: Mutex<(Faults, Option<Instant>)>,
     rng: Mutex<StdRng>,
+    injected: Mutex<Injected>,
 }
 
 impl FaultState {
@@ -73,6 +140,7 @@ impl FaultState {
         Self {
             faults: Mutex::new((Faults::default(), None)),
             rng: Mutex::new(StdRng::seed_from_u64(seed)),
+            injected: Mutex::new(Injected::default()),
         }
     }
 
@@ -102,14 +170,40 @@ impl FaultState {
                 .random_bool(rate.min(1.0))
     }
 
+    /// Rolls the dice for `fault` at its configured rate, counting it when it strikes.
+    pub fn strikes(&self, fault: Fault) -> bool {
+        let faults = self.get();
+        let rate = match fault {
+            Fault::SilentDrop => faults.silent_drop_rate,
+            Fault::ErrorAfterWrite => faults.error_after_write_rate,
+            Fault::DuplicateWebhook => faults.duplicate_webhook_rate,
+            Fault::EchoCredentials => faults.echo_credentials_rate,
+        };
+        let struck = self.roll(rate);
+        if struck {
+            let mut n = self.injected.lock().expect("fault count lock");
+            match fault {
+                Fault::SilentDrop => n.silent_drops += 1,
+                Fault::ErrorAfterWrite => n.errors_after_write += 1,
+                Fault::DuplicateWebhook => n.duplicate_webhooks += 1,
+                Fault::EchoCredentials => n.echoed_credentials += 1,
+            }
+        }
+        struck
+    }
+
+    /// What was injected so far.
+    pub fn injected(&self) -> Injected {
+        *self.injected.lock().expect("fault count lock")
+    }
+
     /// Decides the fate of one request, before it is handled.
     pub fn decide(&self) -> (Verdict, Duration) {
         let (faults, until) = self.faults.lock().expect("fault lock").clone();
         let latency = Duration::from_millis(faults.latency_ms);
-        if faults.outage || until.is_some_and(|t| Instant::now() < t) {
-            return (Verdict::Outage, latency);
-        }
-        let verdict = if self.roll(faults.error_rate) {
+        let verdict = if faults.outage || until.is_some_and(|t| Instant::now() < t) {
+            Verdict::Outage
+        } else if self.roll(faults.error_rate) {
             Verdict::ServerError
         } else if self.roll(faults.timeout_rate) {
             Verdict::Hang(Duration::from_millis(faults.hang_ms.max(1)))
@@ -118,6 +212,14 @@ impl FaultState {
         } else {
             Verdict::Pass
         };
+        let mut n = self.injected.lock().expect("fault count lock");
+        match verdict {
+            Verdict::Pass => {}
+            Verdict::ServerError => n.server_errors += 1,
+            Verdict::Hang(_) => n.timeouts += 1,
+            Verdict::RateLimited(_) => n.rate_limited += 1,
+            Verdict::Outage => n.outage_refusals += 1,
+        }
         (verdict, latency)
     }
 }

@@ -11,3 +11,4 @@ pub mod faults;
 pub mod netsuite;
 pub mod salesforce;
 pub mod stripe;
+pub mod wiring;

@@ -1,11 +1,11 @@
 //! Junction's integration tests: one binary, one module per capability.
 
+mod campaign;
 mod conformance;
 mod connector_cleverbridge;
 mod connector_netsuite;
 mod connector_salesforce;
 mod connector_stripe;
-mod crash;
 mod delivery_states;
 mod holds;
 mod intake;

@@ -550,6 +550,59 @@ async fn a_price_change_reaches_billing_and_the_crm_on_the_next_billing_date_not
     assert!(rig.engine.store.audit_verify().await.unwrap().is_ok());
 }
 
+/// A downgrade at period end (Cleverbridge's `UpdateAction: Downgrade` without alignment to
+/// the current interval): the customer keeps two seats until the next billing date, so billing
+/// hears of one seat on that date and not before, and the renewal bills the new quantity.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_downgrade_at_period_end_reaches_billing_on_the_next_billing_date() {
+    let rig = Rig::start("cleverbridge-to-netsuite", JANUARY_1, None, false).await;
+    let platinum = rig.product("Cloudify Platinum", 150.0);
+    let (_, sub) = rig.buy(platinum, 2);
+    let key = sub.to_string();
+    rig.drain().await;
+    assert_eq!(rig.read("netsuite", &key).await["items"][0]["quantity"], 2);
+
+    // 16 January: down to one seat from the next billing date, 1 February.
+    rig.advance(15 * DAY);
+    rig.cleverbridge_api(
+        "updatesubscriptionitem",
+        json!({"SubscriptionId": format!("S{sub}"), "RunningNumber": 1, "ProductId": platinum,
+               "Quantity": 1, "UpdateAction": "Downgrade",
+               "AlignmentSettings": {"AlignToCurrentInterval": false}}),
+    )
+    .await;
+    rig.drain().await;
+    // 31 January: still two seats at NetSuite, and no change order dated before 1 February.
+    rig.advance(15 * DAY);
+    rig.drain().await;
+    assert_eq!(
+        rig.read("netsuite", &key).await["items"][0]["quantity"],
+        2,
+        "{}",
+        rig.story(&key).await
+    );
+    assert!(
+        !change_orders(&rig.netsuite)
+            .iter()
+            .any(|(a, _)| a == "MODIFY_PRICING"),
+        "{:?}",
+        change_orders(&rig.netsuite)
+    );
+    // 1 February: the renewal at one seat, and billing follows on that date.
+    rig.advance(DAY + 60);
+    rig.drain().await;
+    let downgraded = rig.read("netsuite", &key).await;
+    assert_eq!(downgraded["items"][0]["quantity"], 1, "{downgraded}");
+    assert!(
+        change_orders(&rig.netsuite).contains(&("MODIFY_PRICING".into(), "2026-02-01".into())),
+        "{:?}",
+        change_orders(&rig.netsuite)
+    );
+    let renewal = rig.cleverbridge.orders_of(sub).pop().expect("orders");
+    assert_eq!(renewal.kind, OrderKind::Renewal);
+    assert!(rig.engine.store.audit_verify().await.unwrap().is_ok());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upgrades_downgrades_and_a_cancellation_reach_billing_and_nothing_is_invoiced_after_it() {
     let rig = Rig::start("cleverbridge-to-netsuite", JANUARY_1, None, false).await;

@@ -319,114 +319,14 @@ impl Drop for Rig {
     }
 }
 
-/// Business actions NetSuite applied more than once: idempotency keys it applied twice, and
-/// writes applied without a key (NetSuite honours keys only on asynchronous requests, so one
-/// without has no protection against a repeat). Empty when every action happened once.
-pub fn applied_twice(writes: &[junction_tests::sim::netsuite::AppliedWrite]) -> Vec<String> {
-    let mut per_key: std::collections::BTreeMap<&str, Vec<u64>> = Default::default();
-    let mut found = Vec::new();
-    for w in writes {
-        match &w.idempotency_key {
-            Some(k) => per_key.entry(k).or_default().push(w.seq),
-            None => found.push(format!(
-                "write {} to {} {} carries no idempotency key",
-                w.seq, w.record_type, w.internal_id
-            )),
-        }
-    }
-    found.extend(
-        per_key
-            .iter()
-            .filter(|(_, seqs)| seqs.len() > 1)
-            .map(|(key, seqs)| format!("{key}: applied writes {seqs:?}")),
-    );
-    found
-}
+pub use junction::campaign::check::{applied_twice, compared_fields};
 
-/// The fields compared between Stripe and NetSuite, per object: what the pipeline confirms
-/// (plus `cancel_at_period_end` for subscriptions).
-pub fn compared_fields(object: &str) -> &'static [&'static str] {
-    match object {
-        "customer" => &["name", "email", "phone", "currency"],
-        _ => &[
-            "status",
-            "items",
-            "started_at",
-            "billing_stop_at",
-            "cancel_at_period_end",
-        ],
-    }
-}
-
-/// Stripe's document as NetSuite keeps it: what a NetSuite read-back must equal (the NetSuite
-/// connector's `expected`, as the pipeline's confirmation uses it).
+/// Stripe's document as NetSuite keeps it: what a NetSuite read-back must equal.
 pub async fn as_kept(
     engine: &Engine,
     object: &str,
     key: &str,
     doc: &Value,
 ) -> Result<Value, String> {
-    let netsuite = engine
-        .connector(PIPELINE, "netsuite")
-        .ok_or("no netsuite connector")?;
-    let write = junction_connector_kit::Write {
-        object: object.to_string(),
-        key: key.to_string(),
-        operation: junction_connector_kit::Operation::Update,
-        document: doc.to_string(),
-        effective_at: None,
-        occurred_at: 0,
-        idempotency_key: String::new(),
-        correlation_id: String::new(),
-    };
-    let kept = netsuite
-        .expected(&Default::default(), write)
-        .await
-        .result
-        .map_err(|e| format!("{object} {key}: netsuite cannot say how it keeps it: {e}"))?;
-    serde_json::from_str(&kept).map_err(|e| format!("{object} {key}: {e}"))
-}
-
-/// An engine over `text` (a [`pipeline_text`]) with no workers: its connectors read both sides,
-/// e.g. after another process ran the pipeline. Its own store is in memory.
-pub async fn reader(text: &str, ns: &NetSuiteSimConfig) -> Arc<Engine> {
-    let file = std::path::Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../pipelines/stripe-to-netsuite.toml"
-    ));
-    let loaded = config::load_str(file, text, &env(ns), &HostCatalog::new(host()))
-        .unwrap_or_else(|d| panic!("pipeline does not load:\n{d}"));
-    let store = Store::open("sqlite::memory:").await.expect("store");
-    Engine::new(loaded.plans, store, &host(), Options::default())
-        .await
-        .expect("engine starts")
-}
-
-/// Whether Stripe and NetSuite agree on one entity, read through `engine`'s connectors; if
-/// not, which field differs and how.
-pub async fn compare(engine: &Engine, object: &str, key: &str) -> Result<(), String> {
-    let read = |connector: &'static str| async move {
-        let c = engine
-            .connector(PIPELINE, connector)
-            .ok_or_else(|| format!("no connector {connector}"))?;
-        let doc = c
-            .fetch(&Default::default(), object, key)
-            .await
-            .result
-            .map_err(|e| format!("{object} {key}: reading {connector} failed: {e}"))?;
-        let doc = doc.ok_or_else(|| format!("{object} {key}: missing at {connector}"))?;
-        serde_json::from_str::<Value>(&doc)
-            .map_err(|e| format!("{object} {key}: {connector} sent bad JSON: {e}"))
-    };
-    let (stripe, netsuite) = (read("stripe").await?, read("netsuite").await?);
-    let stripe = as_kept(engine, object, key, &stripe).await?;
-    for f in compared_fields(object) {
-        if stripe[f] != netsuite[f] {
-            return Err(format!(
-                "{object} {key}.{f}: stripe {} vs netsuite {}",
-                stripe[f], netsuite[f]
-            ));
-        }
-    }
-    Ok(())
+    junction::campaign::check::as_kept(engine, PIPELINE, object, key, doc).await
 }

@@ -7,10 +7,11 @@
 //!
 //! | case | test |
 //! |---|---|
-//! | downgrade, cancellation at period end, async Pending then Processed, silent validation drop (with upgrade and cancellation now, in one lifecycle) | `pipeline_e2e::subscription_lifecycle_reaches_billing_and_a_silent_drop_is_dead_lettered` |
+//! | the whole lifecycle in one (upgrade, downgrade, a product removed, cancellations) | `pipeline_e2e::subscription_lifecycle_reaches_billing_and_a_silent_drop_is_dead_lettered` |
+//! | a downgrade at period end: billing hears of it on the next billing date, not before | `pipeline_cleverbridge::a_downgrade_at_period_end_reaches_billing_on_the_next_billing_date` |
 //! | out-of-order delivery | `stripe_ordering`, `intake::duplicates_forgeries_and_late_events` |
 //! | a future-dated change applied on its date and not before | `intake::a_future_dated_change_waits_on_a_durable_timer`, `pipeline_cleverbridge::a_price_change...` |
-//! | SIGKILL mid-flight | `crash::` |
+//! | SIGKILL mid-flight, every fault at once, then reconciliation | `campaign::` |
 //! | concurrent updates from two systems; shadow mode writing nothing and reporting the diff | `pipeline_stripe_salesforce` |
 //! | masking of personal data in every output | `masking::planted_secrets_and_personal_data_appear_in_no_output` |
 //! | each delivery decision on manual time (back-off, Retry-After, deadlines) | `delivery_states` |
@@ -447,6 +448,112 @@ async fn a_cancellation_in_the_current_period_stops_billing(backend: Backend) {
     );
 }
 
+/// NetSuite answers a write 202 and runs it later: the job stays Pending (here until the test
+/// lets it run). Junction counts nothing done meanwhile: the delivery waits on the job, no
+/// read-back is confirmed, and the record is not at NetSuite. Once the job is Processed, the
+/// read-back confirms it, in that order in the audit trail.
+async fn a_write_pending_at_netsuite_counts_only_once_processed(backend: Backend) {
+    let rig = Rig::start_on(backend, |t| {
+        fast(t).replace("within = \"1500ms\"", "within = \"5s\"")
+    })
+    .await;
+    rig.netsuite.faults().set(Faults {
+        async_pending_ms: 3_600_000,
+        ..Faults::default()
+    });
+    let price = rig.price(1200, "Cloud");
+    let (customer, sub) = rig.subscriber("pending@example.com", "Pending Ltd", &[(&price, 1)]);
+    let store = &rig.engine.store;
+    let waiting = loop {
+        let st = store.stats(rig.engine.clock().now_ms()).await.unwrap();
+        if st.awaiting_job > 0 {
+            break st;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(
+        waiting.confirmed, 0,
+        "nothing is done while NetSuite's job pends: {waiting:?}"
+    );
+    let jobs = rig.netsuite.jobs();
+    assert!(
+        !jobs.is_empty() && jobs.iter().all(|j| j.result.is_none()),
+        "{jobs:?}"
+    );
+    assert!(rig.netsuite.record("customer", &customer).is_none());
+
+    // NetSuite runs its queue.
+    rig.netsuite.faults().set(Faults::default());
+    rig.converged(&[&sub]).await;
+    let kinds: Vec<&str> = store
+        .trace(&customer)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.kind.as_str())
+        .filter(|k| ["accepted", "job_succeeded", "confirmed"].contains(k))
+        .collect();
+    let first = |k: &str| kinds.iter().position(|x| *x == k);
+    assert!(
+        first("accepted") < first("job_succeeded") && first("job_succeeded") < first("confirmed"),
+        "accepted, then processed, then confirmed: {kinds:?}"
+    );
+}
+
+/// A validation rule at NetSuite drops a write silently: 202, the job "succeeds", nothing
+/// changes. The read-back shows the old values, so Junction sends at most two corrective
+/// writes under keys derived from the original, then dead-letters the change as not confirmed,
+/// naming the field; it never calls the write done. Once the rule is fixed, a redrive lands it.
+async fn a_silently_dropped_write_is_never_called_done(backend: Backend) {
+    let rig = Rig::start_on(backend, fast).await;
+    let price = rig.price(1800, "Cloud");
+    let (_, sub) = rig.subscriber("dropped@example.com", "Dropped Ltd", &[(&price, 1)]);
+    rig.converged(&[&sub]).await;
+    rig.netsuite.faults().set(Faults {
+        silent_drop_rate: 1.0,
+        ..Faults::default()
+    });
+    rig.stripe.update_subscription_quantity(&sub, 6).unwrap();
+    rig.drain().await;
+    assert_eq!(
+        rig.ns(&sub).await["items"][0]["quantity"],
+        1,
+        "the drop was real"
+    );
+    let letters = rig.dead_letters().await;
+    let letter = letters
+        .iter()
+        .find(|l| l.key == sub)
+        .unwrap_or_else(|| panic!("the dropped write is dead-lettered: {letters:#?}"));
+    assert!(
+        letter.reason.contains("not confirmed") && letter.reason.contains("items"),
+        "{}",
+        letter.reason
+    );
+    let corrective = rig
+        .engine
+        .store
+        .trace(&sub)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|e| e.kind.as_str() == "not_confirmed")
+        .count();
+    assert_eq!(corrective, 2, "two corrective writes, then the dead letter");
+    assert!(applied_twice(&rig.netsuite.applied_writes()).is_empty());
+
+    rig.netsuite.faults().set(Faults::default());
+    let redriven = rig
+        .engine
+        .store
+        .redrive(&Redrive::Ids(vec![letter.id]))
+        .await
+        .unwrap();
+    assert_eq!(redriven, 1);
+    rig.converged(&[&sub]).await;
+    assert_eq!(rig.ns(&sub).await["items"][0]["quantity"], 6);
+}
+
 crate::support::on_both_backends!(
     an_upgrade_reaches_billing_at_the_new_price,
     a_cancellation_in_the_current_period_stops_billing,
@@ -457,4 +564,6 @@ crate::support::on_both_backends!(
     transient_failures_timeouts_and_429s_converge_without_a_second_action,
     a_ten_minute_outage_is_ridden_out,
     a_dead_letter_is_redriven_after_the_fix,
+    a_write_pending_at_netsuite_counts_only_once_processed,
+    a_silently_dropped_write_is_never_called_done,
 );

@@ -438,6 +438,7 @@ pub fn apply(host: &dyn Host, config: &Config, write: &Write) -> Result<Outcome,
             if line.is("NOT_INCLUDED") || line.is("DRAFT") {
                 include.push(Step {
                     name: format!("include-line-{}", line.number),
+                    absent: false,
                     request: HttpRequest::new(
                         "PATCH",
                         config.record_url_named("subscriptionline", &pct(&line.record)),
@@ -613,6 +614,7 @@ pub fn apply(host: &dyn Host, config: &Config, write: &Write) -> Result<Outcome,
         {
             requests.push(Step {
                 name: format!("undo-terminate-{}", order.id),
+                absent: false,
                 request: HttpRequest::new(
                     "DELETE",
                     config.record_url_named("subscriptionchangeorder", &pct(&order.id)),
@@ -660,23 +662,28 @@ fn create(
     let doc = &wanted.doc;
     let account = billing_account_id(&doc.customer_id, &doc.currency);
     let currency = json!({"refName": doc.currency.to_ascii_uppercase()});
-    let mut steps = vec![Step {
-        name: "billing-account".into(),
-        request: HttpRequest::new(
-            "PUT",
-            config.record_url_named("billingaccount", &api::eid(&account)?),
-        )
-        .body(
-            json!({
-                "name": account,
-                "customer": {"externalId": doc.customer_id},
-                "currency": currency,
-                "billingSchedule": {"id": setup.billing_schedule},
-                "startDate": wanted.start,
-            })
-            .to_string(),
-        ),
-    }];
+    let mut steps = Vec::new();
+    // The customer's billing account in this currency is made once, by its first subscription.
+    if !billing_account_exists(host, config, &account)? {
+        steps.push(Step {
+            name: "billing-account".into(),
+            absent: true,
+            request: HttpRequest::new(
+                "PUT",
+                config.record_url_named("billingaccount", &api::eid(&account)?),
+            )
+            .body(
+                json!({
+                    "name": account,
+                    "customer": {"externalId": doc.customer_id},
+                    "currency": currency,
+                    "billingSchedule": {"id": setup.billing_schedule},
+                    "startDate": wanted.start,
+                })
+                .to_string(),
+            ),
+        });
+    }
     for (price, amount, _) in wanted.products.values() {
         let (plan, exists) = plan_for(host, config, price, *amount, &doc.currency)?;
         if !exists {
@@ -685,6 +692,8 @@ fn create(
     }
     steps.push(Step {
         name: "subscription".into(),
+        // `create` runs only for a subscription NetSuite does not have.
+        absent: true,
         request: HttpRequest::new(
             "PUT",
             config.record_url(Kind::Subscription, &api::eid(&write.key)?),
@@ -762,6 +771,19 @@ fn price_id_of_plan(eid: &str) -> &str {
     }
 }
 
+fn billing_account_exists(host: &dyn Host, config: &Config, account: &str) -> Result<bool, Error> {
+    let url = format!(
+        "{}?fields=externalId",
+        config.record_url_named("billingaccount", &api::eid(account)?)
+    );
+    let response = api::send(host, HttpRequest::new("GET", url))?;
+    match response.status {
+        404 => Ok(false),
+        _ if response.is_success() => Ok(true),
+        _ => Err(crate::errors::classify(&response)),
+    }
+}
+
 fn price_plan_exists(host: &dyn Host, config: &Config, price: &str) -> Result<bool, Error> {
     let url = format!(
         "{}?fields=externalId",
@@ -787,6 +809,8 @@ fn price_plan_step(
     })?;
     Ok(Step {
         name: format!("price-plan-{price}"),
+        // Made only for a plan `plan_for` found missing.
+        absent: true,
         request: HttpRequest::new(
             "PUT",
             // "Replacing a Sublist": sent again (a retry), the tiers replace rather than add.
@@ -896,6 +920,7 @@ fn order_step(config: &Config, state: &State, order: Order, existing: &[Existing
                 order.action.to_ascii_lowercase(),
                 o.id
             ),
+            absent: false,
             request: HttpRequest::new(
                 "PATCH",
                 config.record_url_named("subscriptionchangeorder", &pct(&o.id)),
@@ -908,6 +933,7 @@ fn order_step(config: &Config, state: &State, order: Order, existing: &[Existing
                 order.action.to_ascii_lowercase(),
                 order.date
             ),
+            absent: false,
             request: HttpRequest::new(
                 "POST",
                 format!(

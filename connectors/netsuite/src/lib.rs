@@ -95,6 +95,8 @@ impl Connector for NetSuite {
                 let body = mapping::customer_record(&write.document)?;
                 let step = Step {
                     name: "customer".into(),
+                    // An upsert: the customer may well be there already.
+                    absent: false,
                     request: HttpRequest::new(
                         "PUT",
                         config.record_url(Kind::Customer, &api::eid(&write.key)?),

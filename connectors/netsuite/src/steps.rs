@@ -21,12 +21,22 @@ pub struct Step {
     pub name: String,
     /// The request (without the headers every write carries).
     pub request: HttpRequest,
+    /// The connector has just read that the record this step makes is not there. If NetSuite
+    /// then answers the step's key with a job that succeeded, the write was dropped (a silent
+    /// validation drop, or the record deleted since): see [`send_all`].
+    pub absent: bool,
 }
 
 /// Sends `steps` in order and answers with the job of the last one that went asynchronously:
 /// `InProgress` when `more` steps will follow once it succeeds, else `Accepted`. Steps answered
 /// synchronously need no following; if every step was, the write is `Applied` (or, with more
 /// to come, `InProgress` of nothing, which the caller resolves by planning again).
+///
+/// A step NetSuite dropped (its key answered by a succeeded job, its record still absent) ends
+/// the call as `InProgress` of that job: the later steps would fail on the missing record, and
+/// the same key can never bring it. The runtime follows the job and asks again; a write whose
+/// steps keep reporting done without showing gets a corrective write under a derived key
+/// (new step keys), bounded, then a dead letter.
 pub fn send_all(
     host: &dyn Host,
     config: &Config,
@@ -40,6 +50,7 @@ pub fn send_all(
         match send(host, config, write, step)? {
             Sent::Job(job) => last_job = Some(job),
             Sent::Done(id) => last_id = Some(id),
+            Sent::Dropped(job) => return Ok(Outcome::InProgress(job)),
         }
     }
     Ok(match (last_job, more) {
@@ -56,6 +67,8 @@ enum Sent {
     Job(String),
     /// Done synchronously; the record's id.
     Done(String),
+    /// The key's job succeeded yet the record is absent: NetSuite dropped the step.
+    Dropped(String),
 }
 
 fn send(host: &dyn Host, config: &Config, write: &Write, step: Step) -> Result<Sent, Error> {
@@ -93,6 +106,16 @@ fn send(host: &dyn Host, config: &Config, write: &Write, step: Step) -> Result<S
                     ),
                 );
                 spent = Some(e);
+            }
+            Ok(JobState::Succeeded(_)) if step.absent => {
+                host.log(
+                    Level::Warn,
+                    &format!(
+                        "step {} (key generation {generation}): job {original} succeeded but its record is not there; NetSuite dropped it",
+                        step.name
+                    ),
+                );
+                return Ok(Sent::Dropped(original));
             }
             // Pending, succeeded, failed for good, or its status could not be read now
             // (throttled): the runtime follows the original job and honours Retry-After.

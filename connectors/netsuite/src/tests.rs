@@ -398,7 +398,8 @@ fn references_are_followed_only_within_the_account() {
 fn a_new_subscription_starts_with_its_billing_account_price_plans_and_record() {
     let host = host("async");
     host.respond(404, &[], r#"{"status": 404, "o:errorDetails": [{"detail": "The record instance does not exist.", "o:errorCode": "NONEXISTENT_ID"}]}"#);
-    for _ in 0..2 {
+    // The customer's billing account, then the two price plans: none there yet.
+    for _ in 0..3 {
         host.respond(404, &[], r#"{"status": 404, "o:errorDetails": [{"o:errorCode": "NONEXISTENT_ID", "detail": "none"}]}"#);
     }
     for n in 1..=4 {
@@ -471,7 +472,7 @@ fn a_new_subscription_starts_with_its_billing_account_price_plans_and_record() {
         json!({"externalId": "cus_Rich-1-usd"})
     );
     assert_eq!(created["startDate"], "2025-11-15");
-    let plan = sent_body(&host, 4);
+    let plan = sent_body(&host, 5);
     assert_eq!(plan["priceTiers"]["items"][0]["value"], 19.99);
 }
 
@@ -581,6 +582,42 @@ fn a_reused_idempotency_key_follows_the_original_job() {
         host.requests.borrow().len(),
         2,
         "nothing is sent again while the original job runs"
+    );
+}
+
+/// NetSuite dropped a step (a validation rule, or the record deleted since): the billing
+/// account the connector has just found missing was "made" by the job its key already ran.
+/// The later steps would fail on the missing account and the same key can never make it, so
+/// the call ends in progress on that job; the runtime's bound on steps then sends a corrective
+/// write under a derived key.
+#[test]
+fn a_step_whose_key_ran_but_whose_record_is_missing_ends_the_call() {
+    let host = host("async");
+    let missing = r#"{"status": 404, "o:errorDetails": [{"o:errorCode": "NONEXISTENT_ID", "detail": "none"}]}"#;
+    host.respond(404, &[], missing); // the subscription
+    host.respond(404, &[], missing); // its customer's billing account
+    host.respond(404, &[], missing); // the two price plans
+    host.respond(404, &[], missing);
+    host.respond(400, &[("Location", JOB)], &idempotency_error());
+    queue_finished_job(&host, "succeeded", 204, &[], "");
+    let mut doc = rich_subscription();
+    doc["status"] = json!("active");
+    let w = write("subscription", "sub_1RichTest", Operation::Create, &doc);
+    let outcome = NetSuite::apply(&host, w).unwrap();
+    assert_eq!(outcome, Outcome::InProgress(format!("{JOB}#sub_1RichTest")));
+    let writes: Vec<String> = host
+        .requests
+        .borrow()
+        .iter()
+        .filter(|r| r.method != "GET")
+        .map(|r| r.url.clone())
+        .collect();
+    assert_eq!(
+        writes,
+        [format!(
+            "{BASE}/services/rest/record/v1/billingaccount/eid:cus_Rich-1-usd"
+        )],
+        "nothing after the dropped step"
     );
 }
 

@@ -70,8 +70,7 @@ fn object_of(event_type: &str) -> Option<&'static str> {
 ///   event time is what orders changes of one object. Two changes in one second tie, and the
 ///   runtime then applies them in arrival order, which Stripe does not keep: for subscriptions
 ///   and customers the source side therefore replaces `after` with the object's current state
-///   ([`with_current_state`]), so whichever change of a tie is applied last carries the newest
-///   state.
+///   and the version with the second it was read ([`with_current_state`]).
 pub(crate) fn decode(event: &Event<'_>) -> Result<Option<Change>, MapError> {
     let Some(object) = str_of(&event.kind).and_then(object_of) else {
         return Ok(None);
@@ -133,19 +132,25 @@ pub(crate) fn has_current_state(object: &str) -> bool {
 /// practices for using webhooks" > "Event ordering"; formerly
 /// stripe.com/docs/webhooks/best-practices#event-ordering). An event's `created` has one-second
 /// resolution, so it cannot order two changes of one second either. The state fetched while an
-/// event is processed is at least as new as every event created before, so the change the
-/// runtime applies last for an object, whatever order the events came in, holds the newest
-/// state.
+/// event is processed is at least as new as every event created before.
 ///
-/// `before` stays what the event says the object was (`previous_attributes`), `occurred_at` and
-/// `source_version` stay the event's. A subscription's `effective_at` is recomputed from the
-/// current state (still only for an event that touched the cancellation), so the date and the
-/// document agree. A deleted customer is answered with a stub (`{id, deleted: true}`): the
-/// event's own object is kept, marked deleted, as the newest state.
+/// The change is then Stripe's state as of `read_at` (a second), so that is its
+/// `source_version` (never older than the event's `created`): an event delivered late reads a
+/// newer state than events delivered before it, and the runtime must not apply their older
+/// readings over its newer one. With the event's time as the version, a late retry of an
+/// older event carried today's state (say, canceled) and was applied first, and the events
+/// after it took their older readings back to NetSuite (reactivating a terminated line,
+/// refused); ordered by reading, they are stale. `before` stays what the event says the
+/// object was (`previous_attributes`) and `occurred_at` the event's time. A subscription's
+/// `effective_at` is recomputed from the current state (still only for an event that touched
+/// the cancellation), so the date and the document agree. A deleted customer is answered with
+/// a stub (`{id, deleted: true}`): the event's own object is kept, marked deleted, as the
+/// newest state.
 pub(crate) fn with_current_state(
     change: &mut Change,
     event: &Event<'_>,
     current: &Object<'_>,
+    read_at: u64,
 ) -> Result<(), MapError> {
     if str_of(&current.id) != Some(change.key.as_str()) {
         return Err(MapError::new("id", "the id of the event's object"));
@@ -163,6 +168,7 @@ pub(crate) fn with_current_state(
         change.effective_at = effective_at(change.operation, current, event.previous());
     }
     change.after = Some(after.to_json());
+    change.source_version = change.source_version.max(read_at);
     Ok(())
 }
 

@@ -48,8 +48,8 @@ struct CurrentState<'h> {
     host: &'h dyn Host,
     /// `None` when the pipeline set `current-state = "event"`.
     api: Option<Api<'h>>,
-    /// `(object, key)` read so far, with what Stripe answered (`None`: 404).
-    read: Vec<((String, String), Option<Found>)>,
+    /// `(object, key)` read so far, with what Stripe answered (`None`: 404) and the second it did.
+    read: Vec<((String, String), Option<Found>, u64)>,
 }
 
 impl<'h> CurrentState<'h> {
@@ -68,7 +68,7 @@ impl<'h> CurrentState<'h> {
             && !self
                 .read
                 .iter()
-                .any(|((o, k), _)| *o == change.object && *k == change.key)
+                .any(|((o, k), _, _)| *o == change.object && *k == change.key)
     }
 
     /// Replaces `change.after` with the current state of its object (reading it if needed).
@@ -85,12 +85,14 @@ impl<'h> CurrentState<'h> {
             return Ok(());
         }
         let subject = (change.object.clone(), change.key.clone());
-        let current = match self.read.iter().find(|(s, _)| *s == subject) {
-            Some((_, current)) => current.clone(),
+        let (current, read_at) = match self.read.iter().find(|(s, _, _)| *s == subject) {
+            Some((_, current, read_at)) => (current.clone(), *read_at),
             None => {
                 let current = sink::retrieve(api, &change.object, &change.key)?;
-                self.read.push((subject, current.clone()));
-                current
+                // The second the state was read: it is Stripe's state as of then.
+                let read_at = u64::try_from(self.host.now_ms() / 1000).unwrap_or(0);
+                self.read.push((subject, current.clone(), read_at));
+                (current, read_at)
             }
         };
         let Some(current) = current else {
@@ -104,7 +106,7 @@ impl<'h> CurrentState<'h> {
             return Ok(());
         };
         let current = current.object();
-        match events::with_current_state(change, event, &current) {
+        match events::with_current_state(change, event, &current, read_at) {
             Ok(()) => Ok(()),
             Err(e) if unmappable == Unmappable::KeepEvent => {
                 self.host.log(

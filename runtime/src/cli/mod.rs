@@ -1,5 +1,6 @@
 //! The `junction` command line: one module per command group, all plain clap derive.
 
+mod campaign;
 pub mod conformance;
 mod connector;
 mod ops;
@@ -55,12 +56,24 @@ enum Command {
     /// Route kill switches: pause, resume, list.
     #[command(subcommand)]
     Route(ops::RouteCommand),
+    /// Prove the promise under faults: thousands of subscription changes through the flagship
+    /// pipeline against the simulators, every fault kind and SIGKILLs, then a reconciliation
+    /// and a table of what happened (0 lost, 0 applied twice, 0 unreconciled).
+    Campaign(campaign::CampaignArgs),
+    /// Junction's main job on a fresh clone, no setup: simulators and the flagship pipeline in
+    /// one process, a live campaign with faults, the consistency table and a few stories.
+    Demo(campaign::DemoArgs),
 }
 
 /// Runs the command line and returns the process exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing();
+    // The campaign and the demo inject faults by the thousand; each retry's warning would bury
+    // their progress display, so they show errors only unless JUNCTION_LOG asks for more.
+    init_tracing(match cli.command {
+        Command::Campaign(_) | Command::Demo(_) => "error",
+        _ => "warn",
+    });
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -87,6 +100,8 @@ pub fn main() -> ExitCode {
             Command::Review(cmd) => ops::review(cmd).await,
             Command::Route(cmd) => ops::route(cmd).await,
             Command::Reconcile(args) => ops::reconcile(args).await,
+            Command::Campaign(args) => campaign::campaign(args).await,
+            Command::Demo(args) => campaign::demo(args).await,
         }
     });
     match result {
@@ -99,9 +114,14 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn init_tracing() {
+/// A duration as the pipeline format writes it (`500ms`, `5s`, `2m`), for flags.
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    crate::config::parse_duration(s).map_err(|e| e.to_string())
+}
+
+fn init_tracing(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("JUNCTION_LOG")
-        .unwrap_or_else(|_| "warn".into());
+        .unwrap_or_else(|_| default.into());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -30,7 +30,8 @@ use crate::store::{self, Attempt, Delivery, DeliveryState, Lease};
 const JOB_PATIENCE: Duration = Duration::from_secs(600);
 
 /// Corrective writes after read-backs that disagreed, before the delivery is dead-lettered
-/// with the difference. A target that drops the same write twice will not take a third.
+/// with the difference (and as many again after each redrive). A target that drops the same
+/// write twice will not take a third.
 pub const MAX_REPAIRS: i32 = 2;
 
 /// Steps of one write of several (`in-progress` outcomes) before the delivery is dead-lettered
@@ -255,12 +256,15 @@ impl Engine {
             }
             // A target whose steps report success without showing it (a silent drop) would
             // be asked for the same step again and again: steps are bounded too.
+            // Like a read-back that disagrees, that is a write the target dropped: asked again
+            // under the same key it only answers with the step it says it did, so a corrective
+            // write goes under a derived key (bounded), then the dead letter.
             Ok(kit::JobState::Succeeded(_)) if d.job_continues && d.steps >= MAX_STEPS => {
-                self.give_up(
+                self.correct_or_give_up(
                     d,
                     lease,
-                    &format!(
-                        "not confirmed: the write took more than {MAX_STEPS} steps without finishing (the target reports steps done that it does not show)"
+                    format!(
+                        "the write took more than {MAX_STEPS} steps without finishing (the target reports steps done that it does not show)"
                     ),
                 )
                 .await
@@ -398,11 +402,22 @@ impl Engine {
             None => {}
         }
         // The target said the write succeeded but the record does not show it (a silent
-        // validation drop, a sublist that did not change). Sending the same write under the
-        // same key cannot help: the target answers the key with the original, succeeded write.
-        // A bounded number of corrective writes go under keys derived from it, each audited
-        // as a repair; then the delivery is dead-lettered with the difference.
-        if d.repairs >= MAX_REPAIRS || d.attempts_exhausted() {
+        // validation drop, a sublist that did not change).
+        self.correct_or_give_up(d, lease, reason).await
+    }
+
+    /// A write the target reported done does not show. Sending it again under the same key
+    /// cannot help: the target answers the key with the original, succeeded write. A bounded
+    /// number of corrective writes go under keys derived from it, each audited as a repair;
+    /// then the delivery is dead-lettered with the difference.
+    async fn correct_or_give_up(
+        &self,
+        d: &Delivery,
+        lease: &Lease,
+        reason: String,
+    ) -> store::Result<()> {
+        // The budget is per redrive; the generation goes on, so no key is used twice.
+        if d.repairs >= MAX_REPAIRS * (d.redrives + 1) || d.attempts_exhausted() {
             return self
                 .give_up(
                     d,

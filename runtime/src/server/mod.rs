@@ -147,7 +147,16 @@ async fn webhook(
         Err(e) => {
             count("failed", 1);
             let detail = engine.masker(&endpoint.pipeline).text(&e.to_string());
-            tracing::error!(pipeline = %endpoint.pipeline, source = %endpoint.connector, %detail, "webhook could not be decoded");
+            // A failure the sender's retry may cure (the source's API throttled or down while the
+            // connector read the current state) is a warning; one it cannot is an error.
+            match e.retry_class() {
+                crate::services::retry::Class::Retry { .. } => {
+                    tracing::warn!(pipeline = %endpoint.pipeline, source = %endpoint.connector, %detail, "webhook not taken now; the sender will retry it");
+                }
+                crate::services::retry::Class::Permanent => {
+                    tracing::error!(pipeline = %endpoint.pipeline, source = %endpoint.connector, %detail, "webhook could not be decoded");
+                }
+            }
             return problem(StatusCode::SERVICE_UNAVAILABLE, "connector-failed", detail);
         }
     };

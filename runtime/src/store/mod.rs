@@ -94,7 +94,7 @@ pub use schema::{
     NewDelivery, Operation, PlanResult, Planned, StoredChange,
 };
 pub use shadow::{ShadowComparison, ShadowResult};
-pub use stats::Stats;
+pub use stats::{ChangeOutcome, Stats};
 pub use wake::{Leadership, Wakeups};
 
 /// What can go wrong in the store.

@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use super::db::on;
-use super::{Result, Store};
+use super::{DeliveryState, Result, Store};
 
 /// How many deliveries are in each state, and how long the oldest unfinished change has waited.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, sqlx::FromRow)]
@@ -70,5 +70,64 @@ impl Store {
         .bind(now_ms)
         .fetch_one(db)
         .await)?)
+    }
+}
+
+/// One change and the states its deliveries are in: what a consistency campaign counts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChangeOutcome {
+    /// The source's event id (deduplicated: one change per event).
+    pub source_event_id: String,
+    /// The object.
+    pub object: String,
+    /// The entity.
+    pub entity_key: String,
+    /// Whether the planner has planned it.
+    pub planned: bool,
+    /// Each delivery's state and, if it has one, the reason (a suppression's, a hold's).
+    pub deliveries: Vec<(DeliveryState, Option<String>)>,
+}
+
+impl Store {
+    /// Every change of `pipeline` in the order received, with its deliveries' states. Reads
+    /// the whole history at once: for campaigns and tests, not for a running store's hot path.
+    pub async fn change_outcomes(&self, pipeline: &str) -> Result<Vec<ChangeOutcome>> {
+        type Row = (
+            i64,
+            String,
+            String,
+            String,
+            bool,
+            Option<String>,
+            Option<String>,
+        );
+        let rows: Vec<Row> = on!(self.db.reader(), |db| sqlx::query_as(
+            "SELECT c.id, c.source_event_id, c.object, c.entity_key,
+                    c.planned_at_ms IS NOT NULL, d.state, d.state_reason
+             FROM changes AS c LEFT JOIN deliveries AS d ON d.change_id = c.id
+             WHERE c.pipeline = $1
+             ORDER BY c.id, d.id",
+        )
+        .bind(pipeline)
+        .fetch_all(db)
+        .await)?;
+        let mut out: Vec<ChangeOutcome> = Vec::new();
+        let mut last = None;
+        for (id, event, object, key, planned, state, reason) in rows {
+            if last != Some(id) {
+                last = Some(id);
+                out.push(ChangeOutcome {
+                    source_event_id: event,
+                    object,
+                    entity_key: key,
+                    planned,
+                    deliveries: Vec::new(),
+                });
+            }
+            if let (Some(state), Some(change)) = (state, out.last_mut()) {
+                change.deliveries.push((state.parse()?, reason));
+            }
+        }
+        Ok(out)
     }
 }

@@ -100,7 +100,9 @@ impl Store {
             "UPDATE deliveries
              SET state = 'pending', next_at_ms = $2, last_error = $3, job_ref = NULL,
                  confirm_deadline_ms = NULL, updated_at_ms = $4,
-                 lease_owner = NULL, lease_until_ms = NULL, repairs = repairs + $5
+                 lease_owner = NULL, lease_until_ms = NULL, repairs = repairs + $5,
+                 -- A corrective write starts its steps over, under its own keys.
+                 steps = CASE WHEN $5 = 1 THEN 0 ELSE steps END
              WHERE id = $1",
         )
         .bind(delivery.id)

@@ -11,7 +11,7 @@ use base64::Engine as _;
 
 use super::Shared;
 use super::error::CbError;
-use crate::faults::Verdict;
+use crate::faults::{Fault, Verdict};
 
 pub async fn gate(State(sim): State<Arc<Shared>>, req: Request, next: Next) -> Response {
     sim.lock().stats.requests += 1;
@@ -37,7 +37,7 @@ pub async fn gate(State(sim): State<Arc<Shared>>, req: Request, next: Next) -> R
         sim.lock().stats.auth_failures += 1;
         return CbError::unauthorized().into_response();
     }
-    if sim.faults.roll(sim.faults.get().echo_credentials_rate) {
+    if sim.faults.strikes(Fault::EchoCredentials) {
         let auth = header_str(&req, header::AUTHORIZATION).unwrap_or_default();
         let encoded: String = form_urlencoded::byte_serialize(auth.as_bytes()).collect();
         sim.lock().stats.faults_injected += 1;

@@ -3,6 +3,7 @@
 //! so a test advances the clock to see the retry. The `duplicate_webhook_rate` fault sends a
 //! delivered notification a second time (at-least-once delivery).
 
+use crate::faults::Fault;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,11 +31,7 @@ pub(super) fn spawn(shared: Arc<Shared>) -> JoinHandle<()> {
                 let delivered = send(&shared, &body).await;
                 let now = shared.clock.now();
                 shared.lock().attempted(id, delivered, now);
-                if delivered
-                    && shared
-                        .faults
-                        .roll(shared.faults.get().duplicate_webhook_rate)
-                {
+                if delivered && shared.faults.strikes(Fault::DuplicateWebhook) {
                     send(&shared, &body).await;
                     shared.lock().stats.notification_duplicates += 1;
                 }

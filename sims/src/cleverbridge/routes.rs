@@ -1,6 +1,7 @@
 //! The `/subscription/<operation>` endpoints (fact sheet §2): reads are GET with a query
 //! string, writes POST with a PascalCase JSON body; every answer carries `ResultMessage`.
 
+use crate::faults::Fault;
 use std::sync::Arc;
 
 use axum::Router;
@@ -326,16 +327,15 @@ fn write(
     preview: bool,
     f: impl FnOnce(&mut Store, i64) -> Result<Map<String, Value>, CbError>,
 ) -> Reply {
-    let faults = sim.faults.get();
     let (mut store, now) = sim.begin();
-    if !preview && sim.faults.roll(faults.silent_drop_rate) {
+    if !preview && sim.faults.strikes(Fault::SilentDrop) {
         let mut scratch = store.clone();
         let answer = f(&mut scratch, now)?;
         store.stats.silent_drops += 1;
         return Ok(ok(answer));
     }
     let answer = f(&mut store, now)?;
-    let after_write = !preview && sim.faults.roll(faults.error_after_write_rate);
+    let after_write = !preview && sim.faults.strikes(Fault::ErrorAfterWrite);
     if after_write {
         store.stats.errors_after_write += 1;
     }

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use super::Shared;
 use super::error::NsError;
 use super::store::SimStats;
-use crate::faults::Verdict;
+use crate::faults::{Fault, Verdict};
 
 fn throttled() -> NsError {
     NsError::new(
@@ -82,7 +82,7 @@ pub async fn gate(State(sim): State<Arc<Shared>>, req: Request, next: Next) -> R
         tracing::debug!(%reason, "netsuite sim refused login");
         return refused(|s| s.auth_failures += 1, NsError::invalid_login());
     }
-    if sim.faults.roll(sim.faults.get().echo_credentials_rate) {
+    if sim.faults.strikes(Fault::EchoCredentials) {
         let auth = req
             .headers()
             .get(header::AUTHORIZATION)

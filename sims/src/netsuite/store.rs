@@ -11,7 +11,7 @@ use super::error::{NsError, SimResponse};
 use super::jobs::Job;
 use super::rfc3339;
 use super::schema::{self, Kind, RecordType};
-use crate::faults::FaultState;
+use crate::faults::{Fault, FaultState};
 
 /// A record as stored: the body fields (canonical names, references as objects), no links.
 #[derive(Debug, Clone)]
@@ -278,7 +278,7 @@ impl Store {
             }
         }
         self.billing_rules(rt, w, existing, &fields)?;
-        if faults.roll(faults.get().silent_drop_rate) {
+        if faults.strikes(Fault::SilentDrop) {
             self.stats.silent_drops += 1;
             let id = existing.unwrap_or_else(|| self.alloc());
             return Ok(self.success(w, rt, id));
@@ -353,7 +353,7 @@ impl Store {
                 "Error while accessing resource: This record cannot be deleted because it has dependent records.",
             ));
         }
-        if faults.roll(faults.get().silent_drop_rate) {
+        if faults.strikes(Fault::SilentDrop) {
             self.stats.silent_drops += 1;
             return Ok(SimResponse::no_content(None));
         }
@@ -383,7 +383,7 @@ impl Store {
 
     /// The write is in; maybe the answer gets lost anyway (`error_after_write_rate`).
     fn after_write(&mut self, faults: &FaultState, ok: SimResponse) -> SimResponse {
-        if faults.roll(faults.get().error_after_write_rate) {
+        if faults.strikes(Fault::ErrorAfterWrite) {
             self.stats.errors_after_write += 1;
             return NsError::unexpected("Please try again later.").into();
         }

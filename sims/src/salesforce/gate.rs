@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::Shared;
 use super::error::ApiError;
-use crate::faults::Verdict;
+use crate::faults::{Fault, Verdict};
 
 /// The API version a request addressed, `"62.0"`.
 #[derive(Debug, Clone)]
@@ -60,7 +60,7 @@ pub async fn edge(State(sim): State<Arc<Shared>>, req: Request, next: Next) -> R
     };
     let error = error.or_else(|| {
         sim.faults
-            .roll(sim.faults.get().echo_credentials_rate)
+            .strikes(Fault::EchoCredentials)
             .then(|| echo(&req))
     });
     if let Some(error) = error {

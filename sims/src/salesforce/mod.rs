@@ -46,7 +46,7 @@ pub use error::{ApiError, ErrorItem};
 pub use schema::{Condition, FieldDef, Kind, ObjectDef, Schema, ValidationRule};
 pub use store::{AppliedWrite, SalesforceStats, WriteAction};
 
-use crate::faults::FaultState;
+use crate::faults::{Fault, FaultState};
 use oauth::Auth;
 use query::Cursors;
 use store::Store;
@@ -157,17 +157,15 @@ impl Shared {
 
     /// The silent-drop fault for one write request.
     fn roll_drop(&self) -> bool {
-        self.faults.roll(self.faults.get().silent_drop_rate)
+        self.faults.strikes(Fault::SilentDrop)
     }
 
     /// The error-after-write fault: the write is in, the client sees a 500.
     fn lose_answer(&self) -> Option<ApiError> {
-        self.faults
-            .roll(self.faults.get().error_after_write_rate)
-            .then(|| {
-                self.count(|s| s.errors_after_write += 1);
-                ApiError::unknown("simulated-after-write")
-            })
+        self.faults.strikes(Fault::ErrorAfterWrite).then(|| {
+            self.count(|s| s.errors_after_write += 1);
+            ApiError::unknown("simulated-after-write")
+        })
     }
 }
 

@@ -1,6 +1,7 @@
 //! The `/v1` routes: customers, prices, subscriptions and events, parsed from Stripe's form
 //! encoding, validated before anything changes, and rendered in the request's `Stripe-Version`.
 
+use crate::faults::Fault;
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -130,7 +131,7 @@ fn query(raw: Option<String>) -> Result<Params, ApiError> {
 
 /// The `error_after_write` fault: the write happened, the client sees a 500.
 fn after_write(state: &SimState, value: Value) -> Reply {
-    if state.faults.roll(state.faults.get().error_after_write_rate) {
+    if state.faults.strikes(Fault::ErrorAfterWrite) {
         return Err(ApiError::server(
             axum::http::StatusCode::INTERNAL_SERVER_ERROR,
         ));
@@ -140,7 +141,7 @@ fn after_write(state: &SimState, value: Value) -> Reply {
 
 /// The `silent_drop` fault: the write is answered as if applied, but nothing changes.
 fn silently_dropped(state: &SimState) -> bool {
-    state.faults.roll(state.faults.get().silent_drop_rate)
+    state.faults.strikes(Fault::SilentDrop)
 }
 
 /// Checks `metadata` before execution, so a bad shape never half-applies.

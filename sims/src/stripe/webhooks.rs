@@ -5,6 +5,7 @@
 //! events" (an endpoint may receive the same event more than once) and "Event ordering" (Stripe
 //! does not guarantee delivery in the order events are generated).
 
+use crate::faults::Fault;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -54,7 +55,7 @@ pub(super) fn spawn(state: Arc<SimState>, mut queue: UnboundedReceiver<String>) 
 /// aside, so one failing event does not hold back the next, which is how Stripe behaves.
 async fn deliver(state: &Arc<SimState>, id: String) {
     // "Handle duplicate events": the same event may arrive more than once.
-    let duplicate = state.faults.roll(state.faults.get().duplicate_webhook_rate);
+    let duplicate = state.faults.strikes(Fault::DuplicateWebhook);
     if send(state, &id).await {
         state.store().delivered(&id);
     } else {

@@ -50,8 +50,8 @@ fn after_is_the_state_stripe_holds_now_and_before_what_the_event_says() {
     assert_eq!(quantity(&change.before), 1, "previous_attributes");
     assert_eq!(
         (change.source_version, change.occurred_at),
-        ((NOW - 10) as u64, (NOW - 10) * 1000),
-        "the event's own time"
+        (NOW as u64, (NOW - 10) * 1000),
+        "versioned by the reading (now), occurred at the event's own time"
     );
     let requests = host.requests.borrow();
     assert_eq!(requests.len(), 1);

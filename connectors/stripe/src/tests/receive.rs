@@ -37,9 +37,10 @@ fn subscription_update_carries_before_and_after() {
         (change.key.as_str(), change.operation),
         ("sub_1Pgc6rB7WZ01zgkWNy0Cn5nw", Operation::Update)
     );
+    // Occurred at the event's time; versioned by the second its current state was read.
     assert_eq!(
         (change.occurred_at, change.source_version),
-        ((NOW - 10) * 1000, (NOW - 10) as u64)
+        ((NOW - 10) * 1000, NOW as u64)
     );
     assert_eq!(
         change.effective_at, None,

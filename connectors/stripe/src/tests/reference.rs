@@ -158,6 +158,7 @@ pub(crate) mod events {
         change: &mut Change,
         event: &Value,
         current: &Value,
+        read_at: u64,
     ) -> Result<(), MapError> {
         if current["id"].as_str() != Some(change.key.as_str()) {
             return Err(MapError::new("id", "the id of the event's object"));
@@ -175,6 +176,7 @@ pub(crate) mod events {
             change.effective_at = effective_at(change.operation, current, previous);
         }
         change.after = Some(after.to_string());
+        change.source_version = change.source_version.max(read_at);
         Ok(())
     }
 

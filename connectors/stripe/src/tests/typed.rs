@@ -103,12 +103,14 @@ fn typed(event: &Value) -> Result<Option<Change>, MapError> {
 fn current_state(event: &Value, current: &Value) -> Option<Result<Change, MapError>> {
     let mut change = reference::events::decode(event).ok()??;
     let mut reference_change = change.clone();
-    let expected = reference::events::with_current_state(&mut reference_change, event, current)
-        .map(|()| reference_change);
+    let expected =
+        reference::events::with_current_state(&mut reference_change, event, current, 1_700_000_000)
+            .map(|()| reference_change);
     let body = event.to_string();
     let typed_event = Event::parse(body.as_bytes()).expect("JSON")?;
     let current = Object::of_value(current).unwrap_or_default();
-    let got = events::with_current_state(&mut change, &typed_event, &current).map(|()| change);
+    let got = events::with_current_state(&mut change, &typed_event, &current, 1_700_000_000)
+        .map(|()| change);
     assert_eq!(got, expected, "current state differs");
     Some(got)
 }

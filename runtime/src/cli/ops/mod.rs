@@ -41,6 +41,7 @@ pub use replay::{ReplayArgs, replay};
 pub use review::{ReviewCommand, review};
 pub use route::{RouteCommand, route};
 pub use shadow::{ShadowCommand, shadow};
+pub(crate) use trace::trace_text;
 pub use trace::{TraceArgs, trace};
 
 /// `--store`, shared by every operators' command.

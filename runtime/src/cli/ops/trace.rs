@@ -53,6 +53,11 @@ pub(super) async fn trace_to(
     Ok(ExitCode::SUCCESS)
 }
 
+/// What `junction trace NEEDLE` prints, as text.
+pub(crate) async fn trace_text(store: &Store, needle: &str) -> anyhow::Result<String> {
+    Ok(Story::load(store, needle).await?.render())
+}
+
 /// Everything `trace` shows.
 #[derive(Serialize)]
 struct Story {

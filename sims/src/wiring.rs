@@ -1,22 +1,25 @@
-//! Running the example pipeline against the simulators: the pipeline text with its vendor URLs
-//! pointed at local simulators, and the secrets the simulators accept. Used by the demo
-//! binary, the integration tests and the load harness.
+//! The shipped pipelines wired to the simulators: the pipeline text with its vendor URLs
+//! pointed at local simulators, and the simulated accounts and secrets that go with them. Used
+//! by `junction demo` and `junction campaign`, the integration tests and the load harness.
 
-use crate::sim::netsuite::{M2mClient, NetSuiteSimConfig, setup};
+use crate::netsuite::{M2mClient, NetSuiteSimConfig, setup};
 
-/// The example pipeline shipped in `pipelines/`.
+/// Where the example pipeline is shipped (`pipelines/`), for messages and file names.
 pub const EXAMPLE_PIPELINE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../pipelines/stripe-to-netsuite.toml"
 );
+
+/// The example pipeline's text, built in, so a `junction` binary runs the demo from anywhere.
+pub const EXAMPLE_PIPELINE_TEXT: &str = include_str!("../../pipelines/stripe-to-netsuite.toml");
 
 /// The NetSuite integration's client id in the simulated account.
 pub const NS_CLIENT_ID: &str = "sim-m2m-client-id";
 /// The certificate id of the simulated account's M2M mapping.
 pub const NS_CERTIFICATE_ID: &str = "sim-certificate-id";
 /// The mapping's certificate key pair (test keys, `tests/keys/`).
-const NS_PRIVATE_KEY: &str = include_str!("../keys/netsuite-m2m-rsa.pem");
-const NS_PUBLIC_KEY: &str = include_str!("../keys/netsuite-m2m-rsa.pub.pem");
+const NS_PRIVATE_KEY: &str = include_str!("../../tests/keys/netsuite-m2m-rsa.pem");
+const NS_PUBLIC_KEY: &str = include_str!("../../tests/keys/netsuite-m2m-rsa.pub.pem");
 
 /// The NetSuite simulator's account as the example pipeline expects it: the SuiteBilling
 /// setup of [`setup`] and an OAuth 2.0 M2M mapping for [`NS_CLIENT_ID`]; the only bearer
@@ -39,8 +42,7 @@ pub const WEBHOOK_SECRET: &str = "whsec_rig_secret_0123456789";
 /// The example pipeline with Stripe and NetSuite replaced by simulators on loopback (which
 /// must be allowed explicitly).
 pub fn pipeline_for_simulators(stripe_url: &str, netsuite_url: &str) -> std::io::Result<String> {
-    let text = std::fs::read_to_string(EXAMPLE_PIPELINE)?;
-    let text = text
+    let text = EXAMPLE_PIPELINE_TEXT
         .replace(
             "base-url = \"https://api.stripe.com\"",
             &format!("base-url = \"{stripe_url}\""),
@@ -51,7 +53,7 @@ pub fn pipeline_for_simulators(stripe_url: &str, netsuite_url: &str) -> std::io:
         );
     if !text.contains(stripe_url) {
         return Err(std::io::Error::other(
-            "the example pipeline's base URLs moved; update junction_tests::demo",
+            "the example pipeline's base URLs moved; update junction_sims::wiring",
         ));
     }
     netsuite_for_simulator(&text, netsuite_url)
@@ -93,7 +95,7 @@ pub fn netsuite_for_simulator(text: &str, netsuite_url: &str) -> std::io::Result
         && text.contains(NS_CERTIFICATE_ID);
     if !(text.contains(netsuite_url) && setup_applied) {
         return Err(std::io::Error::other(
-            "the pipeline's NetSuite connector moved; update junction_tests::demo",
+            "the pipeline's NetSuite connector moved; update junction_sims::wiring",
         ));
     }
     Ok(text)

@@ -1,5 +1,6 @@
 //! The `junction` command line: one module per command group, all plain clap derive.
 
+pub mod build;
 pub mod conformance;
 mod connector;
 mod ops;

@@ -212,7 +212,8 @@ async fn payment_failures_open_one_ticket_per_invoice_and_payment_solves_it() {
     let now = Clock::system().now_ms() / 1000;
 
     // The first failure: Zendesk creates the ticket but its answer is lost (a 500 after the
-    // write), so Junction tries again under the same key and gets the same ticket back.
+    // write). Junction tries again; the connector finds the ticket by its external id and
+    // opens no second one.
     rig.zendesk.faults().set(Faults {
         error_after_write_rate: 1.0,
         ..Faults::default()
@@ -220,17 +221,16 @@ async fn payment_failures_open_one_ticket_per_invoice_and_payment_solves_it() {
     let failed = event("evt_Fail1", "invoice.payment_failed", now - 30, |_| {});
     let (status, _) = rig.post(&failed).await;
     assert_eq!(status, 200);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while rig.zendesk.stats().idempotency_hits == 0 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{:?}",
-            rig.zendesk.stats()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    rig.zendesk.faults().set(Faults::default());
     rig.drain().await;
+    rig.zendesk.faults().set(Faults::default());
+    let stats = rig.zendesk.stats();
+    assert_eq!(
+        (stats.faults_injected, stats.tickets_created),
+        (1, 1),
+        "{stats:?}"
+    );
+    // The creation carried the write's idempotency key.
+    assert_eq!(rig.zendesk.idempotency_keys().len(), 1);
     let tickets = rig.zendesk.tickets_with_external_id("in_Support1");
     assert_eq!(tickets.len(), 1, "{tickets:#?}");
     let ticket = &tickets[0];

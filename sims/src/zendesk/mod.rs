@@ -198,6 +198,13 @@ impl ZendeskSim {
         }
     }
 
+    /// The `Idempotency-Key`s of the ticket creations remembered now (not yet expired).
+    pub fn idempotency_keys(&self) -> Vec<String> {
+        let mut keys: Vec<String> = self.shared.lock().idempotency.keys().cloned().collect();
+        keys.sort();
+        keys
+    }
+
     pub fn stats(&self) -> ZendeskStats {
         self.shared.lock().stats.clone()
     }

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, Dict, List, Optional
 
+from componentize_py_types import Err
 from wit_world.imports import host as _host
 from wit_world.imports import junction_connector_types as t
 
@@ -126,8 +127,9 @@ def _dt(ms: Optional[int]) -> Optional[datetime]:
 def _guard(what: str, f: Callable[[], Any]) -> Any:
     try:
         return f()
-    except errors.ConnectorError:
-        raise
+    except errors.ConnectorError as e:
+        # componentize-py takes exactly `Err` (not a subclass) as a result's error.
+        raise Err(e.value) from None
     except Exception:
         # A bug in the connector: logged (the host masks it), then the call traps like a Rust
         # panic, so the runtime retries or dead-letters instead of trusting an answer.
@@ -198,17 +200,19 @@ def define_connector(c: Connector):
 
     class Source:
         def receive(self, hook: t.Webhook) -> List[t.Change]:
-            if c.receive is None:
-                raise errors.unsupported(f"{c.info.name} takes no webhooks")
-            return _guard("receive", lambda: [change_out(ch) for ch in c.receive(hook)])
+            def run():
+                if c.receive is None:
+                    raise errors.unsupported(f"{c.info.name} takes no webhooks")
+                return [change_out(ch) for ch in c.receive(hook)]
+
+            return _guard("receive", run)
 
         def poll(self, object: str, cursor: Optional[str], limit: int) -> t.ChangePage:
-            if c.poll is None:
-                raise errors.unsupported(f"{c.info.name} does not poll")
-            if object not in c.source_objects:
-                raise errors.unsupported(f"{c.info.name} emits no {object}")
-
             def run():
+                if c.poll is None:
+                    raise errors.unsupported(f"{c.info.name} does not poll")
+                if object not in c.source_objects:
+                    raise errors.unsupported(f"{c.info.name} emits no {object}")
                 page = c.poll(object, cursor, limit)
                 return t.ChangePage([change_out(ch) for ch in page.changes], page.next_cursor, page.has_more)
 
@@ -229,7 +233,10 @@ def define_connector(c: Connector):
             return _guard("apply", run)
 
         def job_status(self, job: str) -> t.JobState:
-            raise errors.unsupported(f"{c.info.name} has no asynchronous jobs")
+            def run():
+                raise errors.unsupported(f"{c.info.name} has no asynchronous jobs")
+
+            return _guard("job-status", run)
 
         def fetch(self, object: str, key: str) -> Optional[str]:
             def run():

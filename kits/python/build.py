@@ -14,7 +14,6 @@ import argparse
 import hashlib
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -127,9 +126,13 @@ def main() -> None:
         fail(f"{connector / 'app.py'} is missing: a Python connector's entry point is app.py")
     name = connector.name
     out = Path(args.out).resolve() if args.out else REPO / "target" / "connectors" / f"{name}.wasm"
-    tool = shutil.which("componentize-py")
-    if tool is None:
+    # The package's own entry point, run by this interpreter: no console script on PATH needed
+    # (pyenv creates those only after a rehash).
+    try:
+        import componentize_py  # noqa: F401
+    except ImportError:
         fail("componentize-py is not installed: pip install -r kits/python/requirements.txt")
+    tool = [sys.executable, "-c", "import sys; from componentize_py import script; sys.argv[0] = 'componentize-py'; sys.exit(script())"]
     digest = inputs_hash(connector)
     stamp = out.with_name(out.name + ".inputs")
     if not args.force and out.exists() and stamp.exists() and stamp.read_text() == digest:
@@ -140,7 +143,7 @@ def main() -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
     r = subprocess.run(
-        [tool, "-d", str(WIT), "-w", "connector", "componentize", "app",
+        [*tool, "-d", str(WIT), "-w", "connector", "componentize", "app",
          "-p", str(connector), "-p", str(KIT), "-o", str(tmp)],
         cwd=connector,
     )

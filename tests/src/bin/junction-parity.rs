@@ -41,7 +41,9 @@ fn median_p90(mut d: Vec<Duration>) -> (Duration, Duration) {
 }
 
 fn us(d: Duration) -> String {
-    if d >= Duration::from_millis(10) {
+    if d >= Duration::from_secs(1) {
+        format!("{:.1} s", d.as_secs_f64())
+    } else if d >= Duration::from_millis(10) {
         format!("{:.1} ms", d.as_secs_f64() * 1e3)
     } else {
         format!("{:.0} µs", d.as_secs_f64() * 1e6)

@@ -306,6 +306,13 @@ async fn payment_failures_open_one_ticket_per_invoice_and_payment_solves_it() {
     assert!(dead.is_empty(), "{dead:#?}");
     let story = rig.engine.store.trace("in_Support1").await.unwrap();
     assert!(story.len() >= 6, "{story:#?}");
+    // The planned writes carry the invoice, its e-mail field included, masked.
+    assert!(
+        story
+            .iter()
+            .any(|e| format!("{e:?}").contains("customer_email")),
+        "{story:#?}"
+    );
     for entry in &story {
         let text = format!("{entry:?}");
         assert!(

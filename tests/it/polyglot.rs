@@ -14,9 +14,9 @@ use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use junction::cli::conformance::{Options, Report, Vendor, Verdict, run_kit};
-use junction::host::{Auth, CallContext, CallError, Connector, EgressPolicy, InstanceSpec, Limits};
-use junction_connector_kit::Webhook;
+use junction::host::{Auth, CallError, Connector, EgressPolicy, InstanceSpec, Limits};
 
+use crate::sandbox::misbehave;
 use crate::support::host;
 
 fn repo() -> PathBuf {
@@ -186,19 +186,6 @@ async fn hostile(module: &str, allow_hosts: &[&str]) -> Connector {
             ..InstanceSpec::default()
         },
     )
-}
-
-async fn misbehave(c: &Connector, path: &str, body: &str) -> Result<(), CallError> {
-    let hook = Webhook {
-        method: "POST".into(),
-        path: path.into(),
-        headers: vec![],
-        body: body.as_bytes().to_vec(),
-    };
-    c.receive(&CallContext::default(), hook)
-        .await
-        .result
-        .map(|_| ())
 }
 
 /// A loop, a memory bomb and a request to a host the pipeline does not allow, each stopped

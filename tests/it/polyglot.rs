@@ -3,7 +3,8 @@
 //! build` turns into a component passing the conformance kit unchanged, in all three languages
 //! (the parity check: one small connector written three times); and the sandbox contains a
 //! TypeScript and a Python module that loop, bloat or call a host not allowed, as it contains
-//! the Rust one (tests/it/sandbox.rs).
+//! the Rust one (tests/it/sandbox.rs), while the kits' host HMAC verifies signatures with a
+//! secret the module never holds.
 //!
 //! Non-Rust components are built once per test run (the kits skip a build whose inputs did not
 //! change) into target/connectors/, from source, with the tools .ci/run installs.
@@ -14,7 +15,9 @@ use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use junction::cli::conformance::{Options, Report, Vendor, Verdict, run_kit};
-use junction::host::{Auth, CallError, Connector, EgressPolicy, InstanceSpec, Limits};
+use junction::host::{Auth, CallContext, CallError, Connector, EgressPolicy, InstanceSpec, Limits};
+use junction::services::secret::Secret;
+use junction_connector_kit::Webhook;
 
 use crate::sandbox::misbehave;
 use crate::support::host;
@@ -177,6 +180,7 @@ async fn hostile(module: &str, allow_hosts: &[&str]) -> Connector {
                 credential_origins: Vec::new(),
                 timeout: Duration::from_secs(10),
             },
+            secrets: [("webhook".to_string(), Secret::new(HOOK_SECRET))].into(),
             limits: Limits {
                 memory_bytes: 64 << 20,
                 call_timeout: Duration::from_millis(3000),
@@ -186,6 +190,37 @@ async fn hostile(module: &str, allow_hosts: &[&str]) -> Connector {
             ..InstanceSpec::default()
         },
     )
+}
+
+const HOOK_SECRET: &str = "polyglot-hook-secret";
+
+/// The kit's `hmac` through the host: a body signed with the granted secret passes, another
+/// signature is `invalid-webhook` (the kit's typed error), and the secret never entered the
+/// module (it only ever saw the MAC).
+async fn signs_through_the_host(c: &Connector) {
+    let body = b"{\"id\":\"evt_1\"}";
+    let mac = junction_connector_kit::testing::hmac_sha256(HOOK_SECRET.as_bytes(), body);
+    let hook = |signature: String| Webhook {
+        method: "POST".into(),
+        path: "/signed".into(),
+        headers: vec![("x-signature".into(), signature)],
+        body: body.to_vec(),
+    };
+    let ctx = CallContext::default();
+    let good = c.receive(&ctx, hook(hex::encode(&mac))).await.result;
+    assert!(good.is_ok(), "{good:?}");
+    let bad = c
+        .receive(&ctx, hook("00".repeat(32)))
+        .await
+        .result
+        .unwrap_err();
+    assert!(
+        matches!(
+            &bad,
+            CallError::Connector(junction_connector_kit::Error::InvalidWebhook(_))
+        ),
+        "{bad:?}"
+    );
 }
 
 /// A loop, a memory bomb and a request to a host the pipeline does not allow, each stopped
@@ -223,6 +258,7 @@ async fn contained(module: &str) {
         Ok(()),
         "serves after the denial"
     );
+    signs_through_the_host(&c).await;
 }
 
 #[tokio::test]

@@ -8,8 +8,9 @@
 // | `/loop`   | spins forever                                  |
 // | `/memory` | allocates until something gives               |
 // | `/fetch`  | fetches the URL in the body                    |
+// | `/signed` | none, if `x-signature` is the hex HMAC-SHA256 of the body under the `webhook` secret (the kit's host hmac); else invalid-webhook |
 
-import { defineConnector, errors } from "@junction/connector-kit";
+import { constantTimeEqual, defineConnector, errors, hex, hmacSha256 } from "@junction/connector-kit";
 
 const hoard: Uint8Array[] = [];
 
@@ -32,6 +33,13 @@ export const { describe, source, sink } = defineConnector({
           const url = new TextDecoder().decode(hook.body);
           const r = await fetch(url);
           return r.ok ? [] : [];
+        }
+        case "signed": {
+          const given = hook.headers.find(([n]) => n === "x-signature")?.[1] ?? "";
+          if (!constantTimeEqual(hex(hmacSha256("webhook", hook.body)), given)) {
+            throw errors.invalidWebhook("the signature does not match");
+          }
+          return [];
         }
         default:
           throw errors.rejected(`unknown misbehaviour ${what}`);

@@ -133,6 +133,12 @@ def main() -> None:
     except ImportError:
         fail("componentize-py is not installed: pip install -r kits/python/requirements.txt")
     tool = [sys.executable, "-c", "import sys; from componentize_py import script; sys.argv[0] = 'componentize-py'; sys.exit(script())"]
+    # Builds share junction_kit/schemas.py: one at a time (a test runner may start several
+    # processes); the lock goes with the process.
+    import fcntl
+
+    lock = open(KIT / ".build-lock", "w")
+    fcntl.flock(lock, fcntl.LOCK_EX)
     digest = inputs_hash(connector)
     stamp = out.with_name(out.name + ".inputs")
     if not args.force and out.exists() and stamp.exists() and stamp.read_text() == digest:

@@ -92,6 +92,40 @@ export function generate() {
     "-q", "-o", "generated/wit"], { cwd: kitDir });
 }
 
+/**
+ * Builds share kits/typescript/generated/: one at a time (a test runner may start several
+ * processes). A lock folder holds the owner's pid; a lock whose owner is gone is taken over.
+ */
+function lock() {
+  const dir = path.join(kitDir, ".build-lock");
+  const deadline = Date.now() + 15 * 60 * 1000;
+  for (;;) {
+    try {
+      fs.mkdirSync(dir);
+      fs.writeFileSync(path.join(dir, "pid"), String(process.pid));
+      const release = () => fs.rmSync(dir, { recursive: true, force: true });
+      process.on("exit", release);
+      return;
+    } catch (e) {
+      if (e.code !== "EEXIST") throw e;
+      let owner = NaN;
+      try {
+        owner = Number(fs.readFileSync(path.join(dir, "pid"), "utf8"));
+      } catch {}
+      let alive = false;
+      if (Number.isInteger(owner) && owner > 0) {
+        try {
+          process.kill(owner, 0);
+          alive = true;
+        } catch {}
+      }
+      if (!alive && Number.isInteger(owner)) fs.rmSync(dir, { recursive: true, force: true });
+      if (Date.now() > deadline) fail(`${dir} has been held for 15 minutes; remove it if no build is running`);
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 200);
+    }
+  }
+}
+
 function main() {
   const args = parseArgs(process.argv.slice(2));
   const connectorDir = path.resolve(args.dir);
@@ -106,6 +140,7 @@ function main() {
     fail(`the kit's tools are not installed: run \`npm ci\` in ${path.relative(process.cwd(), kitDir) || "."}`);
   }
   const out = path.resolve(args.out ?? path.join(repoRoot, "target", "connectors", `${name}.wasm`));
+  lock();
   const hash = inputsHash(connectorDir);
   const stamp = `${out}.inputs`;
   if (!args.force && fs.existsSync(out) && fs.existsSync(stamp) && fs.readFileSync(stamp, "utf8") === hash) {

@@ -92,7 +92,7 @@ def apply(w: Write) -> Applied:
             "tags": tags(inv),
             "custom_fields": fields,
         }
-        email = (inv.get("metadata") or {}).get("customer_email")
+        email = inv.get("customer_email") or (inv.get("metadata") or {}).get("customer_email")
         if email:
             ticket["requester"] = {"email": email, "name": email}
         r = Http().post("/api/v2/tickets.json", headers={"idempotency-key": w.idempotency_key}, json={"ticket": ticket})

@@ -55,7 +55,7 @@ fn event(id: &str, kind: &str, created: i64, invoice: impl Fn(&mut Value)) -> St
     object["id"] = json!("in_Support1");
     object["customer"] = json!("cus_Support1");
     object["customer_email"] = json!(EMAIL);
-    object["metadata"] = json!({"customer_email": EMAIL});
+    object["metadata"] = json!({"plan": "team"});
     object["status"] = json!("open");
     object["total"] = json!(4900);
     object["amount_due"] = json!(4900);

@@ -119,7 +119,9 @@ async function apply(w: Write<"invoice">): Promise<{ applied: string }> {
       // Nothing failed that support must hear about: no ticket to open or solve.
       return { applied: "none" };
     }
-    const requester = inv.metadata?.["customer_email"];
+    // The invoice's own e-mail (Stripe's `customer_email`), or one an integration put in its
+    // metadata.
+    const requester = inv.customer_email ?? inv.metadata?.["customer_email"];
     const r = await http().post<{ ticket: Ticket }>("/api/v2/tickets.json", {
       headers: { "idempotency-key": w.idempotencyKey },
       json: {

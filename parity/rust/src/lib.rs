@@ -187,7 +187,10 @@ impl Connector for Zendesk {
                 "tags": tags(&inv),
                 "custom_fields": fields,
             });
-            if let Some(email) = inv["metadata"]["customer_email"].as_str().filter(|e| !e.is_empty()) {
+            let email = inv["customer_email"]
+                .as_str()
+                .or(inv["metadata"]["customer_email"].as_str());
+            if let Some(email) = email.filter(|e| !e.is_empty()) {
                 ticket["requester"] = json!({"email": email, "name": email});
             }
             let r = send(host, "POST", "/api/v2/tickets.json", Some(&json!({"ticket": ticket})), Some(&w.idempotency_key))?;

@@ -56,9 +56,10 @@ fn write(key: &str, n: i64) -> Write {
         key: key.into(),
         operation: Operation::Update,
         document: json!({
-            "id": key, "customer_id": "cus_Parity", "subscription_id": null, "status": "open",
+            "id": key, "customer_id": "cus_Parity", "customer_email": "parity@example.com",
+            "subscription_id": null, "status": "open",
             "currency": "usd", "total": 4900 + n, "amount_due": 4900 + n, "amount_paid": 0,
-            "metadata": {"customer_email": "parity@example.com"},
+            "metadata": {},
         })
         .to_string(),
         effective_at: None,

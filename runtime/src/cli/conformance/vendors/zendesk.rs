@@ -12,11 +12,12 @@ pub(super) struct Zendesk {
 /// A canonical invoice whose payment failed, as Stripe's connector decodes it.
 fn invoice(key: &str, email: &str) -> Value {
     json!({
-        "id": key, "customer_id": "cus_KitZendesk", "subscription_id": "sub_KitZendesk",
+        "id": key, "customer_id": "cus_KitZendesk", "customer_email": email,
+        "subscription_id": "sub_KitZendesk",
         "status": "open", "currency": "usd", "total": 2000, "amount_due": 2000, "amount_paid": 0,
         "period_start": "2026-11-01T00:00:00Z", "period_end": "2026-12-01T00:00:00Z",
         "due_at": null, "created_at": "2026-12-01T00:00:00Z",
-        "metadata": {"customer_email": email},
+        "metadata": {"kit": "conformance"},
     })
 }
 

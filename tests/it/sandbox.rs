@@ -35,7 +35,7 @@ async fn hostile(allow_hosts: &[&str]) -> Connector {
     host.instantiate(module, spec)
 }
 
-async fn misbehave(c: &Connector, path: &str, body: &str) -> Result<(), CallError> {
+pub(crate) async fn misbehave(c: &Connector, path: &str, body: &str) -> Result<(), CallError> {
     let hook = Webhook {
         method: "POST".into(),
         path: path.into(),

@@ -14,6 +14,17 @@ fn main() {
         .map(|e| e.path())
         .filter(|p| p.is_dir())
         .collect();
+    // Connectors written in TypeScript (a package.json) or Python (an app.py) are built by
+    // their kits (kits/typescript, kits/python; `junction connector build DIR`) and loaded by
+    // path: building them here would make every Rust build need Node.js or Python and take
+    // tens of seconds. Their conformance tests build them (tests/it/polyglot.rs).
+    let folders: Vec<std::path::PathBuf> = folders
+        .into_iter()
+        .filter(|p| {
+            p.join("Cargo.toml").exists()
+                || !(p.join("package.json").exists() || p.join("app.py").exists())
+        })
+        .collect();
     // A connector folder Junction cannot build (and so cannot test) is an error, not a
     // connector quietly left out of the binary.
     let unbuildable: Vec<String> = folders

@@ -1,7 +1,8 @@
 //! Junction's vendor simulators: stateful subsets of the vendors' APIs as their documentation
 //! describes them (`../shared/vendors/`), with switchable faults and state a test can inspect.
 //! They bind 127.0.0.1 only. Salesforce (`salesforce`: OAuth client credentials, sObjects,
-//! upsert by external id, sObject Collections, SOQL paging, API limits) is one of them.
+//! upsert by external id, sObject Collections, SOQL paging, API limits) is one of them; Zendesk
+//! (`zendesk`: tickets by external id, idempotent creation, cursor pages, rate limits) another.
 //!
 //! This crate does not depend on the runtime, so `cargo run -p junction-sims --bin stripe-sim`
 //! builds in seconds, without wasmtime or the connectors.
@@ -12,3 +13,4 @@ pub mod netsuite;
 pub mod salesforce;
 pub mod stripe;
 pub mod wiring;
+pub mod zendesk;

@@ -1,6 +1,7 @@
 //! Webhook intake as a sender sees it: 2xx only after commit, duplicates acknowledged and
-//! suppressed, forged requests refused and stored nowhere, late (older) events suppressed as
-//! stale, future-dated changes held on a durable timer; plus /healthz and /metrics.
+//! suppressed, forged requests refused and stored nowhere, a late (older) event never taking
+//! an entity back (it carries Stripe's current state), future-dated changes held on a durable
+//! timer; plus /healthz and /metrics.
 
 use junction::services::clock::Clock;
 use junction_tests::sim::stripe::sign_payload;

@@ -41,7 +41,7 @@ async fn hostile_with(allow_hosts: &[&str], edit: impl FnOnce(&mut InstanceSpec)
     host.instantiate(module, spec)
 }
 
-async fn misbehave(c: &Connector, path: &str, body: &str) -> Result<(), CallError> {
+pub(crate) async fn misbehave(c: &Connector, path: &str, body: &str) -> Result<(), CallError> {
     let hook = Webhook {
         method: "POST".into(),
         path: path.into(),

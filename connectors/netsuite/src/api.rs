@@ -149,11 +149,42 @@ pub fn eid(key: &str) -> Result<String, Error> {
 }
 
 /// Sends a request; only a network failure is an error here (any status is returned).
+///
+/// A read (`GET`) answered with a server error (500, 502, 503, 504) is asked again at once, at
+/// most [`READ_RETRIES`] times: reads change nothing, and one write of a SuiteBilling
+/// subscription makes up to ~30 of them (the subscription, its lines, price plans, change
+/// orders), so without this a few percent of failing requests fail most attempts of a busy
+/// subscription. Writes are never sent again here (their retries belong to the runtime, under
+/// their idempotency keys); nor is a read that timed out (the call's deadline is spent), nor
+/// an async task's stored result.
 pub fn send(host: &dyn Host, request: HttpRequest) -> Result<HttpResponse, Error> {
     let what = format!("{} {}", request.method, request.url);
-    host.send(request)
-        .map_err(|reason| Error::transient(format!("{what}: {reason}")))
+    // An async task's `.../result` answers with the status the task ended with, a stored
+    // answer that asking again cannot change.
+    let stored = request
+        .url
+        .split('?')
+        .next()
+        .is_some_and(|p| p.ends_with("/result"));
+    let retries = if request.method == "GET" && !stored {
+        READ_RETRIES
+    } else {
+        0
+    };
+    let mut tries = 0;
+    loop {
+        let response = host
+            .send(request.clone())
+            .map_err(|reason| Error::transient(format!("{what}: {reason}")))?;
+        if tries == retries || !matches!(response.status, 500 | 502 | 503 | 504) {
+            return Ok(response);
+        }
+        tries += 1;
+    }
 }
+
+/// How many times a read answered with a server error is asked again within one call.
+pub const READ_RETRIES: usize = 2;
 
 /// GETs a URL and requires a 2xx answer.
 pub fn get_ok(host: &dyn Host, url: String) -> Result<HttpResponse, Error> {

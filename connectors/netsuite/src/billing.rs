@@ -664,7 +664,7 @@ fn create(
     let currency = json!({"refName": doc.currency.to_ascii_uppercase()});
     let mut steps = Vec::new();
     // The customer's billing account in this currency is made once, by its first subscription.
-    if !billing_account_exists(host, config, &account)? {
+    if !exists(host, config, "billingaccount", &account)? {
         steps.push(Step {
             name: "billing-account".into(),
             absent: true,
@@ -749,7 +749,7 @@ fn plan_for(
         return Ok((price.to_string(), true));
     }
     let variant = format!("{price}{PLAN_AMOUNT_SEPARATOR}{amount}");
-    let exists = price_plan_exists(host, config, &variant)?;
+    let exists = exists(host, config, "priceplan", &variant)?;
     Ok((variant, exists))
 }
 
@@ -771,23 +771,16 @@ fn price_id_of_plan(eid: &str) -> &str {
     }
 }
 
-fn billing_account_exists(host: &dyn Host, config: &Config, account: &str) -> Result<bool, Error> {
+/// Whether NetSuite has the `record` (a record type) with External ID `external_id`.
+fn exists(
+    host: &dyn Host,
+    config: &Config,
+    record: &str,
+    external_id: &str,
+) -> Result<bool, Error> {
     let url = format!(
         "{}?fields=externalId",
-        config.record_url_named("billingaccount", &api::eid(account)?)
-    );
-    let response = api::send(host, HttpRequest::new("GET", url))?;
-    match response.status {
-        404 => Ok(false),
-        _ if response.is_success() => Ok(true),
-        _ => Err(crate::errors::classify(&response)),
-    }
-}
-
-fn price_plan_exists(host: &dyn Host, config: &Config, price: &str) -> Result<bool, Error> {
-    let url = format!(
-        "{}?fields=externalId",
-        config.record_url_named("priceplan", &api::eid(price)?)
+        config.record_url_named(record, &api::eid(external_id)?)
     );
     let response = api::send(host, HttpRequest::new("GET", url))?;
     match response.status {

@@ -3,12 +3,12 @@
 //! whole SuiteBilling flow runs against the simulator in `tests/it/connector_netsuite.rs`.
 
 use junction_connector_kit::testing::FakeHost;
-use junction_connector_kit::{Connector, Error, JobState, Operation, Outcome, Write};
+use junction_connector_kit::{Connector, Error, HttpRequest, JobState, Operation, Outcome, Write};
 use serde_json::{Value, json};
 
-use crate::NetSuite;
 use crate::billing::{self, Line, State};
 use crate::mapping;
+use crate::{NetSuite, api};
 
 const BASE: &str = "https://1234567-sb1.suitetalk.api.netsuite.com";
 const JOB: &str = "/services/rest/async/v1/job/42";
@@ -619,6 +619,42 @@ fn a_step_whose_key_ran_but_whose_record_is_missing_ends_the_call() {
         )],
         "nothing after the dropped step"
     );
+}
+
+/// A read answered with a server error is asked again within the call (reads change nothing);
+/// a write is not (its retry is the runtime's, under its idempotency key).
+#[test]
+fn a_read_that_fails_with_a_server_error_is_asked_again_but_a_write_is_not() {
+    let host = host("async");
+    host.respond(500, &[], "{}");
+    host.respond(503, &[], "{}");
+    host.respond(
+        200,
+        &[],
+        &json!({"id": "7", "externalId": "cus_Rich-1"}).to_string(),
+    );
+    let got = api::send(&host, HttpRequest::new("GET", format!("{BASE}/x"))).unwrap();
+    assert_eq!((got.status, host.requests.borrow().len()), (200, 3));
+
+    let host = host_with_failures(api::READ_RETRIES + 1);
+    let got = api::send(&host, HttpRequest::new("GET", format!("{BASE}/x"))).unwrap();
+    assert_eq!(
+        (got.status, host.requests.borrow().len()),
+        (500, api::READ_RETRIES + 1),
+        "bounded"
+    );
+
+    let host = host_with_failures(1);
+    let got = api::send(&host, HttpRequest::new("PUT", format!("{BASE}/x"))).unwrap();
+    assert_eq!((got.status, host.requests.borrow().len()), (500, 1));
+}
+
+fn host_with_failures(n: usize) -> FakeHost {
+    let host = host("async");
+    for _ in 0..n {
+        host.respond(500, &[], "{}");
+    }
+    host
 }
 
 fn queue_finished_job(

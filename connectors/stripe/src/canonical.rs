@@ -111,6 +111,7 @@ pub(crate) struct Invoice<'a> {
     amount_paid: i64,
     created_at: Option<String>,
     currency: &'a str,
+    customer_email: Option<&'a str>,
     customer_id: &'a str,
     due_at: Option<String>,
     id: &'a str,
@@ -306,6 +307,7 @@ pub(crate) fn invoice<'a>(v: &'a Object<'_>) -> Result<Invoice<'a>, MapError> {
         id: id(&v.id, "id")?,
         customer_id: id_of(&v.customer)
             .ok_or_else(|| MapError::new("customer", "an id or a customer"))?,
+        customer_email: str_of(&v.customer_email),
         subscription_id: subscription,
         status: one_of(str_of(&v.status), "status", INVOICE_STATUSES)?,
         currency: currency(str_of(&v.currency), "currency")?,

@@ -557,6 +557,7 @@ object!(
         created: Int,
         deleted: Bool,
         // invoice
+        customer_email: Str<'a>,
         subscription: IdOr<'a, Ref<'a>>,
         parent: Obj<Parent<'a>>,
         total: Int,

@@ -164,23 +164,26 @@ impl Report {
         let mut t = Table::new();
         t.load_preset(presets::ASCII_MARKDOWN);
         t.set_header(vec!["", "count"]);
-        let n = |v: u64| Cell::new(v).set_alignment(CellAlignment::Right);
-        let section = |t: &mut Table, title: &str| {
+        fn row(t: &mut Table, label: impl AsRef<str>, count: u64) {
+            t.add_row(vec![
+                Cell::new(label.as_ref()),
+                Cell::new(count).set_alignment(CellAlignment::Right),
+            ]);
+        }
+        fn section(t: &mut Table, title: &str) {
             t.add_row(vec![Cell::new(format!("**{title}**")), Cell::new("")]);
-        };
+        }
         section(&mut t, "changes made at Stripe");
         for kind in ChangeKind::ALL {
             let made = self.changes.get(&kind).copied().unwrap_or(0);
-            t.add_row(vec![Cell::new(format!("  {}", kind.label())), n(made)]);
+            row(&mut t, format!("  {}", kind.label()), made);
         }
-        t.add_row(vec![
-            Cell::new("  events Stripe sent for them"),
-            n(self.events),
-        ]);
-        t.add_row(vec![
-            Cell::new("  webhook deliveries (retries, duplicates)"),
-            n(self.webhook_attempts),
-        ]);
+        row(&mut t, "  events Stripe sent for them", self.events);
+        row(
+            &mut t,
+            "  webhook deliveries (retries, duplicates)",
+            self.webhook_attempts,
+        );
         section(&mut t, "faults injected");
         let injected = self.faults.netsuite.plus(self.faults.stripe);
         for (kind, count) in injected.by_kind() {
@@ -188,65 +191,67 @@ impl Report {
                 by_kind(&self.faults.netsuite, kind),
                 by_kind(&self.faults.stripe, kind),
             );
-            t.add_row(vec![
-                Cell::new(format!("  {kind} (NetSuite {ns}, Stripe {st})")),
-                n(count),
-            ]);
+            row(
+                &mut t,
+                format!("  {kind} (NetSuite {ns}, Stripe {st})"),
+                count,
+            );
         }
-        t.add_row(vec![
-            Cell::new("  NetSuite outage windows (1 s each)"),
-            n(self.faults.outage_windows),
-        ]);
-        t.add_row(vec![
-            Cell::new("  SIGKILL of a Junction process"),
-            n(self.faults.sigkills),
-        ]);
-        t.add_row(vec![
-            Cell::new("  NetSuite customers edited by hand"),
-            n(self.faults.hand_edits),
-        ]);
+        row(
+            &mut t,
+            "  NetSuite outage windows (1 s each)",
+            self.faults.outage_windows,
+        );
+        row(
+            &mut t,
+            "  SIGKILL of a Junction process",
+            self.faults.sigkills,
+        );
+        row(
+            &mut t,
+            "  NetSuite customers edited by hand",
+            self.faults.hand_edits,
+        );
         section(&mut t, "outcomes");
         let o = &self.outcomes;
-        t.add_row(vec![Cell::new("  confirmed by read-back"), n(o.confirmed)]);
+        row(&mut t, "  confirmed by read-back", o.confirmed);
         for (reason, count) in &o.suppressed {
-            t.add_row(vec![
-                Cell::new(format!("  suppressed: {reason}")),
-                n(*count),
-            ]);
+            row(&mut t, format!("  suppressed: {reason}"), *count);
         }
         if o.not_routed > 0 {
-            t.add_row(vec![Cell::new("  no route carries it"), n(o.not_routed)]);
+            row(&mut t, "  no route carries it", o.not_routed);
         }
-        t.add_row(vec![Cell::new("  held"), n(o.held)]);
-        t.add_row(vec![Cell::new("  dead-lettered"), n(o.dead_lettered)]);
-        t.add_row(vec![Cell::new("  unsettled"), n(o.unsettled)]);
+        row(&mut t, "  held", o.held);
+        row(&mut t, "  dead-lettered", o.dead_lettered);
+        row(&mut t, "  unsettled", o.unsettled);
         section(&mut t, "the promise");
-        t.add_row(vec![Cell::new("  lost changes"), n(self.lost.len() as u64)]);
-        t.add_row(vec![
-            Cell::new("  webhooks never acknowledged"),
-            n(self.unacknowledged),
-        ]);
-        t.add_row(vec![
-            Cell::new("  duplicate business actions"),
-            n(self.duplicate_business_actions.len() as u64),
-        ]);
-        t.add_row(vec![
-            Cell::new("  discrepancies before reconciliation"),
-            n(self.discrepancies_before.len() as u64),
-        ]);
+        row(&mut t, "  lost changes", self.lost.len() as u64);
+        row(&mut t, "  webhooks never acknowledged", self.unacknowledged);
+        row(
+            &mut t,
+            "  duplicate business actions",
+            self.duplicate_business_actions.len() as u64,
+        );
+        row(
+            &mut t,
+            "  discrepancies before reconciliation",
+            self.discrepancies_before.len() as u64,
+        );
         for r in &self.reconciliation {
-            t.add_row(vec![
-                Cell::new(format!(
+            row(
+                &mut t,
+                format!(
                     "  reconciliation `{}`: {} compared, repairs",
                     r.job, r.compared
-                )),
-                n(r.repairs),
-            ]);
+                ),
+                r.repairs,
+            );
         }
-        t.add_row(vec![
-            Cell::new("  discrepancies after reconciliation"),
-            n(self.discrepancies_after.len() as u64),
-        ]);
+        row(
+            &mut t,
+            "  discrepancies after reconciliation",
+            self.discrepancies_after.len() as u64,
+        );
         t.add_row(vec![
             Cell::new("  audit trail"),
             Cell::new(if self.audit_intact {

@@ -1,4 +1,4 @@
-//! `junction connector inspect|receive|call|test`: load a module and exercise one export,
+//! `junction connector inspect|receive|call|test|new|build`: load a module and exercise one export,
 //! printing JSON, so a connector author can test against any server (a simulator) without a
 //! pipeline; `test` runs the conformance kit (`cli::conformance`).
 
@@ -42,6 +42,27 @@ pub enum ConnectorCommand {
         path: String,
         #[command(flatten)]
         grants: Grants,
+    },
+    /// Start a connector in Rust, TypeScript or Python: a folder that builds and passes the
+    /// conformance kit (`--sim zendesk`) as generated, with a README on building and loading.
+    New {
+        /// The connector's name (lower case, digits, dashes); also the folder's.
+        name: String,
+        /// The language.
+        #[arg(long, value_enum)]
+        lang: super::build::Lang,
+        /// The folder to create it in.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+    },
+    /// Build a connector folder (Cargo.toml, package.json or app.py) into a component; prints
+    /// its path.
+    Build {
+        /// The connector's folder.
+        dir: PathBuf,
+        /// Where to write the component.
+        #[arg(short, long)]
+        out: Option<PathBuf>,
     },
     /// Run the conformance kit: every contract check against the vendor's simulator, started
     /// in-process. Exit code 0 when no check failed, 1 when one did, 2 when it cannot run.
@@ -160,6 +181,12 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 pub async fn run(cmd: ConnectorCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         ConnectorCommand::Test(args) => super::conformance::run(args).await,
+        ConnectorCommand::New { name, lang, dir } => {
+            let made = super::build::new(&name, lang, &dir)?;
+            println!("{}", made.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        ConnectorCommand::Build { dir, out } => super::build::build_command(&dir, out.as_deref()),
         ConnectorCommand::Inspect { module } => {
             let host = Host::new(cache::default_dir())?;
             let module = host.load(&module, None).await?;

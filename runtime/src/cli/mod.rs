@@ -1,5 +1,6 @@
 //! The `junction` command line: one module per command group, all plain clap derive.
 
+pub mod build;
 mod campaign;
 pub mod conformance;
 mod connector;

@@ -249,6 +249,15 @@ fn customers_and_invoices_map_to_their_schemas() {
         invoice["subscription_id"], "subscription",
         "basil moved it under parent.subscription_details"
     );
+    assert_eq!(
+        invoice["customer_email"],
+        Value::Null,
+        "the fixture's is null"
+    );
+    let mut billed = fixture("invoice");
+    billed["customer_email"] = json!("ada@example.com");
+    let failed = one(&event("evt_inv2", "invoice.payment_failed", billed, None));
+    assert_eq!(doc(&failed.after)["customer_email"], "ada@example.com");
     assert_valid("invoice", paid.after.as_deref().unwrap_or_default());
 }
 

@@ -409,6 +409,7 @@ pub(crate) mod canonical {
         Ok(json!({
             "id": id(v, "id")?,
             "customer_id": id_of(&v["customer"]).ok_or_else(|| MapError::new("customer", "an id or a customer"))?,
+            "customer_email": v["customer_email"].as_str(),
             "subscription_id": subscription,
             "status": one_of(v, "status", INVOICE_STATUSES)?,
             "currency": currency(v["currency"].as_str(), "currency")?,

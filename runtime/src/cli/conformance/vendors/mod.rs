@@ -10,6 +10,7 @@ mod cleverbridge;
 mod netsuite;
 mod salesforce;
 mod stripe;
+mod zendesk;
 
 use anyhow::Context;
 use base64::Engine as _;
@@ -25,6 +26,7 @@ use junction_sims::salesforce::{
     Condition, SalesforceSim, SalesforceSimConfig, ValidationRule, WriteAction,
 };
 use junction_sims::stripe::{StripeSim, StripeSimConfig};
+use junction_sims::zendesk::{ZendeskSim, ZendeskSimConfig};
 use serde_json::{Value, json};
 use sha2::Sha256;
 
@@ -44,15 +46,18 @@ pub enum Vendor {
     Salesforce,
     /// Cleverbridge Subscription API (Basic auth, notifications with a shared credential).
     Cleverbridge,
+    /// Zendesk Support tickets (API token, idempotent creation, cursor pages, rate limits).
+    Zendesk,
 }
 
 impl Vendor {
     /// Every vendor, for error messages and docs.
-    pub const ALL: [Vendor; 4] = [
+    pub const ALL: [Vendor; 5] = [
         Vendor::Stripe,
         Vendor::Netsuite,
         Vendor::Salesforce,
         Vendor::Cleverbridge,
+        Vendor::Zendesk,
     ];
 
     /// The name used on the command line.
@@ -62,6 +67,7 @@ impl Vendor {
             Vendor::Netsuite => "netsuite",
             Vendor::Salesforce => "salesforce",
             Vendor::Cleverbridge => "cleverbridge",
+            Vendor::Zendesk => "zendesk",
         }
     }
 
@@ -90,6 +96,13 @@ impl Vendor {
                     .await
                     .context("starting the Cleverbridge simulator")?,
             }),
+            Vendor::Zendesk => {
+                let sim = ZendeskSim::start(ZendeskSimConfig::default())
+                    .await
+                    .context("starting the Zendesk simulator")?;
+                let invoice_field = sim.add_ticket_field("Junction invoice", "textarea");
+                Box::new(zendesk::Zendesk { sim, invoice_field })
+            }
         };
         Ok(started)
     }

@@ -438,7 +438,7 @@ pub fn apply(host: &dyn Host, config: &Config, write: &Write) -> Result<Outcome,
             if line.is("NOT_INCLUDED") || line.is("DRAFT") {
                 include.push(Step {
                     name: format!("include-line-{}", line.number),
-                    absent: false,
+                    absent: true,
                     request: HttpRequest::new(
                         "PATCH",
                         config.record_url_named("subscriptionline", &pct(&line.record)),
@@ -614,7 +614,7 @@ pub fn apply(host: &dyn Host, config: &Config, write: &Write) -> Result<Outcome,
         {
             requests.push(Step {
                 name: format!("undo-terminate-{}", order.id),
-                absent: false,
+                absent: true,
                 request: HttpRequest::new(
                     "DELETE",
                     config.record_url_named("subscriptionchangeorder", &pct(&order.id)),
@@ -913,7 +913,7 @@ fn order_step(config: &Config, state: &State, order: Order, existing: &[Existing
                 order.action.to_ascii_lowercase(),
                 o.id
             ),
-            absent: false,
+            absent: true,
             request: HttpRequest::new(
                 "PATCH",
                 config.record_url_named("subscriptionchangeorder", &pct(&o.id)),
@@ -926,7 +926,7 @@ fn order_step(config: &Config, state: &State, order: Order, existing: &[Existing
                 order.action.to_ascii_lowercase(),
                 order.date
             ),
-            absent: false,
+            absent: true,
             request: HttpRequest::new(
                 "POST",
                 format!(

@@ -21,9 +21,12 @@ pub struct Step {
     pub name: String,
     /// The request (without the headers every write carries).
     pub request: HttpRequest,
-    /// The connector has just read that the record this step makes is not there. If NetSuite
-    /// then answers the step's key with a job that succeeded, the write was dropped (a silent
-    /// validation drop, or the record deleted since): see [`send_all`].
+    /// The connector has just read that what this step makes is not there (a record, a line's
+    /// status, a change order): every step of a subscription is planned from the state read at
+    /// the start of the call. If NetSuite then answers the step's key with a job that
+    /// succeeded, the write was dropped (a silent validation drop, or undone since): see
+    /// [`send_all`]. A job that finished between the read and the answer looks the same; it
+    /// costs one more step, never a wrong write.
     pub absent: bool,
 }
 

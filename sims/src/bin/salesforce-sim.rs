@@ -1,4 +1,4 @@
-//! Runs the Salesforce simulator as its own process (crash test, load harness) until Ctrl-C.
+//! Runs the Salesforce simulator as its own process (load harness, out-of-process tests) until Ctrl-C.
 
 use std::io::Write as _;
 use std::net::SocketAddr;

@@ -1,4 +1,4 @@
-//! Runs the Stripe simulator as its own process (for the crash test and the load harness) until
+//! Runs the Stripe simulator as its own process (for the load harness and out-of-process tests) until
 //! Ctrl-C, printing its base URL on stdout.
 
 use std::net::SocketAddr;

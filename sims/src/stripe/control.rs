@@ -1,4 +1,4 @@
-//! The `/_sim/` control API for out-of-process users (crash test, load harness): faults,
+//! The `/_sim/` control API for out-of-process users (load harness, out-of-process tests): faults,
 //! the scenario actions, the clock (advance, freeze, resume), webhook holds, events and stats,
 //! as JSON. Never faulted, no auth.
 

@@ -464,11 +464,17 @@ async fn a_write_pending_at_netsuite_counts_only_once_processed(backend: Backend
     let price = rig.price(1200, "Cloud");
     let (customer, sub) = rig.subscriber("pending@example.com", "Pending Ltd", &[(&price, 1)]);
     let store = &rig.engine.store;
+    // Waits for the write to reach NetSuite's queue (a failure, not a hang, if it never does).
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
     let waiting = loop {
         let st = store.stats(rig.engine.clock().now_ms()).await.unwrap();
         if st.awaiting_job > 0 {
             break st;
         }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no write reached NetSuite's queue within 30 s: {st:?}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     assert_eq!(
